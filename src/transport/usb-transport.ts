@@ -1,0 +1,163 @@
+/**
+ * The host side of the wire: what the driver needs from a USB stack. Two implementations stand behind it:
+ * the native addon (libusb, real devices) and the in-process host that drives a device model (the virtual
+ * camera). The driver above never knows which one it talks to.
+ *
+ * Conventions for every implementation:
+ * - Failures are `UvcError`s with a POSIX code: STALL → 'EPIPE', timeout → 'ETIMEDOUT', device gone → 'ENODEV',
+ *   use after close → 'EBADF', bad arguments → 'EINVAL', permission → 'EACCES', busy interface → 'EBUSY'.
+ * - After the device is gone, every call fails with 'ENODEV' (close() still succeeds) and 'disconnect' has been
+ *   emitted exactly once.
+ */
+import type { UsbSpeed } from '../spec/usb.js';
+import type { UvcErrorCode } from '../errors.js';
+
+/** Completion status of a transfer or of one iso packet: libusb's `enum libusb_transfer_status`, same numbers. */
+export const TransferStatus = {
+  COMPLETED: 0,
+  ERROR: 1,
+  TIMED_OUT: 2,
+  CANCELLED: 3,
+  STALL: 4,
+  NO_DEVICE: 5,
+  OVERFLOW: 6,
+} as const;
+export type TransferStatusCode = (typeof TransferStatus)[keyof typeof TransferStatus];
+
+/** The stable error code of each non-success status. */
+export const TRANSFER_STATUS_ERROR: Readonly<Record<TransferStatusCode, UvcErrorCode | null>> = {
+  0: null,
+  1: 'EIO',
+  2: 'ETIMEDOUT',
+  3: 'ECANCELED',
+  4: 'EPIPE',
+  5: 'ENODEV',
+  6: 'EOVERFLOW',
+};
+
+export interface UsbDeviceInfo {
+  busNumber: number;
+  deviceAddress: number;
+  /** Linux-style port path: bus, then the port numbers from the root hub, e.g. '1-2.3'. */
+  portPath: string;
+  vendorId: number;
+  productId: number;
+  speed: UsbSpeed;
+}
+
+/** The first five fields of a SETUP packet; wLength comes from the length or data of the call. */
+export interface ControlSetup {
+  bmRequestType: number;
+  bRequest: number;
+  wValue: number;
+  wIndex: number;
+}
+
+export interface StreamOptions {
+  /** IN endpoint address, e.g. 0x81. */
+  endpoint: number;
+  type: 'iso' | 'bulk' | 'interrupt';
+  /** Transfers kept in flight (and the number of transfer buffers). */
+  transfers: number;
+  /** iso: packets per transfer. */
+  packetsPerTransfer?: number;
+  /** iso: bytes reserved per packet (the alt setting's bytes per interval); packet i sits at i × packetSize. */
+  packetSize?: number;
+  /** bulk/interrupt: bytes per transfer. */
+  transferSize?: number;
+  /** bulk/interrupt: per-transfer timeout in ms; 0 or absent = none. */
+  timeoutMs?: number;
+}
+
+/**
+ * One completed transfer, handed to JavaScript once. `buffer` is the transfer's own memory (no copy); it is
+ * valid until `release()`, after which the engine may resubmit it. Implementations may reuse one object per
+ * slot: read what you need before releasing.
+ */
+export interface CompletedTransfer {
+  /** Which transfer of the stream (0 … transfers − 1). */
+  readonly slot: number;
+  /** Counts completions handed to JavaScript on this stream, from 0. */
+  readonly sequence: number;
+  readonly status: TransferStatusCode;
+  /** The transfer's whole buffer. iso: packet i starts at i × packetStride; bulk: data starts at 0. */
+  readonly buffer: Uint8Array;
+  /** bulk/interrupt: bytes received; iso: the sum of the packets' actual lengths. */
+  readonly actualLength: number;
+  /** iso only (0 otherwise). */
+  readonly packetCount: number;
+  readonly packetStride: number;
+  /** iso: each packet's status (a TransferStatusCode) and actual length; valid for indexes < packetCount. */
+  readonly packetStatus: Int32Array;
+  readonly packetLength: Int32Array;
+  /**
+   * Bus intervals (1 ms frames at full speed, 125 µs microframes above) during which no transfer of this stream
+   * was in flight before this one was submitted, because JavaScript held them all: data the device sent then is
+   * lost. 0 when nothing was lost.
+   */
+  readonly lostIntervals: number;
+  /** CLOCK_MONOTONIC time of completion in ns (the clock of process.hrtime). */
+  readonly completedAtNs: number;
+  /** Hand the transfer back for resubmission. Releasing twice, or after the stream stopped, is a harmless no-op. */
+  release(): void;
+}
+
+export interface StreamStats {
+  /** Completions handed to JavaScript. */
+  completed: number;
+  /** Transfers currently submitted to the device. */
+  inFlight: number;
+  /** Transfers JavaScript holds (completed, not yet released). */
+  held: number;
+  /** Total bus intervals with no transfer in flight (see CompletedTransfer.lostIntervals). */
+  lostIntervals: number;
+}
+
+export interface UsbStream {
+  readonly options: Readonly<StreamOptions>;
+  readonly stats: Readonly<StreamStats>;
+  readonly stopped: boolean;
+  /**
+   * Cancel every transfer; resolves once all have come back. No callback runs after it resolves.
+   * Idempotent: a second call returns the same promise.
+   */
+  stop(): Promise<void>;
+}
+
+export type TransferCallback = (transfer: CompletedTransfer) => void;
+
+export interface UsbTransport {
+  readonly kind: 'native' | 'virtual';
+  readonly info: Readonly<UsbDeviceInfo>;
+  /** False once close() was called. */
+  readonly isOpen: boolean;
+  /** True once the device has gone away. */
+  readonly isDisconnected: boolean;
+
+  /** Raw device descriptor (18 bytes), as read at open. */
+  deviceDescriptor(): Uint8Array;
+  /** Raw active configuration descriptor, all wTotalLength bytes the device returned. */
+  configDescriptor(): Uint8Array;
+  getStringDescriptor(index: number): Promise<string>;
+
+  /** IN control transfer of up to `length` bytes; resolves with what the device sent (possibly shorter). */
+  controlTransferIn(setup: ControlSetup, length: number, timeoutMs?: number): Promise<Uint8Array>;
+  /** OUT control transfer; resolves with the number of bytes sent. */
+  controlTransferOut(setup: ControlSetup, data: Uint8Array, timeoutMs?: number): Promise<number>;
+
+  /** Claims an interface, first detaching a kernel driver bound to it (re-attached on release or close). */
+  claimInterface(interfaceNumber: number): Promise<void>;
+  releaseInterface(interfaceNumber: number): Promise<void>;
+  setAltSetting(interfaceNumber: number, altSetting: number): Promise<void>;
+  clearHalt(endpoint: number): Promise<void>;
+
+  /** Starts the stream engine on an IN endpoint. Throws EBUSY if a stream already runs on that endpoint. */
+  startStream(options: StreamOptions, onTransfer: TransferCallback): UsbStream;
+
+  on(event: 'disconnect', listener: () => void): this;
+  off(event: 'disconnect', listener: () => void): this;
+  once(event: 'disconnect', listener: () => void): this;
+
+  /** Stops every stream, releases interfaces, re-attaches kernel drivers, frees the handle. Idempotent. */
+  close(): Promise<void>;
+}
