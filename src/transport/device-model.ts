@@ -72,6 +72,12 @@ export interface EndpointReply {
   actualLength: number;
   /** Bus frame number of the request's first packet (iso), as SOF counts it. */
   startFrame: number;
+  /**
+   * iso: bus intervals of this endpoint that passed with no request pending just before this one started: what
+   * the device produced in them was lost. Only the device knows this exactly (its clock may be virtual), so the
+   * host passes it on as CompletedTransfer.lostIntervals. Absent means 0.
+   */
+  missedIntervals?: number;
 }
 
 export interface UsbDeviceModel {
