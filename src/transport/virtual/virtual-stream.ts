@@ -1,0 +1,193 @@
+/**
+ * The stream engine of the in-process host: the same contract as the addon's (see UsbStream in
+ * ../usb-transport.ts). N transfers stay submitted to the device model; each completion is handed to JavaScript
+ * once, as the slot's own buffer; release() resubmits it. stop() cancels everything and resolves once every
+ * submitted transfer has come back.
+ */
+import {
+  TransferStatus,
+  type CompletedTransfer,
+  type StreamOptions,
+  type StreamStats,
+  type TransferCallback,
+  type TransferStatusCode,
+  type UsbStream,
+} from '../usb-transport.js';
+import type { DeviceReplyStatus, EndpointReply, IsoPacketSlots, UsbDeviceModel } from '../device-model.js';
+
+const STATUS_OF_REPLY: Readonly<Record<DeviceReplyStatus, TransferStatusCode>> = {
+  ok: TransferStatus.COMPLETED,
+  stall: TransferStatus.STALL,
+  no_device: TransferStatus.NO_DEVICE,
+  cancelled: TransferStatus.CANCELLED,
+  overflow: TransferStatus.OVERFLOW,
+  error: TransferStatus.ERROR,
+};
+
+const NO_PACKETS = new Int32Array(0);
+
+/** One transfer slot. Reused for every completion of its slot, as the contract allows. */
+class TransferSlot implements CompletedTransfer {
+  sequence = 0;
+  status: TransferStatusCode = TransferStatus.COMPLETED;
+  actualLength = 0;
+  lostIntervals = 0;
+  completedAtNs = 0;
+  state: 'idle' | 'in-flight' | 'held' = 'idle';
+  readonly packetStatus: Int32Array;
+  readonly packetLength: Int32Array;
+  /** The request handed to the model; for iso the model fills packetLength/packetStatus in place. */
+  readonly iso: IsoPacketSlots | undefined;
+
+  constructor(
+    private readonly engine: VirtualStream,
+    readonly slot: number,
+    readonly buffer: Uint8Array,
+    readonly packetCount: number,
+    readonly packetStride: number,
+  ) {
+    if (packetCount > 0) {
+      this.packetStatus = new Int32Array(packetCount);
+      this.packetLength = new Int32Array(packetCount);
+      const offsets = new Int32Array(packetCount);
+      const lengths = new Int32Array(packetCount).fill(packetStride);
+      for (let i = 0; i < packetCount; i++) offsets[i] = i * packetStride;
+      this.iso = { count: packetCount, offsets, lengths, actual: this.packetLength, status: this.packetStatus };
+    } else {
+      this.packetStatus = NO_PACKETS;
+      this.packetLength = NO_PACKETS;
+      this.iso = undefined;
+    }
+  }
+
+  release(): void {
+    this.engine.release(this);
+  }
+}
+
+export interface VirtualStreamHooks {
+  /** A completion said the device is gone. */
+  onNoDevice(): void;
+  /** The stream has fully stopped (every transfer came back). */
+  onStopped(stream: VirtualStream): void;
+}
+
+export class VirtualStream implements UsbStream {
+  readonly options: Readonly<StreamOptions>;
+  private readonly slots: TransferSlot[] = [];
+  private readonly abort = new AbortController();
+  private readonly counters: StreamStats = { completed: 0, inFlight: 0, held: 0, lostIntervals: 0 };
+  private stopping = false;
+  private stopPromise: Promise<void> | undefined;
+  private resolveStop: (() => void) | undefined;
+  private deviceGone = false;
+  private isStopped = false;
+
+  constructor(
+    private readonly model: UsbDeviceModel,
+    options: StreamOptions,
+    private readonly onTransfer: TransferCallback,
+    private readonly hooks: VirtualStreamHooks,
+  ) {
+    this.options = Object.freeze({ ...options });
+    const iso = options.type === 'iso';
+    const packets = iso ? options.packetsPerTransfer! : 0;
+    const stride = iso ? options.packetSize! : 0;
+    const size = iso ? packets * stride : options.transferSize!;
+    for (let i = 0; i < options.transfers; i++) {
+      this.slots.push(new TransferSlot(this, i, new Uint8Array(size), packets, stride));
+    }
+  }
+
+  get stats(): Readonly<StreamStats> {
+    return { ...this.counters };
+  }
+
+  get stopped(): boolean {
+    return this.isStopped;
+  }
+
+  start(): void {
+    for (const slot of this.slots) this.submit(slot);
+  }
+
+  stop(): Promise<void> {
+    if (!this.stopPromise) {
+      this.stopping = true;
+      this.stopPromise = new Promise<void>((resolve) => {
+        this.resolveStop = resolve;
+      });
+      this.abort.abort();
+      this.settleIfDrained();
+    }
+    return this.stopPromise;
+  }
+
+  release(slot: TransferSlot): void {
+    if (slot.state !== 'held') return; // a second release, or after stop: harmless
+    slot.state = 'idle';
+    this.counters.held--;
+    if (this.stopping || this.deviceGone) return;
+    this.submit(slot);
+  }
+
+  private submit(slot: TransferSlot): void {
+    slot.state = 'in-flight';
+    this.counters.inFlight++;
+    const timeoutMs = this.options.type === 'iso' ? 0 : (this.options.timeoutMs ?? 0);
+    const signal = timeoutMs > 0 ? AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]) : this.abort.signal;
+    this.model
+      .transfer(
+        slot.iso
+          ? { endpoint: this.options.endpoint, buffer: slot.buffer, iso: slot.iso, signal }
+          : { endpoint: this.options.endpoint, buffer: slot.buffer, signal },
+      )
+      .then(
+        (reply) => this.complete(slot, reply, signal),
+        () => this.complete(slot, { status: 'error', actualLength: 0, startFrame: 0 }, signal),
+      );
+  }
+
+  private complete(slot: TransferSlot, reply: EndpointReply, signal: AbortSignal): void {
+    this.counters.inFlight--;
+    if (this.stopping) {
+      slot.state = 'idle';
+      this.settleIfDrained();
+      return;
+    }
+    let status = STATUS_OF_REPLY[reply.status] ?? TransferStatus.ERROR;
+    // Our own per-transfer timeout aborted it (the stream's abort only happens while stopping).
+    if (status === TransferStatus.CANCELLED && signal.aborted) status = TransferStatus.TIMED_OUT;
+    slot.status = status;
+    slot.actualLength = Math.min(Math.max(0, reply.actualLength | 0), slot.buffer.length);
+    slot.lostIntervals = Math.max(0, reply.missedIntervals ?? 0);
+    slot.completedAtNs = Number(process.hrtime.bigint());
+    slot.sequence = this.counters.completed++;
+    this.counters.lostIntervals += slot.lostIntervals;
+    slot.state = 'held';
+    this.counters.held++;
+    if (status === TransferStatus.NO_DEVICE && !this.deviceGone) {
+      this.deviceGone = true;
+      this.hooks.onNoDevice();
+    }
+    try {
+      this.onTransfer(slot);
+    } catch (error) {
+      // As with the addon, an exception in the callback is the program's own uncaught exception.
+      process.nextTick(() => {
+        throw error;
+      });
+    }
+  }
+
+  private settleIfDrained(): void {
+    if (!this.stopping || this.counters.inFlight > 0 || this.isStopped) return;
+    this.isStopped = true;
+    for (const slot of this.slots) {
+      if (slot.state === 'held') slot.state = 'idle';
+    }
+    this.counters.held = 0;
+    this.resolveStop?.();
+    this.hooks.onStopped(this);
+  }
+}
