@@ -12,7 +12,8 @@
  *  4. Within a frame, the interval nearest the wanted rate (in frames per second) is taken: from the list for
  *     discrete intervals; for continuous ones the wanted interval clamped to [min, max] and snapped to the step
  *     grid. No rate asked: the frame's default interval. Frames are then ranked by that rate distance.
- *  5. Ties go to the larger frame, then the higher rate, then the format and frame the device lists first.
+ *  5. Ties go to the larger frame (when a size was asked), then the higher rate, then the format and frame the
+ *     device lists first.
  * The result says whether every given criterion was met exactly (`exact`).
  */
 import { UvcError } from '../errors.js';
@@ -23,7 +24,8 @@ export const NEAREST_MATCH_RULE =
   'to another format; the nearest frame size wins (with width and height: the area the rectangles do not share; ' +
   'with one: its difference; with none: each format\'s default frame); within a frame the interval nearest the wanted ' +
   'rate (discrete: from the list; continuous: clamped and snapped to the step), else the default interval; frames ' +
-  'are then ranked by rate distance; ties go to the larger frame, the higher rate, then the device\'s order.';
+  'are then ranked by rate distance; ties go to the larger frame (when a size was asked), the higher rate, then the ' +
+  'device\'s order.';
 
 export interface FormatRequest {
   /** 'YUY2', 'MJPG', 'H264', 'NV12', … (case-insensitive). */
@@ -154,7 +156,8 @@ export function selectFormat(fn: UvcFunction, request: FormatRequest = {}): Form
           selection: { streaming, format, frame, interval, fps, exact: false },
           size: sizeDistance(frame, format, request),
           rate: wantedInterval === undefined ? 0 : Math.abs(fps - fpsOf(wantedInterval)),
-          area: frame.width * frame.height,
+          // with no size asked, the device's order (its first format's default frame) decides, not the area
+          area: request.width === undefined && request.height === undefined ? 0 : frame.width * frame.height,
           order: order++,
         };
         if (best === null || better(candidate, best)) best = candidate;

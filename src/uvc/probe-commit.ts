@@ -204,13 +204,15 @@ export async function probe(
 
   // The device's defaults are the template of the proposal.
   let template = await n.tryGet('GET_DEF');
+  let templateSource = 'GET_DEF';
   if (template === null || template.length < PROBE_LENGTH_UVC10) {
     n.fixups.push('GET_DEF(PROBE) not supported; starting from GET_CUR');
     template = await n.tryGet('GET_CUR');
+    templateSource = 'GET_CUR';
   }
   let proposal: ProbeControl;
   if (template !== null && template.length >= PROBE_LENGTH_UVC10) {
-    n.adoptShorterAnswer(template, 'GET_DEF');
+    n.adoptShorterAnswer(template, templateSource);
     proposal = decodeProbeControl(template);
   } else {
     proposal = emptyProbeControl();
@@ -258,7 +260,7 @@ export async function probe(
       decoded.frameInterval = selection.interval;
     }
     ({ control, fixups } = fixupProbeControl(decoded, { streaming, format: mode.format, frame: mode.frame, speed }));
-    if (!isochronous || streaming.altSettings.length <= 1 || control.maxPayloadTransferSize <= largest || min === null) break;
+    if (round === 1 || !isochronous || streaming.altSettings.length <= 1 || control.maxPayloadTransferSize <= largest || min === null) break;
     // Too much bandwidth: ask once more with the minimum compression parameters.
     n.fixups.push(`the device needs ${control.maxPayloadTransferSize} bytes per interval (at most ${largest}); probing again with minimum compression parameters`);
     proposal = {
