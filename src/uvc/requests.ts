@@ -5,6 +5,10 @@
  * VideoControl interface's REQUEST_ERROR_CODE control, which the specification makes report on every request to
  * the function (units, terminals and the streaming interfaces alike). We read it and turn it into a POSIX code:
  * out of range → ERANGE, not ready → EAGAIN, wrong state → EBUSY, invalid unit/control/request/value → EINVAL.
+ *
+ * The error code describes the device's last request, so a request and the reading of its error code must not be
+ * interleaved with another request: all class requests to one transport run one after the other (the control
+ * pipe is serial anyway; uvcvideo holds a mutex for the same reason).
  */
 import { isUvcError, UvcError, type UvcErrorCode } from '../errors.js';
 import {
@@ -85,6 +89,19 @@ export function requestErrorText(code: number): string {
   return REQUEST_ERROR_TEXT[code] ?? `reserved code 0x${code.toString(16).padStart(2, '0')}`;
 }
 
+const queues = new WeakMap<UsbTransport, Promise<unknown>>();
+
+/** Runs `work` after every earlier class request on the same transport has settled. */
+function serialized<T>(transport: UsbTransport, work: () => Promise<T>): Promise<T> {
+  const previous = queues.get(transport) ?? Promise.resolve();
+  const run = previous.then(work, work);
+  queues.set(
+    transport,
+    run.catch(() => undefined),
+  );
+  return run;
+}
+
 function wIndex(address: ControlAddress): number {
   return ((address.entityId & 0xff) << 8) | (address.interfaceNumber & 0xff);
 }
@@ -148,26 +165,30 @@ export async function getControl(
   length: number,
   options: RequestOptions = {},
 ): Promise<Uint8Array> {
-  try {
-    return await transport.controlTransferIn(
-      { bmRequestType: UVC_GET_REQUEST_TYPE, bRequest: request, wValue: (address.selector & 0xff) << 8, wIndex: wIndex(address) },
-      length,
-      options.timeoutMs,
-    );
-  } catch (error) {
-    throw await explain(transport, error, request, address, options);
-  }
+  return serialized(transport, async () => {
+    try {
+      return await transport.controlTransferIn(
+        { bmRequestType: UVC_GET_REQUEST_TYPE, bRequest: request, wValue: (address.selector & 0xff) << 8, wIndex: wIndex(address) },
+        length,
+        options.timeoutMs,
+      );
+    } catch (error) {
+      throw await explain(transport, error, request, address, options);
+    }
+  });
 }
 
 /** SET_CUR. */
 export async function setControl(transport: UsbTransport, address: ControlAddress, data: Uint8Array, options: RequestOptions = {}): Promise<void> {
-  try {
-    await transport.controlTransferOut(
-      { bmRequestType: UVC_SET_REQUEST_TYPE, bRequest: UvcRequest.SET_CUR, wValue: (address.selector & 0xff) << 8, wIndex: wIndex(address) },
-      data,
-      options.timeoutMs,
-    );
-  } catch (error) {
-    throw await explain(transport, error, UvcRequest.SET_CUR, address, options);
-  }
+  return serialized(transport, async () => {
+    try {
+      await transport.controlTransferOut(
+        { bmRequestType: UVC_SET_REQUEST_TYPE, bRequest: UvcRequest.SET_CUR, wValue: (address.selector & 0xff) << 8, wIndex: wIndex(address) },
+        data,
+        options.timeoutMs,
+      );
+    } catch (error) {
+      throw await explain(transport, error, UvcRequest.SET_CUR, address, options);
+    }
+  });
 }

@@ -215,6 +215,16 @@ describe('UvcControls', () => {
     expect((await expectError(controls.set('brightness', 1), 'EPIPE')).details.requestError).toBe(null);
   });
 
+  it('concurrent requests do not mix up error codes: a stall and its reason stay together', async () => {
+    // A stalls with "wrong state"; B, sent at the same moment, succeeds (and would reset the code to 0 if it ran
+    // between A and the reading of A's reason)
+    const [a, b] = await Promise.allSettled([controls.set('white_balance_temperature', 4000), controls.set('brightness', 3)]);
+    expect(a.status).toBe('rejected');
+    expect((a as PromiseRejectedResult).reason).toMatchObject({ code: 'EBUSY', details: { requestError: { code: 2, text: 'wrong state' } } });
+    expect(b.status).toBe('fulfilled');
+    expect(transport.requests().slice(-3)).toEqual(['SET_CUR 2:0x0a', 'GET_CUR if0:0x02', 'SET_CUR 2:0x02']);
+  });
+
   it('raw access to extension units', async () => {
     await expect(controls.getRaw(4, 1)).resolves.toEqual(Uint8Array.of(1, 2, 3, 4));
     await expect(controls.getRaw(4, 1, 'GET_MAX')).resolves.toEqual(le(0xffffffff, 4));
