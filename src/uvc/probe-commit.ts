@@ -1,0 +1,339 @@
+/**
+ * Stream negotiation: probe (the host proposes, the device counter-offers), commit (the host accepts), and the
+ * alt setting that carries the result.
+ *
+ * The sequence follows uvcvideo (uvc_video_init, uvc_probe_video, uvc_commit_video) with these choices:
+ * - Block length: what the device really accepts. UVC 1.0 devices get 26 bytes. From 1.1 on GET_LEN(PROBE) is
+ *   asked and believed when it answers 26…48; else the length bcdUVC implies (34, 48). A device that stalls a
+ *   longer SET_CUR without a better reason (no error code, "invalid request") is retried with the next shorter
+ *   standard length, and a device whose answers are shorter (but at least 26 bytes) is spoken to at that length.
+ * - The proposal starts from the device's GET_DEF block (falling back to GET_CUR, then to zeros), so fields the
+ *   host does not choose (1.1 framing, 1.5 usage…) keep values the device likes; bmHint asks to keep the interval.
+ * - GET_MIN/GET_MAX are asked as uvcvideo does: the best quality (GET_MAX wCompQuality) first; when the answer
+ *   needs more bandwidth than the interface has, one more round with the minimum compression parameters. A device
+ *   that refuses GET_MIN/MAX (or answers only wCompQuality, as Bison chipsets do) is tolerated.
+ * - The device's answer goes through uvcvideo's fix-ups (probe-fixups.ts); what was changed is in `fixups`.
+ * - The alt setting is the smallest whose bytes per interval cover dwMaxPayloadTransferSize (bulk: alt 0). When none
+ *   does: ENOSPC, naming a mode that would fit.
+ * The caller owns the interface (claims it) and selects the alt setting when streaming starts.
+ */
+import { isUvcError, UvcError } from '../errors.js';
+import type { UsbSpeed } from '../spec/usb.js';
+import { PROBE_LENGTH_UVC10, PROBE_LENGTH_UVC11, PROBE_LENGTH_UVC15, ProbeHint, VsControl } from '../spec/uvc.js';
+import type { UsbTransport } from '../transport/usb-transport.js';
+import { chooseAltSetting, largestBytesPerInterval, suggestFittingMode } from './bandwidth.js';
+import type { FormatKind, TransferType, UvcFunction, VideoFormat, VideoFrame, VideoStreamingInterface } from './descriptors/model.js';
+import { selectFormat, type FormatRequest, type FormatSelection } from './format-selection.js';
+import { decodeProbeControl, emptyProbeControl, encodeProbeControl, probeLengthForVersion, type ProbeControl } from './probe-block.js';
+import { fixupProbeControl } from './probe-fixups.js';
+import { GET_REQUEST, getControl, setControl, type ControlAddress } from './requests.js';
+
+/** Everything the streaming layer needs about a negotiated stream. */
+export interface StreamParameters {
+  /** The VideoStreaming interface to claim and stream on. */
+  interfaceNumber: number;
+  endpointAddress: number;
+  transferType: TransferType;
+  /** The alt setting to select when streaming starts (bulk: 0). */
+  altSetting: number;
+  /** Bytes per service interval of that alt setting (the iso packet size to reserve); bulk: wMaxPacketSize. */
+  bytesPerInterval: number;
+  format: { index: number; kind: FormatKind; fourcc: string | null; guid: string | null; bitsPerPixel: number };
+  frame: { index: number; width: number; height: number };
+  /** 100 ns units, as the device committed it. */
+  interval: number;
+  fps: number;
+  maxVideoFrameSize: number;
+  maxPayloadTransferSize: number;
+  /** Hz: the probe's dwClockFrequency (UVC 1.1+) or the VideoControl header's. */
+  clockFrequency: number;
+  /** bmFramingInfo (UVC 1.1+); null when the block has none (then FID and EOF behave as in UVC 1.0). */
+  framingInfo: number | null;
+  /** The block the device offered and that is (or will be) committed, as it sent it. */
+  block: Uint8Array;
+  /** The decoded block after the fix-ups. */
+  control: ProbeControl;
+  bcdUVC: number;
+  speed: UsbSpeed;
+  /** What was corrected or worked around, for logs. */
+  fixups: string[];
+  committed: boolean;
+}
+
+export interface NegotiationOptions {
+  /** Per request; default 5000 ms (uvcvideo's streaming control timeout). */
+  timeoutMs?: number;
+  /** Bus speed for the bandwidth estimate; default the transport's ('unknown' counts as high speed). */
+  speed?: UsbSpeed;
+}
+
+function speedOf(transport: UsbTransport, options: NegotiationOptions): UsbSpeed {
+  const speed = options.speed ?? transport.info.speed;
+  return speed === 'unknown' ? 'high' : speed;
+}
+
+function shorterLength(length: number): number | null {
+  if (length > PROBE_LENGTH_UVC11) return PROBE_LENGTH_UVC11;
+  if (length > PROBE_LENGTH_UVC10) return PROBE_LENGTH_UVC10;
+  return null;
+}
+
+/** A stall that may mean "wrong length" rather than "wrong value". */
+function lengthMayBeWrong(error: unknown): boolean {
+  if (!isUvcError(error)) return false;
+  if (error.code !== 'EPIPE' && error.code !== 'EINVAL') return false;
+  const requestError = error.details.requestError as { code: number } | null | undefined;
+  return requestError === undefined || requestError === null || requestError.code === 0 || requestError.code === 0x07;
+}
+
+class Negotiation {
+  readonly fixups: string[] = [];
+  readonly probeAddress: ControlAddress;
+  length: number;
+
+  constructor(
+    readonly transport: UsbTransport,
+    readonly fn: UvcFunction,
+    readonly streaming: VideoStreamingInterface,
+    readonly timeoutMs: number,
+  ) {
+    this.probeAddress = { interfaceNumber: streaming.interfaceNumber, entityId: 0, selector: VsControl.PROBE };
+    this.length = probeLengthForVersion(fn.bcdUVC);
+  }
+
+  options(label: string): { timeoutMs: number; errorCodeInterface: number; label: string } {
+    return { timeoutMs: this.timeoutMs, errorCodeInterface: this.fn.videoControl.interfaceNumber, label };
+  }
+
+  /** GET_LEN(PROBE) for UVC 1.1+; quiet: a refusal is normal. */
+  async discoverLength(): Promise<void> {
+    if (this.fn.bcdUVC < 0x0110) return;
+    try {
+      const bytes = await getControl(this.transport, this.probeAddress, GET_REQUEST.GET_LEN, 2, { timeoutMs: this.timeoutMs });
+      if (bytes.length < 2) return;
+      const length = bytes[0]! | (bytes[1]! << 8);
+      if (length >= PROBE_LENGTH_UVC10 && length <= PROBE_LENGTH_UVC15) {
+        if (length !== this.length) this.fixups.push(`probe block is ${length} bytes by GET_LEN (bcdUVC ${this.fn.uvcVersion} implies ${this.length})`);
+        this.length = length;
+      }
+    } catch (error) {
+      if (isUvcError(error, 'ENODEV')) throw error;
+    }
+  }
+
+  /** A GET of the probe control, tolerated; a shorter (≥ 26) answer shortens the block from now on. */
+  async tryGet(request: 'GET_DEF' | 'GET_CUR' | 'GET_MIN' | 'GET_MAX'): Promise<Uint8Array | null> {
+    try {
+      const bytes = await getControl(this.transport, this.probeAddress, GET_REQUEST[request], this.length, { timeoutMs: this.timeoutMs });
+      return bytes;
+    } catch (error) {
+      if (isUvcError(error, 'ENODEV') || isUvcError(error, 'EBADF')) throw error;
+      return null;
+    }
+  }
+
+  adoptShorterAnswer(bytes: Uint8Array, request: string): void {
+    if (bytes.length >= PROBE_LENGTH_UVC10 && bytes.length < this.length) {
+      this.fixups.push(`the device answers ${request}(PROBE) with ${bytes.length} bytes where bcdUVC ${this.fn.uvcVersion} implies ${this.length}; using ${bytes.length}`);
+      this.length = bytes.length;
+    }
+  }
+
+  /** SET_CUR(PROBE); a stall without a better reason is retried with a shorter standard block. */
+  async setProbe(control: ProbeControl): Promise<void> {
+    for (;;) {
+      try {
+        await setControl(this.transport, this.probeAddress, encodeProbeControl(control, this.length), this.options('VS probe'));
+        return;
+      } catch (error) {
+        const shorter = shorterLength(this.length);
+        if (shorter === null || !lengthMayBeWrong(error)) throw error;
+        this.fixups.push(`the device refuses a ${this.length}-byte probe block; using ${shorter} bytes`);
+        this.length = shorter;
+      }
+    }
+  }
+
+  async getCurrent(): Promise<Uint8Array> {
+    const bytes = await getControl(this.transport, this.probeAddress, GET_REQUEST.GET_CUR, this.length, this.options('VS probe'));
+    if (bytes.length < PROBE_LENGTH_UVC10) {
+      throw new UvcError('EPROTO', `GET_CUR(PROBE) answered ${bytes.length} bytes; a probe block has at least 26`, {
+        details: { interfaceNumber: this.streaming.interfaceNumber, length: bytes.length },
+      });
+    }
+    this.adoptShorterAnswer(bytes, 'GET_CUR');
+    return bytes.slice(0, this.length);
+  }
+}
+
+/** The format and frame the device's answer names, which may differ from what was asked. */
+function lookUp(streaming: VideoStreamingInterface, control: ProbeControl): { format: VideoFormat; frame: VideoFrame } {
+  const format = streaming.formats.find((f) => f.index === control.formatIndex);
+  const frame = format?.frames.find((f) => f.index === control.frameIndex);
+  if (format === undefined || frame === undefined) {
+    throw new UvcError(
+      'EPROTO',
+      `the device answered the probe with format ${control.formatIndex} frame ${control.frameIndex}, which interface ${streaming.interfaceNumber} does not describe`,
+      { details: { interfaceNumber: streaming.interfaceNumber, formatIndex: control.formatIndex, frameIndex: control.frameIndex } },
+    );
+  }
+  return { format, frame };
+}
+
+function modeName(format: VideoFormat, frame: VideoFrame, interval: number): string {
+  return `${format.fourcc ?? format.kind} ${frame.width}x${frame.height} at ${(1e7 / interval).toFixed(2).replace(/\.00$/, '')} fps`;
+}
+
+/**
+ * Probes the selected mode: the device's answer, fixed up, with the alt setting that carries it. Nothing is
+ * committed yet. ENOSPC when no alt setting has the bandwidth (details.suggestion names a mode that fits).
+ */
+export async function probe(
+  transport: UsbTransport,
+  fn: UvcFunction,
+  selection: FormatSelection,
+  options: NegotiationOptions = {},
+): Promise<StreamParameters> {
+  const streaming = selection.streaming;
+  if (!fn.streamingInterfaces.includes(streaming)) {
+    throw new UvcError('EINVAL', `streaming interface ${streaming.interfaceNumber} is not part of this video function`);
+  }
+  const speed = speedOf(transport, options);
+  const n = new Negotiation(transport, fn, streaming, options.timeoutMs ?? 5000);
+  await n.discoverLength();
+
+  // The device's defaults are the template of the proposal.
+  let template = await n.tryGet('GET_DEF');
+  let templateSource = 'GET_DEF';
+  if (template === null || template.length < PROBE_LENGTH_UVC10) {
+    n.fixups.push('GET_DEF(PROBE) not supported; starting from GET_CUR');
+    template = await n.tryGet('GET_CUR');
+    templateSource = 'GET_CUR';
+  }
+  let proposal: ProbeControl;
+  if (template !== null && template.length >= PROBE_LENGTH_UVC10) {
+    n.adoptShorterAnswer(template, templateSource);
+    proposal = decodeProbeControl(template);
+  } else {
+    proposal = emptyProbeControl();
+  }
+  proposal = {
+    ...proposal,
+    hint: ProbeHint.FRAME_INTERVAL,
+    formatIndex: selection.format.index,
+    frameIndex: selection.frame.index,
+    frameInterval: selection.interval,
+  };
+  // Some webcams stall a proposal whose (device-owned) dwMaxVideoFrameSize is 0 (uvcvideo's PROBE_EXTRAFIELDS).
+  if (proposal.maxVideoFrameSize === 0 && selection.frame.maxFrameSize !== null) proposal.maxVideoFrameSize = selection.frame.maxFrameSize;
+
+  await n.setProbe(proposal);
+
+  const minBytes = await n.tryGet('GET_MIN');
+  const maxBytes = await n.tryGet('GET_MAX');
+  const compressionOf = (bytes: Uint8Array | null): ProbeControl | null => {
+    if (bytes === null) return null;
+    if (bytes.length >= PROBE_LENGTH_UVC10) return decodeProbeControl(bytes);
+    if (bytes.length === 2) {
+      n.fixups.push('GET_MIN/GET_MAX(PROBE) answer only wCompQuality (Bison workaround)');
+      return { ...emptyProbeControl(), compQuality: bytes[0]! | (bytes[1]! << 8) };
+    }
+    return null;
+  };
+  const min = compressionOf(minBytes);
+  const max = compressionOf(maxBytes);
+  if (max !== null) proposal = { ...proposal, compQuality: max.compQuality };
+
+  const largest = largestBytesPerInterval(streaming);
+  const isochronous = streaming.transferType === 'isochronous';
+  let answer: Uint8Array = new Uint8Array(0);
+  let control: ProbeControl = proposal;
+  let fixups: string[] = [];
+  let mode = { format: selection.format, frame: selection.frame };
+  for (let round = 0; round < 2; round++) {
+    await n.setProbe(proposal);
+    answer = await n.getCurrent();
+    const decoded = decodeProbeControl(answer);
+    mode = lookUp(streaming, decoded);
+    if (decoded.frameInterval === 0) {
+      n.fixups.push(`the device answered dwFrameInterval 0; taking the requested ${selection.interval}`);
+      decoded.frameInterval = selection.interval;
+    }
+    ({ control, fixups } = fixupProbeControl(decoded, { streaming, format: mode.format, frame: mode.frame, speed }));
+    if (round === 1 || !isochronous || streaming.altSettings.length <= 1 || control.maxPayloadTransferSize <= largest || min === null) break;
+    // Too much bandwidth: ask once more with the minimum compression parameters.
+    n.fixups.push(`the device needs ${control.maxPayloadTransferSize} bytes per interval (at most ${largest}); probing again with minimum compression parameters`);
+    proposal = {
+      ...decoded,
+      keyFrameRate: min.keyFrameRate,
+      pFrameRate: min.pFrameRate,
+      compQuality: min.compQuality,
+      compWindowSize: min.compWindowSize,
+    };
+  }
+
+  const alt = chooseAltSetting(streaming, control.maxPayloadTransferSize);
+  if (alt === null) {
+    const suggestion = suggestFittingMode(streaming, { ...mode, interval: control.frameInterval }, control.maxPayloadTransferSize, largest, speed);
+    const wanted = modeName(mode.format, mode.frame, control.frameInterval);
+    const hint =
+      suggestion === null
+        ? 'no mode of this interface fits'
+        : `${suggestion.fourcc ?? 'format ' + suggestion.formatIndex} ${suggestion.width}x${suggestion.height} at ${Number(suggestion.fps.toFixed(2))} fps would fit`;
+    throw new UvcError(
+      'ENOSPC',
+      `${wanted} needs ${control.maxPayloadTransferSize} bytes per interval, but the largest alt setting of interface ${streaming.interfaceNumber} offers ${largest}; ${hint}`,
+      { details: { required: control.maxPayloadTransferSize, available: largest, interfaceNumber: streaming.interfaceNumber, suggestion, fixups: [...n.fixups, ...fixups] } },
+    );
+  }
+
+  const clockFromProbe = control.clockFrequency !== null && control.clockFrequency > 0 ? control.clockFrequency : null;
+  return {
+    interfaceNumber: streaming.interfaceNumber,
+    endpointAddress: alt.endpointAddress ?? streaming.endpointAddress,
+    transferType: streaming.transferType,
+    altSetting: alt.alternateSetting,
+    bytesPerInterval: isochronous ? alt.bytesPerInterval : alt.maxPacketSize,
+    format: { index: mode.format.index, kind: mode.format.kind, fourcc: mode.format.fourcc, guid: mode.format.guid, bitsPerPixel: mode.format.bitsPerPixel },
+    frame: { index: mode.frame.index, width: mode.frame.width, height: mode.frame.height },
+    interval: control.frameInterval,
+    fps: 1e7 / control.frameInterval,
+    maxVideoFrameSize: control.maxVideoFrameSize,
+    maxPayloadTransferSize: control.maxPayloadTransferSize,
+    clockFrequency: clockFromProbe ?? fn.videoControl.clockFrequency,
+    framingInfo: control.framingInfo,
+    block: answer,
+    control,
+    bcdUVC: fn.bcdUVC,
+    speed,
+    fixups: [...n.fixups, ...fixups],
+    committed: false,
+  };
+}
+
+/** SET_CUR(COMMIT) with the block the device offered in the probe. */
+export async function commit(
+  transport: UsbTransport,
+  fn: UvcFunction,
+  parameters: StreamParameters,
+  options: NegotiationOptions = {},
+): Promise<StreamParameters> {
+  await setControl(
+    transport,
+    { interfaceNumber: parameters.interfaceNumber, entityId: 0, selector: VsControl.COMMIT },
+    parameters.block,
+    { timeoutMs: options.timeoutMs ?? 5000, errorCodeInterface: fn.videoControl.interfaceNumber, label: 'VS commit' },
+  );
+  return { ...parameters, committed: true };
+}
+
+/** selectFormat + probe + commit. */
+export async function negotiateStream(
+  transport: UsbTransport,
+  fn: UvcFunction,
+  request: FormatRequest = {},
+  options: NegotiationOptions = {},
+): Promise<StreamParameters> {
+  const selection = selectFormat(fn, request);
+  return commit(transport, fn, await probe(transport, fn, selection, options), options);
+}

@@ -1,0 +1,76 @@
+/**
+ * uvcvideo's corrections of what devices answer in the probe block (uvc_fixup_video_ctrl), each one recorded:
+ *
+ * - dwMaxVideoFrameSize: for uncompressed formats the frame size is known exactly (width × height × bpp / 8), so a
+ *   device answer that differs (0, or nonsense such as a hard-wired 16 low bits) is replaced by it. For compressed
+ *   formats only 0 is replaced, by the frame descriptor's dwMaxVideoFrameBufferSize.
+ * - dwMaxPayloadTransferSize: a 16-bit value sign-extended to 32 bits (0xffffxxxx, the Chicony "TOSHIBA Web Camera
+ *   - 5M" bug) loses its upper half. On isochronous interfaces, 0 — or a value larger than any alt setting offers
+ *   while being at least twice what the mode needs — is replaced by the bandwidth estimate (bandwidth.ts), never
+ *   below uvcvideo's 1024-byte floor unless the interface offers less. A value the mode could really need is left
+ *   alone: then no alt setting fits and the caller gets ENOSPC. On bulk interfaces 0 becomes one frame plus header.
+ */
+import type { UsbSpeed } from '../spec/usb.js';
+import { estimatePayloadSize, frameBytes, isCompressed, largestBytesPerInterval, PAYLOAD_HEADER_BYTES } from './bandwidth.js';
+import type { VideoFormat, VideoFrame, VideoStreamingInterface } from './descriptors/model.js';
+import type { ProbeControl } from './probe-block.js';
+
+export interface FixupContext {
+  streaming: VideoStreamingInterface;
+  format: VideoFormat;
+  frame: VideoFrame;
+  speed: UsbSpeed;
+}
+
+/** uvcvideo does not let an estimate go below this: measured cameras need more than the formula says. */
+export const MIN_ESTIMATED_PAYLOAD = 1024;
+
+export function fixupProbeControl(control: ProbeControl, ctx: FixupContext): { control: ProbeControl; fixups: string[] } {
+  const fixed: ProbeControl = { ...control };
+  const fixups: string[] = [];
+  const { format, frame, streaming } = ctx;
+
+  if (!isCompressed(format)) {
+    const size = frameBytes(format, frame);
+    if (fixed.maxVideoFrameSize !== size) {
+      fixups.push(`dwMaxVideoFrameSize ${fixed.maxVideoFrameSize} replaced by ${size} (${frame.width}x${frame.height} at ${format.bitsPerPixel} bpp)`);
+      fixed.maxVideoFrameSize = size;
+    }
+  } else if (fixed.maxVideoFrameSize === 0) {
+    const size = frameBytes(format, frame);
+    fixups.push(`dwMaxVideoFrameSize 0 replaced by ${size} from the frame descriptor`);
+    fixed.maxVideoFrameSize = size;
+  }
+
+  if (((fixed.maxPayloadTransferSize & 0xffff0000) >>> 0) === 0xffff0000) {
+    const low = fixed.maxPayloadTransferSize & 0xffff;
+    fixups.push(`dwMaxPayloadTransferSize 0x${fixed.maxPayloadTransferSize.toString(16)} is a sign-extended 16-bit value; using ${low}`);
+    fixed.maxPayloadTransferSize = low;
+  }
+
+  if (streaming.transferType === 'bulk') {
+    if (fixed.maxPayloadTransferSize === 0) {
+      const size = fixed.maxVideoFrameSize + PAYLOAD_HEADER_BYTES;
+      fixups.push(`dwMaxPayloadTransferSize 0 replaced by one frame plus header (${size}) for the bulk endpoint`);
+      fixed.maxPayloadTransferSize = size;
+    }
+    return { control: fixed, fixups };
+  }
+
+  const largest = largestBytesPerInterval(streaming);
+  const interval = fixed.frameInterval > 0 ? fixed.frameInterval : frame.defaultInterval;
+  const needed = estimatePayloadSize(format, frame, interval, ctx.speed);
+  const estimate = Math.max(needed, Math.min(MIN_ESTIMATED_PAYLOAD, largest));
+  const reported = fixed.maxPayloadTransferSize;
+  if (reported === 0) {
+    fixups.push(`dwMaxPayloadTransferSize 0 replaced by the estimate ${estimate}`);
+    fixed.maxPayloadTransferSize = estimate;
+  } else if (reported > largest && needed <= largest && reported >= 2 * needed) {
+    fixups.push(
+      `dwMaxPayloadTransferSize ${reported} is more than any alt setting offers (${largest}) and at least twice what ` +
+        `${frame.width}x${frame.height} at ${(1e7 / interval).toFixed(2)} fps needs (${needed}); using the estimate ${estimate}`,
+    );
+    fixed.maxPayloadTransferSize = estimate;
+  }
+  return { control: fixed, fixups };
+}
