@@ -13,7 +13,7 @@ export type PixelFormat = 'yuyv' | 'nv12' | 'mjpeg';
 export interface FrameSpec {
   width: number;
   height: number;
-  /** Discrete frame rates (converted to intervals of round(10^7 / fps) × 100 ns). */
+  /** Discrete frame rates (converted to intervals of floor(10^7 / fps) × 100 ns). */
   fps?: readonly number[];
   /** Discrete frame intervals in 100 ns units (the UVC unit). */
   intervals?: readonly number[];
@@ -152,8 +152,9 @@ export function smallestAltFor(bytes: number, alts: readonly IsoAltSetting[]): I
   return best;
 }
 
+/** 10^7 / fps, truncated as camera descriptors do (15 fps is 666666, not 666667). */
 export function fpsToInterval(fps: number): number {
-  return Math.round(10_000_000 / fps);
+  return Math.max(1, Math.floor(10_000_000 / fps));
 }
 
 interface ResolveContext {
