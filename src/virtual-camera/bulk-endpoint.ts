@@ -168,6 +168,11 @@ export class BulkInEndpoint {
       this.cursor = Math.max(this.cursor, this.clock.now());
       const outcome = this.fill(p, stream);
       if (outcome === 'gone') {
+        // The device left the bus: what this transfer already holds arrives, everything else fails.
+        if (p.filled > 0) {
+          this.queue.splice(this.queue.indexOf(p), 1);
+          this.finish(p, 'ok');
+        }
         this.port.gone();
         return;
       }
@@ -221,8 +226,20 @@ export class BulkInEndpoint {
         };
       }
       const open = this.payload;
-      const size = Math.min(maxPacket, open.length - open.sent);
+      const remaining = open.length - open.sent;
       const room = buffer.length - p.filled;
+      // Whole packets that fit both the payload and the host's buffer move in one go.
+      const whole = Math.floor(Math.min(remaining, room) / maxPacket) * maxPacket;
+      if (whole > 0) {
+        this.copy(open, open.sent, whole, buffer, p.filled);
+        p.filled += whole;
+        this.cursor += whole / bytesPerInterval;
+        this.advance(open, whole);
+        if (p.filled === buffer.length) return 'ok';
+        continue;
+      }
+      // One packet: the payload's short last packet, its zero-length packet, or a full packet with no room.
+      const size = Math.min(maxPacket, remaining);
       if (size > room) {
         // Babble: a packet larger than what is left of the host's buffer.
         this.copy(open, open.sent, room, buffer, p.filled);
@@ -233,10 +250,9 @@ export class BulkInEndpoint {
       this.copy(open, open.sent, size, buffer, p.filled);
       p.filled += size;
       this.cursor += Math.max(size, 1) / bytesPerInterval;
-      const zlpNow = size === 0;
       this.advance(open, size);
-      if (zlpNow || size < maxPacket) return 'ok';
-      if (p.filled === buffer.length) return 'ok';
+      // A short packet (a zero-length one included) ends the transfer.
+      return 'ok';
     }
   }
 

@@ -147,9 +147,10 @@ export class IsoInEndpoint {
   private pumpRealtime(): void {
     const now = this.clock.now();
     while (!this.closed && this.queue.length > 0 && this.queue[0]!.end <= now) {
-      const head = this.queue.shift()!;
+      const head = this.queue[0]!;
       if (!this.carryTo(head.start)) return;
       if (!this.fillSync(head)) return;
+      this.queue.shift();
       this.finish(head, 'ok');
     }
     this.schedule();
@@ -187,12 +188,27 @@ export class IsoInEndpoint {
     return true;
   }
 
+  /**
+   * The device left the bus at packet i: the packets it did send stay, the rest fail, the request completes,
+   * and then every other request learns the device is gone.
+   */
+  private vanishAt(p: Pending, i: number): void {
+    for (let k = i; k < p.iso.count; k++) {
+      p.iso.actual[k] = 0;
+      p.iso.status[k] = PacketStatus.ERROR;
+    }
+    const index = this.queue.indexOf(p);
+    if (index >= 0) this.queue.splice(index, 1);
+    this.finish(p, 'ok');
+    this.port.gone();
+  }
+
   private fillSync(p: Pending): boolean {
     for (let i = 0; i < p.iso.count; i++) {
       const t = p.start + i * this.port.step;
       const choice = this.port.stream.choose(t);
       if (choice.kind === 'gone') {
-        this.port.gone();
+        this.vanishAt(p, i);
         return false;
       }
       this.putPacket(p, i, choice.kind === 'frame' ? this.port.stream.nextPayload(t, this.port.capacity()) : this.idle(t));
@@ -211,7 +227,8 @@ export class IsoInEndpoint {
         choice = this.port.stream.choose(t);
       }
       if (choice.kind === 'gone') {
-        this.port.gone();
+        p.filling = false;
+        this.vanishAt(p, i);
         return false;
       }
       this.putPacket(p, i, choice.kind === 'frame' ? this.port.stream.nextPayload(t, this.port.capacity()) : this.idle(t));
