@@ -81,6 +81,8 @@ export class VideoStream {
   private readonly captureAt = new Map<number, number>();
   /** Real time: the sensor starts once the pipeline has its first frame (a camera's warm-up). */
   private capturing = false;
+  /** Real time: the sensor runs whether or not the host listens, one wake-up per frame period. */
+  private sensorTimer: NodeJS.Timeout | null = null;
   private readonly scratch = new Uint8Array(12);
   private readonly emptyBody = new Uint8Array(0);
   private stopped = false;
@@ -89,23 +91,51 @@ export class VideoStream {
     this.headerLength = 2 + (config.headerPts ? 4 : 0) + (config.headerScr ? 6 : 0);
     this.nextCaptureAt = config.startInterval;
     for (let i = 0; i < config.renderAhead; i++) config.source.request(i);
+    if (this.realtime) this.sensorTick();
   }
 
   get realtime(): boolean {
     return this.config.clock.pace === 'realtime';
   }
 
-  /** Frames (by sequence number) whose transmission has started or finished. */
-  get lastSequence(): number {
-    return this.lastStarted;
+  /**
+   * Real time: captures and renders frames as the sensor would, so a frame exists when its capture instant
+   * comes even if no request was queued then (a host that reads late gets frames, not a rendering backlog).
+   * The frames about to be captured render ahead; frames too old to be sent are forgotten.
+   */
+  private sensorTick(): void {
+    this.sensorTimer = null;
+    if (this.stopped) return;
+    const { clock, source, renderAhead } = this.config;
+    const now = clock.now();
+    this.startCapturing(now);
+    if (this.capturing) {
+      this.captureUntil(now);
+      for (let i = 0; i < renderAhead; i++) source.request(this.nextCapture + i);
+      const keepFrom = Math.min(this.lastStarted + 1, this.nextCapture - 2);
+      source.discardBefore(keepFrom);
+      for (const seq of this.captureAt.keys()) if (seq < keepFrom) this.captureAt.delete(seq);
+    }
+    const wakeAt = this.capturing ? Math.ceil(this.nextCaptureAt) : now + clock.intervalsPerFrame;
+    this.sensorTimer = setTimeout(() => this.sensorTick(), Math.max(1, clock.msUntil(wakeAt)));
+    // The sensor alone does not keep the process alive; pending requests do.
+    this.sensorTimer.unref();
   }
 
-  get busy(): boolean {
-    return this.current !== null;
+  /** Real time: the capture timeline begins when the first frame is ready (warm-up). */
+  private startCapturing(t: number): boolean {
+    if (this.capturing) return true;
+    const first = this.config.source.ready(0);
+    if (first === null || first.readyAt > t) return false;
+    this.capturing = true;
+    this.nextCaptureAt = Math.max(this.config.startInterval, first.readyAt);
+    return true;
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.sensorTimer !== null) clearTimeout(this.sensorTimer);
+    this.sensorTimer = null;
     this.current = null;
     this.config.source.stop();
   }
@@ -114,8 +144,12 @@ export class VideoStream {
     return this.config.controls.framePeriodUs(this.config.frameIntervalUs) / this.config.clock.intervalUs;
   }
 
-  /** Real time: the sensor captures every frame whose instant has come by bus interval `t`. */
+  /**
+   * Real time: the sensor captures every frame whose instant has come by bus interval `t`. Only the newest
+   * is worth rendering: older unsent ones will be dropped anyway.
+   */
   private captureUntil(t: number): void {
+    const before = this.nextCapture;
     while (this.nextCaptureAt <= t) {
       const seq = this.nextCapture;
       this.captureAt.set(seq, this.nextCaptureAt);
@@ -123,10 +157,11 @@ export class VideoStream {
       this.nextCapture++;
       this.nextCaptureAt += this.framePeriodIntervals();
     }
+    if (this.nextCapture > before) this.config.source.request(this.nextCapture - 1);
   }
 
+  /** The automatic modes see every captured frame. */
   private captured(sequence: number): void {
-    this.config.source.request(sequence);
     const changes = this.config.controls.autoAdjust(sequence);
     if (changes.length > 0) this.config.onControlChanges(changes);
   }
@@ -144,12 +179,7 @@ export class VideoStream {
     let frame: RenderedFrame | null;
     let captureTime: number;
     if (this.realtime) {
-      if (!this.capturing) {
-        const first = source.ready(0);
-        if (first === null || first.readyAt > t) return { kind: 'idle', until: t + 1 };
-        this.capturing = true;
-        this.nextCaptureAt = Math.max(this.config.startInterval, first.readyAt);
-      }
+      if (!this.startCapturing(t)) return { kind: 'idle', until: t + 1 };
       this.captureUntil(t);
       let pick = -1;
       for (let s = this.nextCapture - 1; s > this.lastStarted; s--) {
@@ -207,7 +237,8 @@ export class VideoStream {
     this.lastStarted = sequence;
     const { source, renderAhead } = this.config;
     source.discardBefore(sequence);
-    for (let i = 1; i <= renderAhead; i++) source.request(sequence + i);
+    // Fast pace renders the next frames now; in real time the sensor renders ahead of its captures.
+    if (!this.realtime) for (let i = 1; i <= renderAhead; i++) source.request(sequence + i);
   }
 
   private writeHeader(t: number, flags: number, pts: number, frame: Sending | null): Uint8Array {
@@ -283,6 +314,31 @@ export class VideoStream {
   skip(from: number, to: number, capacity: number): boolean {
     const room = Math.max(1, capacity - this.headerLength);
     let t = from;
+    const period = this.framePeriodIntervals();
+    if (this.realtime && this.capturing && to - from > 4 * period) {
+      // A long silence: everything but the last two frame periods went out unheard. Fast-forward without
+      // rendering the frames nobody will see; FID and frame numbers move on as if they had been sent.
+      const jumpTo = Math.floor(to - 2 * period);
+      this.current = null;
+      while (this.nextCaptureAt <= jumpTo) {
+        this.captured(this.nextCapture);
+        this.nextCapture++;
+        this.nextCaptureAt += this.framePeriodIntervals();
+      }
+      const newest = this.nextCapture - 1;
+      const unplugAt = this.config.faults().unplugAtFrame;
+      if (unplugAt !== null && unplugAt > this.lastStarted && unplugAt <= newest) return false;
+      const passed = newest - this.lastStarted;
+      if (passed > 0) {
+        if (!this.config.faults().fidNeverToggles && passed % 2 === 1) this.fid ^= 1;
+        this.framesSent += passed;
+        this.lastStarted = newest;
+        this.captureAt.clear();
+        this.config.source.discardBefore(newest + 1);
+        this.lastPts = this.config.deviceClock.at(this.nextCaptureAt - this.framePeriodIntervals());
+      }
+      t = Math.max(t, jumpTo);
+    }
     while (t < to) {
       const choice = this.choose(t);
       if (choice.kind === 'gone') return false;

@@ -130,7 +130,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       string: (index) => stringDescriptor(config, index),
     };
     this.classRequests = new UvcRequestHandler(this.classTarget());
-    this.armUnplugTimer();
+    this.armUnplugTimer(this.faultState.unplugAfterMs);
   }
 
   // ---- UsbDeviceModel ------------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.faultState = resolveFaults(faults, (message, details) => {
       throw uvcError('EINVAL', `virtual camera: ${message}`, details);
     });
-    this.armUnplugTimer();
+    this.armUnplugTimer(this.faultState.unplugAfterMs);
   }
 
   get faults(): Readonly<ResolvedFaults> {
@@ -220,11 +220,21 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
    * `afterMs` of real time. Pending and later requests answer 'no_device'; 'unplug' is emitted once.
    */
   unplug(when: UnplugWhen = {}): void {
-    if (when.atFrame !== undefined || when.afterMs !== undefined) {
-      this.setFaults({ ...this.currentFaultOptions(), unplugAtFrame: when.atFrame, unplugAfterMs: when.afterMs });
+    const { atFrame, afterMs } = when;
+    if (atFrame === undefined && afterMs === undefined) {
+      this.unplugNow();
       return;
     }
-    this.unplugNow();
+    if (atFrame !== undefined) {
+      if (!Number.isInteger(atFrame) || atFrame < 0) throw uvcError('EINVAL', 'unplug: atFrame must be a frame number ≥ 0');
+      this.faultState = { ...this.faultState, unplugAtFrame: atFrame };
+    }
+    if (afterMs !== undefined) {
+      if (typeof afterMs !== 'number' || !(afterMs >= 0) || afterMs > 2_147_483_647) {
+        throw uvcError('EINVAL', 'unplug: afterMs must be a number of milliseconds ≥ 0');
+      }
+      this.armUnplugTimer(afterMs);
+    }
   }
 
   /** Comes back as a new device in its power-on state (address 0, unconfigured, default controls); emits 'replug'. */
@@ -297,39 +307,9 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
 
   // ---- Internals ---------------------------------------------------------------------------------------------
 
-  private currentFaultOptions(): FaultOptions {
-    const f = this.faultState;
-    const frames = (s: typeof f.errorFrames) => (s === null ? undefined : s);
-    const match = (m: (typeof f.stallRequests)[number]) => ({
-      request: m.request,
-      interface: m.interface,
-      entity: m.entity,
-      selector: m.selector,
-      times: Number.isFinite(m.remaining) ? m.remaining : undefined,
-    });
-    return {
-      packetLossRate: f.packetLossRate,
-      packetLoss: f.packetLoss,
-      errorFrames: frames(f.errorFrames),
-      streamErrorCode: f.streamErrorCode,
-      missingEof: frames(f.missingEof),
-      fidNeverToggles: f.fidNeverToggles,
-      shortFrames: frames(f.shortFrames),
-      shortFrameRatio: f.shortFrameRatio,
-      stallRequests: f.stallRequests.filter((m) => m.remaining > 0).map((m) => ({ ...match(m), errorCode: m.errorCode })),
-      ignoreRequests: f.ignoreRequests.filter((m) => m.remaining > 0).map(match),
-      slowRequests: f.slowRequests === null ? undefined : { delayMs: f.slowRequests.delayMs, match: match(f.slowRequests.match) },
-      reportedMaxPayloadTransferSize: f.reportedMaxPayloadTransferSize ?? undefined,
-      probeReplyLength: f.probeReplyLength ?? undefined,
-      unplugAtFrame: f.unplugAtFrame ?? undefined,
-      unplugAfterMs: undefined,
-    };
-  }
-
-  private armUnplugTimer(): void {
+  private armUnplugTimer(ms: number | null): void {
     if (this.unplugTimer !== null) clearTimeout(this.unplugTimer);
     this.unplugTimer = null;
-    const ms = this.faultState.unplugAfterMs;
     if (ms === null || !this.isAttached) return;
     this.unplugTimer = setTimeout(() => {
       this.unplugTimer = null;

@@ -269,6 +269,9 @@ describe('fault injection', () => {
       expect(isUvcError(error, 'EINVAL')).toBe(true);
     }
     expect(() => new VirtualCamera({ faults: { unplugAtFrame: -3 } })).toThrowError(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => camera.unplug({ atFrame: 1.5 })).toThrowError(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => camera.unplug({ afterMs: -1 })).toThrowError(expect.objectContaining({ code: 'EINVAL' }));
+    expect(camera.attached).toBe(true);
     camera.unplug();
   });
 });

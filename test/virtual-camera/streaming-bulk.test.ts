@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import sharp from 'sharp';
 import { decodeFrameStamp, VirtualCamera, type VirtualCameraOptions } from '../../src/virtual-camera/index.js';
 import { StandardRequest } from '../../src/spec/usb.js';
 import {
@@ -65,6 +66,25 @@ describe('bulk streaming', () => {
       expect(new Set(own.map((p) => u32(p, 2))).size).toBe(1);
       expect(own.map((p) => (p[1]! & 0x02) !== 0)).toEqual(own.map((_, i) => i === own.length - 1));
     }
+    camera.unplug();
+  });
+
+  it('sends 300 MJPEG frames that decode to stamps 0…299, SCR advancing with the bus', async () => {
+    const camera = await bulkCamera({ pace: 'fast' });
+    await negotiate(camera, 34, { formatIndex: 2, frameIndex: 1, frameInterval: 333333 });
+    const { frames, payloads } = await readFrames(camera, 32768, 16384, 300);
+    const stamps: (number | null)[] = [];
+    for (const f of frames) {
+      const { data, info } = await sharp(f.data).raw().toBuffer({ resolveWithObject: true });
+      stamps.push(info.channels === 3 ? decodeFrameStamp({ data, width: info.width, height: info.height, format: 'rgb' }) : null);
+    }
+    expect(stamps).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    // SCR: the device clock at each payload's start, never going back; SOF in 11 bits.
+    const stc = payloads.map((p) => u32(p, 6));
+    expect(stc.every((v, i) => i === 0 || ((v - stc[i - 1]!) >>> 0) < 0x80000000)).toBe(true);
+    expect(payloads.every((p) => (p[10]! | (p[11]! << 8)) < 2048)).toBe(true);
+    // PTS grows frame to frame.
+    expect(frames.every((f, i) => i === 0 || ((f.pts! - frames[i - 1]!.pts!) >>> 0) > 0)).toBe(true);
     camera.unplug();
   });
 

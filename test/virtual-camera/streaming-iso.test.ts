@@ -191,6 +191,19 @@ describe('isochronous streaming', () => {
     camera.unplug();
   });
 
+  it('runs its clock at dwClockFrequency against the bus, with the drift it is given', async () => {
+    const { camera, packets } = await isoStream(
+      { pace: 'fast', clockFrequency: 30_000_000, clockDriftPpm: 1000 },
+      { formatIndex: 1, frameIndex: 1, frameInterval: 333333 },
+      6,
+    );
+    expect(camera.committed.clockFrequency).toBe(30_000_000);
+    // 125 µs of a 30 MHz clock running 1000 ppm fast: 3753.75 ticks per microframe.
+    const span = (u32(packets[1000]!.data, 6) - u32(packets[0]!.data, 6)) >>> 0;
+    expect(span / 1000).toBeCloseTo(3753.75, 1);
+    camera.unplug();
+  });
+
   it('streams NV12, and 2-byte headers when PTS and SCR are off', async () => {
     const { camera, frames, packets } = await isoStream(
       { pace: 'fast', headerPts: false, headerScr: false, formats: [{ format: 'nv12', frames: [{ width: 320, height: 240, fps: [30] }] }] },
@@ -330,6 +343,29 @@ describe('isochronous streaming at the real-time pace', () => {
     // Something was lost: a frame cut short, or a frame number skipped.
     const sequential = stamps.every((s, i) => i === 0 || (s !== null && stamps[i - 1] !== null && s === stamps[i - 1]! + 1));
     expect(whole.length < collector.frames.length || !sequential).toBe(true);
+    camera.unplug();
+  });
+
+  it('carries on after a long silence: frames sent unheard are skipped, not replayed', async () => {
+    const camera = new VirtualCamera();
+    await enumerate(camera);
+    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await setInterface(camera, VS, 6);
+    const collector = new FrameCollector();
+    const read = async (n: number) => {
+      const { buffer, iso } = isoSlots(n, 3072);
+      await camera.transfer({ endpoint: VIDEO_EP, buffer, iso });
+      for (let i = 0; i < n; i++) collector.payload(buffer.subarray(iso.offsets[i]!, iso.offsets[i]! + iso.actual[i]!));
+    };
+    await read(1600); // 200 ms: a few frames
+    const before = collector.frames.length;
+    await new Promise((r) => setTimeout(r, 700)); // 21 frame periods with nobody listening
+    await Promise.all([read(1600), read(1600)]);
+    const stamps = collector.frames.map((f) => decodeFrameStamp({ data: f.data, width: 640, height: 480, format: 'yuyv' }));
+    const after = stamps.slice(before).filter((s): s is number => s !== null);
+    const last = stamps.slice(0, before).filter((s): s is number => s !== null).pop()!;
+    expect(after.length).toBeGreaterThan(3);
+    expect(after[0]! - last).toBeGreaterThanOrEqual(15);
     camera.unplug();
   });
 
