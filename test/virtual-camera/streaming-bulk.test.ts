@@ -192,6 +192,36 @@ describe('bulk streaming', () => {
     camera.unplug();
   });
 
+  for (const [speed, width, height] of [
+    ['full', 160, 120],
+    ['super', 1920, 1080],
+  ] as const) {
+    it(`streams at ${speed} speed with its packet size`, async () => {
+      const camera = await bulkCamera({ pace: 'fast', speed });
+      const probe = await negotiate(camera, 34, { formatIndex: 1, frameIndex: speed === 'full' ? 1 : 3, frameInterval: 0 });
+      const packet = speed === 'full' ? 64 : 1024;
+      const { frames, transfers } = await readFrames(camera, probe.maxPayloadTransferSize, packet * 16, 2);
+      expect(transfers.every((t) => t.data.length % packet === 0 || t.data.length < packet * 16)).toBe(true);
+      expect(frames.map((f) => decodeFrameStamp({ data: f.data, width, height, format: 'yuyv' }))).toEqual([0, 1]);
+      camera.unplug();
+    });
+  }
+
+  it('stops when the host selects alt setting 0 or reconfigures', async () => {
+    const camera = await bulkCamera({ pace: 'fast' });
+    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await readFrames(camera, 32768, 16384, 1);
+    expect(camera.streaming).toBe(true);
+    expect((await standardOut(camera, 0x01, StandardRequest.SET_INTERFACE, 0, 1)).status).toBe('ok');
+    expect(camera.streaming).toBe(false);
+    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await readFrames(camera, 32768, 16384, 1);
+    expect(camera.streaming).toBe(true);
+    expect((await standardOut(camera, 0x00, StandardRequest.SET_CONFIGURATION, 1, 0)).status).toBe('ok');
+    expect(camera.streaming).toBe(false);
+    camera.unplug();
+  });
+
   it('paces frames at the negotiated interval in real time', async () => {
     const camera = await bulkCamera();
     await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 666666 });
