@@ -52,9 +52,12 @@ export interface VirtualCameraOptions {
    * The cache is dropped when a picture control changes. Default: no cache (every frame rendered afresh).
    */
   frameCache?: number;
-  /** Frames rendered ahead of the one on the wire. Default 3. */
+  /**
+   * Frames rendered ahead: of the one on the wire ('fast'), of the sensor's next capture ('realtime').
+   * Default 3.
+   */
   renderAhead?: number;
-  /** Seeds every pseudo-random choice (packet loss, the SOF counter's start). Default 1. */
+  /** Seeds every pseudo-random choice (packet loss, where the SOF counter and the device clock start). Default 1. */
   seed?: number;
   faults?: FaultOptions;
 }
