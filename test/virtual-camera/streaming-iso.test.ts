@@ -254,6 +254,24 @@ describe('isochronous streaming', () => {
     camera.unplug();
   });
 
+  it('cancels a queued request when its signal aborts; the next one goes on', async () => {
+    const camera = new VirtualCamera();
+    await enumerate(camera);
+    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await setInterface(camera, VS, 6);
+    const controller = new AbortController();
+    const a = isoSlots(800, 3072);
+    const b = isoSlots(16, 3072);
+    const first = camera.transfer({ endpoint: VIDEO_EP, buffer: a.buffer, iso: a.iso, signal: controller.signal });
+    const second = camera.transfer({ endpoint: VIDEO_EP, buffer: b.buffer, iso: b.iso });
+    controller.abort();
+    const reply = await first;
+    expect(reply.status).toBe('cancelled');
+    expect(reply.actualLength).toBe(0);
+    expect((await second).status).toBe('ok');
+    camera.unplug();
+  });
+
   it('ends with the alt setting: queued requests are cancelled, new ones find no endpoint', async () => {
     const camera = new VirtualCamera();
     await enumerate(camera);
