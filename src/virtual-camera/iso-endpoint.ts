@@ -1,0 +1,264 @@
+/**
+ * The isochronous video IN endpoint. Requests own consecutive bus intervals: one that arrives while others
+ * are queued starts where the last one ends; one that arrives on an idle endpoint starts at the next interval.
+ * In real-time pace a request completes when its last interval has passed (a timer), and the intervals in
+ * which no request was queued are lost: the stream moves on without anyone listening. In fast pace requests
+ * complete as soon as their packets are filled and virtual time advances by their length.
+ *
+ * Every interval's packet carries a payload header; video data follows while a frame is being sent, up to the
+ * alternate setting's bytes per interval (and never more than the device's dwMaxPayloadTransferSize).
+ */
+import type { DeviceReplyStatus, EndpointReply, EndpointRequest, IsoPacketSlots } from '../transport/device-model.js';
+import { PacketStatus } from '../transport/device-model.js';
+import { sofFrameNumber, type BusClock } from './bus-clock.js';
+import type { Payload, VideoStream } from './video-stream.js';
+
+export interface IsoEndpointPort {
+  stream: VideoStream;
+  /** Bytes the device puts in one interval's packet, header included. */
+  capacity: () => number;
+  /** Whether intervals without video carry header-only packets or nothing. */
+  idlePackets: 'header' | 'empty';
+  /** Bus intervals between packets (2^(bInterval−1) at high speed). */
+  step: number;
+  /** Per-packet loss: null, or how a spoiled packet shows. Consulted once per packet. */
+  lose: () => 'error' | 'missing' | null;
+  /** The unplug-at-frame fault fired: the camera leaves the bus (and fails every request, this one too). */
+  gone: () => void;
+}
+
+interface Pending {
+  request: EndpointRequest;
+  iso: IsoPacketSlots;
+  start: number;
+  end: number;
+  resolve: (reply: EndpointReply) => void;
+  detach: () => void;
+  /** Fast pace: the request is being filled; an abort is noted and honoured when the fill ends. */
+  filling: boolean;
+  aborted: boolean;
+}
+
+function emptyPackets(iso: IsoPacketSlots, status: number): void {
+  for (let i = 0; i < iso.count; i++) {
+    iso.actual[i] = 0;
+    iso.status[i] = status;
+  }
+}
+
+export class IsoInEndpoint {
+  private readonly queue: Pending[] = [];
+  /** The first interval no request has been served for (the stream has been carried up to here). */
+  private servedUntil: number;
+  private timer: NodeJS.Timeout | null = null;
+  private pumping = false;
+  private closed = false;
+
+  constructor(
+    private readonly clock: BusClock,
+    private readonly port: IsoEndpointPort,
+    startInterval: number,
+  ) {
+    this.servedUntil = startInterval;
+  }
+
+  submit(request: EndpointRequest): Promise<EndpointReply> {
+    const iso = request.iso!;
+    return new Promise<EndpointReply>((resolve) => {
+      if (this.closed) {
+        emptyPackets(iso, PacketStatus.ERROR);
+        resolve({ status: 'cancelled', actualLength: 0, startFrame: 0 });
+        return;
+      }
+      const length = iso.count * this.port.step;
+      const now = this.clock.now();
+      const tail = this.queue[this.queue.length - 1];
+      const start =
+        this.clock.pace === 'fast'
+          ? Math.max(tail?.end ?? this.servedUntil, this.servedUntil, now)
+          : Math.max(tail?.end ?? now + 1, this.servedUntil);
+      const pending: Pending = {
+        request,
+        iso,
+        start,
+        end: start + length,
+        resolve,
+        detach: () => {},
+        filling: false,
+        aborted: false,
+      };
+      const signal = request.signal;
+      if (signal) {
+        if (signal.aborted) {
+          emptyPackets(iso, PacketStatus.ERROR);
+          resolve({ status: 'cancelled', actualLength: 0, startFrame: sofFrameNumber(this.clock, start) });
+          return;
+        }
+        const onAbort = () => this.abort(pending);
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.queue.push(pending);
+      this.schedule();
+    });
+  }
+
+  /** Fails every queued request (alt setting change, halt, unplug). */
+  close(status: DeviceReplyStatus): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const p of this.queue.splice(0)) this.finish(p, status);
+  }
+
+  private finish(p: Pending, status: DeviceReplyStatus): void {
+    p.detach();
+    if (status !== 'ok') emptyPackets(p.iso, PacketStatus.ERROR);
+    let actual = 0;
+    for (let i = 0; i < p.iso.count; i++) actual += p.iso.actual[i]!;
+    p.resolve({ status, actualLength: status === 'ok' ? actual : 0, startFrame: sofFrameNumber(this.clock, p.start) });
+  }
+
+  private abort(p: Pending): void {
+    const i = this.queue.indexOf(p);
+    if (i < 0) return;
+    if (p.filling) {
+      p.aborted = true;
+      return;
+    }
+    this.queue.splice(i, 1);
+    this.finish(p, 'cancelled');
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.clock.pace === 'fast') {
+      void this.pumpFast();
+      return;
+    }
+    if (this.timer !== null || this.queue.length === 0) return;
+    const head = this.queue[0]!;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.pumpRealtime();
+    }, this.clock.msUntil(head.end));
+  }
+
+  private pumpRealtime(): void {
+    const now = this.clock.now();
+    while (!this.closed && this.queue.length > 0 && this.queue[0]!.end <= now) {
+      const head = this.queue[0]!;
+      if (!this.carryTo(head.start)) return;
+      if (!this.fillSync(head)) return;
+      this.queue.shift();
+      this.finish(head, 'ok');
+    }
+    this.schedule();
+  }
+
+  private async pumpFast(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.closed && this.queue.length > 0) {
+        const head = this.queue[0]!;
+        head.filling = true;
+        const ok = await this.fillFast(head);
+        head.filling = false;
+        if (!ok || this.closed) return;
+        this.queue.shift();
+        this.clock.advanceTo(head.end);
+        this.servedUntil = head.end;
+        this.finish(head, head.aborted ? 'cancelled' : 'ok');
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Real time: what the device sent while no request listened is gone, but the stream went on sending it. */
+  private carryTo(start: number): boolean {
+    if (start > this.servedUntil) {
+      if (!this.port.stream.skip(this.servedUntil, start, this.port.capacity())) {
+        this.port.gone();
+        return false;
+      }
+    }
+    this.servedUntil = start;
+    return true;
+  }
+
+  /**
+   * The device left the bus at packet i: the packets it did send stay, the rest fail, the request completes,
+   * and then every other request learns the device is gone.
+   */
+  private vanishAt(p: Pending, i: number): void {
+    for (let k = i; k < p.iso.count; k++) {
+      p.iso.actual[k] = 0;
+      p.iso.status[k] = PacketStatus.ERROR;
+    }
+    const index = this.queue.indexOf(p);
+    if (index >= 0) this.queue.splice(index, 1);
+    this.finish(p, 'ok');
+    this.port.gone();
+  }
+
+  private fillSync(p: Pending): boolean {
+    for (let i = 0; i < p.iso.count; i++) {
+      const t = p.start + i * this.port.step;
+      const choice = this.port.stream.choose(t);
+      if (choice.kind === 'gone') {
+        this.vanishAt(p, i);
+        return false;
+      }
+      this.putPacket(p, i, choice.kind === 'frame' ? this.port.stream.nextPayload(t, this.port.capacity()) : this.idle(t));
+    }
+    this.servedUntil = p.end;
+    return true;
+  }
+
+  private async fillFast(p: Pending): Promise<boolean> {
+    for (let i = 0; i < p.iso.count; i++) {
+      const t = p.start + i * this.port.step;
+      let choice = this.port.stream.choose(t);
+      while (choice.kind === 'wait') {
+        await choice.ready;
+        if (this.closed) return false;
+        choice = this.port.stream.choose(t);
+      }
+      if (choice.kind === 'gone') {
+        p.filling = false;
+        this.vanishAt(p, i);
+        return false;
+      }
+      this.putPacket(p, i, choice.kind === 'frame' ? this.port.stream.nextPayload(t, this.port.capacity()) : this.idle(t));
+    }
+    return true;
+  }
+
+  private idle(t: number): Payload | null {
+    return this.port.idlePackets === 'empty' ? null : this.port.stream.idlePayload(t);
+  }
+
+  private putPacket(p: Pending, i: number, payload: Payload | null): void {
+    const { iso, request } = p;
+    const loss = this.port.lose();
+    if (loss !== null || payload === null) {
+      iso.actual[i] = 0;
+      iso.status[i] = loss === 'error' ? PacketStatus.ERROR : PacketStatus.OK;
+      return;
+    }
+    const offset = iso.offsets[i]!;
+    const room = Math.min(iso.lengths[i]!, request.buffer.length - offset);
+    if (payload.length > room || offset < 0) {
+      // Babble: the device sent more than the host made room for.
+      iso.actual[i] = 0;
+      iso.status[i] = PacketStatus.OVERFLOW;
+      return;
+    }
+    request.buffer.set(payload.header.subarray(0, payload.headerLength), offset);
+    request.buffer.set(payload.body, offset + payload.headerLength);
+    iso.actual[i] = payload.length;
+    iso.status[i] = PacketStatus.OK;
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * What a virtual camera can be told at construction: identity, USB speed and transfer type, UVC version, the
+ * formats it offers, its pace, and faults to inject. Every field is optional; `resolveOptions` fills in the
+ * defaults and rejects nonsense with a UvcError EINVAL (a camera that cannot exist is never built).
+ */
+import { uvcError } from '../errors.js';
+import { resolveFormats, defaultFormats, type FormatSpec, type ResolvedFormat } from './formats.js';
+import { buildLayout, type DeviceLayout } from './device-layout.js';
+import { resolveFaults, type FaultOptions, type ResolvedFaults } from './faults.js';
+
+export type UvcVersion = '1.0' | '1.1' | '1.5';
+export type VirtualSpeed = 'full' | 'high' | 'super';
+export type VirtualTransfer = 'iso' | 'bulk';
+/**
+ * 'realtime': bus intervals follow the wall clock (125 µs microframes, 1 ms frames at full speed) and frames
+ * are captured at the negotiated interval. 'fast': a virtual bus clock advances only as the host asks for
+ * data; frames follow each other back to back with no idle time and nothing is lost (benchmarks).
+ */
+export type Pace = 'realtime' | 'fast';
+
+export interface VirtualCameraOptions {
+  uvcVersion?: UvcVersion;
+  speed?: VirtualSpeed;
+  transfer?: VirtualTransfer;
+  /** Offered formats in descriptor order (format index 1 first). Defaults depend on the speed (see formats.ts). */
+  formats?: readonly FormatSpec[];
+  vendorId?: number;
+  productId?: number;
+  /** bcdDevice, default 0x0100. */
+  deviceRelease?: number;
+  manufacturer?: string;
+  product?: string;
+  /** null: no serial number string (iSerialNumber 0). */
+  serial?: string | null;
+  pace?: Pace;
+  /** dwClockFrequency of the device clock behind PTS and SCR, in Hz. Default 48 MHz. */
+  clockFrequency?: number;
+  /** How far the device clock runs off its nominal frequency against the bus SOF clock, in ppm. Default 0. */
+  clockDriftPpm?: number;
+  /** Payload header fields. Default: both, 12-byte headers. */
+  headerPts?: boolean;
+  headerScr?: boolean;
+  /** iso: what the device sends in intervals without video data. Default 'header' (header-only packets). */
+  idlePackets?: 'header' | 'empty';
+  /** bulk: the device's dwMaxPayloadTransferSize. Default 32768 (high/super speed), 4096 (full speed). */
+  bulkMaxPayloadTransferSize?: number;
+  /** MJPEG: strip the DHT segments like some real cameras do (decoders must then insert ITU-T T.81 Annex K tables). */
+  omitHuffmanTables?: boolean;
+  /**
+   * Render at most this many distinct frames per stream and cycle them: frame n shows stamp n mod frameCache.
+   * Meant for benchmarks in 'fast' pace, where rendering (JPEG encoding above all) would otherwise dominate.
+   * The cache is dropped when a picture control changes. Default: no cache (every frame rendered afresh).
+   */
+  frameCache?: number;
+  /**
+   * Frames rendered ahead: of the one on the wire ('fast'), of the sensor's next capture ('realtime').
+   * Default 3.
+   */
+  renderAhead?: number;
+  /** Seeds every pseudo-random choice (packet loss, where the SOF counter and the device clock start). Default 1. */
+  seed?: number;
+  faults?: FaultOptions;
+}
+
+export interface ResolvedOptions {
+  uvcVersion: UvcVersion;
+  bcdUVC: number;
+  probeLength: number;
+  speed: VirtualSpeed;
+  transfer: VirtualTransfer;
+  formats: ResolvedFormat[];
+  vendorId: number;
+  productId: number;
+  deviceRelease: number;
+  manufacturer: string;
+  product: string;
+  serial: string | null;
+  pace: Pace;
+  clockFrequency: number;
+  clockDriftPpm: number;
+  headerPts: boolean;
+  headerScr: boolean;
+  idlePackets: 'header' | 'empty';
+  bulkMaxPayloadTransferSize: number;
+  omitHuffmanTables: boolean;
+  frameCache: number | null;
+  renderAhead: number;
+  seed: number;
+  faults: ResolvedFaults;
+  layout: DeviceLayout;
+}
+
+const VERSIONS: Record<UvcVersion, { bcd: number; probeLength: number }> = {
+  '1.0': { bcd: 0x0100, probeLength: 26 },
+  '1.1': { bcd: 0x0110, probeLength: 34 },
+  '1.5': { bcd: 0x0150, probeLength: 48 },
+};
+
+function invalid(message: string, details?: Record<string, unknown>): never {
+  throw uvcError('EINVAL', `virtual camera: ${message}`, details);
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    invalid(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+function integer(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    invalid(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+function finite(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    invalid(`${name} must be a number in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+function bool(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') invalid(`${name} must be a boolean, got ${String(value)}`);
+  return value;
+}
+
+/** A string descriptor holds at most 126 UTF-16 code units (bLength is one byte). */
+function usbString(name: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 126) {
+    invalid(`${name} must be a non-empty string of at most 126 characters`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) invalid('options must be an object');
+  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, '1.1');
+  const speed = oneOf('speed', options.speed, ['full', 'high', 'super'] as const, 'high');
+  const transfer = oneOf('transfer', options.transfer, ['iso', 'bulk'] as const, 'iso');
+  const pace = oneOf('pace', options.pace, ['realtime', 'fast'] as const, 'realtime');
+  const idlePackets = oneOf('idlePackets', options.idlePackets, ['header', 'empty'] as const, 'header');
+  const headerPts = bool('headerPts', options.headerPts, true);
+  const headerScr = bool('headerScr', options.headerScr, true);
+  const headerLength = 2 + (headerPts ? 4 : 0) + (headerScr ? 6 : 0);
+
+  const serial =
+    options.serial === null ? null : usbString('serial', options.serial, '0001');
+  const frameCache =
+    options.frameCache === undefined ? null : integer('frameCache', options.frameCache, 1, 1_000_000, 1);
+
+  const bulkDefault = speed === 'full' ? 4096 : 32768;
+  const bulkMaxPayloadTransferSize = integer(
+    'bulkMaxPayloadTransferSize',
+    options.bulkMaxPayloadTransferSize,
+    headerLength + 1,
+    16 * 1024 * 1024,
+    bulkDefault,
+  );
+
+  const layout = buildLayout(speed, transfer);
+  const specs = options.formats ?? defaultFormats(speed);
+  const formats = resolveFormats(specs, { speed, transfer, layout, headerLength, invalid });
+
+  return {
+    uvcVersion,
+    bcdUVC: VERSIONS[uvcVersion].bcd,
+    probeLength: VERSIONS[uvcVersion].probeLength,
+    speed,
+    transfer,
+    formats,
+    vendorId: integer('vendorId', options.vendorId, 0, 0xffff, 0x1209),
+    productId: integer('productId', options.productId, 0, 0xffff, 0x0001),
+    deviceRelease: integer('deviceRelease', options.deviceRelease, 0, 0xffff, 0x0100),
+    manufacturer: usbString('manufacturer', options.manufacturer, 'uvc-capture'),
+    product: usbString('product', options.product, 'Virtual UVC Camera'),
+    serial,
+    pace,
+    clockFrequency: integer('clockFrequency', options.clockFrequency, 1000, 0xffffffff, 48_000_000),
+    clockDriftPpm: finite('clockDriftPpm', options.clockDriftPpm, -10_000, 10_000, 0),
+    headerPts,
+    headerScr,
+    idlePackets,
+    bulkMaxPayloadTransferSize,
+    omitHuffmanTables: bool('omitHuffmanTables', options.omitHuffmanTables, false),
+    frameCache,
+    renderAhead: integer('renderAhead', options.renderAhead, 1, 16, 3),
+    seed: integer('seed', options.seed, 0, 0xffffffff, 1),
+    faults: resolveFaults(options.faults, invalid),
+    layout,
+  };
+}
+
+export type InvalidOption = typeof invalid;

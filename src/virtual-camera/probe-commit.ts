@@ -1,0 +1,214 @@
+/**
+ * The device's side of probe/commit: it reads what the host wants, clamps every field to what it can do, and
+ * answers with its counter-offer (nearest supported format, frame and interval; its real frame size; the
+ * payload size its bus needs; its clock). GET_MIN/MAX/RES/DEF describe the ranges around the current choice.
+ */
+import { FramingInfo, ProbeField } from '../spec/uvc.js';
+import { readU16, readU32 } from './byte-writer.js';
+import type { DeviceLayout } from './device-layout.js';
+import { isoBytesPerIntervalNeeded, smallestAltFor, type ResolvedFormat, type ResolvedFrame } from './formats.js';
+import type { UvcVersion, VirtualTransfer } from './options.js';
+
+export interface StreamingParams {
+  bmHint: number;
+  formatIndex: number;
+  frameIndex: number;
+  frameInterval: number;
+  keyFrameRate: number;
+  pFrameRate: number;
+  compQuality: number;
+  compWindowSize: number;
+  delay: number;
+  maxVideoFrameSize: number;
+  maxPayloadTransferSize: number;
+  clockFrequency: number;
+  framingInfo: number;
+  preferedVersion: number;
+  minVersion: number;
+  maxVersion: number;
+  usage: number;
+  bitDepthLuma: number;
+  settings: number;
+  maxNumberOfRefFramesPlus1: number;
+  rateControlModes: number;
+  layoutPerStream: Uint8Array;
+}
+
+/** wCompQuality range: the spec's abstract 0 (lowest) … 10000 (highest). */
+export const COMP_QUALITY_MIN = 1;
+export const COMP_QUALITY_MAX = 10000;
+export const COMP_QUALITY_DEFAULT = 8000;
+
+/** The libjpeg quality a wCompQuality maps to: 20 … 95 (a camera's encoder never goes to 100). */
+export function jpegQualityOf(compQuality: number): number {
+  const q = Math.min(COMP_QUALITY_MAX, Math.max(COMP_QUALITY_MIN, compQuality || COMP_QUALITY_DEFAULT));
+  return Math.round(20 + (75 * q) / COMP_QUALITY_MAX);
+}
+
+export function encodeStreamingParams(p: StreamingParams, length: number): Uint8Array {
+  const out = new Uint8Array(48);
+  const v = new DataView(out.buffer);
+  v.setUint16(ProbeField.bmHint, p.bmHint, true);
+  v.setUint8(ProbeField.bFormatIndex, p.formatIndex);
+  v.setUint8(ProbeField.bFrameIndex, p.frameIndex);
+  v.setUint32(ProbeField.dwFrameInterval, p.frameInterval >>> 0, true);
+  v.setUint16(ProbeField.wKeyFrameRate, p.keyFrameRate, true);
+  v.setUint16(ProbeField.wPFrameRate, p.pFrameRate, true);
+  v.setUint16(ProbeField.wCompQuality, p.compQuality, true);
+  v.setUint16(ProbeField.wCompWindowSize, p.compWindowSize, true);
+  v.setUint16(ProbeField.wDelay, p.delay, true);
+  v.setUint32(ProbeField.dwMaxVideoFrameSize, p.maxVideoFrameSize >>> 0, true);
+  v.setUint32(ProbeField.dwMaxPayloadTransferSize, p.maxPayloadTransferSize >>> 0, true);
+  v.setUint32(ProbeField.dwClockFrequency, p.clockFrequency >>> 0, true);
+  v.setUint8(ProbeField.bmFramingInfo, p.framingInfo);
+  v.setUint8(ProbeField.bPreferedVersion, p.preferedVersion);
+  v.setUint8(ProbeField.bMinVersion, p.minVersion);
+  v.setUint8(ProbeField.bMaxVersion, p.maxVersion);
+  v.setUint8(ProbeField.bUsage, p.usage);
+  v.setUint8(ProbeField.bBitDepthLuma, p.bitDepthLuma);
+  v.setUint8(ProbeField.bmSettings, p.settings);
+  v.setUint8(ProbeField.bMaxNumberOfRefFramesPlus1, p.maxNumberOfRefFramesPlus1);
+  v.setUint16(ProbeField.bmRateControlModes, p.rateControlModes, true);
+  out.set(p.layoutPerStream.subarray(0, 8), ProbeField.bmLayoutPerStream);
+  return out.slice(0, length);
+}
+
+/** Reads the fields a host sent; fields beyond `data`'s length keep their values from `base`. */
+export function decodeStreamingParams(data: Uint8Array, base: StreamingParams): StreamingParams {
+  const has = (offset: number, size: number) => data.length >= offset + size;
+  const u8 = (o: number, fallback: number) => (has(o, 1) ? data[o]! : fallback);
+  const u16 = (o: number, fallback: number) => (has(o, 2) ? readU16(data, o) : fallback);
+  const u32 = (o: number, fallback: number) => (has(o, 4) ? readU32(data, o) : fallback);
+  return {
+    bmHint: u16(ProbeField.bmHint, base.bmHint),
+    formatIndex: u8(ProbeField.bFormatIndex, base.formatIndex),
+    frameIndex: u8(ProbeField.bFrameIndex, base.frameIndex),
+    frameInterval: u32(ProbeField.dwFrameInterval, base.frameInterval),
+    keyFrameRate: u16(ProbeField.wKeyFrameRate, base.keyFrameRate),
+    pFrameRate: u16(ProbeField.wPFrameRate, base.pFrameRate),
+    compQuality: u16(ProbeField.wCompQuality, base.compQuality),
+    compWindowSize: u16(ProbeField.wCompWindowSize, base.compWindowSize),
+    delay: u16(ProbeField.wDelay, base.delay),
+    maxVideoFrameSize: u32(ProbeField.dwMaxVideoFrameSize, base.maxVideoFrameSize),
+    maxPayloadTransferSize: u32(ProbeField.dwMaxPayloadTransferSize, base.maxPayloadTransferSize),
+    clockFrequency: u32(ProbeField.dwClockFrequency, base.clockFrequency),
+    framingInfo: u8(ProbeField.bmFramingInfo, base.framingInfo),
+    preferedVersion: u8(ProbeField.bPreferedVersion, base.preferedVersion),
+    minVersion: u8(ProbeField.bMinVersion, base.minVersion),
+    maxVersion: u8(ProbeField.bMaxVersion, base.maxVersion),
+    usage: u8(ProbeField.bUsage, base.usage),
+    bitDepthLuma: u8(ProbeField.bBitDepthLuma, base.bitDepthLuma),
+    settings: u8(ProbeField.bmSettings, base.settings),
+    maxNumberOfRefFramesPlus1: u8(ProbeField.bMaxNumberOfRefFramesPlus1, base.maxNumberOfRefFramesPlus1),
+    rateControlModes: u16(ProbeField.bmRateControlModes, base.rateControlModes),
+    layoutPerStream: has(ProbeField.bmLayoutPerStream, 8)
+      ? data.slice(ProbeField.bmLayoutPerStream, ProbeField.bmLayoutPerStream + 8)
+      : base.layoutPerStream.slice(),
+  };
+}
+
+export interface NegotiationContext {
+  formats: readonly ResolvedFormat[];
+  layout: DeviceLayout;
+  transfer: VirtualTransfer;
+  uvcVersion: UvcVersion;
+  headerLength: number;
+  clockFrequency: number;
+  bulkMaxPayloadTransferSize: number;
+}
+
+/** The interval of `frame` nearest to `wanted` (0 asks for the default); ties go to the shorter interval. */
+export function nearestInterval(frame: ResolvedFrame, wanted: number): number {
+  if (wanted === 0) return frame.defaultInterval;
+  if (frame.intervals) {
+    let best = frame.intervals[0]!;
+    for (const iv of frame.intervals) if (Math.abs(iv - wanted) < Math.abs(best - wanted)) best = iv;
+    return best;
+  }
+  const { min, max, step } = frame.range!;
+  const clamped = Math.min(max, Math.max(min, wanted));
+  return Math.min(max, min + Math.round((clamped - min) / step) * step);
+}
+
+export class ProbeNegotiator {
+  constructor(private readonly ctx: NegotiationContext) {}
+
+  format(index: number): ResolvedFormat {
+    const formats = this.ctx.formats;
+    return formats[Math.min(formats.length, Math.max(1, index)) - 1]!;
+  }
+
+  frame(format: ResolvedFormat, index: number): ResolvedFrame {
+    return format.frames[Math.min(format.frames.length, Math.max(1, index)) - 1]!;
+  }
+
+  /**
+   * What the device really needs per payload transfer: for iso, the bytes per interval of the smallest
+   * alternate setting that carries the mode (so packets fill it); for bulk, its configured payload size.
+   */
+  payloadSizeFor(frame: ResolvedFrame, interval: number): number {
+    if (this.ctx.transfer === 'bulk') return this.ctx.bulkMaxPayloadTransferSize;
+    const need = isoBytesPerIntervalNeeded(frame.maxFrameSize, interval, this.ctx.layout.busIntervalUs, this.ctx.headerLength);
+    const alt = smallestAltFor(need, this.ctx.layout.isoAlts);
+    // Formats were validated at construction: every interval of every frame has an alternate setting.
+    return (alt ?? this.ctx.layout.isoAlts[this.ctx.layout.isoAlts.length - 1]!).bytesPerInterval;
+  }
+
+  private complete(format: ResolvedFormat, frame: ResolvedFrame, interval: number, compQuality: number, bmHint: number): StreamingParams {
+    const v11 = this.ctx.uvcVersion !== '1.0';
+    return {
+      bmHint,
+      formatIndex: format.index,
+      frameIndex: frame.index,
+      frameInterval: interval,
+      keyFrameRate: 0,
+      pFrameRate: 0,
+      compQuality: format.compressed ? compQuality : 0,
+      compWindowSize: 0,
+      // Capture to the bus takes about one frame period (render-ahead aside).
+      delay: Math.min(0xffff, Math.round(interval / 10_000)),
+      maxVideoFrameSize: frame.maxFrameSize,
+      maxPayloadTransferSize: this.payloadSizeFor(frame, interval),
+      clockFrequency: this.ctx.clockFrequency,
+      framingInfo: v11 ? FramingInfo.FID_REQUIRED | FramingInfo.EOF_PRESENT : 0,
+      preferedVersion: 0,
+      minVersion: 0,
+      maxVersion: 0,
+      usage: 0,
+      bitDepthLuma: 0,
+      settings: 0,
+      maxNumberOfRefFramesPlus1: 0,
+      rateControlModes: 0,
+      layoutPerStream: new Uint8Array(8),
+    };
+  }
+
+  /** GET_DEF: the first format, its default frame and interval. */
+  defaults(): StreamingParams {
+    const format = this.ctx.formats[0]!;
+    const frame = this.frame(format, format.defaultFrameIndex);
+    return this.complete(format, frame, frame.defaultInterval, COMP_QUALITY_DEFAULT, 0);
+  }
+
+  /** SET_CUR(PROBE/COMMIT): the counter-offer. */
+  negotiate(wanted: StreamingParams): StreamingParams {
+    const format = this.format(wanted.formatIndex);
+    const frame = this.frame(format, wanted.frameIndex);
+    const interval = nearestInterval(frame, wanted.frameInterval);
+    const quality =
+      wanted.compQuality === 0 ? COMP_QUALITY_DEFAULT : Math.min(COMP_QUALITY_MAX, Math.max(COMP_QUALITY_MIN, wanted.compQuality));
+    return this.complete(format, frame, interval, quality, wanted.bmHint);
+  }
+
+  /** GET_MIN / GET_MAX / GET_RES around the current format and frame. */
+  bound(current: StreamingParams, which: 'min' | 'max' | 'res'): StreamingParams {
+    const format = this.format(current.formatIndex);
+    const frame = this.frame(format, current.frameIndex);
+    if (which === 'res') {
+      const p = this.complete(format, frame, frame.range ? frame.range.step : 0, 1, 0);
+      return { ...p, maxVideoFrameSize: 0, maxPayloadTransferSize: 0, delay: 0 };
+    }
+    const interval = which === 'min' ? frame.minInterval : frame.maxInterval;
+    return this.complete(format, frame, interval, which === 'min' ? COMP_QUALITY_MIN : COMP_QUALITY_MAX, current.bmHint);
+  }
+}

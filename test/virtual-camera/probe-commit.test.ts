@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualCamera } from '../../src/virtual-camera/index.js';
+import { RequestErrorCode, UvcRequest, VsControl } from '../../src/spec/uvc.js';
+import { checkConfiguration } from './helpers/descriptor-check.js';
+import {
+  buildProbe,
+  classGet,
+  classSet,
+  enumerate,
+  negotiate,
+  parseProbe,
+  probeGet,
+  requestErrorCode,
+  setInterface,
+  VS,
+} from './helpers/raw-usb.js';
+
+const LENGTH = { '1.0': 26, '1.1': 34, '1.5': 48 } as const;
+
+async function camera(options: ConstructorParameters<typeof VirtualCamera>[0] = {}) {
+  const cam = new VirtualCamera(options);
+  const { config } = await enumerate(cam);
+  return { cam, summary: checkConfiguration(config, options.speed ?? 'high') };
+}
+
+describe('probe and commit', () => {
+  for (const version of ['1.0', '1.1', '1.5'] as const) {
+    it(`answer every GET with the ${LENGTH[version]} bytes UVC ${version} implies (the uvcvideo sequence)`, async () => {
+      const { cam } = await camera({ uvcVersion: version });
+      const len = LENGTH[version];
+      const info = await classGet(cam, UvcRequest.GET_INFO, VS, 0, VsControl.PROBE, 1);
+      expect(Array.from(info.data!)).toEqual([0x03]);
+      const getLen = await classGet(cam, UvcRequest.GET_LEN, VS, 0, VsControl.PROBE, 2);
+      expect(Array.from(getLen.data!)).toEqual([len, 0]);
+      // uvc_video_init: GET_DEF, SET_CUR of it, GET_CUR; uvc_probe_video: SET_CUR, GET_MIN, GET_MAX, SET_CUR, GET_CUR.
+      const def = await classGet(cam, UvcRequest.GET_DEF, VS, 0, VsControl.PROBE, len);
+      expect(def.data!.length).toBe(len);
+      expect((await classSet(cam, VS, 0, VsControl.PROBE, def.data!)).status).toBe('ok');
+      for (const request of [UvcRequest.GET_CUR, UvcRequest.GET_MIN, UvcRequest.GET_MAX, UvcRequest.GET_RES]) {
+        const r = await classGet(cam, request, VS, 0, VsControl.PROBE, len);
+        expect(r.status).toBe('ok');
+        expect(r.data!.length).toBe(len);
+      }
+      const commitLen = await classGet(cam, UvcRequest.GET_LEN, VS, 0, VsControl.COMMIT, 2);
+      expect(Array.from(commitLen.data!)).toEqual([len, 0]);
+      const p = parseProbe(def.data!);
+      expect(p.formatIndex).toBe(1);
+      expect(p.frameIndex).toBe(1);
+      expect(p.frameInterval).toBe(333333);
+      expect(p.maxVideoFrameSize).toBe(640 * 480 * 2);
+      if (version !== '1.0') {
+        expect(p.clockFrequency).toBe(48_000_000);
+        expect(p.framingInfo).toBe(0x03); // FID required, EOF present
+      }
+      cam.unplug();
+    });
+  }
+
+  it('counter-offers the nearest mode it supports', async () => {
+    const { cam } = await camera();
+    const ask = async (fields: Parameters<typeof buildProbe>[1]) => {
+      expect((await classSet(cam, VS, 0, VsControl.PROBE, buildProbe(34, fields))).status).toBe('ok');
+      return probeGet(cam, UvcRequest.GET_CUR, 34);
+    };
+    // 720p YUYV at 30 fps does not exist at high speed: the nearest is 10 fps.
+    let p = await ask({ formatIndex: 1, frameIndex: 2, frameInterval: 333333 });
+    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([1, 2, 1_000_000]);
+    // 20 fps is nearer 15 than 30 in interval terms (500000 vs 666666 / 333333).
+    p = await ask({ formatIndex: 1, frameIndex: 1, frameInterval: 500000 });
+    expect(p.frameInterval).toBe(666666);
+    // Interval 0: the frame's default.
+    p = await ask({ formatIndex: 2, frameIndex: 3, frameInterval: 0 });
+    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([2, 3, 333333]);
+    // Indexes out of range are clamped.
+    p = await ask({ formatIndex: 9, frameIndex: 9, frameInterval: 10_000_000 });
+    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([2, 3, 2_000_000]);
+    p = await ask({ formatIndex: 0, frameIndex: 0, frameInterval: 1 });
+    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([1, 1, 333333]);
+    // wCompQuality: honoured and clamped for MJPEG, 0 for YUYV.
+    p = await ask({ formatIndex: 2, frameIndex: 1, frameInterval: 333333, compQuality: 12000 });
+    expect(p.compQuality).toBe(10000);
+    p = await ask({ formatIndex: 1, frameIndex: 1, frameInterval: 333333, compQuality: 5000 });
+    expect(p.compQuality).toBe(0);
+    cam.unplug();
+  });
+
+  it('snaps continuous intervals to the step', async () => {
+    const { cam } = await camera({
+      formats: [{ format: 'yuyv', frames: [{ width: 320, height: 240, intervalRange: { min: 400000, max: 2000000, step: 400000 } }] }],
+    });
+    expect((await classSet(cam, VS, 0, VsControl.PROBE, buildProbe(34, { formatIndex: 1, frameIndex: 1, frameInterval: 900000 }))).status).toBe('ok');
+    expect((await probeGet(cam, UvcRequest.GET_CUR, 34)).frameInterval).toBe(800000);
+    expect((await probeGet(cam, UvcRequest.GET_MIN, 34)).frameInterval).toBe(400000);
+    expect((await probeGet(cam, UvcRequest.GET_MAX, 34)).frameInterval).toBe(2000000);
+    expect((await probeGet(cam, UvcRequest.GET_RES, 34)).frameInterval).toBe(400000);
+    cam.unplug();
+  });
+
+  for (const speed of ['full', 'high', 'super'] as const) {
+    it(`asks for a payload size one of its ${speed}-speed alt settings carries, growing with the frame rate`, async () => {
+      const { cam, summary } = await camera({ speed });
+      const alts = summary.alts.map((a) => a.bytesPerInterval);
+      const intervalUs = speed === 'full' ? 1000 : 125;
+      for (const format of summary.formats) {
+        for (const frame of format.frames) {
+          let previous = Number.POSITIVE_INFINITY;
+          for (const interval of frame.intervals as number[]) {
+            const p = await negotiate(cam, 34, { formatIndex: format.index, frameIndex: frame.index, frameInterval: interval });
+            expect(alts).toContain(p.maxPayloadTransferSize);
+            // The smallest setting that carries a frame within its period (headers included).
+            const perFrame = ((interval / 10) / intervalUs) * (p.maxPayloadTransferSize - 12);
+            expect(perFrame).toBeGreaterThanOrEqual(p.maxVideoFrameSize);
+            const smaller = alts.filter((a) => a < p.maxPayloadTransferSize);
+            if (smaller.length > 0) {
+              expect(((interval / 10) / intervalUs) * 0.9 * (Math.max(...smaller) - 12)).toBeLessThan(p.maxVideoFrameSize);
+            }
+            expect(p.maxPayloadTransferSize).toBeLessThanOrEqual(previous);
+            previous = p.maxPayloadTransferSize;
+          }
+        }
+      }
+      cam.unplug();
+    });
+  }
+
+  it('reports its bulk payload size for bulk streaming', async () => {
+    const { cam } = await camera({ transfer: 'bulk', bulkMaxPayloadTransferSize: 20000 });
+    const p = await negotiate(cam, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    expect(p.maxPayloadTransferSize).toBe(20000);
+    cam.unplug();
+  });
+
+  it('commits the negotiated values and locks them while an iso alt setting is selected', async () => {
+    const { cam } = await camera();
+    const p = await negotiate(cam, 34, { formatIndex: 2, frameIndex: 2, frameInterval: 666666, compQuality: 9000 });
+    const committed = await probeGet(cam, UvcRequest.GET_CUR, 34, VsControl.COMMIT);
+    expect(committed).toEqual(p);
+    expect(cam.committed.formatIndex).toBe(2);
+    // COMMIT supports only SET_CUR, GET_CUR, GET_LEN, GET_INFO.
+    for (const request of [UvcRequest.GET_MIN, UvcRequest.GET_MAX, UvcRequest.GET_DEF, UvcRequest.GET_RES]) {
+      expect((await classGet(cam, request, VS, 0, VsControl.COMMIT, 34)).status).toBe('stall');
+      expect(await requestErrorCode(cam)).toBe(RequestErrorCode.INVALID_REQUEST);
+    }
+    await setInterface(cam, VS, 4);
+    const again = buildProbe(34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    expect((await classSet(cam, VS, 0, VsControl.COMMIT, again)).status).toBe('stall');
+    expect(await requestErrorCode(cam)).toBe(RequestErrorCode.WRONG_STATE);
+    // PROBE stays usable while streaming.
+    expect((await classSet(cam, VS, 0, VsControl.PROBE, again)).status).toBe('ok');
+    expect(await requestErrorCode(cam)).toBe(RequestErrorCode.NO_ERROR);
+    await setInterface(cam, VS, 0);
+    expect((await classSet(cam, VS, 0, VsControl.COMMIT, again)).status).toBe('ok');
+    cam.unplug();
+  });
+
+  it('refuses probe data shorter than 26 bytes and unknown VS controls', async () => {
+    const { cam } = await camera();
+    expect((await classSet(cam, VS, 0, VsControl.PROBE, new Uint8Array(20))).status).toBe('stall');
+    expect(await requestErrorCode(cam)).toBe(RequestErrorCode.INVALID_REQUEST);
+    // A UVC 1.0 host talking to a 1.1 device: 26 bytes are enough, the rest keeps its value.
+    expect((await classSet(cam, VS, 0, VsControl.PROBE, buildProbe(26, { formatIndex: 2, frameIndex: 1, frameInterval: 333333 }))).status).toBe('ok');
+    expect((await probeGet(cam, UvcRequest.GET_CUR, 34)).clockFrequency).toBe(48_000_000);
+    expect((await classGet(cam, UvcRequest.GET_CUR, VS, 0, VsControl.STILL_PROBE, 11)).status).toBe('stall');
+    expect(await requestErrorCode(cam)).toBe(RequestErrorCode.INVALID_CONTROL);
+    expect((await classGet(cam, UvcRequest.GET_CUR, VS, 3, VsControl.PROBE, 34)).status).toBe('stall');
+    expect(await requestErrorCode(cam)).toBe(RequestErrorCode.INVALID_UNIT);
+    // The data stage never exceeds wLength.
+    expect((await classGet(cam, UvcRequest.GET_CUR, VS, 0, VsControl.PROBE, 10)).data!.length).toBe(10);
+    cam.unplug();
+  });
+});
