@@ -34,6 +34,8 @@ interface Pending {
   end: number;
   resolve: (reply: EndpointReply) => void;
   detach: () => void;
+  /** Intervals that passed with no request queued just before this one: the host's loss (missedIntervals). */
+  missed: number;
   /** Fast pace: the request is being filled; an abort is noted and honoured when the fill ends. */
   filling: boolean;
   aborted: boolean;
@@ -84,6 +86,7 @@ export class IsoInEndpoint {
         end: start + length,
         resolve,
         detach: () => {},
+        missed: tail ? 0 : Math.max(0, start - this.servedUntil),
         filling: false,
         aborted: false,
       };
@@ -116,7 +119,12 @@ export class IsoInEndpoint {
     if (status !== 'ok') emptyPackets(p.iso, PacketStatus.ERROR);
     let actual = 0;
     for (let i = 0; i < p.iso.count; i++) actual += p.iso.actual[i]!;
-    p.resolve({ status, actualLength: status === 'ok' ? actual : 0, startFrame: sofFrameNumber(this.clock, p.start) });
+    p.resolve({
+      status,
+      actualLength: status === 'ok' ? actual : 0,
+      startFrame: sofFrameNumber(this.clock, p.start),
+      missedIntervals: p.missed,
+    });
   }
 
   private abort(p: Pending): void {

@@ -365,6 +365,12 @@ describe('isochronous streaming at the real-time pace', () => {
     const second = await read(1200);
     const gapFrames = ((second.startFrame - first.startFrame + 2048) % 2048) - 400 / 8;
     expect(gapFrames).toBeGreaterThanOrEqual(50); // ≥ 50 ms of bus frames went by unheard
+    // The device tells the host how many microframes it sent to nobody; SOF numbers count 1 ms frames, so they
+    // agree with it to within one frame (8 microframes).
+    const fromSof = ((second.startFrame - first.startFrame + 2048) % 2048) * 8 - 400;
+    expect(second.missedIntervals).toBeGreaterThanOrEqual(fromSof - 8);
+    expect(second.missedIntervals).toBeLessThanOrEqual(fromSof + 8);
+    expect(first.missedIntervals).toBeGreaterThanOrEqual(0);
     const stamps = collector.frames.map((f) => decodeFrameStamp({ data: f.data, width: 640, height: 480, format: 'yuyv' }));
     const whole = collector.frames.filter((f) => f.data.length === 614400);
     // Something was lost: a frame cut short, or a frame number skipped.
