@@ -56,6 +56,8 @@ export interface UsbipAttachEvent {
 export interface UsbipDetachEvent extends UsbipSessionEnd {
   busid: string;
   remote: string;
+  /** The ended session (its stats stay readable). */
+  session: UsbipDeviceSession;
 }
 
 export interface UsbipRejectEvent {
@@ -204,7 +206,7 @@ export class UsbipServer extends EventEmitter {
       this.emit('attach', { busid, remote, session });
       void session.closed.then((end) => {
         if (e.session === session) e.session = null;
-        this.emit('detach', { busid, remote, ...end });
+        this.emit('detach', { busid, remote, session, ...end });
       });
     })();
   }

@@ -82,6 +82,19 @@ export function bulkStreamByte(p: number): number {
   return (word >>> ((p % 4) * 8)) & 0xff;
 }
 
+/** Writes the bulk IN stream from byte `position` on into `out` (word at a time: this runs under emulation). */
+export function fillBulkStream(out: Uint8Array, position: number): void {
+  let i = 0;
+  while (i < out.length && (position + i) % 4 !== 0) {
+    out[i] = bulkStreamByte(position + i);
+    i++;
+  }
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let word = ((position + i) / 4) >>> 0;
+  for (; i + 4 <= out.length; i += 4) view.setUint32(i, word++, true);
+  for (; i < out.length; i++) out[i] = bulkStreamByte(position + i);
+}
+
 export function echoByte(wValue: number, i: number): number {
   return (wValue + 3 * i) & 0xff;
 }
@@ -333,7 +346,7 @@ export class PatternDevice extends EventEmitter implements UsbDeviceModel {
     switch (ep) {
       case PatternEndpoint.BULK_IN: {
         const b = request.buffer;
-        for (let i = 0; i < b.length; i++) b[i] = bulkStreamByte(this.bulkPosition + i);
+        fillBulkStream(b, this.bulkPosition);
         this.bulkPosition += b.length;
         this.stats.bulkInBytes += b.length;
         return Promise.resolve({ status: 'ok', actualLength: b.length, startFrame: 0 });

@@ -1,0 +1,30 @@
+/**
+ * Runs one check file in this process (the runner starts one process per check). Exit 0: passed.
+ *   node run-check.js <compiled check file>   (environment: UVC_RIG_RUN, UVC_RIG_TOOLS, UVC_RIG_PROJECT)
+ */
+import { pathToFileURL } from 'node:url';
+import { checkName, type Check, type CheckContext } from './lib/check.js';
+
+async function main(): Promise<void> {
+  const file = process.argv[2];
+  if (file === undefined) throw new Error('usage: run-check.js <check.js>');
+  const mod = (await import(pathToFileURL(file).href)) as { default?: Check };
+  if (typeof mod.default !== 'function') throw new Error(`${file} has no default export function`);
+  const name = checkName(file);
+  const ctx: CheckContext = {
+    name,
+    runDir: process.env.UVC_RIG_RUN ?? '/tmp',
+    toolsDir: process.env.UVC_RIG_TOOLS ?? '/tmp',
+    projectRoot: process.env.UVC_RIG_PROJECT ?? process.cwd(),
+    log: (message) => console.log(`  ${message}`),
+  };
+  await mod.default(ctx);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.log(`  ERROR: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
