@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     runDir: process.env.UVC_RIG_RUN ?? '/tmp',
     toolsDir: process.env.UVC_RIG_TOOLS ?? '/tmp',
     projectRoot: process.env.UVC_RIG_PROJECT ?? process.cwd(),
-    log: (message) => console.log(`  ${message}`),
+    // Seconds since this process started (node's own start-up included: it is slow under emulation).
+    log: (message) => console.log(`  [${(performance.now() / 1000).toFixed(1).padStart(5)}s] ${message}`),
   };
   await mod.default(ctx);
 }

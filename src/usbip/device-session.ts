@@ -216,6 +216,8 @@ export class UsbipDeviceSession {
   }
 
   private onMessage(h: Buffer, at: number, body: Buffer): void {
+    // The rest of a chunk that arrived with the message that ended the session (a model unplugging inside a call).
+    if (this.ended) return;
     const command = h.readUInt32BE(at);
     const seqnum = h.readUInt32BE(at + 4);
     if (command === UrbCommand.CMD_UNLINK) {

@@ -349,6 +349,22 @@ describe('unplug', () => {
   });
 });
 
+describe('a device that cannot describe itself', () => {
+  it('is left out of the list and refused with ST_DEV_ERR', async () => {
+    const mute = new PatternDevice();
+    mute.control = () => Promise.resolve({ status: 'stall' });
+    const other = await startUsbipServer({ devices: [{ busid: '2-1', model: mute }], port: 0 });
+    try {
+      expect((await requestDevlist(other.port)).devices).toEqual([]);
+      const rejected = new Promise((resolve) => other.once('reject', resolve));
+      expect((await importDevice(other.port, '2-1')).status).toBe(OpStatus.DEV_ERR);
+      expect(await rejected).toMatchObject({ busid: '2-1', status: OpStatus.DEV_ERR });
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('server', () => {
   it('close() disconnects imported devices', async () => {
     const c = await attach();

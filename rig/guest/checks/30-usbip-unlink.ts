@@ -64,8 +64,10 @@ export default async function check(ctx: CheckContext): Promise<void> {
     await release(iface0);
     device.close();
 
-    // Cancels in the middle of an iso stream: some URBs are pending (unlinked), some already answered.
-    const iso = await startIsoReader({ toolsDir: ctx.toolsDir, alt: 3, transfers: 6, packets: 16, count: 120, cancelAfter: 40 }).done;
+    // Cancels in the middle of an iso stream: some URBs are pending (unlinked), some already answered. Eight
+    // URBs of 128 packets keep 128 ms of bus time queued, so the cancels reach the device while most are pending
+    // even when the emulated guest is slow.
+    const iso = await startIsoReader({ toolsDir: ctx.toolsDir, alt: 3, transfers: 8, packets: 128, count: 40, cancelAfter: 16 }).done;
     ctx.log(`iso: ${iso.lines.filter((l) => l.startsWith('cancel_') || l.startsWith('completed=')).join(' | ')} → ${iso.result}`);
     assert(iso.ok, `iso stream with cancels: ${iso.result}\n${iso.lines.join('\n')}`);
 

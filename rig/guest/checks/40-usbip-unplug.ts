@@ -39,6 +39,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     // 1. usbip detach while streaming.
     port = await usbipAttach('1-1');
     await waitForUsbDevice(PATTERN_VID, PATTERN_PID);
+    ctx.log(`attached on port ${port}`);
     const mark = served.events.length;
     const detached = port;
     await streamUntilGone(ctx, () => usbipDetach(detached), 'usbip detach');

@@ -19,6 +19,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     ctx.log(`attached through sysfs on vhci port ${String(attached?.port)}`);
     const dev = await waitForUsbDevice(PATTERN_VID, PATTERN_PID);
     assertEqual(dev.speed, 480, 'speed');
+    ctx.log(`enumerated as ${dev.name}`);
     const device = await openDevice(PATTERN_VID, PATTERN_PID);
     const echo = await controlIn(device, 0xc0, PatternRequest.ECHO, 3, 0, 64);
     assertEqual(echo[63], echoByte(3, 63), 'ECHO byte 63');
@@ -32,6 +33,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const detach = await served.waitEvent('detach', 10_000, mark);
     assertEqual(detach.reason, 'host-closed', 'session end after vhci detach');
     await waitForUsbDeviceGone(PATTERN_VID, PATTERN_PID);
+    ctx.log('vhci detach: session ended, device gone');
 
     // Plug in again through the same path.
     await served.command('attach');
