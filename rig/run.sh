@@ -115,6 +115,10 @@ T_SETUP=$(since "$T0")
 # --- 5. The guest's JavaScript: src/ and rig/guest/ compiled side by side into rig/.out --------------------
 say "compiling the guest checks"
 (cd "$ROOT" && node_modules/.bin/tsc -p rig/tsconfig.guest.json) || die "the guest checks do not compile"
+# tsc never deletes outputs: a check whose source is gone must not run from a stale .js.
+for js in "$RIG"/.out/rig/guest/checks/*.js; do
+  if [[ -e $js && ! -e $RIG/guest/checks/$(basename "$js" .js).ts ]]; then rm -f "$js" "$js.map"; fi
+done
 # rig/.out mirrors the project root, so code that finds the package root from its own location (../..) finds
 # these links there as it would from dist/.
 for link in build prebuilds; do ln -sfn "../../$link" "$RIG/.out/$link"; done

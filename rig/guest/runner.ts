@@ -7,8 +7,8 @@
  * comma-separated names to run; default all).
  */
 import { spawn } from 'node:child_process';
-import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { appendFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { checkName, DEFAULT_CHECK_TIMEOUT_MS } from './lib/check.js';
 import { run } from './lib/exec.js';
 import { vhciPorts } from './lib/usb-host.js';
@@ -31,8 +31,9 @@ interface Outcome {
 
 async function runOne(file: string): Promise<Outcome> {
   const name = checkName(file);
-  const mod = (await import(pathToFileURL(file).href)) as { timeoutMs?: unknown };
-  const timeoutMs = typeof mod.timeoutMs === 'number' ? mod.timeoutMs : DEFAULT_CHECK_TIMEOUT_MS;
+  // Read, not imported: a check's imports (native addons) must not load into the runner.
+  const declared = /export const timeoutMs\s*=\s*([\d_]+)/.exec(await readFile(file, 'utf8'))?.[1];
+  const timeoutMs = declared === undefined ? DEFAULT_CHECK_TIMEOUT_MS : Number(declared.replace(/_/g, ''));
   const started = performance.now();
   const log: string[] = [];
   console.log(`---- ${name} (limit ${timeoutMs / 1000} s)`);

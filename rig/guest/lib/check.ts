@@ -21,7 +21,10 @@ export interface CheckContext {
 
 export type Check = (ctx: CheckContext) => Promise<void>;
 
-/** A check file may export `timeoutMs` (a number) to change its time limit from this default. */
+/**
+ * A check file may declare `export const timeoutMs = <number literal>;` to change its time limit from this
+ * default (the runner reads it from the file without importing it).
+ */
 export const DEFAULT_CHECK_TIMEOUT_MS = 120_000;
 
 export function assert(condition: unknown, message: string): asserts condition {
