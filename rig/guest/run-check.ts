@@ -22,9 +22,22 @@ async function main(): Promise<void> {
   await mod.default(ctx);
 }
 
+let settled = false;
+// A check awaiting a promise nothing will ever settle would otherwise let node exit 0 when its event loop
+// empties: a silent pass.
+process.on('beforeExit', () => {
+  if (settled) return;
+  console.log('  ERROR: the check never finished: it awaited a promise that nothing settles');
+  process.exit(1);
+});
+
 main().then(
-  () => process.exit(0),
+  () => {
+    settled = true;
+    process.exit(0);
+  },
   (err: unknown) => {
+    settled = true;
     console.log(`  ERROR: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },
