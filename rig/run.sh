@@ -13,7 +13,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RIG=$ROOT/rig
-CACHE=${UVC_RIG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/uvc-capture-rig}
+CACHE=${UVC_RIG_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/uvc-capture-rig}
 RUN=$CACHE/run
 GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-1500}
 MODULES_INITRAMFS="virtio_pci 9pnet_virtio 9p usbip-core vhci-hcd uvcvideo"
