@@ -1,0 +1,424 @@
+import { describe, expect, it } from 'vitest';
+import { TransferStatus } from '../../src/transport/usb-transport.js';
+import type { FrameAssemblerOptions } from '../../src/stream/frame-assembler.js';
+import { assemblerRig } from './helpers/assembler-rig.js';
+import { concat, header, isoTransfer, pattern, type HeaderSpec, type IsoPacket } from './helpers/transfers.js';
+
+const STRIDE = 3072;
+const INTERVAL = 125_000;
+const HEADER = 12;
+const DATA_PER_PACKET = STRIDE - HEADER;
+
+function base(overrides: Partial<FrameAssemblerOptions> = {}): FrameAssemblerOptions {
+  return { formatKind: 'uncompressed', transferType: 'iso', intervalNs: INTERVAL, ...overrides };
+}
+
+/** A 12-byte header (PTS + SCR, like most cameras) unless the spec says otherwise. */
+function h(spec: HeaderSpec): Uint8Array {
+  return header({ pts: 1000, scr: { stc: 2000, sof: 5 }, ...spec });
+}
+
+/** Cuts a frame's data into full packets; the last one carries EOF unless told otherwise. */
+function framePackets(data: Uint8Array, fid: number, options: { eof?: boolean; headerFor?: (i: number, last: boolean) => HeaderSpec } = {}): IsoPacket[] {
+  const packets: IsoPacket[] = [];
+  const count = Math.ceil(data.length / DATA_PER_PACKET);
+  for (let i = 0; i < count; i++) {
+    const last = i === count - 1;
+    const spec: HeaderSpec = { fid, eof: last && options.eof !== false, ...options.headerFor?.(i, last) };
+    packets.push({ bytes: concat(h(spec), data.subarray(i * DATA_PER_PACKET, (i + 1) * DATA_PER_PACKET)) });
+  }
+  return packets;
+}
+
+function idle(fid: number, count: number, eof = false): IsoPacket[] {
+  return Array.from({ length: count }, () => ({ bytes: h({ fid, eof }) }));
+}
+
+/** Splits packets into transfers of `perTransfer`, timed back to back from `startNs`. */
+function transfers(packets: IsoPacket[], perTransfer = 32, startNs = 1_000_000_000) {
+  const out = [];
+  for (let at = 0, slot = 0; at < packets.length; at += perTransfer, slot++) {
+    const chunk = packets.slice(at, at + perTransfer);
+    out.push(isoTransfer(chunk, { stride: STRIDE, slot: slot % 5, completedAtNs: startNs + (at + chunk.length) * INTERVAL }));
+  }
+  return out;
+}
+
+const SIZE = DATA_PER_PACKET * 3 + 100; // 4 packets per frame
+
+describe('iso assembly: standard cameras', () => {
+  it('assembles frames at the real packet stride, byte exact, timestamped at their first packet', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+    const f0 = pattern(SIZE, 1);
+    const f1 = pattern(SIZE, 2);
+    const packets = [...framePackets(f0, 0), ...idle(1, 3), ...framePackets(f1, 1), ...idle(0, 2)];
+    rig.feed(...transfers(packets, 5, 0));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.bytesused, f.error, f.keyframe])).toEqual([
+      [0, SIZE, false, true],
+      [1, SIZE, false, true],
+    ]);
+    expect(frames[0]!.data).toEqual(f0);
+    expect(frames[1]!.data).toEqual(f1);
+    // Packet i of the stream completed at (i + 1) × interval in these transfers: frame 0 starts at packet 0,
+    // frame 1 at packet 4 (the first idle packet with FID 1).
+    expect(frames[0]!.timestamp).toBe(1 * INTERVAL);
+    expect(frames[1]!.timestamp).toBe(5 * INTERVAL);
+    expect(rig.assembler.stats).toMatchObject({ frames: 2, erroredFrames: 0, bytes: 2 * SIZE, invalidHeaders: 0 });
+  });
+
+  it('skips empty packets and header-only packets, and ignores EOF on a frame that has no data yet', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+    const f0 = pattern(SIZE, 3);
+    const packets: IsoPacket[] = [{}, ...idle(0, 2, true), {}, ...framePackets(f0, 0), {}];
+    rig.feed(...transfers(packets, 3));
+    const frames = await rig.drain();
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.data).toEqual(f0);
+    expect(frames[0]!.error).toBe(false);
+  });
+
+  it('tolerates the RES and STI bits', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 8192 });
+    const jpeg = concat(Uint8Array.of(0xff, 0xd8), pattern(500, 4), Uint8Array.of(0xff, 0xd9));
+    rig.feed(isoTransfer([{ bytes: concat(h({ fid: 1, eof: true, extraInfo: 0x30 }), jpeg) }], { stride: STRIDE }));
+    const frames = await rig.drain();
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.error).toBe(false);
+    expect(frames[0]!.data).toEqual(jpeg);
+  });
+
+  it('counts every frame boundary in sequence, also frames dropped because no buffer was queued', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE, buffers: 1 });
+    const packets = [0, 1, 2, 3].flatMap((n) => framePackets(pattern(SIZE, n), n & 1));
+    // Only one buffer: frame 0 takes it; frames 1-3 find none until we queue it again after frame 2.
+    rig.feed(...transfers(packets.slice(0, 12), 4));
+    const first = await rig.drain(); // re-queues the buffer
+    rig.feed(...transfers(packets.slice(12), 4));
+    const later = await rig.drain();
+    expect(first.map((f) => f.sequence)).toEqual([0]);
+    expect(later.map((f) => f.sequence)).toEqual([3]);
+    expect(later[0]!.data).toEqual(pattern(SIZE, 3));
+    expect(rig.assembler.stats.droppedFrames).toBe(2);
+  });
+});
+
+describe('iso assembly: cameras that bend the framing rules', () => {
+  it('without EOF: a frame ends when FID toggles', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+    const jpegs = [5, 6, 7].map((seed) => concat(Uint8Array.of(0xff, 0xd8), pattern(7000, seed)));
+    const packets = jpegs.flatMap((jpeg, n) => framePackets(jpeg, n & 1, { eof: false }));
+    rig.feed(...transfers(packets, 4));
+    const frames = await rig.drain();
+    // The last frame stays open: nothing has ended it yet.
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([
+      [0, false],
+      [1, false],
+    ]);
+    expect(frames[0]!.data).toEqual(jpegs[0]);
+    expect(frames[1]!.data).toEqual(jpegs[1]);
+  });
+
+  it('without FID toggling: frames end at EOF and the next data begins a new one', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+    const jpegs = [8, 9, 10].map((seed) => concat(Uint8Array.of(0xff, 0xd8), pattern(5000 + seed, seed)));
+    const packets = jpegs.flatMap((jpeg) => [...framePackets(jpeg, 0), ...idle(0, 2)]);
+    rig.feed(...transfers(packets, 7));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+    ]);
+    frames.forEach((f, n) => expect(f.data).toEqual(jpegs[n]));
+    expect(rig.assembler.stats.outOfSyncPayloads).toBe(0);
+  });
+
+  it('uncompressed without FID toggling and without EOF: frames end at the exact frame size', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+    const packets = [0, 1, 2].flatMap((n) => framePackets(pattern(SIZE, 20 + n), 0, { eof: false }));
+    rig.feed(...transfers(packets, 5));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error, f.bytesused])).toEqual([
+      [0, false, SIZE],
+      [1, false, SIZE],
+      [2, false, SIZE],
+    ]);
+    frames.forEach((f, n) => expect(f.data).toEqual(pattern(SIZE, 20 + n)));
+  });
+
+  it('last packet of a frame sent with the next FID (MJPEG with EOF): the packet still belongs to its frame', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+    const jpegs = [11, 12, 13].map((seed) => concat(Uint8Array.of(0xff, 0xd8), pattern(9000, seed), Uint8Array.of(0xff, 0xd9)));
+    // Frame n is sent with FID n&1, except its last packet, which already has the next FID.
+    const packets = jpegs.flatMap((jpeg, n) =>
+      framePackets(jpeg, n & 1, { headerFor: (_i, last) => (last ? { fid: (n + 1) & 1 } : {}) }),
+    );
+    rig.feed(...transfers(packets, 3));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+    ]);
+    frames.forEach((f, n) => expect(f.data).toEqual(jpegs[n]));
+  });
+
+  it('last packet with the next FID, uncompressed and without EOF: the packet that completes the frame exactly is its tail', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+    const packets = [0, 1, 2].flatMap((n) =>
+      framePackets(pattern(SIZE, 30 + n), n & 1, { eof: false, headerFor: (_i, last) => (last ? { fid: (n + 1) & 1 } : {}) }),
+    );
+    rig.feed(...transfers(packets, 6));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+    ]);
+    frames.forEach((f, n) => expect(f.data).toEqual(pattern(SIZE, 30 + n)));
+  });
+
+  it('a camera that toggles FID drops stray data after EOF with the old FID', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+    const jpeg = (seed: number) => concat(Uint8Array.of(0xff, 0xd8), pattern(4000, seed));
+    const stray = { bytes: concat(h({ fid: 1 }), pattern(100, 99)) };
+    const packets = [...framePackets(jpeg(1), 0), ...framePackets(jpeg(2), 1), stray, ...framePackets(jpeg(3), 0)];
+    rig.feed(...transfers(packets, 4));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+    ]);
+    expect(frames[2]!.data).toEqual(jpeg(3));
+    expect(rig.assembler.stats.outOfSyncPayloads).toBe(1);
+  });
+});
+
+describe('iso assembly: errors', () => {
+  it('flags a frame whose payload has the ERR bit', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+    const packets = [
+      ...framePackets(pattern(SIZE, 1), 0, { headerFor: (i) => (i === 1 ? { err: true } : {}) }),
+      ...framePackets(pattern(SIZE, 2), 1),
+    ];
+    rig.feed(...transfers(packets));
+    const frames = await rig.drain();
+    expect(frames.map((f) => f.error)).toEqual([true, false]);
+    expect(frames[0]!.data).toEqual(pattern(SIZE, 1)); // the data is all there, the camera said it is bad
+    expect(rig.assembler.stats.errorBits).toBe(1);
+  });
+
+  it('flags a frame that lost a packet (iso packet status error)', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+    const f0 = framePackets(pattern(SIZE, 1), 0);
+    f0[2] = { status: TransferStatus.ERROR };
+    const packets = [...f0, ...framePackets(pattern(SIZE, 2), 1), ...idle(0, 1)];
+    rig.feed(...transfers(packets));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.error, f.bytesused])).toEqual([
+      [true, SIZE - DATA_PER_PACKET],
+      [false, SIZE],
+    ]);
+    expect(rig.assembler.stats.lostPackets).toBe(1);
+  });
+
+  it('a packet lost between two frames flags both neighbours (either may have lost data)', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+    const jpeg = (seed: number) => concat(Uint8Array.of(0xff, 0xd8), pattern(4000, seed));
+    // No EOF: frame 0 ends at the toggle; the packet lost right before the toggle may be frame 0's tail or
+    // frame 1's head.
+    const packets = [
+      ...framePackets(jpeg(1), 0, { eof: false }),
+      { status: TransferStatus.ERROR },
+      ...framePackets(jpeg(2), 1, { eof: false }),
+      ...framePackets(jpeg(3), 0, { eof: false }),
+      ...idle(1, 1),
+    ];
+    rig.feed(...transfers(packets));
+    const frames = await rig.drain();
+    expect(frames.map((f) => f.error)).toEqual([true, true, false]);
+  });
+
+  it('flags frames around a transfer with lost bus intervals and advances sequence by the frames the gap swallowed', async () => {
+    const frameIntervalNs = 8 * INTERVAL; // 4 data packets + 4 idle packets per frame
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs }), { bufferSize: SIZE, buffers: 8 });
+    const frame = (n: number) => [...framePackets(pattern(SIZE, n), n & 1), ...idle((n + 1) & 1, 4)];
+    const all = Array.from({ length: 10 }, (_, n) => frame(n)).flat(); // 80 packets, 8 per frame
+    // Transfers of 8 packets; the bus ran on for 24 intervals (3 frames: 2, 3, 4) with no transfer in flight.
+    const chunks = transfers(all, 8);
+    const delivered = [chunks[0]!, chunks[1]!, chunks[5]!, chunks[6]!, chunks[7]!];
+    delivered[2]!.lostIntervals = 24;
+    rig.feed(...delivered);
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([
+      [0, false],
+      [1, false], // ended by its EOF before the gap
+      [5, true], // the gap ended right before it: it may have lost its start
+      [6, false],
+      [7, false],
+    ]);
+    // Sequence numbers name the camera's frames: 2, 3 and 4 were lost in the gap.
+    expect(frames[2]!.data).toEqual(pattern(SIZE, 5));
+    expect(frames[4]!.data).toEqual(pattern(SIZE, 7));
+    expect(rig.assembler.stats.lostIntervals).toBe(24);
+    expect(rig.assembler.stats.droppedFrames).toBe(3);
+  });
+
+  it('an overflow fills the buffer, flags the frame and ignores the rest of it', async () => {
+    const small = DATA_PER_PACKET * 2;
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: small });
+    const big = concat(Uint8Array.of(0xff, 0xd8), pattern(DATA_PER_PACKET * 3, 5));
+    const ok = concat(Uint8Array.of(0xff, 0xd8), pattern(DATA_PER_PACKET, 6));
+    rig.feed(...transfers([...framePackets(big, 0), ...framePackets(ok, 1), ...idle(0, 1)]));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error, f.bytesused])).toEqual([
+      [0, true, small],
+      [1, false, ok.length],
+    ]);
+    expect(frames[0]!.data).toEqual(big.subarray(0, small));
+    expect(rig.assembler.stats.overflows).toBe(1);
+  });
+
+  it('flags a short uncompressed frame', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+    const short = pattern(SIZE - 1000, 1);
+    rig.feed(...transfers([...framePackets(short, 0), ...framePackets(pattern(SIZE, 2), 1)]));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.error, f.bytesused])).toEqual([
+      [true, SIZE - 1000],
+      [false, SIZE],
+    ]);
+    expect(rig.assembler.stats.sizeMismatches).toBe(1);
+  });
+
+  it('flags an MJPEG frame that does not start with SOI (joined mid-frame)', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+    const tail = pattern(3000, 7);
+    const jpeg = concat(Uint8Array.of(0xff, 0xd8), pattern(3000, 8));
+    rig.feed(...transfers([...framePackets(tail, 0), ...framePackets(jpeg, 1)]));
+    const frames = await rig.drain();
+    expect(frames.map((f) => f.error)).toEqual([true, false]);
+  });
+
+  it('drops invalid headers, counts them, and flags their frame', async () => {
+    const bad: Uint8Array[] = [
+      Uint8Array.of(1, 0x80), // bHeaderLength < 2
+      Uint8Array.of(0x40, 0x80, 1, 2), // longer than the packet
+      concat(Uint8Array.of(13, 0x80), new Uint8Array(20)), // above 12
+      Uint8Array.of(6, 0x8c, 0, 0, 0, 0), // PTS + SCR announced, 6 bytes
+      concat(Uint8Array.of(12, 0x00), new Uint8Array(20)), // no EOH and 12 bytes for a 2-byte header
+      Uint8Array.of(7), // a 1-byte packet
+    ];
+    for (const broken of bad) {
+      const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+      const f0 = framePackets(pattern(SIZE, 1), 0);
+      f0.splice(2, 0, { bytes: broken });
+      rig.feed(...transfers([...f0, ...framePackets(pattern(SIZE, 2), 1)]));
+      const frames = await rig.drain();
+      expect(frames.map((f) => [f.error, f.bytesused]), `header ${Array.from(broken.subarray(0, 2))}`).toEqual([
+        [true, SIZE],
+        [false, SIZE],
+      ]);
+      expect(rig.assembler.stats.invalidHeaders).toBe(1);
+    }
+  });
+
+  it('accepts a header without EOH when its length is exactly what its PTS/SCR bits say, unless EOH is required', async () => {
+    const noEoh = (fid: number, eof: boolean) => header({ fid, eof, pts: 1, scr: { stc: 1, sof: 1 }, eoh: false });
+    const packets = [{ bytes: concat(noEoh(0, true), Uint8Array.of(0xff, 0xd8, 1, 2)) }, { bytes: concat(noEoh(1, true), Uint8Array.of(0xff, 0xd8, 3)) }];
+    const tolerant = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 1024 });
+    tolerant.feed(...transfers(packets));
+    expect((await tolerant.drain()).map((f) => f.bytesused)).toEqual([4, 3]);
+    const strict = await assemblerRig(base({ formatKind: 'mjpeg', requireEoh: true }), { bufferSize: 1024 });
+    strict.feed(...transfers(packets));
+    expect(await strict.drain()).toEqual([]);
+    expect(strict.assembler.stats.invalidHeaders).toBe(2);
+  });
+
+  it('drops errored frames instead of returning them when asked, and reuses their buffer', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE, dropErroredFrames: true }), { bufferSize: SIZE, buffers: 1 });
+    const packets = [
+      ...framePackets(pattern(SIZE, 1), 0, { headerFor: (i) => (i === 0 ? { err: true } : {}) }),
+      ...framePackets(pattern(SIZE, 2), 1),
+    ];
+    rig.feed(...transfers(packets));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([[1, false]]);
+    expect(frames[0]!.data).toEqual(pattern(SIZE, 2));
+    expect(rig.assembler.stats).toMatchObject({ erroredFrames: 1, discardedFrames: 1, droppedFrames: 0 });
+  });
+
+  it('a failed iso transfer counts as lost bus time; a cancelled one is ignored', async () => {
+    const frameIntervalNs = 8 * INTERVAL;
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs }), { bufferSize: SIZE });
+    const frame = (n: number) => [...framePackets(pattern(SIZE, n), n & 1), ...idle((n + 1) & 1, 4)];
+    const chunks = transfers([0, 1, 2, 3].flatMap(frame), 8);
+    chunks[1]!.status = TransferStatus.ERROR;
+    const cancelled = isoTransfer(framePackets(pattern(SIZE, 9), 1), { stride: STRIDE, status: TransferStatus.CANCELLED });
+    rig.feed(chunks[0]!, cancelled, chunks[1]!, chunks[2]!, chunks[3]!);
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([
+      [0, false],
+      [2, true],
+      [3, false],
+    ]);
+    expect(frames[1]!.data).toEqual(pattern(SIZE, 2));
+    expect(rig.assembler.stats.lostPackets).toBe(8);
+  });
+});
+
+describe('iso assembly and the queue', () => {
+  it('stops writing into a buffer the queue took back mid-frame, and continues with new buffers after streamon', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE, buffers: 2 });
+    const f0 = framePackets(pattern(SIZE, 1), 0);
+    rig.feed(...transfers(f0.slice(0, 2)));
+    const taken = rig.queue.buffers()[0]!;
+    expect(taken.state).toBe('active');
+    await rig.handle.streamoff();
+    taken.memory.fill(0xee); // the user owns it now
+    rig.feed(...transfers(f0.slice(2)));
+    expect(taken.memory.every((b) => b === 0xee)).toBe(true);
+    rig.handle.qbuf(0);
+    rig.handle.qbuf(1);
+    await rig.handle.streamon();
+    rig.assembler.reset();
+    rig.feed(...transfers([...framePackets(pattern(SIZE, 2), 1), ...idle(0, 1)]));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual([[0, false]]);
+    expect(frames[0]!.data).toEqual(pattern(SIZE, 2));
+  });
+
+  it('abandon() gives a half-filled buffer back to the head of the queue', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE, buffers: 2 });
+    rig.feed(...transfers(framePackets(pattern(SIZE, 1), 0).slice(0, 2)));
+    const active = rig.queue.buffers()[0]!;
+    expect(active.state).toBe('active');
+    rig.assembler.abandon();
+    expect(active.state).toBe('queued');
+    expect(rig.queue.nextBuffer()).toBe(active);
+  });
+});
+
+describe('keyframes', () => {
+  const idr = concat(Uint8Array.of(0, 0, 0, 1, 0x67, 1, 2, 3, 0, 0, 0, 1, 0x68, 4, 0, 0, 1, 0x65), pattern(2000, 1));
+  const nonIdr = concat(Uint8Array.of(0, 0, 0, 1, 0x09, 0x10, 0, 0, 0, 1, 0x41), pattern(2000, 2));
+
+  it('marks H.264 access units whose first slice is IDR', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'h264' }), { bufferSize: 8192 });
+    rig.feed(...transfers([...framePackets(idr, 0), ...framePackets(nonIdr, 1), ...framePackets(idr, 0)]));
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.keyframe, f.error])).toEqual([
+      [true, false],
+      [false, false],
+      [true, false],
+    ]);
+  });
+
+  it('leaves the flag clear for other compressed formats', async () => {
+    const rig = await assemblerRig(base({ formatKind: 'compressed' }), { bufferSize: 8192 });
+    rig.feed(...transfers([...framePackets(idr, 0), ...framePackets(nonIdr, 1)]));
+    expect((await rig.drain()).map((f) => f.keyframe)).toEqual([false, false]);
+  });
+});
