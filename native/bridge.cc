@@ -45,8 +45,9 @@ void EnvBridge::CallJs(napi_env env, napi_value, void*, void* data) {
   try {
     message->Deliver(Napi::Env(env));
   } catch (const Napi::Error& e) {
-    // An exception from JavaScript called by a message surfaces as an uncaught exception, as for any callback.
-    e.ThrowAsJavaScriptException();
+    // An exception thrown by JavaScript that a message called is an uncaught exception, as from any callback.
+    // (Node-API would otherwise only warn about it, DEP0168, and carry on.)
+    napi_fatal_exception(env, e.Value());
   }
 }
 
