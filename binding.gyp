@@ -5,17 +5,6 @@
     # Where npm put the `usb` package (hoisted next to us in an installing project, or our own node_modules),
     # relative to this file: gyp's make generator cannot place objects for absolute source paths.
     'usb_dir%': '<!(node -p "const p = require(\'path\'); p.relative(process.cwd(), p.dirname(require.resolve(\'usb/package.json\'))) || \'.\'")',
-    # Extra flags for sanitizer builds (see native/scripts/asan-test.sh); empty for normal builds.
-    'sanitize_flags%': '',
-  },
-  'target_defaults': {
-    'conditions': [
-      ['sanitize_flags != ""', {
-        'cflags': ['<@(sanitize_flags)'],
-        'cflags_cc': ['<@(sanitize_flags)'],
-        'ldflags': ['<@(sanitize_flags)'],
-      }],
-    ],
   },
   'targets': [
     {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -39,20 +39,30 @@ function loadInChild(file: string): string {
 
 beforeAll(() => {
   built = resolveNativeAddon(root).path;
+  // Resolution is tested on fake package folders: an explicit UVC_CAPTURE_ADDON (the sanitizer run's) would win.
+  vi.stubEnv('UVC_CAPTURE_ADDON', '');
   scratch = mkdtempSync(path.join(os.tmpdir(), 'uvc-native-load-'));
   return () => rmSync(scratch, { recursive: true, force: true });
 });
 
 afterEach(() => {
-  vi.unstubAllEnvs();
   vi.resetModules();
 });
 
 describe('resolving the addon', () => {
-  it('finds a loadable build in this checkout', () => {
+  it('loads the prebuild of this checkout when `npm run prebuild` made one, else the local build', () => {
+    vi.unstubAllEnvs();
     const location = resolveNativeAddon(root);
-    expect(['prebuild', 'build']).toContain(location.source);
+    const prebuild = path.join(root, 'prebuilds', `${os.platform()}-${os.arch()}`, `${PREBUILD_NAME}.glibc.node`);
+    if (process.env.UVC_CAPTURE_ADDON) {
+      expect(location.source).toBe('override'); // the sanitizer run's instrumented build
+    } else if (existsSync(prebuild)) {
+      expect(location).toEqual({ source: 'prebuild', path: prebuild });
+    } else {
+      expect(location).toEqual({ source: 'build', path: path.join(root, 'build', 'Release', 'uvc_capture.node') });
+    }
     expect(loadInChild(location.path)).toMatch(/^1\.0\.\d+\.\d+$/);
+    vi.stubEnv('UVC_CAPTURE_ADDON', '');
   });
 
   it('prefers the shipped prebuild over a local build', () => {
@@ -96,6 +106,7 @@ describe('resolving the addon', () => {
   it('takes an explicit file from UVC_CAPTURE_ADDON', () => {
     vi.stubEnv('UVC_CAPTURE_ADDON', built);
     expect(resolveNativeAddon(fakePackage({}))).toEqual({ source: 'override', path: built });
+    vi.stubEnv('UVC_CAPTURE_ADDON', '');
   });
 });
 
@@ -112,6 +123,7 @@ describe('loading lazily', () => {
   });
 
   it('reports the file it loaded', async () => {
+    vi.unstubAllEnvs();
     const native = await import('../../src/transport/native/index.js');
     const location = native.nativeAddonLocation();
     expect(location).toEqual(native.resolveNativeAddon());
