@@ -273,7 +273,13 @@ Napi::Value DeviceWrap::StartStream(const Napi::CallbackInfo& info) {
   OpResult added = state_->AddStream(stream, config.endpoint, config.interface_number);
   if (!added.ok()) throw ErrorOf(env, added);
   // The wrap exists before the first submit, so that even a failed start drains through it.
-  Napi::Object object = StreamWrap::NewInstance(env, stream, info[1].As<Napi::Function>(), Value());
+  Napi::Object object;
+  try {
+    object = StreamWrap::NewInstance(env, stream, info[1].As<Napi::Function>(), Value());
+  } catch (...) {
+    stream->BeginStop();  // nothing in flight: drains (and frees the endpoint) at once
+    throw;
+  }
   OpResult started = stream->Start();
   if (!started.ok()) throw ErrorOf(env, started);
   return object;

@@ -155,10 +155,9 @@ void UsbContext::Shutdown() {
   bool clean;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    clean = leaked_.empty();
-    for (auto& weak : devices_) clean = clean && weak.expired();
+    clean = leaked_.empty() && DeviceState::live_count() == 0;
   }
-  // Only when nothing still refers to libusb objects; otherwise the kernel reclaims everything at exit.
+  // Only when no native object still refers to libusb's; otherwise the kernel reclaims everything at exit.
   if (clean) libusb_exit(ctx_);
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The addon's tests under AddressSanitizer + UndefinedBehaviorSanitizer (`npm run test:native:asan`; CI runs it).
 #
-# An instrumented copy of the addon (libusb included) is built out of tree in build/asan/, then test/native runs
+# An instrumented copy of the addon (libusb included) is built out of tree in build/asan/ (incrementally), then
+# test/native runs
 # against it (UVC_CAPTURE_ADDON) with the ASan runtime preloaded into node and into every child process the tests
 # start. Memory errors and undefined behaviour abort the process, which fails its test. Leaks are checked at
 # each process exit by LeakSanitizer, which also sees node's own (deliberate) leaks at exit: so leaks are logged,
@@ -33,7 +34,7 @@ nodedir=${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}
 (
   cd "$stage"
   CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" \
-    "${gyp[@]}" rebuild --nodedir="$nodedir" >"$stage/build.log" 2>&1 ||
+    { "${gyp[@]}" configure --nodedir="$nodedir" && "${gyp[@]}" build; } >"$stage/build.log" 2>&1 ||
     { tail -40 "$stage/build.log" >&2; exit 1; }
 )
 addon=$stage/build/Release/uvc_capture.node
