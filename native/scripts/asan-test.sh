@@ -2,8 +2,7 @@
 # The addon's tests under AddressSanitizer + UndefinedBehaviorSanitizer (`npm run test:native:asan`; CI runs it).
 #
 # An instrumented copy of the addon (libusb included) is built out of tree in build/asan/ (incrementally), then
-# test/native runs
-# against it (UVC_CAPTURE_ADDON) with the ASan runtime preloaded into node and into every child process the tests
+# test/native runs against it (UVC_CAPTURE_ADDON) with the ASan runtime preloaded into node and into every child process the tests
 # start. Memory errors and undefined behaviour abort the process, which fails its test. Leaks are checked at
 # each process exit by LeakSanitizer, which also sees node's own (deliberate) leaks at exit: so leaks are logged,
 # and the run fails only on a direct leak allocated from the addon (a stack through uvc_capture.node).
@@ -33,8 +32,8 @@ if command -v node-gyp >/dev/null; then gyp=(node-gyp); else gyp=(node "$(npm ro
 nodedir=${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}
 (
   cd "$stage"
-  CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" \
-    { "${gyp[@]}" configure --nodedir="$nodedir" && "${gyp[@]}" build; } >"$stage/build.log" 2>&1 ||
+  export CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined"
+  { "${gyp[@]}" configure --nodedir="$nodedir" && "${gyp[@]}" build; } >"$stage/build.log" 2>&1 ||
     { tail -40 "$stage/build.log" >&2; exit 1; }
 )
 addon=$stage/build/Release/uvc_capture.node
