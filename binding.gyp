@@ -1,0 +1,66 @@
+# The native transport: a node-addon-api module with libusb compiled in statically from the sources the `usb`
+# package ships, so no system libusb (and no libudev) is needed. Linux only.
+{
+  'variables': {
+    # Where npm put the `usb` package (hoisted next to us in an installing project, or our own node_modules),
+    # relative to this file: gyp's make generator cannot place objects for absolute source paths.
+    'usb_dir%': '<!(node -p "const p = require(\'path\'); p.relative(process.cwd(), p.dirname(require.resolve(\'usb/package.json\'))) || \'.\'")',
+  },
+  'targets': [
+    {
+      'target_name': 'libusb_static',
+      'type': 'static_library',
+      'sources': [
+        '<(usb_dir)/libusb/libusb/core.c',
+        '<(usb_dir)/libusb/libusb/descriptor.c',
+        '<(usb_dir)/libusb/libusb/hotplug.c',
+        '<(usb_dir)/libusb/libusb/io.c',
+        '<(usb_dir)/libusb/libusb/strerror.c',
+        '<(usb_dir)/libusb/libusb/sync.c',
+        '<(usb_dir)/libusb/libusb/os/events_posix.c',
+        '<(usb_dir)/libusb/libusb/os/threads_posix.c',
+        '<(usb_dir)/libusb/libusb/os/linux_usbfs.c',
+        '<(usb_dir)/libusb/libusb/os/linux_netlink.c',
+      ],
+      'include_dirs': [
+        'native/libusb',
+        '<(usb_dir)/libusb/libusb',
+        '<(usb_dir)/libusb/libusb/os',
+      ],
+      'direct_dependent_settings': {
+        'include_dirs': ['<(usb_dir)/libusb/libusb'],
+        'libraries': ['-lpthread'],
+      },
+      'cflags': ['-fPIC', '-w'],
+      'conditions': [
+        ['OS != "linux"', {
+          'actions': [{
+            'action_name': 'unsupported_platform',
+            'inputs': [], 'outputs': ['unsupported'],
+            'action': ['sh', '-c', 'echo "uvc-capture: the native transport builds on Linux only" >&2; exit 1'],
+          }],
+        }],
+      ],
+    },
+    {
+      'target_name': 'uvc_capture',
+      'sources': [
+        'native/addon.cc',
+        'native/bridge.cc',
+        'native/control.cc',
+        'native/device.cc',
+        'native/device_wrap.cc',
+        'native/errors.cc',
+        'native/stream.cc',
+        'native/stream_wrap.cc',
+        'native/usb_context.cc',
+      ],
+      'dependencies': [
+        'libusb_static',
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except",
+      ],
+      'defines': ['NAPI_VERSION=8', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
+      'cflags_cc': ['-std=c++17', '-Wall', '-Wextra', '-Wno-unused-parameter'],
+    },
+  ],
+}

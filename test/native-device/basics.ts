@@ -1,0 +1,137 @@
+// Opening, identity, descriptors and control transfers on a real device.
+import { describe, expect, it } from 'vitest';
+
+import { UvcError } from '../../src/errors.js';
+import { openNativeDevice } from '../../src/transport/native/index.js';
+import { isoPlan, uvcProbeLength, type TestDevice } from './device-under-test.js';
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(UvcError);
+    return (error as UvcError).code;
+  }
+  return 'resolved';
+}
+
+export function basics(device: TestDevice): void {
+  describe('opening and control transfers', () => {
+    it('opens by bus and address, with the identity and descriptors the kernel has', async () => {
+      const t = await openNativeDevice({ busNumber: device.busNumber, deviceAddress: device.deviceAddress });
+      try {
+        expect(t.info).toMatchObject({
+          busNumber: device.busNumber,
+          deviceAddress: device.deviceAddress,
+          portPath: device.portPath,
+          vendorId: device.vendorId,
+          productId: device.productId,
+        });
+        expect(['low', 'full', 'high', 'super', 'super-plus']).toContain(t.info.speed);
+        expect(t.deviceDescriptor()).toEqual(device.sysfsDescriptors.subarray(0, 18));
+        // The kernel keeps every configuration descriptor raw after the device descriptor; ours is read from the
+        // device at open, and must be the same bytes (for the first configuration, the usual active one).
+        const config = t.configDescriptor();
+        const total = config[2]! | (config[3]! << 8);
+        expect(config).toHaveLength(total);
+        expect(config).toEqual(device.sysfsDescriptors.subarray(18, 18 + total));
+        expect(t.isOpen).toBe(true);
+        expect(t.isDisconnected).toBe(false);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('opens by port path', async () => {
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        expect(t.info.deviceAddress).toBe(device.deviceAddress);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('reads string descriptors', async () => {
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        const iProduct = t.deviceDescriptor()[15]!;
+        expect(iProduct).toBeGreaterThan(0);
+        expect(await t.getStringDescriptor(iProduct)).toBe(device.product);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('does IN and OUT control transfers, and reports a stall as EPIPE', async () => {
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        const status = await t.controlTransferIn({ bmRequestType: 0x80, bRequest: 0x00, wValue: 0, wIndex: 0 }, 2);
+        expect(status).toHaveLength(2);
+        // Asking for more than there is returns what the device has.
+        const descriptor = await t.controlTransferIn({ bmRequestType: 0x80, bRequest: 0x06, wValue: 0x0100, wIndex: 0 }, 255);
+        expect(descriptor).toEqual(device.sysfsDescriptors.subarray(0, 18));
+        // OUT without a data stage: SET_INTERFACE to the alt setting interface 0 is in (0 after claim).
+        await t.claimInterface(0);
+        expect(await t.controlTransferOut({ bmRequestType: 0x01, bRequest: 0x0b, wValue: 0, wIndex: 0 }, new Uint8Array(0))).toBe(0);
+        // OUT with a data stage, on UVC cameras: write the streaming interface's probe control back as it is.
+        const plan = isoPlan(t.configDescriptor());
+        if (plan.uvc) {
+          await t.claimInterface(plan.interfaceNumber);
+          const probe = await t.controlTransferIn({ bmRequestType: 0xa1, bRequest: 0x81, wValue: 0x0100, wIndex: plan.interfaceNumber }, uvcProbeLength(t.configDescriptor()));
+          expect(await t.controlTransferOut({ bmRequestType: 0x21, bRequest: 0x01, wValue: 0x0100, wIndex: plan.interfaceNumber }, probe)).toBe(probe.length);
+        }
+        // A descriptor type no device has: USB 2.0 §9.4 says Request Error, a STALL.
+        expect(await codeOf(t.controlTransferIn({ bmRequestType: 0x80, bRequest: 0x06, wValue: 0x7700, wIndex: 0 }, 8))).toBe('EPIPE');
+        // The endpoint recovers from a control stall by itself: the next request works.
+        expect(await t.controlTransferIn({ bmRequestType: 0x80, bRequest: 0x00, wValue: 0, wIndex: 0 }, 2)).toHaveLength(2);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('runs many control transfers concurrently, each settling once', async () => {
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        const results = await Promise.all(
+          Array.from({ length: 40 }, () => t.controlTransferIn({ bmRequestType: 0x80, bRequest: 0x06, wValue: 0x0100, wIndex: 0 }, 18)),
+        );
+        for (const r of results) expect(r).toEqual(device.sysfsDescriptors.subarray(0, 18));
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('fails every call after close with EBADF, and closes again harmlessly', async () => {
+      const t = await openNativeDevice({ portPath: device.portPath });
+      // Close cancels what is still in flight; a fast device may have answered first.
+      const pending = t
+        .controlTransferIn({ bmRequestType: 0x80, bRequest: 0x06, wValue: 0x0200, wIndex: 0 }, 255)
+        .then((d) => d.length > 0, (e: UvcError) => e.code);
+      await t.close();
+      expect(await pending).toSatisfy((r: unknown) => r === true || r === 'ECANCELED');
+      expect(t.isOpen).toBe(false);
+      expect(await codeOf(t.controlTransferIn({ bmRequestType: 0x80, bRequest: 0, wValue: 0, wIndex: 0 }, 2))).toBe('EBADF');
+      expect(await codeOf(t.claimInterface(0))).toBe('EBADF');
+      expect(await codeOf(t.setAltSetting(0, 0))).toBe('EBADF');
+      expect(await codeOf(t.clearHalt(0x81))).toBe('EBADF');
+      expect(() => t.startStream({ endpoint: 0x81, type: 'iso', transfers: 1, packetsPerTransfer: 1, packetSize: 8 }, () => {})).toThrow(
+        expect.objectContaining({ code: 'EBADF' }),
+      );
+      await t.close();
+    });
+
+    it('claims an interface twice (idempotent), releases it, and refuses to release it again', async () => {
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        await t.claimInterface(0);
+        await t.claimInterface(0);
+        await t.releaseInterface(0);
+        expect(await codeOf(t.releaseInterface(0))).toBe('EINVAL');
+        expect(await codeOf(t.setAltSetting(0, 0))).toBe('EINVAL');
+        expect(await codeOf(t.claimInterface(32))).toBe('EINVAL');
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}

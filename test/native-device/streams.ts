@@ -1,0 +1,316 @@
+// The stream engine on a real device: iso on an alt setting, bulk, interrupt, back-pressure accounting, misuse.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { UvcError } from '../../src/errors.js';
+import { openNativeDevice } from '../../src/transport/native/index.js';
+import type { CompletedTransfer, StreamOptions, UsbStream, UsbTransport } from '../../src/transport/usb-transport.js';
+import { TransferStatus } from '../../src/transport/usb-transport.js';
+import {
+  commitDefaultUvcFormat,
+  delay,
+  endpointPlan,
+  isoPlan,
+  type StreamPlan,
+  type TestDevice,
+  until,
+} from './device-under-test.js';
+
+/** What a completion said, copied out before release (the object's views are reused by its slot). */
+interface Seen {
+  slot: number;
+  sequence: number;
+  status: number;
+  actualLength: number;
+  packetCount: number;
+  packetSum: number;
+  maxPacket: number;
+  firstPacketHeaderOk: boolean;
+  buffer: Uint8Array;
+  lostIntervals: number;
+  completedAtNs: number;
+  calledAtNs: number;
+}
+
+function record(t: CompletedTransfer): Seen {
+  let packetSum = 0;
+  let maxPacket = 0;
+  let firstPacketHeaderOk = true;
+  let checkedOne = false;
+  for (let i = 0; i < t.packetCount; i++) {
+    const length = t.packetLength[i]!;
+    packetSum += length;
+    maxPacket = Math.max(maxPacket, length);
+    if (length > 0 && !checkedOne) {
+      // A UVC payload starts with its header length (2..length); usbip-emu sends the same shape.
+      const headerLength = t.buffer[i * t.packetStride]!;
+      firstPacketHeaderOk = headerLength >= 2 && headerLength <= length;
+      checkedOne = true;
+    }
+  }
+  return {
+    slot: t.slot,
+    sequence: t.sequence,
+    status: t.status,
+    actualLength: t.actualLength,
+    packetCount: t.packetCount,
+    packetSum,
+    maxPacket,
+    firstPacketHeaderOk,
+    buffer: t.buffer,
+    lostIntervals: t.lostIntervals,
+    completedAtNs: t.completedAtNs,
+    calledAtNs: Number(process.hrtime.bigint()),
+  };
+}
+
+function intervalNs(speed: string, plan: StreamPlan): number {
+  const frames = speed === 'low' || speed === 'full';
+  const unit = frames ? 1_000_000 : 125_000;
+  if (plan.endpoint.type === 'bulk') return unit;
+  if (plan.endpoint.type === 'interrupt' && frames) return unit * plan.endpoint.bInterval;
+  return unit * 2 ** (Math.min(Math.max(plan.endpoint.bInterval, 1), 16) - 1);
+}
+
+async function prepare(t: UsbTransport, plan: StreamPlan): Promise<void> {
+  await t.claimInterface(plan.interfaceNumber);
+  if (plan.uvc) await commitDefaultUvcFormat(t, plan.interfaceNumber);
+  if (plan.altSetting !== 0) await t.setAltSetting(plan.interfaceNumber, plan.altSetting);
+}
+
+function isoOptions(plan: StreamPlan, transfers = 4, packets = 32): StreamOptions {
+  return { endpoint: plan.endpoint.address, type: 'iso', transfers, packetsPerTransfer: packets, packetSize: plan.endpoint.bytesPerInterval };
+}
+
+function codeOfSync(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(UvcError);
+    return (error as UvcError).code;
+  }
+  return 'returned';
+}
+
+export function streams(device: TestDevice): void {
+  describe('streams', () => {
+    let t: UsbTransport;
+    beforeEach(async () => {
+      t = await openNativeDevice({ portPath: device.portPath });
+    });
+    afterEach(async () => {
+      await t.close();
+    });
+
+    it('streams iso on an alt setting: every completion once, on views made once per slot', async () => {
+      const plan = isoPlan(t.configDescriptor());
+      await prepare(t, plan);
+      const seen: Seen[] = [];
+      const startedAtNs = Number(process.hrtime.bigint());
+      const stream = t.startStream(isoOptions(plan), (x) => {
+        seen.push(record(x));
+        x.release();
+      });
+      await until(() => seen.length >= 96, '96 iso completions');
+      await stream.stop();
+      const stoppedWith = seen.length;
+
+      expect(seen.map((s) => s.sequence)).toEqual(seen.map((_, i) => i));
+      expect(new Set(seen.map((s) => s.slot))).toEqual(new Set([0, 1, 2, 3]));
+      for (const s of seen) {
+        expect(s.status).toBe(TransferStatus.COMPLETED);
+        expect(s.packetCount).toBe(32);
+        expect(s.actualLength).toBe(s.packetSum);
+        expect(s.maxPacket).toBeLessThanOrEqual(plan.endpoint.bytesPerInterval);
+        expect(s.buffer.byteLength).toBe(32 * plan.endpoint.bytesPerInterval);
+        expect(s.completedAtNs).toBeGreaterThanOrEqual(startedAtNs);
+        expect(s.completedAtNs).toBeLessThanOrEqual(s.calledAtNs);
+      }
+      // The same memory every time a slot comes back; a different one per slot.
+      const bySlot = new Map<number, Uint8Array>();
+      for (const s of seen) {
+        if (!bySlot.has(s.slot)) bySlot.set(s.slot, s.buffer);
+        expect(s.buffer).toBe(bySlot.get(s.slot));
+      }
+      expect(new Set(bySlot.values()).size).toBe(4);
+      expect(seen.some((s) => s.actualLength > 0)).toBe(true);
+      expect(seen.filter((s) => s.actualLength > 0).every((s) => s.firstPacketHeaderOk)).toBe(true);
+
+      await delay(100);
+      expect(seen.length).toBe(stoppedWith);
+      expect(stream.stopped).toBe(true);
+      expect(stream.stats).toMatchObject({ inFlight: 0, held: 0 });
+      expect(stream.stats.completed).toBe(seen.length);
+    });
+
+    it('counts the bus intervals lost while JavaScript held every transfer', async () => {
+      const plan = isoPlan(t.configDescriptor());
+      await prepare(t, plan);
+      const interval = intervalNs(t.info.speed, plan);
+      const held: CompletedTransfer[] = [];
+      const heldAt: number[] = [];
+      const seen: Seen[] = [];
+      let holding = false;
+      const stream = t.startStream(isoOptions(plan), (x) => {
+        seen.push(record(x));
+        if (holding && held.length < 4) {
+          held.push(x);
+          heldAt.push(x.completedAtNs);
+          return;
+        }
+        x.release();
+      });
+      await until(() => seen.length >= 8, 'iso completions');
+      holding = true;
+      await until(() => held.length === 4, 'all four transfers held');
+      await delay(60);
+      const emptySince = Math.max(...heldAt);
+      const before = Number(process.hrtime.bigint());
+      const firstReleased = held[0]!.slot;
+      const seenBefore = seen.length;
+      for (const x of held) x.release();
+      const after = Number(process.hrtime.bigint());
+      holding = false;
+      await until(() => seen.slice(seenBefore).some((s) => s.slot === firstReleased), 'the first released transfer to come back');
+      const next = seen.slice(seenBefore).find((s) => s.slot === firstReleased)!;
+      // The first transfer resubmitted after the gap reports the intervals that passed with none in flight.
+      expect(next.lostIntervals).toBeGreaterThanOrEqual(Math.floor((before - emptySince) / interval));
+      expect(next.lostIntervals).toBeLessThanOrEqual(Math.floor((after - emptySince) / interval));
+      expect(next.lostIntervals).toBeGreaterThan(0);
+      const reported = seen.reduce((sum, s) => sum + s.lostIntervals, 0);
+      await stream.stop();
+      expect(stream.stats.lostIntervals).toBeGreaterThanOrEqual(reported);
+    });
+
+    it('streams bulk: transfers complete (with data, or by their timeout) and are resubmitted', async (context) => {
+      const plan = endpointPlan(t.configDescriptor(), 'bulk');
+      if (plan === undefined) {
+        if (process.env.UVC_TEST_NO_BULK === '1') context.skip('the device has no bulk IN endpoint (UVC_TEST_NO_BULK=1)');
+        throw new Error('the test device has no bulk IN endpoint; set UVC_TEST_NO_BULK=1 if that is expected');
+      }
+      await prepare(t, plan);
+      const seen: Seen[] = [];
+      const stream = t.startStream(
+        { endpoint: plan.endpoint.address, type: 'bulk', transfers: 3, transferSize: 16384, timeoutMs: 500 },
+        (x) => {
+          seen.push(record(x));
+          expect(x.packetStatus).toHaveLength(0);
+          x.release();
+        },
+      );
+      await until(() => seen.length >= 30, '30 bulk completions');
+      await stream.stop();
+      for (const s of seen) {
+        expect([TransferStatus.COMPLETED, TransferStatus.TIMED_OUT]).toContain(s.status);
+        expect(s.actualLength).toBeLessThanOrEqual(16384);
+        expect(s.buffer.byteLength).toBe(16384);
+        expect(s.packetCount).toBe(0);
+      }
+      expect(seen.map((s) => s.sequence)).toEqual(seen.map((_, i) => i));
+    });
+
+    it('streams interrupt endpoints too', async (context) => {
+      const plan = endpointPlan(t.configDescriptor(), 'interrupt');
+      if (plan === undefined) context.skip('the device has no interrupt IN endpoint');
+      await prepare(t, plan!);
+      const seen: Seen[] = [];
+      const stream = t.startStream(
+        { endpoint: plan!.endpoint.address, type: 'interrupt', transfers: 2, transferSize: plan!.endpoint.bytesPerInterval, timeoutMs: 300 },
+        (x) => {
+          seen.push(record(x));
+          x.release();
+        },
+      );
+      await until(() => seen.length >= 5, '5 interrupt completions');
+      await stream.stop();
+      for (const s of seen) expect([TransferStatus.COMPLETED, TransferStatus.TIMED_OUT]).toContain(s.status);
+    });
+
+    it('refuses streams that cannot work, with clear errors', async () => {
+      const plan = isoPlan(t.configDescriptor());
+      const options = isoOptions(plan);
+      const nothing = () => {};
+      expect(codeOfSync(() => t.startStream(options, nothing))).toBe('EINVAL'); // interface not claimed
+      await t.claimInterface(plan.interfaceNumber);
+      if (plan.altSetting !== 0) {
+        expect(() => t.startStream(options, nothing)).toThrow(/select alt setting/); // still on alt 0
+        await t.setAltSetting(plan.interfaceNumber, plan.altSetting);
+      }
+      expect(codeOfSync(() => t.startStream({ ...options, type: 'bulk', transferSize: 512 }, nothing))).toBe('EINVAL');
+      expect(codeOfSync(() => t.startStream({ ...options, endpoint: 0x01 }, nothing))).toBe('EINVAL');
+      expect(codeOfSync(() => t.startStream({ ...options, endpoint: 0x8f }, nothing))).toBe('EINVAL');
+      expect(codeOfSync(() => t.startStream({ ...options, transfers: 0 }, nothing))).toBe('EINVAL');
+      expect(codeOfSync(() => t.startStream({ ...options, packetsPerTransfer: 129 }, nothing))).toBe('EINVAL');
+      expect(() => t.startStream({ ...options, transfers: 64, packetsPerTransfer: 128 }, nothing)).toThrow(/limit is 8388608/);
+      expect(codeOfSync(() => t.startStream({ ...options, type: 'video' as 'iso' }, nothing))).toBe('EINVAL');
+
+      const stream = t.startStream(options, (x) => x.release());
+      expect(codeOfSync(() => t.startStream(options, nothing))).toBe('EBUSY');
+      await expect(t.setAltSetting(plan.interfaceNumber, 0)).rejects.toMatchObject({ code: 'EBUSY' });
+      await expect(t.releaseInterface(plan.interfaceNumber)).rejects.toMatchObject({ code: 'EBUSY' });
+      await stream.stop();
+      const again = t.startStream(options, (x) => x.release());
+      await again.stop();
+      await t.releaseInterface(plan.interfaceNumber);
+    });
+
+    it('takes stop twice, release twice and release after stop in its stride', async () => {
+      const plan = isoPlan(t.configDescriptor());
+      await prepare(t, plan);
+      const held: CompletedTransfer[] = [];
+      let calls = 0;
+      const stream: UsbStream = t.startStream(isoOptions(plan), (x) => {
+        calls++;
+        if (held.length < 2) {
+          held.push(x);
+          return;
+        }
+        x.release();
+        x.release();
+      });
+      await until(() => held.length === 2 && calls >= 10, 'completions');
+      held[0]!.release();
+      held[0]!.release();
+      const first = stream.stop();
+      expect(stream.stop()).toBe(first);
+      await first;
+      const after = calls;
+      held[1]!.release();
+      held[1]!.release();
+      await stream.stop();
+      await delay(50);
+      expect(calls).toBe(after);
+      expect(stream.stats).toMatchObject({ inFlight: 0, held: 0 });
+    });
+
+    it('closes while streaming: stop settles, nothing is delivered after close, the interface is free again', async () => {
+      const plan = isoPlan(t.configDescriptor());
+      await prepare(t, plan);
+      let calls = 0;
+      const stream = t.startStream(isoOptions(plan), (x) => {
+        calls++;
+        x.release();
+      });
+      await until(() => calls >= 10, 'completions');
+      await t.close();
+      const atClose = calls;
+      expect(stream.stopped).toBe(true);
+      await stream.stop();
+      await delay(100);
+      expect(calls).toBe(atClose);
+      expect(stream.stats.inFlight).toBe(0);
+      // Another handle can claim what the closed one had.
+      const other = await openNativeDevice({ portPath: device.portPath });
+      try {
+        await other.claimInterface(plan.interfaceNumber);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('clears the halt of a streaming endpoint when asked (no stream running)', async () => {
+      const plan = isoPlan(t.configDescriptor());
+      await prepare(t, plan);
+      await t.clearHalt(plan.endpoint.address);
+    });
+  });
+}
