@@ -1,0 +1,221 @@
+/**
+ * A handle on a camera: what openCamera() returns. Several handles may share one camera (one streams while
+ * another adjusts controls); the format and the controls are the camera's, shared by all, and the buffer queue
+ * of a stream belongs to whichever handle allocates buffers first (the others get EBUSY).
+ */
+import { EventEmitter } from 'node:events';
+import { UvcError } from '../errors.js';
+import type { QueueHandle } from '../queue/index.js';
+import type { AssemblerStats } from '../stream/index.js';
+import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
+import type { ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
+import type { CameraFormat, NegotiatedFormat } from './camera-formats.js';
+import type { CameraDevice } from './camera-device.js';
+import type { StreamingInterface } from './streaming-interface.js';
+
+export interface CameraDescription extends UsbDeviceInfo {
+  /** 'virtual' for a VirtualCamera, 'native' for a real device through libusb. */
+  transport: 'native' | 'virtual';
+  uvcVersion: string;
+  manufacturer?: string;
+  product?: string;
+  serial?: string;
+}
+
+export interface ControlEvent {
+  name: string;
+  /** What changed: the value, the capability flags, a failure, or the range. */
+  attribute: 'value' | 'info' | 'failure' | 'min' | 'max';
+  /** The control after the change (its `value` is the new value for 'value'). */
+  control: ControlEntry;
+}
+
+export interface ButtonEvent {
+  pressed: boolean;
+  interfaceNumber: number;
+}
+
+export interface CameraEvents {
+  /** The camera went away. Queues have been cancelled; close the handle when done. */
+  disconnect: [];
+  /** A control changed by itself (auto modes, asynchronous controls), as the status endpoint reported it. */
+  control: [ControlEvent];
+  /** The camera's still-image button. */
+  button: [ButtonEvent];
+  /** Trouble nobody asked about: a failing status endpoint, an error while stopping a stream. */
+  warning: [UvcError];
+}
+
+export interface CameraStats {
+  format: NegotiatedFormat | null;
+  /** Frame assembly of the current (or last) stream. */
+  assembly: Readonly<AssemblerStats> | null;
+  /** Transfers of the current stream. */
+  transfers: Readonly<StreamStats> | null;
+}
+
+export class Camera extends EventEmitter<CameraEvents> {
+  readonly info: Readonly<CameraDescription>;
+  private readonly queues = new Map<number, QueueHandle>();
+  private current: StreamingInterface | undefined;
+  private isClosed = false;
+  private closing: Promise<void> | null = null;
+
+  /** @internal openCamera() makes handles, each holding one reference on the device it took for it. */
+  constructor(
+    private readonly device: CameraDevice,
+    info: CameraDescription,
+  ) {
+    super();
+    this.info = Object.freeze({ ...info });
+    this.current = device.streams[0];
+    device.on('disconnect', this.onDisconnect);
+    device.on('status', this.onStatus);
+    device.on('warning', this.onWarning);
+  }
+
+  /** Every format the camera offers, with its frame sizes and rates. */
+  get formats(): CameraFormat[] {
+    return this.device.formats;
+  }
+
+  /** The format the current stream negotiated (null until one did). */
+  get format(): NegotiatedFormat | null {
+    return this.current?.format ?? null;
+  }
+
+  /** Every control the camera declares, with ranges, defaults, last known values and capability flags. */
+  get controls(): ControlEntry[] {
+    return this.device.disconnected ? [] : this.device.controls.list();
+  }
+
+  /** The parsed descriptors, for tools that want everything. */
+  get descriptors(): UvcDescriptors {
+    return this.device.descriptors;
+  }
+
+  get disconnected(): boolean {
+    return this.device.disconnected;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /**
+   * The buffer queue of the current stream (videobuf2's contract: reqbufs, querybuf, qbuf, dqbuf, streamon,
+   * streamoff, and `for await`). Its buffers are sized for the current format.
+   */
+  get queue(): QueueHandle {
+    this.checkOpen();
+    const stream = this.stream();
+    let handle = this.queues.get(stream.interfaceNumber);
+    if (!handle) {
+      handle = stream.queue.open();
+      this.queues.set(stream.interfaceNumber, handle);
+    }
+    return handle;
+  }
+
+  get stats(): CameraStats {
+    const video = this.current?.stream ?? null;
+    return { format: this.format, assembly: video?.stats ?? null, transfers: video?.transferStats ?? null };
+  }
+
+  /**
+   * Negotiates the format nearest to the request with the camera (probe; the commit happens at streamon) and
+   * returns what was agreed. A FourCC may name either form (YUYV or YUY2, MJPEG or MJPG). EBUSY while buffers are
+   * allocated; ENOENT when the camera has no such format; ENOSPC when the bus cannot carry it.
+   */
+  async setFormat(request: FormatRequest = {}): Promise<NegotiatedFormat> {
+    this.checkUsable();
+    const streams = this.device.streams;
+    if (streams.length === 0) throw new UvcError('ENOENT', 'the camera has no video capture interface');
+    const target =
+      request.interfaceNumber !== undefined
+        ? streams.find((s) => s.interfaceNumber === request.interfaceNumber)
+        : (streams.find((s) => s === this.current && s.offers(request)) ?? streams.find((s) => s.offers(request)) ?? this.current);
+    if (!target) throw new UvcError('ENOENT', `the camera has no video interface ${request.interfaceNumber}`);
+    const owner = target.queue.owner;
+    if (owner && !this.ownsQueueOf(target)) throw new UvcError('EBUSY', 'another handle owns the stream');
+    const negotiated = await target.setFormat(request);
+    this.current = target;
+    return negotiated;
+  }
+
+  async getControl(name: string): Promise<ControlValue> {
+    this.checkUsable();
+    return this.device.controls.get(name);
+  }
+
+  async setControl(name: string, value: ControlValue | string): Promise<void> {
+    this.checkUsable();
+    await this.device.controls.set(name, value);
+  }
+
+  /** Raw access to a control by unit ID and selector (extension units): GET_CUR unless told otherwise. */
+  async getControlRaw(unitId: number, selector: number, request: GetRequestName | number = 'GET_CUR', length?: number): Promise<Uint8Array> {
+    this.checkUsable();
+    return this.device.controls.getRaw(unitId, selector, request, length);
+  }
+
+  async setControlRaw(unitId: number, selector: number, data: Uint8Array): Promise<void> {
+    this.checkUsable();
+    await this.device.controls.setRaw(unitId, selector, data);
+  }
+
+  /**
+   * Streams off and frees this handle's buffers, and lets go of the camera; the last handle closes the device.
+   * Works after a disconnect. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.isClosed = true;
+    for (const handle of this.queues.values()) await handle.close().catch(() => undefined);
+    this.queues.clear();
+    this.device.off('disconnect', this.onDisconnect);
+    this.device.off('status', this.onStatus);
+    this.device.off('warning', this.onWarning);
+    await this.device.release();
+  }
+
+  private stream(): StreamingInterface {
+    if (!this.current) throw new UvcError('ENOENT', 'the camera has no video capture interface');
+    return this.current;
+  }
+
+  private ownsQueueOf(stream: StreamingInterface): boolean {
+    const handle = this.queues.get(stream.interfaceNumber);
+    return handle !== undefined && stream.queue.owner === handle;
+  }
+
+  private checkOpen(): void {
+    if (this.isClosed) throw new UvcError('EBADF', 'the camera handle is closed');
+  }
+
+  private checkUsable(): void {
+    this.checkOpen();
+    if (this.device.disconnected) throw new UvcError('ENODEV', 'the camera is gone');
+  }
+
+  private readonly onDisconnect = (): void => {
+    this.emit('disconnect');
+  };
+
+  private readonly onStatus = (event: StatusEvent): void => {
+    if (event.type === 'button') {
+      this.emit('button', { pressed: event.pressed, interfaceNumber: event.interfaceNumber });
+    } else if (event.type === 'control') {
+      const control = this.device.controls.list().find((c) => c.unit === event.originator && c.selector === event.selector);
+      if (control) this.emit('control', { name: control.name, attribute: event.attribute, control });
+    }
+  };
+
+  private readonly onWarning = (error: UvcError): void => {
+    this.emit('warning', error);
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * openCamera(): find the camera the caller means, open it (or join the instance already open on it), and hand
+ * out a Camera handle. One CameraDevice exists per physical camera, shared and reference-counted.
+ */
+import { UvcError } from '../errors.js';
+import { isUsbDeviceModel, type UsbDeviceModel } from '../transport/device-model.js';
+import type { UsbTransport } from '../transport/usb-transport.js';
+import { openVirtualDevice } from '../transport/virtual/virtual-transport.js';
+import { Camera, type CameraDescription } from './camera.js';
+import { CameraDevice } from './camera-device.js';
+import { listCameras, type CameraInfo } from './list-cameras.js';
+
+/** Which camera: a VirtualCamera (any device model), one from listCameras(), ids to match, or a string. */
+export type CameraTarget =
+  | UsbDeviceModel
+  | CameraInfo
+  | { vendorId?: number; productId?: number; serial?: string; portPath?: string }
+  /** A port path ('1-2.3'), 'vid:pid' in hex ('046d:0825'), or 'bus:address' with a slash ('001/004'). */
+  | string;
+
+export interface OpenCameraOptions {
+  /** Drop frames that complete in error instead of returning them flagged. Default false. */
+  dropErroredFrames?: boolean;
+  /** Translate the camera's PTS/SCR to host time when it sends them. Default true. */
+  hardwareTimestamps?: boolean;
+  /** Per control request, ms. Default 5000 (uvcvideo's). */
+  controlTimeoutMs?: number;
+  /**
+   * Bus time kept in flight, ms. Default 100: uvcvideo keeps 20 ms, but its completions run in interrupt context;
+   * ours wait for the JavaScript event loop, whose pauses (GC, other work) must not starve the device. More
+   * transfers in flight cost memory (2.4 MB at high speed), not latency: a frame is delivered when its last
+   * transfer completes, however many are queued behind it.
+   */
+  inFlightMs?: number;
+  /** Overrides of the sizing: transfers kept in flight, iso packets per transfer. */
+  transfers?: number;
+  packetsPerTransfer?: number;
+}
+
+/** Open devices, by physical identity; the promise lets concurrent opens of one camera share the work. */
+const devices = new Map<unknown, Promise<CameraDevice>>();
+
+export async function openCamera(target?: CameraTarget, options: OpenCameraOptions = {}): Promise<Camera> {
+  if (isUsbDeviceModel(target)) return openShared(target, () => openVirtualDevice(target), options);
+  const info = await findCamera(target);
+  const key = `${info.busNumber}/${info.deviceAddress}`;
+  return openShared(key, () => openNative(info), options);
+}
+
+async function openShared(key: unknown, openTransport: () => Promise<UsbTransport>, options: OpenCameraOptions): Promise<Camera> {
+  let pending = devices.get(key);
+  if (!pending) {
+    pending = openTransport().then((transport) =>
+      CameraDevice.open(transport, {
+        controlTimeoutMs: options.controlTimeoutMs ?? 5000,
+        dropErroredFrames: options.dropErroredFrames ?? false,
+        hardwareTimestamps: options.hardwareTimestamps ?? true,
+        inFlightMs: options.inFlightMs ?? 100,
+        ...(options.transfers !== undefined ? { transfers: options.transfers } : {}),
+        ...(options.packetsPerTransfer !== undefined ? { packetsPerTransfer: options.packetsPerTransfer } : {}),
+      }),
+    );
+    const settled = pending;
+    const forget = (): void => {
+      if (devices.get(key) === settled) devices.delete(key);
+    };
+    devices.set(key, settled);
+    // A device that is gone, or freed by its last handle, is never handed out again.
+    settled.then(
+      (device) => {
+        device.once('disconnect', forget);
+        device.once('released', forget);
+      },
+      forget,
+    );
+  }
+  const device = await pending;
+  if (device.released) {
+    // Freed while we waited: once it has let go of the camera, open it afresh.
+    await device.freed().catch(() => undefined);
+    return openShared(key, openTransport, options);
+  }
+  // Take the reference in the same turn as the check, so a closing handle cannot free it under us.
+  device.retain();
+  try {
+    return new Camera(device, await describe(device));
+  } catch (error) {
+    await device.release();
+    throw error;
+  }
+}
+
+async function describe(device: CameraDevice): Promise<CameraDescription> {
+  const transport = device.transport;
+  const descriptor = transport.deviceDescriptor();
+  const description: CameraDescription = { ...transport.info, transport: transport.kind, uvcVersion: device.descriptors.uvcVersion };
+  const strings: Array<[keyof CameraDescription, number]> = [
+    ['manufacturer', descriptor[14] ?? 0],
+    ['product', descriptor[15] ?? 0],
+    ['serial', descriptor[16] ?? 0],
+  ];
+  for (const [field, index] of strings) {
+    if (index === 0) continue;
+    try {
+      (description as unknown as Record<string, string>)[field] = await transport.getStringDescriptor(index);
+    } catch {
+      // Names are a courtesy; a camera that cannot say its name is still a camera.
+    }
+  }
+  return description;
+}
+
+function matches(info: CameraInfo, target: Exclude<CameraTarget, UsbDeviceModel | string>): boolean {
+  if ('busNumber' in target && 'deviceAddress' in target) {
+    return info.busNumber === target.busNumber && info.deviceAddress === target.deviceAddress;
+  }
+  const wanted = target as { vendorId?: number; productId?: number; serial?: string; portPath?: string };
+  return (
+    (wanted.vendorId === undefined || info.vendorId === wanted.vendorId) &&
+    (wanted.productId === undefined || info.productId === wanted.productId) &&
+    (wanted.serial === undefined || info.serial === wanted.serial) &&
+    (wanted.portPath === undefined || info.portPath === wanted.portPath)
+  );
+}
+
+function parseTarget(text: string): { vendorId?: number; productId?: number; portPath?: string; busNumber?: number; deviceAddress?: number } {
+  const ids = /^([0-9a-f]{4}):([0-9a-f]{4})$/i.exec(text);
+  if (ids) return { vendorId: parseInt(ids[1]!, 16), productId: parseInt(ids[2]!, 16) };
+  const busAddress = /^(\d{1,3})\/(\d{1,3})$/.exec(text);
+  if (busAddress) return { busNumber: Number(busAddress[1]), deviceAddress: Number(busAddress[2]) };
+  if (/^\d+(-\d+(\.\d+)*)?$/.test(text)) return { portPath: text };
+  throw new UvcError('EINVAL', `cannot read camera '${text}': give a port path (1-2.3), vid:pid (046d:0825) or bus/address (001/004)`);
+}
+
+/** The camera the target names, among those attached. ENOENT, saying what there is, when none matches. */
+export async function findCamera(target?: Exclude<CameraTarget, UsbDeviceModel>): Promise<CameraInfo> {
+  const cameras = await listCameras();
+  const wanted = typeof target === 'string' ? parseTarget(target) : target;
+  const candidates = wanted === undefined ? cameras : cameras.filter((camera) => matches(camera, wanted as Exclude<CameraTarget, UsbDeviceModel | string>));
+  if (candidates.length === 0) {
+    const seen = cameras.length === 0 ? 'no UVC camera is attached' : `attached: ${cameras.map((c) => `${c.portPath} (${hex(c.vendorId)}:${hex(c.productId)})`).join(', ')}`;
+    throw new UvcError('ENOENT', `${wanted === undefined ? 'no camera found' : `no camera matches ${JSON.stringify(target)}`}: ${seen}`, {
+      details: { cameras },
+    });
+  }
+  // Prefer a camera this process may open.
+  return candidates.find((c) => c.access === 'ok') ?? candidates[0]!;
+}
+
+async function openNative(info: CameraInfo): Promise<UsbTransport> {
+  if (info.access === 'denied') throw new UvcError('EACCES', info.problem ?? 'permission denied', { details: { camera: info } });
+  const native = await import('../transport/native/index.js');
+  return native.openNativeDevice({ busNumber: info.busNumber, deviceAddress: info.deviceAddress });
+}
+
+function hex(value: number): string {
+  return value.toString(16).padStart(4, '0');
+}

@@ -1,0 +1,147 @@
+/**
+ * One VideoStreaming interface of a camera: its current format, its buffer queue, and the driver hooks the queue
+ * calls on streamon/streamoff (vb2's start_streaming/stop_streaming). Start commits the probed format, selects
+ * the alt setting that carries it and starts the video stream; stop undoes that in reverse.
+ */
+import { UvcError, isUvcError } from '../errors.js';
+import { BufferQueue, type QueueDriver } from '../queue/index.js';
+import { VideoStream, type VideoStreamConfig, type VideoStreamOptions } from '../stream/index.js';
+import type { UsbTransport } from '../transport/usb-transport.js';
+import { commit, probe, selectFormat, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
+import { assemblyKindOf, describeNegotiated, expectedFrameBytes, type NegotiatedFormat } from './camera-formats.js';
+
+export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredFrames' | 'hardwareTimestamps'> {
+  /** Per class request. */
+  controlTimeoutMs: number;
+  /** Bus time kept in flight, ms (see OpenCameraOptions.inFlightMs). */
+  inFlightMs: number;
+  /** Overrides of the transfer sizing (see TransferSizingInput). */
+  transfers?: number;
+  packetsPerTransfer?: number;
+  /** Where errors go that have no caller (a failing stop, a bug in assembly). */
+  onWarning: (error: UvcError) => void;
+}
+
+export class StreamingInterface implements QueueDriver {
+  readonly queue: BufferQueue;
+  private params: StreamParameters | null = null;
+  private video: VideoStream | null = null;
+
+  constructor(
+    private readonly transport: UsbTransport,
+    private readonly fn: UvcFunction,
+    readonly descriptor: VideoStreamingInterface,
+    private readonly options: StreamingOptions,
+  ) {
+    this.queue = new BufferQueue({ driver: this, onDriverError: options.onWarning });
+  }
+
+  get interfaceNumber(): number {
+    return this.descriptor.interfaceNumber;
+  }
+
+  get parameters(): StreamParameters | null {
+    return this.params;
+  }
+
+  get format(): NegotiatedFormat | null {
+    return this.params ? describeNegotiated(this.params) : null;
+  }
+
+  /** The running video stream, for statistics. */
+  get stream(): VideoStream | null {
+    return this.video;
+  }
+
+  /** True when this interface offers what the request names (its FourCC, if any). */
+  offers(request: FormatRequest): boolean {
+    try {
+      selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Probes the format nearest to the request (the camera's default with an empty request). Like V4L2's S_FMT
+   * it refuses while buffers are allocated (EBUSY). Nothing is committed until streamon.
+   */
+  async setFormat(request: FormatRequest): Promise<NegotiatedFormat> {
+    if (this.queue.count > 0 || this.queue.streaming) {
+      throw new UvcError('EBUSY', 'buffers are allocated: free them with queue.reqbufs(0) before changing the format');
+    }
+    const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
+    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
+    // The queue might have been given buffers while the probe ran.
+    this.queue.setBufferSize(params.maxVideoFrameSize);
+    this.params = params;
+    return describeNegotiated(params);
+  }
+
+  async startStreaming(queue: BufferQueue): Promise<void> {
+    const probed = this.params;
+    if (probed === null) throw new UvcError('EINVAL', 'no format: call setFormat() first');
+    const params = await commit(this.transport, this.fn, probed, { timeoutMs: this.options.controlTimeoutMs });
+    if (params.maxVideoFrameSize > queue.bufferSize) {
+      throw new UvcError('EIO', `the camera committed ${params.maxVideoFrameSize}-byte frames, larger than the ${queue.bufferSize}-byte buffers`);
+    }
+    this.params = params;
+    const iso = params.transferType === 'isochronous';
+    if (iso) await this.transport.setAltSetting(this.interfaceNumber, params.altSetting);
+    try {
+      const video = new VideoStream(this.transport, queue, this.streamConfig(params), {
+        dropErroredFrames: this.options.dropErroredFrames,
+        hardwareTimestamps: this.options.hardwareTimestamps,
+        onError: this.options.onWarning,
+      });
+      video.start();
+      this.video = video;
+    } catch (error) {
+      if (iso && !this.transport.isDisconnected) await this.transport.setAltSetting(this.interfaceNumber, 0).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async stopStreaming(): Promise<void> {
+    const video = this.video;
+    this.video = null;
+    if (video) await video.stop();
+    if (this.transport.isDisconnected || !this.transport.isOpen || !this.params) return;
+    try {
+      // Alt setting 0 stops an iso stream; a bulk stream's endpoint is reset with CLEAR_FEATURE(HALT).
+      if (this.params.transferType === 'isochronous') await this.transport.setAltSetting(this.interfaceNumber, 0);
+      else await this.transport.clearHalt(this.params.endpointAddress);
+    } catch (error) {
+      if (!isUvcError(error, 'ENODEV')) throw error;
+    }
+  }
+
+  private streamConfig(params: StreamParameters): VideoStreamConfig {
+    const alt = this.descriptor.altSettings.find((a) => a.alternateSetting === params.altSetting);
+    const iso = params.transferType === 'isochronous';
+    const config: VideoStreamConfig = {
+      endpoint: params.endpointAddress,
+      transferType: iso ? 'iso' : 'bulk',
+      speed: this.transport.info.speed,
+      dwMaxPayloadTransferSize: params.maxPayloadTransferSize,
+      dwMaxVideoFrameSize: params.maxVideoFrameSize,
+      formatKind: assemblyKindOf(params),
+      dwClockFrequency: params.clockFrequency,
+      frameIntervalNs: params.interval * 100,
+      targetInFlightMs: this.options.inFlightMs,
+    };
+    if (iso) {
+      config.bytesPerInterval = params.bytesPerInterval;
+      if (alt) config.bInterval = alt.interval;
+    } else {
+      const bulk = this.descriptor.altSettings.find((a) => a.transferType === 'bulk');
+      if (bulk) config.maxPacketSize = bulk.maxPacketSize;
+    }
+    const expected = expectedFrameBytes(params);
+    if (expected !== undefined) config.expectedFrameSize = expected;
+    if (this.options.transfers !== undefined) config.transfers = this.options.transfers;
+    if (this.options.packetsPerTransfer !== undefined) config.packetsPerTransfer = this.options.packetsPerTransfer;
+    return config;
+  }
+}
