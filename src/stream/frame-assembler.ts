@@ -5,29 +5,34 @@
  *
  * Frame boundaries. A frame begins at the first payload whose FID differs from the current frame's, and ends at
  * EOF, at the next FID change, at overflow, or (uncompressed) when exactly the expected frame size has arrived.
- * Cameras that bend the rules are handled without quirk tables:
+ * Cameras that bend the rules are handled without quirk tables, by what they are seen to do (learned only from
+ * frames that arrived whole):
  * - never set EOF: frames end at the FID change;
  * - never toggle FID: after a frame ended (EOF or full size), the next payload with data begins a new frame.
- *   Data with an unchanged FID after an EOF is dropped only once the camera has shown that it does toggle FID;
- * - send the last payload of a frame with the next frame's FID: a payload that toggles FID while a frame is
- *   open is taken as that frame's tail when it carries EOF and does not look like a frame start (no JPEG SOI,
- *   no H.264 start code), or when it completes an uncompressed frame to the byte.
+ *   Same-FID data after a frame's end is dropped as stray only once the camera has shown that it toggles FID;
+ * - send the last payload of a frame with the next frame's FID ("late FID"): a payload that switches FID while
+ *   a frame is open is taken as that frame's tail when it carries EOF and does not look like a frame start (no
+ *   JPEG SOI, no H.264 start code), or when it completes an uncompressed frame to the byte. Once learned, tails
+ *   are recognised after losses too, and a tail arriving with no frame open (its frame lost) begins nothing.
  *
  * Errors. A frame is flagged when a payload has the ERR bit, a packet or transfer failed, a header was invalid,
  * bus intervals were lost (back-pressure), the data overflowed the buffer, an uncompressed frame is not exactly
- * the expected size, or an MJPEG frame does not start with SOI (H.264: with a start code). A loss between two frames flags both neighbours,
- * because either may have lost data. `sequence` advances at every frame boundary, with or without a buffer, and
- * by the estimated number of frames a back-pressure gap swallowed, so a gap in sequence means lost frames.
+ * the expected size, or an MJPEG frame does not start with SOI (H.264: with a start code). A loss between two
+ * frames flags both neighbours, because either may have lost data; so is a frame whose start is a guess (after
+ * an overflow, or after a damaged frame that ended by size). `sequence` advances at every frame boundary, with
+ * or without a buffer, and by the number of frames a back-pressure gap swallowed (from the gap's length and the
+ * FID parity), so a gap in sequence means lost frames.
  *
  * Cost per packet: a few byte reads and one TypedArray.set from a cached subarray view (the views are kept
- * per transfer slot and packet, so steady streaming allocates nothing per packet).
+ * per transfer slot and packet, so steady streaming allocates nothing per packet); packets that simply
+ * continue the open frame take a short path.
  */
 import { PayloadHeader } from '../spec/uvc.js';
 import { TransferStatus, type CompletedTransfer } from '../transport/usb-transport.js';
 import type { CompletedFrame } from '../queue/buffer-queue.js';
 import type { VideoBuffer } from '../queue/video-buffer.js';
 import { ClockRecovery } from './clock-recovery.js';
-import { checkPayloadHeader, readU16, readU32, scrOffset } from './payload-header.js';
+import { checkPayloadHeader, readU16, readU32 } from './payload-header.js';
 
 /** What the stream carries, as far as assembly cares. */
 export type VideoFormatKind = 'uncompressed' | 'mjpeg' | 'h264' | 'compressed';
@@ -127,11 +132,23 @@ interface SlotViews {
   ends: Int32Array;
 }
 
+// Imported values used per packet are copied into module constants once: a module loader may turn each use
+// of an imported binding into a property lookup on the module namespace (vite-node does), which is
+// measurable in the per-packet loop.
+const COMPLETED = TransferStatus.COMPLETED;
+const CANCELLED = TransferStatus.CANCELLED;
+const NO_DEVICE = TransferStatus.NO_DEVICE;
+const readU32At = readU32;
+const readU16At = readU16;
 const FID = PayloadHeader.FID;
 const EOF = PayloadHeader.EOF;
 const PTS = PayloadHeader.PTS;
 const SCR = PayloadHeader.SCR;
 const ERR = PayloadHeader.ERR;
+const EOH = PayloadHeader.EOH;
+const MAX_HEADER = 12;
+/** Header length the PTS and SCR bits call for, indexed by (bmHeaderInfo >> 2) & 3. */
+const REQUIRED_HEADER_LENGTH = Int32Array.of(2, 6, 8, 12);
 /** How far into an H.264 frame to look for its first slice NAL. */
 const H264_SCAN_LIMIT = 4096;
 
@@ -196,6 +213,8 @@ export class FrameAssembler {
 
   // Current packet.
   private packetNs = 0;
+  /** SOF of the last SCR handed to the clock (-1: none). */
+  private lastScrSof = -1;
   private views: SlotViews | null = null;
   private viewIndex = 0;
   private readonly slotViews: (SlotViews | undefined)[] = [];
@@ -250,6 +269,7 @@ export class FrameAssembler {
     this.bulkResync = false;
     this.slotViews.length = 0;
     this.clock?.reset();
+    this.lastScrSof = -1;
     Object.assign(this.stats, emptyStats());
   }
 
@@ -267,8 +287,16 @@ export class FrameAssembler {
   processTransfer(transfer: CompletedTransfer): void {
     const status = transfer.status;
     // Cancelled transfers come back while stopping; NO_DEVICE is the caller's business (disconnect).
-    if (status === TransferStatus.CANCELLED || status === TransferStatus.NO_DEVICE) return;
-    this.views = this.viewsFor(transfer.slot, transfer.buffer);
+    if (status === CANCELLED || status === NO_DEVICE) return;
+    // Only user code can take a buffer back (streamoff, cancel, disconnect), and none runs while a transfer is
+    // processed: one check per transfer covers every packet in it.
+    const buffer = this.buffer;
+    if (buffer !== null && !this.sink.isActive(buffer, this.activation)) {
+      if (this.frameOpen) this.stats.cancelledFrames++;
+      this.buffer = null;
+      this.memory = null;
+    }
+    this.views = this.viewsFor(transfer.slot, transfer.buffer, this.iso ? transfer.packetCount : 1);
     if (this.iso) this.processIso(transfer);
     else this.processBulk(transfer);
   }
@@ -277,7 +305,7 @@ export class FrameAssembler {
 
   private processIso(transfer: CompletedTransfer): void {
     if (transfer.lostIntervals > 0) this.noteGap(transfer.lostIntervals);
-    if (transfer.status !== TransferStatus.COMPLETED) {
+    if (transfer.status !== COMPLETED) {
       // The packet table of a failed iso transfer cannot be trusted: its bus time is lost as a whole.
       this.stats.lostPackets += transfer.packetCount;
       this.noteGap(transfer.packetCount);
@@ -290,9 +318,14 @@ export class FrameAssembler {
     const lengths = transfer.packetLength;
     const last = transfer.completedAtNs;
     const interval = this.intervalNs;
+    const stats = this.stats;
+    const cache = this.views!;
+    const views = cache.views;
+    const starts = cache.starts;
+    const ends = cache.ends;
     for (let i = 0; i < count; i++) {
-      if (statuses[i] !== TransferStatus.COMPLETED) {
-        this.stats.lostPackets++;
+      if (statuses[i] !== COMPLETED) {
+        stats.lostPackets++;
         this.noteLoss();
         continue;
       }
@@ -300,21 +333,68 @@ export class FrameAssembler {
       if (length <= 0) continue;
       const offset = i * stride;
       if (length > stride || offset + length > bytes.length) {
-        this.stats.invalidHeaders++;
+        stats.invalidHeaders++;
         this.noteLoss();
         continue;
       }
       this.packetNs = last - (count - 1 - i) * interval;
+      const headerLength = bytes[offset]!;
+      const info = bytes[offset + 1]!;
+
+      // The common case, kept lean: a packet that continues the open frame (valid header, same FID, no EOF,
+      // no ERR, nothing lost before it), whose data fits.
+      if (this.frameOpen && (info & (FID | EOF | ERR)) === this.curFid && !this.pendingLoss && this.pendingGapIntervals === 0) {
+        const needed = REQUIRED_HEADER_LENGTH[(info >> 2) & 3]!;
+        const headerOk =
+          headerLength <= length &&
+          headerLength >= needed &&
+          ((info & EOH) !== 0 ? headerLength <= MAX_HEADER : headerLength === needed && !this.requireEoh);
+        const dataLength = length - headerLength;
+        const memory = this.memory;
+        if (headerOk && (memory === null || dataLength <= this.capacity - this.position)) {
+          stats.payloads++;
+          if ((info & SCR) !== 0 && this.clock !== null) {
+            // Most packets repeat the previous SOF: check that here, without a call.
+            const sofAt = offset + ((info & PTS) !== 0 ? 10 : 6);
+            if (((bytes[sofAt]! | (bytes[sofAt + 1]! << 8)) & 0x7ff) !== this.lastScrSof) {
+              this.sampleClock(bytes, offset, info, dataLength > 0);
+            }
+          }
+          if (dataLength === 0) continue;
+          if ((info & PTS) !== 0 && !this.frameHasPts) {
+            this.framePts = readU32At(bytes, offset + 2);
+            this.frameHasPts = true;
+          }
+          this.frameBytes += dataLength;
+          stats.bytes += dataLength;
+          if (memory !== null) {
+            // One copy, from a subarray view cached per slot and packet (no allocation in steady streaming).
+            const start = offset + headerLength;
+            const end = offset + length;
+            let view = views[i];
+            if (view === undefined || starts[i] !== start || ends[i] !== end) {
+              view = bytes.subarray(start, end);
+              views[i] = view;
+              starts[i] = start;
+              ends[i] = end;
+            }
+            memory.set(view, this.position);
+            this.position += dataLength;
+          }
+          if (this.expectedSize > 0 && this.frameBytes === this.expectedSize) this.payloadEnd(info);
+          continue;
+        }
+      }
+
       this.viewIndex = i;
-      const headerLength = checkPayloadHeader(bytes, offset, length, this.requireEoh);
-      if (headerLength < 0) {
-        this.stats.invalidHeaders++;
+      const checked = checkPayloadHeader(bytes, offset, length, this.requireEoh);
+      if (checked < 0) {
+        stats.invalidHeaders++;
         this.noteLoss();
         continue;
       }
-      const info = bytes[offset + 1]!;
-      if (!this.payloadStart(bytes, offset, headerLength, info, length > headerLength, length - headerLength)) continue;
-      if (length > headerLength) this.append(bytes, offset + headerLength, offset + length);
+      if (!this.payloadStart(bytes, offset, checked, info, length > checked, length - checked)) continue;
+      if (length > checked) this.append(bytes, offset + checked, offset + length);
       this.payloadEnd(info);
     }
   }
@@ -323,7 +403,7 @@ export class FrameAssembler {
 
   private processBulk(transfer: CompletedTransfer): void {
     const length = transfer.actualLength;
-    if (transfer.status !== TransferStatus.COMPLETED) {
+    if (transfer.status !== COMPLETED) {
       // Where the next payload starts is unknown now: resynchronise.
       this.stats.lostPackets++;
       this.noteLoss();
@@ -462,7 +542,7 @@ export class FrameAssembler {
     // The PTS of the first payload with data: idle header-only payloads that already carry the next FID often
     // still carry the previous frame's PTS (the Vaultmicro captures do).
     if ((info & PTS) !== 0 && hasData && !this.frameHasPts && !this.tail) {
-      this.framePts = readU32(bytes, offset + 2);
+      this.framePts = readU32At(bytes, offset + 2);
       this.frameHasPts = true;
     }
     return true;
@@ -627,13 +707,6 @@ export class FrameAssembler {
     this.stats.bytes += length;
     const memory = this.memory;
     if (memory === null) return; // no buffer: the frame is being dropped, only counted
-    if (!this.sink.isActive(this.buffer!, this.activation)) {
-      // streamoff, cancel or disconnect took the buffer back: it is not ours to write any more.
-      this.stats.cancelledFrames++;
-      this.buffer = null;
-      this.memory = null;
-      return;
-    }
     const room = this.capacity - this.position;
     if (length > room) {
       if (room > 0) memory.set(bytes.subarray(start, start + room), this.position);
@@ -668,11 +741,12 @@ export class FrameAssembler {
     return bytes.subarray(start, end);
   }
 
-  private viewsFor(slot: number, source: Uint8Array): SlotViews {
+  /** The view cache of a transfer slot, new when the slot's memory changed or has more packets than before. */
+  private viewsFor(slot: number, source: Uint8Array, positions: number): SlotViews {
     let cache = this.slotViews[slot];
-    if (cache === undefined || cache.source !== source) {
-      const positions = this.iso ? 128 : 1;
-      cache = { source, views: new Array<Uint8Array | undefined>(positions), starts: new Int32Array(positions), ends: new Int32Array(positions) };
+    if (cache === undefined || cache.source !== source || cache.starts.length < positions) {
+      const size = Math.max(positions, 1);
+      cache = { source, views: new Array<Uint8Array | undefined>(size), starts: new Int32Array(size), ends: new Int32Array(size) };
       this.slotViews[slot] = cache;
     }
     return cache;
@@ -727,11 +801,14 @@ export class FrameAssembler {
   }
 
   private sampleClock(bytes: Uint8Array, offset: number, info: number, hasData: boolean): void {
-    const at = offset + scrOffset(info);
-    const stc = readU32(bytes, at);
-    const sof = readU16(bytes, at + 4) & 0x7ff;
+    const at = offset + ((info & PTS) !== 0 ? 6 : 2);
+    const sof = readU16At(bytes, at + 4) & 0x7ff;
+    // Most packets repeat the previous SOF (8 microframes per frame, or UVC 1.5's one SOF per video frame).
+    if (sof === this.lastScrSof) return;
+    const stc = readU32At(bytes, at);
     // Some devices send all-zero SCRs in header-only packets before a frame's data (uvcvideo ignores them).
     if (stc === 0 && sof === 0 && !hasData && this.frameBytes === 0) return;
+    this.lastScrSof = sof;
     this.clock!.addSample(stc, sof, this.packetNs);
   }
 
