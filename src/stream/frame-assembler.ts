@@ -191,6 +191,8 @@ export class FrameAssembler {
   private sequence = -1;
   /** Something was lost since the last payload placed in a frame: the next frame to begin may lack its start. */
   private pendingLoss = false;
+  /** FID of a header-only payload seen with no frame open since the last loss; -1 when none. */
+  private idleFidAfterLoss = -1;
   /** Bus intervals lost since the last payload, settled at the next payload (0: none). */
   private pendingGapIntervals = 0;
   /** The current payload is the previous frame's tail sent with the next FID. */
@@ -261,6 +263,7 @@ export class FrameAssembler {
     this.fidChanges = false;
     this.sequence = -1;
     this.pendingLoss = false;
+    this.idleFidAfterLoss = -1;
     this.pendingGapIntervals = 0;
     this.tail = false;
     this.inPayload = false;
@@ -477,6 +480,13 @@ export class FrameAssembler {
     if (this.pendingGapIntervals > 0) this.settleGap(fid, (info & EOF) !== 0);
 
     if (fid !== this.curFid && this.curFid >= 0) this.fidChanges = true;
+    if (this.pendingLoss && !hasData) {
+      this.idleFidAfterLoss = fid;
+    } else if (this.pendingLoss && hasData && this.idleFidAfterLoss >= 0 && fid !== this.idleFidAfterLoss && !this.lateFid) {
+      // A header-only payload came after the loss and this data carries another FID: the frame it begins
+      // started after that payload (a FID never changes inside a frame), so the loss is not in it.
+      this.pendingLoss = false;
+    }
     if (this.frameOpen) {
       if (fid !== this.curFid) {
         if (this.isTail(info, bytes, offset + headerLength, firstDataLength)) {
@@ -511,6 +521,12 @@ export class FrameAssembler {
       this.strayPayloads = 0;
       this.sequence++;
       this.stats.droppedFrames++;
+      return false;
+    } else if (this.curFid < 0 && !hasData) {
+      // Idle packets before the first frame: their FID says nothing about frames yet. Beginning a frame here
+      // would count an empty one when the first real frame comes with the other FID, and the user's first frame
+      // would look like the second (uvcvideo, too, never counts a FID change over a buffer holding no data).
+      this.curFid = fid;
       return false;
     } else if (fid !== this.curFid) {
       // Learn only from a clean observation: after a loss or an overflow, the payload that ended the previous
@@ -759,6 +775,7 @@ export class FrameAssembler {
       this.frameDamaged = true;
     }
     this.pendingLoss = true;
+    this.idleFidAfterLoss = -1;
   }
 
   /** Bus intervals passed with no transfer in flight (iso): data, maybe whole frames, are gone. */
