@@ -55,8 +55,11 @@ unset LD_PRELOAD
 
 # Every report that is not a leak (leaks are judged below) is an error in some process.
 errors=$(grep -l -E "ERROR: AddressSanitizer|runtime error:" "$logs"/asan.* 2>/dev/null || true)
-# A direct leak whose allocation stack passes through the addon.
+# A direct leak whose allocation stack passes through the addon. One exception, narrow: the 8-byte handle V8
+# keeps for a promise that is still pending when the process ends (frame #1 napi_create_promise), as when a test
+# calls process.exit() with an open or a transfer in flight. Settled promises free it.
 ours=$(awk '/^(Direct|Indirect) leak/ { block = $0; keep = ($1 == "Direct"); next }
+             keep && /^ *#1 .* in napi_create_promise / { keep = 0; next }
              keep && / in uvc::|uvc_capture\.node|native\/[a-z_]+\.(cc|h):|libusb\/libusb\/[a-z_\/]+\.c:/ { print FILENAME ": " block; keep = 0 }' "$logs"/asan.* 2>/dev/null || true)
 reports=$(ls "$logs" | wc -l)
 echo "asan-test: $reports sanitizer report file(s) from the processes of this run in $logs"
