@@ -7,7 +7,7 @@
 # each process exit by LeakSanitizer, which also sees node's own (deliberate) leaks at exit: so leaks are logged,
 # and the run fails only on a direct leak allocated from the addon (a stack through uvc_capture.node).
 #
-# With UVC_TEST_DEVICE set (in the kernel rig) the device tests run too.
+# With UVC_TEST_DEVICE set (in the kernel rig) the device tests run too. Arguments go to vitest (e.g. --maxWorkers=1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -50,7 +50,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 suites=(test/native)
 [ -n "${UVC_TEST_DEVICE:-}" ] && suites+=(test/native-device)
 status=0
-node node_modules/vitest/vitest.mjs run "${suites[@]}" || status=$?
+node node_modules/vitest/vitest.mjs run "${suites[@]}" "$@" || status=$?
 unset LD_PRELOAD
 
 # Every report that is not a leak (leaks are judged below) is an error in some process.
