@@ -84,7 +84,7 @@ export async function applyControlSettings(camera: Camera, assignments: readonly
       await camera.setControl(name, value);
     } catch (error) {
       if (isUvcError(error) && ['ERANGE', 'EINVAL', 'EACCES', 'EPERM', 'EBUSY'].includes(error.code)) {
-        const range = control.min !== null && control.max !== null ? ` (range ${formatControlValue(control.min)}…${formatControlValue(control.max)})` : '';
+        const range = error.code !== 'ERANGE' && control.min !== null && control.max !== null ? ` (range ${formatControlValue(control.min)}…${formatControlValue(control.max)})` : '';
         const hint = error.code === 'EBUSY' ? 'An automatic mode owns this control: turn it off first, e.g. --set ae_mode=manual or --set white_balance_temperature_auto=off.' : undefined;
         throw new CliError(`cannot set ${name}=${text}: ${error.message}${range}`, ExitCode.USAGE, hint, { cause: error });
       }

@@ -25,9 +25,9 @@ function packageVersion(): string {
 }
 
 const EXAMPLES = `Examples:
-  uvc-capture --frames 100 -o frames/            100 frames from the first camera, one file each
-  uvc-capture --virtual --frames 100 -o out.mjpeg the built-in virtual camera, into one MJPEG stream
-  uvc-capture --fallback-virtual --seconds 5      a real camera if attached, else the virtual one
+  uvc-capture --frames 100 -o frames/              100 frames from the first camera, one file each
+  uvc-capture --virtual --frames 100 -o out.mjpeg  the built-in virtual camera, into one MJPEG stream
+  uvc-capture --fallback-virtual --seconds 5       a real camera if attached, else the virtual one
   uvc-capture -f YUYV -s 640x480 -r 30 --png -o frames/ --set brightness=10
   uvc-capture list                                 the cameras attached (and how to fix permissions)
   uvc-capture info 046d:0825                       formats and controls of one camera
@@ -35,16 +35,22 @@ const EXAMPLES = `Examples:
   uvc-capture preview                              live picture and controls in the browser
   uvc-capture serve-usbip                          the virtual camera over USB/IP, for \`usbip attach\`
 
-Run \`uvc-capture <command> --help\` for a command's flags (capture: \`uvc-capture capture --help\`).`;
+Run \`uvc-capture <command> --help\` for a command's flags.`;
 
 export function buildProgram(): Command {
   const program = new Command('uvc-capture')
     .description('Capture frames from USB Video Class cameras in userspace: no kernel driver, no ffmpeg.')
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(add --help for usage)')
-    .option('--help-virtual', 'describe the virtual camera options (--virtual-option key=value)')
-    .addHelpText('after', `\n${EXAMPLES}\n\n${EXIT_CODE_HELP}\n`);
-  const commands = [captureCommand(), listCommand(), infoCommand(), checkCommand(), previewCommand(), serveUsbipCommand()];
+    .option('--help-virtual', 'describe the virtual camera options (--virtual-option key=value)');
+  const capture = captureCommand();
+  const commands = [capture, listCommand(), infoCommand(), checkCommand(), previewCommand(), serveUsbipCommand()];
+  // capture is what `uvc-capture` alone runs: its flags belong in the first help people see.
+  program.addHelpText('after', () => {
+    const help = capture.helpInformation();
+    return `\nCapture options (the default command; also \`uvc-capture capture --help\`):\n${help.slice(help.indexOf('Options:') + 'Options:\n'.length).trimEnd()}\n`;
+  });
+  program.addHelpText('after', `\n${EXAMPLES}\n\n${EXIT_CODE_HELP}\n`);
   for (const command of commands) {
     command.showHelpAfterError('(add --help for usage)');
     command.addHelpText('after', `\n${EXIT_CODE_HELP}\n`);
@@ -61,12 +67,36 @@ function flush(): Promise<void> {
   return Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => undefined);
 }
 
+/** Edit distance, for "did you mean" on a mistyped command. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help-virtual')) {
     process.stdout.write(`${VIRTUAL_OPTION_HELP}\n`);
     return ExitCode.OK;
   }
   const program = buildProgram();
+  // capture is the default command and takes no positional argument: a leading word that names no command is a
+  // mistyped command, not something to hand to capture.
+  const first = argv[0];
+  const names = program.commands.map((c) => c.name());
+  if (first !== undefined && !first.startsWith('-') && !names.includes(first) && first !== 'help') {
+    const near = names.filter((n) => distance(n, first) <= 2);
+    printError(new Error(`unknown command '${first}'${near.length ? ` (did you mean ${near.join(' or ')}?)` : ''}; commands: ${names.join(', ')}`));
+    return ExitCode.USAGE;
+  }
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
@@ -85,6 +115,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return exitCodeFor(error);
   }
 }
+
+// A reader that goes away (`uvc-capture list | head -1`) is not a crash: stop writing, carry on, exit normally.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 const code = await main(process.argv.slice(2));
 await flush();

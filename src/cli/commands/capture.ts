@@ -167,6 +167,10 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
         }
         throw error;
       }
+      if (camera.disconnected && buffer.flags.error && buffer.bytesused === 0) {
+        // A buffer the unplug handed back unfilled: no frame at all, so nothing to count.
+        continue;
+      }
       stats.frame(buffer.sequence, buffer.timestamp, buffer.bytesused);
       const problem = buffer.flags.error ? null : frameProblem(buffer.data, geometry);
       if (problem !== null) invalid++;
