@@ -33,6 +33,8 @@ const OPTION_KEYS = {
   faults: true,
 } satisfies Record<keyof VirtualCameraOptions, true>;
 
+const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets']);
+
 const FAULT_KEYS = {
   packetLossRate: true,
   packetLoss: true,
@@ -77,8 +79,8 @@ export function virtualOptionsFrom(assignments: readonly string[], base: Virtual
       Object.assign(faults, value);
       hasFaults = true;
     } else if (key in OPTION_KEYS) {
-      // A string option given as a number (serial=0001) stays the string that was typed.
-      options[key] = key === 'serial' || key === 'manufacturer' || key === 'product' ? raw : value;
+      // String options stay the string that was typed (serial=0001, uvcVersion=1.0), never a JSON number.
+      options[key] = STRING_KEYS.has(key) ? raw : value;
     } else {
       throw new InvalidArgumentError(`unknown virtual camera option '${key}'; options are: ${Object.keys(OPTION_KEYS).join(', ')}, faults.<name>.`);
     }

@@ -92,7 +92,7 @@ describe('uvc-capture preview in headless Chromium', () => {
     browser = await launchChromium();
     page = await browser.context.newPage();
     await page.goto(url);
-    await page.waitForFunction(() => (document.getElementById('live') as HTMLImageElement).naturalWidth > 0, undefined, { timeout: 20_000 });
+    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 20_000 });
   }, 600_000);
 
   afterAll(async () => {
@@ -147,7 +147,7 @@ describe('uvc-capture preview in headless Chromium', () => {
 
   it('shows the camera driver\'s refusal (ERANGE) beside the control', async () => {
     // A slider that lets the hand go past the camera's range: the server refuses, the page says why.
-    await page.locator('input[name="contrast"]').evaluate((input: HTMLInputElement) => (input.max = '1000'));
+    await page.locator('input[name="contrast"]').evaluate((input: { max: string }) => (input.max = '1000'));
     await page.locator('input[name="contrast"]').focus();
     await page.keyboard.press('End');
     await expect.poll(() => page.locator('#error-contrast').textContent(), { timeout: 10_000 }).toMatch(/^ERANGE: .*outside the device's range 0…200/);
