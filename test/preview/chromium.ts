@@ -27,7 +27,7 @@ export function ensureChromium(): void {
   const root = process.getuid?.() === 0;
   if (root) {
     spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
   if (!existsSync(CHROMIUM)) throw new Error(`the preview test needs Debian's chromium at ${CHROMIUM}: apt-get install chromium`);
 }
