@@ -180,7 +180,13 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
         stats.dropped++;
       } else {
         // The whole frame is written before the next is taken: a stop lands between frames, never inside one.
-        const written = await writer.write(stats.written + 1, buffer.data, errored);
+        let written;
+        try {
+          written = await writer.write(stats.written + 1, buffer.data, errored);
+        } catch (error) {
+          if (error instanceof CliError) throw error;
+          throw new CliError(`cannot write frame ${stats.written + 1} to ${target.path}: ${(error as Error).message}`, ExitCode.FAILURE, undefined, { cause: error });
+        }
         stats.written++;
         stats.bytesWritten += written.bytes + written.pngBytes;
       }
