@@ -41,6 +41,12 @@ node -e '
 ' || fail "the capture did not write 100 frames"
 npx --no-install uvc-capture --help > /dev/null || fail "--help failed"
 
+# The virtual camera needs no addon at all: with the prebuild moved away, it still captures.
+mv node_modules/uvc-capture/prebuilds "$work/prebuilds-away"
+npx --no-install uvc-capture --virtual --virtual-option pace=fast --frames 5 -o without-addon/ -q > /dev/null 2> stderr.log || { cat stderr.log; fail "--virtual needed the addon"; }
+mv "$work/prebuilds-away" node_modules/uvc-capture/prebuilds
+[ "$(ls without-addon | wc -l)" = 5 ] || fail "the capture without the addon did not write 5 frames"
+
 # The addon a real camera needs loads from the shipped prebuild (no compiler ran here).
 node -e '
   const path = require("path");
