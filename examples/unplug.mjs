@@ -18,8 +18,10 @@ await queue.streamon();
 let good = 0;
 try {
   for await (const buffer of queue) {
-    if (buffer.flags.error) console.log(`frame ${buffer.sequence}: damaged (${camera.disconnected ? 'cut by the unplug' : 'transfer error'})`);
-    else good++;
+    if (!buffer.flags.error) good++;
+    // A buffer still queued (or being filled) when the camera went away comes back empty: sequence -1.
+    else if (buffer.sequence < 0) console.log(`buffer ${buffer.index}: returned empty (the camera went away)`);
+    else console.log(`frame ${buffer.sequence}: damaged (lost packets or the camera's error bit)`);
   }
   console.log('the stream ended');
 } catch (error) {
