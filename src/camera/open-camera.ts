@@ -28,8 +28,9 @@ export interface OpenCameraOptions {
   /**
    * Bus time kept in flight, ms. Default 100: uvcvideo keeps 20 ms, but its completions run in interrupt context;
    * ours wait for the JavaScript event loop, whose pauses (GC, other work) must not starve the device. More
-   * transfers in flight cost memory (2.4 MB at high speed), not latency: a frame is delivered when its last
-   * transfer completes, however many are queued behind it.
+   * time in flight costs memory (2.4 MB at high speed), not latency: it is kept with more transfers (up to 32),
+   * each covering about 4 ms of bus time, and a frame is delivered when the transfer holding its last packet
+   * completes, however many are queued behind it.
    */
   inFlightMs?: number;
   /** Overrides of the sizing: transfers kept in flight, iso packets per transfer. */

@@ -53,6 +53,12 @@ export interface TransferPlan {
 }
 
 export const DEFAULT_TRANSFERS = 5;
+/**
+ * Bus time one iso transfer covers when the caller does not say. A frame's last packet reaches JavaScript only
+ * when its transfer completes, so this bounds the latency transfers add; a longer time in flight is had with more
+ * transfers, not longer ones (uvcvideo's URBs hold 32 microframes: 4 ms).
+ */
+export const ISO_TRANSFER_MS = 4;
 export const DEFAULT_TARGET_IN_FLIGHT_MS = 20;
 export const DEFAULT_MAX_IN_FLIGHT_BYTES = 6 * 1024 * 1024;
 /** Linux usbfs takes at most 128 iso packets per URB. */
@@ -106,10 +112,18 @@ function planIso(input: TransferSizingInput, targetMs: number, budget: number): 
   const bInterval = input.bInterval ?? 1;
   if (!Number.isInteger(bInterval) || bInterval < 1 || bInterval > 16) throw uvcError('EINVAL', `bad bInterval ${bInterval}`);
   const intervalNs = busIntervalNs(input.speed) * 2 ** (bInterval - 1);
-  let transfers = input.transfers ?? DEFAULT_TRANSFERS;
-  positiveInteger(transfers, 'transfers');
   const intervalsWanted = Math.max(1, Math.ceil((targetMs * 1_000_000) / intervalNs));
-  let packets = input.packetsPerTransfer ?? Math.ceil(intervalsWanted / transfers);
+  let transfers: number;
+  let packets: number;
+  if (input.transfers !== undefined) {
+    transfers = positiveInteger(input.transfers, 'transfers');
+    packets = input.packetsPerTransfer ?? Math.ceil(intervalsWanted / transfers);
+  } else {
+    const perTransfer = input.packetsPerTransfer ?? Math.max(1, Math.round((ISO_TRANSFER_MS * 1_000_000) / intervalNs));
+    transfers = Math.min(MAX_TRANSFERS, Math.max(DEFAULT_TRANSFERS, Math.ceil(intervalsWanted / perTransfer)));
+    // Spread the time asked for evenly (longer transfers past MAX_TRANSFERS, shorter ones for a short time).
+    packets = input.packetsPerTransfer ?? Math.ceil(intervalsWanted / transfers);
+  }
   positiveInteger(packets, 'packetsPerTransfer');
   packets = Math.min(packets, MAX_ISO_PACKETS_PER_TRANSFER);
   if (input.packetsPerTransfer === undefined && transfers * packets * packetSize > budget) {

@@ -18,6 +18,19 @@ describe('iso transfer sizing', () => {
     expect(streamOptionsFor(0x81, plan)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 5, packetsPerTransfer: 32, packetSize: 3072 });
   });
 
+  it('keeps more time in flight with more transfers, not longer ones, so a frame waits at most 4 ms for its transfer', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 3072, dwMaxPayloadTransferSize: 3072, dwMaxVideoFrameSize: 1280 * 720 * 2, targetInFlightMs: 100 });
+    expect(plan).toMatchObject({ transfers: 25, packetsPerTransfer: 32, inFlightNs: 100_000_000 });
+    const full = planTransfers({ transferType: 'iso', speed: 'full', bytesPerInterval: 1023, dwMaxPayloadTransferSize: 1023, dwMaxVideoFrameSize: 1, targetInFlightMs: 100 });
+    expect(full).toMatchObject({ transfers: 25, packetsPerTransfer: 4, inFlightNs: 100_000_000 });
+    // Past 32 transfers, the transfers grow instead.
+    const long = planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 1024, dwMaxPayloadTransferSize: 1024, dwMaxVideoFrameSize: 1, targetInFlightMs: 200 });
+    expect(long).toMatchObject({ transfers: 32, packetsPerTransfer: 50, inFlightNs: 200_000_000 });
+    // A short time in flight: still 5 transfers, shorter ones.
+    const short = planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 1024, dwMaxPayloadTransferSize: 1024, dwMaxVideoFrameSize: 1, targetInFlightMs: 5 });
+    expect(short).toMatchObject({ transfers: 5, packetsPerTransfer: 8, inFlightNs: 5_000_000 });
+  });
+
   it('full speed: 1 ms frames, so 4 packets per transfer cover the same 20 ms', () => {
     const plan = planTransfers({ transferType: 'iso', speed: 'full', bytesPerInterval: 1023, dwMaxPayloadTransferSize: 1023, dwMaxVideoFrameSize: 176 * 144 * 2 });
     expect(plan).toMatchObject({ transfers: 5, packetsPerTransfer: 4, intervalNs: 1_000_000, inFlightNs: 20_000_000 });
