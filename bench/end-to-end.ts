@@ -86,7 +86,7 @@ export interface EndToEndOptions {
   warmupSegments: number;
 }
 
-export const DEFAULT_END_TO_END_OPTIONS: EndToEndOptions = { segmentMs: 1500, minFrames: 100, segments: 3, warmupSegments: 1 };
+export const DEFAULT_END_TO_END_OPTIONS: EndToEndOptions = { segmentMs: 1000, minFrames: 100, segments: 5, warmupSegments: 1 };
 
 export interface CpuPerFrame {
   /** CPU time (user + system) per frame, µs: the median over the segments. */

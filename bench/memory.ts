@@ -2,8 +2,11 @@
  * 4. Memory.
  *
  * Flatness: one stream through the whole stack (openCamera on the default virtual camera, 640×480 YUYV, 'fast'
- * pace, frame cache) for 20 000 frames; after 1 000 frames and after 20 000, a full GC, then heap and RSS are
- * read. A GC + reading every 1 000 frames in between gives the heap's trend (bytes per frame, least squares).
+ * pace, frame cache, its automatic exposure reporting on the status endpoint) for 20 000 frames; after 1 000
+ * frames and after 20 000, a full GC, then heap and RSS are read. A GC and a reading every 1 000 frames in
+ * between give the trend (least squares, bytes per frame), also over the second half alone: V8 warms up (code,
+ * feedback, a young generation sized to the allocation rate) during the first thousands of frames, while a leak
+ * keeps growing to the end.
  *
  * What a stream holds: the transfer memory in flight (the TransferPlan openCamera uses, which the native addon
  * allocates as libusb transfer buffers, counted against Linux usbfs's 16 MB default limit) and the queue's
@@ -32,6 +35,8 @@ const LIBUVC_MAX_PACKETS = 32;
 export interface MemorySample {
   frames: number;
   heapUsedBytes: number;
+  /** V8's heap reservation (young generation included, which V8 grows with the allocation rate). */
+  heapTotalBytes: number;
   rssBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
@@ -64,6 +69,9 @@ export interface MemoryResult {
     rssRatio: number;
     /** Least-squares slope of the heap after GC, from frame 1 000 to 20 000, bytes per frame. */
     heapSlopeBytesPerFrame: number;
+    /** The same over the second half (frames 10 000 to 20 000): a leak keeps its slope, warm-up does not. */
+    heapSlopeSecondHalfBytesPerFrame: number;
+    rssSlopeSecondHalfBytesPerFrame: number;
     samples: MemorySample[];
     framesDropped: number;
     verified: { framesFully: number; framesQuickly: number; stampsDecoded: number };
@@ -150,7 +158,7 @@ function streamMemory(mode: Mode): StreamMemoryRow {
 
 function sample(frames: number): MemorySample {
   const usage = process.memoryUsage();
-  return { frames, heapUsedBytes: usage.heapUsed, rssBytes: usage.rss, externalBytes: usage.external, arrayBuffersBytes: usage.arrayBuffers };
+  return { frames, heapUsedBytes: usage.heapUsed, heapTotalBytes: usage.heapTotal, rssBytes: usage.rss, externalBytes: usage.external, arrayBuffersBytes: usage.arrayBuffers };
 }
 
 function fullGc(): void {
@@ -160,15 +168,16 @@ function fullGc(): void {
   gc();
 }
 
-function slope(points: readonly MemorySample[]): number {
+/** Least-squares slope of `value` against frames. */
+function slope(points: readonly MemorySample[], value: (p: MemorySample) => number): number {
   const n = points.length;
   const mx = points.reduce((s, p) => s + p.frames, 0) / n;
-  const my = points.reduce((s, p) => s + p.heapUsedBytes, 0) / n;
+  const my = points.reduce((s, p) => s + value(p), 0) / n;
   let sxx = 0;
   let sxy = 0;
   for (const p of points) {
     sxx += (p.frames - mx) ** 2;
-    sxy += (p.frames - mx) * (p.heapUsedBytes - my);
+    sxy += (p.frames - mx) * (value(p) - my);
   }
   return sxx === 0 ? 0 : sxy / sxx;
 }
@@ -213,6 +222,7 @@ export async function benchMemory(): Promise<MemoryResult> {
   }
   const first = samples[0]!;
   const last = samples[samples.length - 1]!;
+  const secondHalf = samples.filter((p) => p.frames >= TOTAL_FRAMES / 2);
   progress(`  heap ${(first.heapUsedBytes / 1e6).toFixed(1)} → ${(last.heapUsedBytes / 1e6).toFixed(1)} MB, RSS ${(first.rssBytes / 1e6).toFixed(1)} → ${(last.rssBytes / 1e6).toFixed(1)} MB`);
   return {
     flatness: {
@@ -221,7 +231,9 @@ export async function benchMemory(): Promise<MemoryResult> {
       after20000: last,
       heapRatio: round(last.heapUsedBytes / first.heapUsedBytes, 3),
       rssRatio: round(last.rssBytes / first.rssBytes, 3),
-      heapSlopeBytesPerFrame: round(slope(samples), 3),
+      heapSlopeBytesPerFrame: round(slope(samples, (p) => p.heapUsedBytes), 3),
+      heapSlopeSecondHalfBytesPerFrame: round(slope(secondHalf, (p) => p.heapUsedBytes), 3),
+      rssSlopeSecondHalfBytesPerFrame: round(slope(secondHalf, (p) => p.rssBytes), 3),
       samples,
       framesDropped: dropped,
       verified: { framesFully: verifier.framesVerifiedFully, framesQuickly: verifier.framesVerifiedQuickly, stampsDecoded: verifier.stampsDecoded },

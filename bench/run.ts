@@ -200,10 +200,11 @@ function humanReport(report: BenchReport): string {
     out.push('', `4. Memory: ${f.description}`);
     out.push(
       table(
-        ['after frames', 'heap used', 'RSS', 'external', 'array buffers'],
-        [f.after1000, f.after20000].map((s) => [formatNumber(s.frames), mb(s.heapUsedBytes), mb(s.rssBytes), mb(s.externalBytes), mb(s.arrayBuffersBytes)]),
+        ['after frames', 'heap used', 'heap total', 'RSS', 'external', 'array buffers'],
+        [f.after1000, f.after20000].map((s) => [formatNumber(s.frames), mb(s.heapUsedBytes), mb(s.heapTotalBytes), mb(s.rssBytes), mb(s.externalBytes), mb(s.arrayBuffersBytes)]),
       ),
-      `heap ratio ${f.heapRatio}, RSS ratio ${f.rssRatio}, heap trend ${f.heapSlopeBytesPerFrame} bytes/frame (after GC, frames 1 000–20 000)`,
+      `heap ratio ${f.heapRatio}, RSS ratio ${f.rssRatio}; trend after GC: heap ${f.heapSlopeBytesPerFrame} bytes/frame over frames 1 000–20 000,`,
+      `${f.heapSlopeSecondHalfBytesPerFrame} bytes/frame over 10 000–20 000 (RSS ${f.rssSlopeSecondHalfBytesPerFrame} bytes/frame)`,
       '',
       `Transfer memory in flight per stream (Linux usbfs default limit ${mib(USBFS_DEFAULT_LIMIT_BYTES)} for all libusb programs), 4 queue buffers, and the peers:`,
       table(
