@@ -59,7 +59,10 @@
         'libusb_static',
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except",
       ],
-      'defines': ['NAPI_VERSION=8', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: when an environment is terminating (a worker thread ending), a
+      # JavaScript exception cannot be thrown any more; without it node-addon-api throws a C++ exception out of
+      # the callback instead, which aborts the process.
+      'defines': ['NAPI_VERSION=8', 'NODE_ADDON_API_DISABLE_DEPRECATED', 'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS'],
       'cflags_cc': ['-std=c++17', '-Wall', '-Wextra', '-Wno-unused-parameter'],
     },
   ],

@@ -7,7 +7,7 @@
 # each process exit by LeakSanitizer, which also sees node's own (deliberate) leaks at exit: so leaks are logged,
 # and the run fails only on a direct leak allocated from the addon (a stack through uvc_capture.node).
 #
-# With UVC_TEST_DEVICE set (in the kernel rig) the device tests run too.
+# With UVC_TEST_DEVICE set (in the kernel rig) the device tests run too. Arguments go to vitest (e.g. --maxWorkers=1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -50,13 +50,16 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 suites=(test/native)
 [ -n "${UVC_TEST_DEVICE:-}" ] && suites+=(test/native-device)
 status=0
-node node_modules/vitest/vitest.mjs run "${suites[@]}" || status=$?
+node node_modules/vitest/vitest.mjs run "${suites[@]}" "$@" || status=$?
 unset LD_PRELOAD
 
 # Every report that is not a leak (leaks are judged below) is an error in some process.
 errors=$(grep -l -E "ERROR: AddressSanitizer|runtime error:" "$logs"/asan.* 2>/dev/null || true)
-# A direct leak whose allocation stack passes through the addon.
+# A direct leak whose allocation stack passes through the addon. One exception, narrow: the 8-byte handle V8
+# keeps for a promise that is still pending when the process ends (frame #1 napi_create_promise), as when a test
+# calls process.exit() with an open or a transfer in flight. Settled promises free it.
 ours=$(awk '/^(Direct|Indirect) leak/ { block = $0; keep = ($1 == "Direct"); next }
+             keep && /^ *#1 .* in napi_create_promise / { keep = 0; next }
              keep && / in uvc::|uvc_capture\.node|native\/[a-z_]+\.(cc|h):|libusb\/libusb\/[a-z_\/]+\.c:/ { print FILENAME ": " block; keep = 0 }' "$logs"/asan.* 2>/dev/null || true)
 reports=$(ls "$logs" | wc -l)
 echo "asan-test: $reports sanitizer report file(s) from the processes of this run in $logs"

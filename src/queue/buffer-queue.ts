@@ -500,7 +500,10 @@ export class BufferQueue {
     const victims = this.active.splice(0, this.active.length);
     for (const buffer of this.queued.splice(0, this.queued.length)) victims.push(buffer);
     for (const buffer of victims) {
+      // No frame: nothing was (completely) written, so no sequence number or time either.
       buffer._bytesused = 0;
+      buffer._sequence = -1;
+      buffer._timestamp = 0;
       buffer._flags = bufferFlags(true, false);
       buffer._state = 'error';
       const fence = buffer._fence;

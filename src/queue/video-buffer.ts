@@ -76,7 +76,10 @@ export class VideoBuffer {
   get bytesused(): number {
     return this._bytesused;
   }
-  /** Frame counter of the stream: a gap between two dequeued buffers means frames were lost. */
+  /**
+   * Frame counter of the stream: a gap between two dequeued buffers means frames were lost. -1 for a buffer
+   * that comes back without a frame (cancelled by the driver or by a disconnect; flagged error, bytesused 0).
+   */
   get sequence(): number {
     return this._sequence;
   }

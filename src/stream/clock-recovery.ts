@@ -47,6 +47,8 @@ const MAX_HOST_SLOPE_ERROR = 0.002;
 const MAX_DEVICE_SLOPE_ERROR = 0.01;
 /** A gap longer than this between samples makes SOF unwrapping ambiguous: start over. */
 const MAX_SAMPLE_GAP_NS = 1_000_000_000;
+/** Arrival estimates may come slightly out of order (latency varies); more than this is nonsense. */
+const MAX_HOST_REORDER_NS = 100_000_000;
 
 export class ClockRecovery {
   readonly clockFrequency: number;
@@ -116,7 +118,7 @@ export class ClockRecovery {
       const expected = (dSof * this.clockFrequency) / 1000;
       const tolerance = Math.max(expected * 0.2, this.clockFrequency / 100);
       const hostGap = hostNs - this.lastHostNs;
-      if (hostGap > MAX_SAMPLE_GAP_NS || hostGap < 0 || Math.abs(dStc - expected) > tolerance) {
+      if (hostGap > MAX_SAMPLE_GAP_NS || hostGap < -MAX_HOST_REORDER_NS || Math.abs(dStc - expected) > tolerance) {
         // A pause, a device clock reset or nonsense: the old samples no longer describe the clocks.
         this.reset();
       } else {

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 
 import { UvcError } from '../../src/errors.js';
 import { openNativeDevice } from '../../src/transport/native/index.js';
-import { isoPlan, uvcProbeLength, type TestDevice } from './device-under-test.js';
+import { spawnSync } from 'node:child_process';
+
+import { resolveNativeAddon } from '../../src/transport/native/load-addon.js';
+import { interfaceDriver, interfaceNumbers, isoPlan, uvcProbeLength, type TestDevice } from './device-under-test.js';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -129,6 +132,45 @@ export function basics(device: TestDevice): void {
         expect(await codeOf(t.releaseInterface(0))).toBe('EINVAL');
         expect(await codeOf(t.setAltSetting(0, 0))).toBe('EINVAL');
         expect(await codeOf(t.claimInterface(32))).toBe('EINVAL');
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('detaches a bound kernel driver on claim, and re-attaches it on release, on close and at process.exit()', { timeout: 300_000 }, async (context) => {
+      const drivers = interfaceNumbers(device).map((n) => ({ n, driver: interfaceDriver(device, n) }));
+      const bound = drivers.find((d) => d.driver !== undefined && d.driver !== 'usbfs');
+      if (bound === undefined) context.skip('no kernel driver is bound to an interface of the test device');
+      const { n, driver } = bound!;
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        await t.claimInterface(n);
+        expect(interfaceDriver(device, n)).toBe('usbfs');
+        await t.releaseInterface(n);
+        expect(interfaceDriver(device, n)).toBe(driver);
+        await t.claimInterface(n);
+      } finally {
+        await t.close();
+      }
+      expect(interfaceDriver(device, n)).toBe(driver);
+      // process.exit() runs no cleanup hooks; the addon's exit handler re-attaches.
+      const child = spawnSync(
+        process.execPath,
+        ['-e', `const a = require(process.env.ADDON); a.openDevice(${device.busNumber}, ${device.deviceAddress}).then((d) => d.claimInterface(${n})).then(() => process.exit(0));`],
+        { encoding: 'utf8', timeout: 240_000, env: { ...process.env, ADDON: resolveNativeAddon().path } },
+      );
+      expect(child).toMatchObject({ status: 0, signal: null });
+      expect(interfaceDriver(device, n)).toBe(driver);
+    });
+
+    it('re-attaches nothing to an interface that had no kernel driver', async (context) => {
+      const free = interfaceNumbers(device).find((n) => interfaceDriver(device, n) === undefined);
+      if (free === undefined) context.skip('every interface of the test device has a kernel driver');
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        await t.claimInterface(free!);
+        await t.releaseInterface(free!);
+        expect(interfaceDriver(device, free!)).toBeUndefined();
       } finally {
         await t.close();
       }

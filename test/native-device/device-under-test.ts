@@ -9,7 +9,7 @@
  * - UVC_TEST_NO_BULK=1: the device has no bulk IN endpoint (the bulk stream test is then skipped, visibly).
  */
 import { execSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { UsbTransport } from '../../src/transport/usb-transport.js';
@@ -56,6 +56,25 @@ export function findTestDevice(): TestDevice {
     };
   }
   throw new Error(`no USB device ${spec} in ${SYSFS}`);
+}
+
+/** The kernel driver bound to an interface of the active configuration ('usbfs' when a program claimed it). */
+export function interfaceDriver(device: TestDevice, interfaceNumber: number): string | undefined {
+  const config = read(path.join(SYSFS, device.portPath, 'bConfigurationValue'));
+  try {
+    return path.basename(readlinkSync(path.join(SYSFS, `${device.portPath}:${config}.${interfaceNumber}`, 'driver')));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Interface numbers of the active configuration, as sysfs lists them. */
+export function interfaceNumbers(device: TestDevice): number[] {
+  const prefix = `${device.portPath}:${read(path.join(SYSFS, device.portPath, 'bConfigurationValue'))}.`;
+  return readdirSync(SYSFS)
+    .filter((n) => n.startsWith(prefix))
+    .map((n) => Number(n.slice(prefix.length)))
+    .sort((a, b) => a - b);
 }
 
 export interface EndpointInfo {

@@ -25,7 +25,10 @@ async function openStreaming(onCompletion) {
 }
 `;
 
-function runChild(code: string, env: Record<string, string>, timeoutMs = 60_000) {
+// Hang guards, not speed limits: an instrumented node under emulation (the kernel rig) starts in ~15 s.
+const CHILD_TIMEOUT_MS = 240_000;
+
+function runChild(code: string, env: Record<string, string>, timeoutMs = CHILD_TIMEOUT_MS) {
   const r = spawnSync(process.execPath, ['--expose-gc', '-e', PRELUDE + code], {
     encoding: 'utf8',
     timeout: timeoutMs,
@@ -45,7 +48,7 @@ async function claimable(device: TestDevice, plan: StreamPlan): Promise<void> {
 }
 
 export function lifecycle(device: TestDevice): void {
-  describe('crash safety with a running stream', () => {
+  describe('crash safety with a running stream', { timeout: CHILD_TIMEOUT_MS + 30_000 }, () => {
     let plan: StreamPlan;
     let env: Record<string, string>;
 

@@ -9,7 +9,10 @@ import { resolveNativeAddon } from '../../src/transport/native/load-addon.js';
 
 const addonPath = resolveNativeAddon().path;
 
-function runChild(code: string, timeoutMs = 30_000) {
+// Hang guards, not speed limits: an instrumented node under emulation (the kernel rig) starts in ~15 s.
+const CHILD_TIMEOUT_MS = 240_000;
+
+function runChild(code: string, timeoutMs = CHILD_TIMEOUT_MS) {
   const result = spawnSync(process.execPath, ['-e', code], {
     encoding: 'utf8',
     timeout: timeoutMs,
@@ -20,7 +23,7 @@ function runChild(code: string, timeoutMs = 30_000) {
 
 const LOAD = 'const addon = require(process.env.ADDON);';
 
-describe('process exit', () => {
+describe('process exit', { timeout: CHILD_TIMEOUT_MS + 10_000 }, () => {
   it('exits on its own after using the addon: nothing idle keeps it alive, the event thread is joined', () => {
     const r = runChild(`${LOAD}
       addon.openDevice(250, 1).catch((e) => console.log(e.code));`);
@@ -49,7 +52,7 @@ describe('process exit', () => {
   });
 });
 
-describe('worker threads', () => {
+describe('worker threads', { timeout: CHILD_TIMEOUT_MS + 10_000 }, () => {
   it('uses the addon in workers that exit on their own, then in the main thread', () => {
     const r = runChild(`${LOAD}
       const { Worker } = require('node:worker_threads');
@@ -81,7 +84,7 @@ describe('worker threads', () => {
   it('survives process.exit() while workers use the addon', () => {
     const r = runChild(`${LOAD}
       const { Worker } = require('node:worker_threads');
-      const code = 'const a = require(process.env.ADDON); setInterval(() => a.openDevice(250, 1).catch(() => {}), 5);';
+      const code = 'const a = require(process.env.ADDON); setInterval(() => a.openDevice(250, 1).catch(() => {}), 20);';
       for (let i = 0; i < 3; i++) new Worker(code, { eval: true });
       setTimeout(() => process.exit(0), 400);`);
     expect(r).toMatchObject({ status: 0, signal: null });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
 import { UvcError } from '../../src/errors.js';
-import { expectRejectsCode, expectThrowsCode, makeQueue, promiseState, tick } from './helpers.js';
+import { deferred, expectRejectsCode, expectThrowsCode, makeQueue, promiseState, tick } from './helpers.js';
 
 const queues: BufferQueue[] = [];
 function tracked<T extends { queue: BufferQueue }>(made: T): T {
@@ -285,7 +285,7 @@ describe('streamon / streamoff', () => {
   it('streamoff during a pending start: the start finishes, then the driver is stopped', async () => {
     const { queue, handle, driver } = tracked(makeQueue());
     handle.reqbufs(2);
-    driver.holdStart = deferredVoid();
+    driver.holdStart = deferred();
     const on = handle.streamon();
     await tick();
     expect(queue.phase).toBe('starting');
@@ -302,7 +302,7 @@ describe('streamon / streamoff', () => {
     const { queue, handle, driver } = tracked(makeQueue());
     handle.reqbufs(2);
     await handle.streamon();
-    driver.holdStop = deferredVoid();
+    driver.holdStop = deferred();
     const off = handle.streamoff();
     handle.qbuf(1);
     const on = handle.streamon();
@@ -384,13 +384,3 @@ describe('invariant checker', () => {
     expect(() => queue.assertInvariants()).toThrow(/invariants broken/);
   });
 });
-
-function deferredVoid(): { promise: Promise<void>; resolve(): void; reject(e: unknown): void } {
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}

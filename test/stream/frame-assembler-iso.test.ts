@@ -47,6 +47,19 @@ function transfers(packets: IsoPacket[], perTransfer = 32, startNs = 1_000_000_0
 const SIZE = DATA_PER_PACKET * 3 + 100; // 4 packets per frame
 
 describe('iso assembly: standard cameras', () => {
+  it('numbers the first frame 0 whatever FID the idle packets before it carry', async () => {
+    for (const idleFid of [0, 1]) {
+      const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
+      const packets = [...idle(idleFid, 6), ...framePackets(pattern(SIZE, 1), 0), ...idle(0, 2), ...framePackets(pattern(SIZE, 2), 1)];
+      rig.feed(...transfers(packets, 5, 0));
+      const frames = await rig.drain();
+      expect(frames.map((f) => [f.sequence, f.bytesused, f.error])).toEqual([
+        [0, SIZE, false],
+        [1, SIZE, false],
+      ]);
+    }
+  });
+
   it('assembles frames at the real packet stride, byte exact, timestamped at their first packet', async () => {
     const rig = await assemblerRig(base({ expectedFrameSize: SIZE }), { bufferSize: SIZE });
     const f0 = pattern(SIZE, 1);
@@ -264,6 +277,28 @@ describe('iso assembly: errors', () => {
     expect(frames[4]!.data).toEqual(pattern(SIZE, 7));
     expect(rig.assembler.stats.lostIntervals).toBe(24);
     expect(rig.assembler.stats.droppedFrames).toBe(3);
+  });
+
+  it('trusts a frame that begins with a new FID after a header-only payload seen since a gap, and only then', async () => {
+    // Idle payloads carry the FID of the frame just ended (most cameras); 4 data + 4 idle packets per frame.
+    const frame = (n: number) => [...framePackets(pattern(SIZE, n), n & 1), ...idle(n & 1, 4)];
+    const all = Array.from({ length: 6 }, (_, n) => frame(n)).flat();
+    const run = async (gapStart: number, gapEnd: number) => {
+      const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs: 8 * INTERVAL }), { bufferSize: SIZE, buffers: 8 });
+      // Packets gapStart .. gapEnd-1 are lost in a gap (bus intervals with no transfer in flight).
+      const before = transfers(all.slice(0, gapStart), 40);
+      const after = transfers(all.slice(gapEnd), 40);
+      after[0]!.lostIntervals = gapEnd - gapStart;
+      rig.feed(...before, ...after);
+      return (await rig.drain()).map((f) => [f.sequence, f.error]);
+    };
+    // Frame 1 ended (EOF seen), the gap took some of its idle payloads, and one came after the gap: frame 2
+    // begins with a new FID after it, so it is whole.
+    expect(await run(13, 15)).toEqual([[0, false], [1, false], [2, false], [3, false], [4, false], [5, false]]);
+    // The gap ends right at frame 2's start: nothing proves it did not take frame 2's first payloads.
+    expect(await run(13, 16)).toEqual([[0, false], [1, false], [2, true], [3, false], [4, false], [5, false]]);
+    // The gap took the end of frame 1: the frame open across it is flagged, frame 2 after it is not.
+    expect(await run(10, 13)).toEqual([[0, false], [1, true], [2, false], [3, false], [4, false], [5, false]]);
   });
 
   it('an overflow fills the buffer, flags the frame and ignores the rest of it', async () => {

@@ -3,6 +3,10 @@
  * each completion into a CompletedTransfer whose views (buffer, packetStatus, packetLength) are the slot's own,
  * made once per slot by the addon. The small CompletedTransfer object itself is new per completion, so that a
  * stale object's release() can never hand back a later completion of the same slot.
+ *
+ * lostIntervals is counted in the endpoint's service interval (`intervalNs`: the bus interval times the iso or
+ * interrupt bInterval rule; one bus interval for bulk). For bulk nothing is lost on the wire (the device waits),
+ * but the count still says how long the stream was starved.
  */
 import type {
   CompletedTransfer,

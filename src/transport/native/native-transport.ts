@@ -27,6 +27,13 @@ export interface NativeOpenOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Most transfer memory one native stream may pin (transfers × bytes per transfer); startStream fails EINVAL
+ * above it. Linux caps all usbfs transfers in flight, of every device and program, at usbfs_memory_mb (16 MB by
+ * default), so transfer sizing should stay well below this.
+ */
+export const NATIVE_MAX_STREAM_BYTES = 8 * 1024 * 1024;
+
 /** Control transfer timeout when the caller gives none, in ms (what USB 2.0 §9.2.6.4 allows a device). */
 export const DEFAULT_CONTROL_TIMEOUT_MS = 5000;
 

@@ -140,3 +140,8 @@ export function bulkTransfer(
   transfer.status = options.status ?? TransferStatus.COMPLETED;
   return transfer;
 }
+
+/** Byte equality without a per-element diff (vitest's toEqual on large typed arrays is slow). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}

@@ -1,0 +1,105 @@
+/** `uvc-capture info [camera]`: formats, frame sizes and rates, controls with ranges, defaults, current values, menus. */
+import { Command } from 'commander';
+import type { Camera, CameraFormat, CameraFrameSize } from '../../camera/index.js';
+import type { ControlEntry } from '../../uvc/index.js';
+import { addCameraFlags, openSelectedCamera, type CameraFlags } from '../camera-selection.js';
+import { formatControlValue } from '../control-values.js';
+import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import { describeMode } from '../format-choice.js';
+import { hex4, renderTable } from '../table.js';
+import { Ui } from '../ui.js';
+
+interface InfoFlags extends CameraFlags {
+  json?: boolean;
+}
+
+export function infoCommand(): Command {
+  const command = new Command('info')
+    .description('show a camera: formats, frame sizes, frame rates, and controls with ranges, defaults, current values and menus')
+    .argument('[camera]', 'port path, vid:pid or bus/address (default: the first camera attached)');
+  addCameraFlags(command);
+  return command.option('--json', 'print one JSON object').action(async (camera: string | undefined, flags: InfoFlags) => {
+    process.exitCode = await runInfo(camera, flags);
+  });
+}
+
+function fpsText(size: CameraFrameSize): string {
+  return Array.isArray(size.fps) ? size.fps.join(', ') : `${size.fps.min}–${size.fps.max} (continuous)`;
+}
+
+function formatRows(formats: CameraFormat[]): string[][] {
+  const rows: string[][] = [];
+  for (const f of formats) {
+    for (const size of f.frames) {
+      rows.push([
+        String(f.interfaceNumber),
+        `${f.fourcc || '?'} (${f.kind}${f.bitsPerPixel ? `, ${f.bitsPerPixel} bpp` : ''})`,
+        `${size.width}x${size.height}`,
+        fpsText(size),
+        String(size.defaultFps),
+        f.transfer,
+        size.maxFrameSize === null ? '-' : String(size.maxFrameSize),
+      ]);
+    }
+  }
+  return rows;
+}
+
+function flagsText(c: ControlEntry): string {
+  const f = c.flags;
+  const words = [f.get && 'get', f.set && 'set', f.autoUpdate && 'auto-update', f.asynchronous && 'async', f.disabledByAuto && 'auto-owned'].filter(Boolean);
+  return words.join(',') || '-';
+}
+
+function controlRows(controls: ControlEntry[]): string[][] {
+  return controls.map((c) => [
+    c.name,
+    c.type,
+    c.type === 'menu' ? (c.menu ?? []).map((m) => `${m.name}=${m.value}`).join(' ') || '-' : `${formatControlValue(c.min)} … ${formatControlValue(c.max)}${c.step !== null && c.type !== 'boolean' ? ` step ${formatControlValue(c.step)}` : ''}`,
+    formatControlValue(c.default, c),
+    formatControlValue(c.value, c),
+    flagsText(c),
+  ]);
+}
+
+/** Re-reads every readable control, so "current" is current (auto modes move some by themselves). */
+async function refreshControls(camera: Camera): Promise<ControlEntry[]> {
+  for (const control of camera.controls) {
+    if (!control.flags.get) continue;
+    await camera.getControl(control.name).catch(() => undefined);
+  }
+  return camera.controls;
+}
+
+export async function runInfo(positional: string | undefined, flags: InfoFlags): Promise<ExitCodeValue> {
+  const ui = new Ui({ quiet: flags.json === true });
+  const { camera, label } = await openSelectedCamera(flags, ui, positional === undefined ? {} : { positional });
+  try {
+    const controls = await refreshControls(camera);
+    const info = camera.info;
+    const warnings = camera.descriptors.warnings;
+    if (flags.json) {
+      ui.json({ camera: info, formats: camera.formats, format: camera.format, controls, descriptorWarnings: warnings });
+      return ExitCode.OK;
+    }
+    const lines = [
+      `${label}`,
+      `  manufacturer: ${info.manufacturer ?? '-'}   product: ${info.product ?? '-'}   serial: ${info.serial ?? '-'}`,
+      `  vid:pid ${hex4(info.vendorId)}:${hex4(info.productId)}   ${info.speed} speed   UVC ${info.uvcVersion}   transport: ${info.transport}`,
+      '',
+      'Formats:',
+      renderTable(['IF', 'FORMAT', 'SIZE', 'FPS', 'DEFAULT FPS', 'TRANSFER', 'MAX FRAME BYTES'], formatRows(camera.formats)).replace(/^/gm, '  '),
+      '',
+      `Current format: ${camera.format ? `${describeMode(camera.format)} (${camera.format.frameSize} bytes per frame at most)` : 'none negotiated'}`,
+      '',
+      `Controls (${controls.length}):`,
+      controls.length === 0 ? '  none' : renderTable(['NAME', 'TYPE', 'RANGE / MENU', 'DEFAULT', 'CURRENT', 'FLAGS'], controlRows(controls)).replace(/^/gm, '  '),
+      '',
+      warnings.length === 0 ? 'Descriptors: no problems found.' : `Descriptor problems the parser worked around (${warnings.length}):\n${warnings.map((w) => `  ${w}`).join('\n')}`,
+    ];
+    ui.result(lines.join('\n'));
+    return ExitCode.OK;
+  } finally {
+    await camera.close();
+  }
+}

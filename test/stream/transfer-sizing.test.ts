@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { isUvcError } from '../../src/errors.js';
+import {
+  DEFAULT_MAX_IN_FLIGHT_BYTES,
+  MAX_ISO_PACKETS_PER_TRANSFER,
+  bulkTransferSize,
+  planTransfers,
+  streamOptionsFor,
+} from '../../src/stream/transfer-sizing.js';
+
+const USBFS_LIMIT = 16 * 1024 * 1024;
+
+describe('iso transfer sizing', () => {
+  it('high speed: 5 transfers of 32 microframes, 20 ms in flight, like uvcvideo', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 3072, dwMaxPayloadTransferSize: 3072, dwMaxVideoFrameSize: 1280 * 720 * 2 });
+    expect(plan).toMatchObject({ transfers: 5, packetsPerTransfer: 32, packetSize: 3072, transferSize: 32 * 3072, intervalNs: 125_000 });
+    expect(plan.inFlightNs).toBe(20_000_000);
+    expect(streamOptionsFor(0x81, plan)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 5, packetsPerTransfer: 32, packetSize: 3072 });
+  });
+
+  it('full speed: 1 ms frames, so 4 packets per transfer cover the same 20 ms', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'full', bytesPerInterval: 1023, dwMaxPayloadTransferSize: 1023, dwMaxVideoFrameSize: 176 * 144 * 2 });
+    expect(plan).toMatchObject({ transfers: 5, packetsPerTransfer: 4, intervalNs: 1_000_000, inFlightNs: 20_000_000 });
+  });
+
+  it('honours bInterval', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'high', bInterval: 2, bytesPerInterval: 1024, dwMaxPayloadTransferSize: 1024, dwMaxVideoFrameSize: 1 });
+    expect(plan).toMatchObject({ intervalNs: 250_000, packetsPerTransfer: 16, inFlightNs: 20_000_000 });
+  });
+
+  it('SuperSpeed at 48 KiB per microframe stays under the memory cap, far from the usbfs limit', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'super', bytesPerInterval: 49_152, dwMaxPayloadTransferSize: 49_152, dwMaxVideoFrameSize: 3840 * 2160 * 2 });
+    expect(plan.inFlightBytes).toBeLessThanOrEqual(DEFAULT_MAX_IN_FLIGHT_BYTES);
+    expect(plan.inFlightBytes).toBeLessThan(USBFS_LIMIT / 2);
+    expect(plan.packetsPerTransfer).toBeLessThanOrEqual(MAX_ISO_PACKETS_PER_TRANSFER);
+    expect(plan.inFlightNs).toBeGreaterThanOrEqual(15_000_000);
+  });
+
+  it('takes overrides and refuses nonsense with EINVAL', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 1024, transfers: 3, packetsPerTransfer: 8, dwMaxPayloadTransferSize: 1024, dwMaxVideoFrameSize: 1 });
+    expect(plan).toMatchObject({ transfers: 3, packetsPerTransfer: 8 });
+    for (const bad of [{ bytesPerInterval: 0 }, { bytesPerInterval: undefined }, { bInterval: 17 }, { transfers: 0 }]) {
+      let error: unknown;
+      try {
+        planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 1024, dwMaxPayloadTransferSize: 1, dwMaxVideoFrameSize: 1, ...bad });
+      } catch (e) {
+        error = e;
+      }
+      expect(isUvcError(error, 'EINVAL'), JSON.stringify(bad)).toBe(true);
+    }
+  });
+});
+
+describe('bulk transfer sizing', () => {
+  it('a payload that fits is one transfer (rounded up to whole packets: its short last packet ends the transfer)', () => {
+    expect(bulkTransferSize(16_384, 512, 512 * 1024)).toBe(16_384);
+    expect(bulkTransferSize(1000, 512, 512 * 1024)).toBe(1024);
+  });
+
+  it('a large payload that is a whole number of packets is cut into transfers that divide it exactly', () => {
+    const payload = 3 * 1024 * 1024; // 6144 packets of 512
+    const size = bulkTransferSize(payload, 512, 512 * 1024);
+    expect(size % 512).toBe(0);
+    expect(payload % size).toBe(0);
+    expect(size).toBeLessThanOrEqual(512 * 1024);
+    expect(size).toBe(512 * 1024);
+    const odd = 512 * 1031; // a prime number of packets, over the cap: only single packets divide it
+    expect(bulkTransferSize(odd, 512, 512 * 1024)).toBe(512);
+  });
+
+  it('a large payload that ends with a short packet may use any whole number of packets', () => {
+    expect(bulkTransferSize(2 * 1024 * 1024 + 100, 512, 512 * 1024)).toBe(512 * 1024);
+  });
+
+  it('plans enough transfers for about 20 ms at the bus rate, at least 4, within the memory cap', () => {
+    const plan = planTransfers({ transferType: 'bulk', speed: 'high', dwMaxPayloadTransferSize: 1280 * 720 * 2, dwMaxVideoFrameSize: 1280 * 720 * 2 });
+    expect(plan.transferSize % 512).toBe(0);
+    expect((1280 * 720 * 2) % plan.transferSize).toBe(0);
+    expect(plan.transfers).toBeGreaterThanOrEqual(4);
+    expect(plan.inFlightBytes).toBeLessThanOrEqual(DEFAULT_MAX_IN_FLIGHT_BYTES);
+    expect(streamOptionsFor(0x83, plan)).toEqual({ endpoint: 0x83, type: 'bulk', transfers: plan.transfers, transferSize: plan.transferSize });
+    const small = planTransfers({ transferType: 'bulk', speed: 'high', dwMaxPayloadTransferSize: 16_384, dwMaxVideoFrameSize: 1 });
+    expect(small).toMatchObject({ transferSize: 16_384, transfers: 32 });
+  });
+
+  it('refuses a transfer size that would straddle payloads', () => {
+    let error: unknown;
+    try {
+      planTransfers({ transferType: 'bulk', speed: 'high', dwMaxPayloadTransferSize: 3 * 16_384, transferSize: 32_768, dwMaxVideoFrameSize: 1 });
+    } catch (e) {
+      error = e;
+    }
+    expect(isUvcError(error, 'EINVAL')).toBe(true);
+  });
+});
