@@ -4,7 +4,7 @@
  * Flatness: one stream through the whole stack (openCamera on the default virtual camera, 640×480 YUYV, 'fast'
  * pace, frame cache, its automatic exposure reporting on the status endpoint) for 20 000 frames; after 1 000
  * frames and after 20 000, a full GC, then heap and RSS are read. A GC and a reading every 1 000 frames in
- * between give the trend (least squares, bytes per frame), also over the second half alone: V8 warms up (code,
+ * between give the trend (Theil–Sen, bytes per frame), also over the second half alone: V8 warms up (code,
  * feedback, a young generation sized to the allocation rate) during the first thousands of frames, while a leak
  * keeps growing to the end.
  *
@@ -23,7 +23,7 @@ import { VirtualCamera } from '../src/virtual-camera/index.js';
 import { OPEN_CAMERA_IN_FLIGHT_MS } from './assembly.js';
 import { FrameVerifier } from './lib/frame-verifier.js';
 import { completeOnePerTurn } from './lib/macrotask-completions.js';
-import { progress, round } from './lib/measure.js';
+import { median, progress, round } from './lib/measure.js';
 
 /** Linux usbfs_memory_mb default: the transfer memory all libusb programs on the machine may hold together. */
 export const USBFS_DEFAULT_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -67,7 +67,7 @@ export interface MemoryResult {
     /** after 20 000 ÷ after 1 000. */
     heapRatio: number;
     rssRatio: number;
-    /** Least-squares slope of the heap after GC, from frame 1 000 to 20 000, bytes per frame. */
+    /** Theil–Sen slope of the heap after GC, from frame 1 000 to 20 000, bytes per frame. */
     heapSlopeBytesPerFrame: number;
     /** The same over the second half (frames 10 000 to 20 000): a leak keeps its slope, warm-up does not. */
     heapSlopeSecondHalfBytesPerFrame: number;
@@ -168,18 +168,20 @@ function fullGc(): void {
   gc();
 }
 
-/** Least-squares slope of `value` against frames. */
+/**
+ * Theil–Sen slope of `value` against frames: the median of the slopes between every pair of samples. A GC that
+ * happens to run a little later before one reading lifts that reading alone; a least-squares line would tilt
+ * with it, the median of the pairwise slopes does not, while a steady leak tilts every pair alike.
+ */
 function slope(points: readonly MemorySample[], value: (p: MemorySample) => number): number {
-  const n = points.length;
-  const mx = points.reduce((s, p) => s + p.frames, 0) / n;
-  const my = points.reduce((s, p) => s + value(p), 0) / n;
-  let sxx = 0;
-  let sxy = 0;
-  for (const p of points) {
-    sxx += (p.frames - mx) ** 2;
-    sxy += (p.frames - mx) * (value(p) - my);
+  const slopes: number[] = [];
+  for (let i = 0; i < points.length; i++) {
+    for (let j = i + 1; j < points.length; j++) {
+      const dx = points[j]!.frames - points[i]!.frames;
+      if (dx !== 0) slopes.push((value(points[j]!) - value(points[i]!)) / dx);
+    }
   }
-  return sxx === 0 ? 0 : sxy / sxx;
+  return slopes.length === 0 ? 0 : median(slopes);
 }
 
 const TOTAL_FRAMES = 20_000;
