@@ -1,0 +1,264 @@
+/**
+ * 1. Assembly throughput: synthetic iso transfers through the project's FrameAssembler into a real BufferQueue,
+ * against plain copies of the same payload bytes into the same queue buffers, measured in the same run with the
+ * methods interleaved round by round.
+ *
+ * Before any timing, every case is verified: two cycles run with every frame checksummed and with every byte
+ * copy in the process counted (copy-counter.ts), which must show each payload byte copied out of the transfers
+ * exactly once, into the queue's buffers. Timed cycles check each frame's size, flags, order, timestamp and 8
+ * sampled bytes (cheap, and charged to the assembler), and a last cycle after timing is checksummed again.
+ */
+import type { UsbSpeed } from '../src/spec/usb.js';
+import { planTransfers } from '../src/stream/transfer-sizing.js';
+import { AssemblyRig } from './lib/assembly-rig.js';
+import { countCopies } from './lib/copy-counter.js';
+import { collectGarbage, median, nowNs, progress, quantile, round } from './lib/measure.js';
+import { buildSyntheticStream, type SyntheticStreamSpec } from './lib/synthetic-stream.js';
+
+/** openCamera's default bus time in flight (OpenCameraOptions.inFlightMs): the transfer shape users get. */
+export const OPEN_CAMERA_IN_FLIGHT_MS = 100;
+const INTERVAL_NS = 125_000;
+const CLOCK_HZ = 48_000_000;
+const FRAMES_PER_CYCLE = 8;
+const QUEUE_BUFFERS = 4;
+
+export interface AssemblyCase {
+  name: string;
+  description: string;
+  kind: 'uncompressed' | 'mjpeg';
+  speed: UsbSpeed;
+  packetSize: number;
+  frameSizes: number[];
+  bufferSize: number;
+  expectedFrameSize?: number;
+}
+
+export function assemblyCases(): AssemblyCase[] {
+  const yuyv = (w: number, h: number) => Array.from({ length: FRAMES_PER_CYCLE }, () => w * h * 2);
+  // 1080p MJPEG frames between 200 and 400 KB (a detailed scene at a camera's usual quality).
+  const mjpegSizes = [262_144, 318_227, 204_800, 397_311, 289_013, 351_777, 230_417, 376_001];
+  return [
+    { name: '480p-yuyv-1024', description: '640×480 YUYV, 1024-byte packets (high speed)', kind: 'uncompressed', speed: 'high', packetSize: 1024, frameSizes: yuyv(640, 480), bufferSize: 640 * 480 * 2, expectedFrameSize: 640 * 480 * 2 },
+    { name: '720p-yuyv-3072', description: '1280×720 YUYV, 3072-byte packets (high speed, 3×1024)', kind: 'uncompressed', speed: 'high', packetSize: 3072, frameSizes: yuyv(1280, 720), bufferSize: 1280 * 720 * 2, expectedFrameSize: 1280 * 720 * 2 },
+    { name: '1080p-yuyv-49152', description: '1920×1080 YUYV, 49152-byte packets (SuperSpeed, 16 bursts × 3)', kind: 'uncompressed', speed: 'super', packetSize: 49152, frameSizes: yuyv(1920, 1080), bufferSize: 1920 * 1080 * 2, expectedFrameSize: 1920 * 1080 * 2 },
+    { name: '1080p-mjpeg-3072', description: '1920×1080 MJPEG, 200–400 KB frames, 3072-byte packets (high speed)', kind: 'mjpeg', speed: 'high', packetSize: 3072, frameSizes: mjpegSizes, bufferSize: (1920 * 1080) / 4 },
+  ];
+}
+
+export interface AssemblyResult {
+  description: string;
+  /** Assembler throughput, payload MB/s (10^6 bytes). */
+  mbps: number;
+  usPerFrame: number;
+  /** Per packet the assembler looked at (idle padding included, see packetsPerCycle/dataPacketsPerCycle). */
+  usPerPacket: number;
+  /** Baseline: Uint8Array.prototype.set of the same payload slices into the same queue buffers. */
+  memcpyMbps: number;
+  /** Assembler ÷ memcpy baseline, the median of the per-round ratios (each round runs both back to back). */
+  ratio: number;
+  /** Second baseline: one big Uint8Array.prototype.set per frame (a contiguous frame into the same buffers). */
+  bigCopyMbps: number;
+  ratioToBigCopy: number;
+  /** Spread of the assembler's per-round throughput. */
+  mbpsP10: number;
+  mbpsP90: number;
+  packetSize: number;
+  packetsPerTransfer: number;
+  packetsPerCycle: number;
+  dataPacketsPerCycle: number;
+  framesPerCycle: number;
+  meanFrameBytes: number;
+  rounds: number;
+  framesTimed: number;
+  verified: AssemblyVerification;
+}
+
+export interface AssemblyVerification {
+  /** Frames checked byte for byte (checksums) before and after timing; plus spot checks on every timed frame. */
+  framesChecksummed: number;
+  framesSpotChecked: number;
+  payloadBytes: number;
+  /** Bytes copied out of the transfer buffers, over the payload bytes (must be exactly 1). */
+  copiesPerPayloadByte: number;
+  /** Bytes written into queue buffers, over the payload bytes (must be exactly 1). */
+  writesPerPayloadByte: number;
+  /** Bytes of transfer memory copied anywhere but into the queue's buffers (must be 0). */
+  strayCopyBytes: number;
+  /** Frames timestamped from PTS/SCR (the clock recovery locked and ran). */
+  deviceTimestamps: number;
+  erroredFrames: number;
+  droppedFrames: number;
+}
+
+export interface AssemblyOptions {
+  /** Least timed time per method per case, ms. */
+  minTimeMs: number;
+  minRounds: number;
+  maxRounds: number;
+  warmupRounds: number;
+}
+
+export const DEFAULT_ASSEMBLY_OPTIONS: AssemblyOptions = { minTimeMs: 2500, minRounds: 15, maxRounds: 400, warmupRounds: 6 };
+
+export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOptions = DEFAULT_ASSEMBLY_OPTIONS): Promise<AssemblyResult> {
+  const plan = planTransfers({
+    transferType: 'iso',
+    speed: c.speed,
+    bytesPerInterval: c.packetSize,
+    dwMaxPayloadTransferSize: c.packetSize,
+    dwMaxVideoFrameSize: c.bufferSize,
+    targetInFlightMs: OPEN_CAMERA_IN_FLIGHT_MS,
+  });
+  const spec: SyntheticStreamSpec = {
+    kind: c.kind,
+    frameSizes: c.frameSizes,
+    packetSize: c.packetSize,
+    packetsPerTransfer: plan.packetsPerTransfer,
+    intervalNs: INTERVAL_NS,
+    clockFrequency: CLOCK_HZ,
+  };
+  const stream = buildSyntheticStream(spec);
+  if (stream.frames.length % QUEUE_BUFFERS !== 0) throw new Error('frames per cycle must be a multiple of the pool size');
+  const rig = await AssemblyRig.create(stream, {
+    buffers: QUEUE_BUFFERS,
+    bufferSize: c.bufferSize,
+    expectedFrameSize: c.expectedFrameSize,
+    frameIntervalNs: 33_333_300,
+  });
+  try {
+    // Verification: two cycles, every frame checksummed, every copy counted.
+    const sources = stream.transfers.map((t) => t.buffer.buffer);
+    const destinations = rig.bufferMemories.map((m) => m.buffer);
+    const bytesBefore = rig.bytesDelivered;
+    const { counts } = await countCopies(sources, destinations, async () => {
+      for (let i = 0; i < 2; i++) {
+        stream.advanceClock();
+        await rig.runCycle('full');
+      }
+    });
+    const verifiedPayload = 2 * stream.payloadBytes;
+    const delivered = rig.bytesDelivered - bytesBefore;
+    if (delivered !== verifiedPayload) throw new Error(`${c.name}: ${delivered} bytes delivered for ${verifiedPayload} payload bytes`);
+    if (counts.fromSources !== verifiedPayload || counts.intoDestinations !== verifiedPayload || counts.fromSourcesElsewhere !== 0) {
+      throw new Error(`${c.name}: payload copied more than once: ${JSON.stringify(counts)} for ${verifiedPayload} payload bytes`);
+    }
+    let checksummed = rig.framesChecked;
+
+    const assemblerMbps: number[] = [];
+    const assemblerNs: number[] = [];
+    const sliceMbps: number[] = [];
+    const bigMbps: number[] = [];
+    const ratios: number[] = [];
+    const bigRatios: number[] = [];
+    let timedMs = 0;
+    let rounds = 0;
+    let framesTimed = 0;
+    for (let round = 0; ; round++) {
+      const warm = round >= options.warmupRounds;
+      if (warm && rounds >= options.maxRounds) break;
+      if (warm && rounds >= options.minRounds && timedMs >= options.minTimeMs) break;
+      stream.advanceClock();
+      let a = 0;
+      let b = 0;
+      let g = 0;
+      const runAssembler = async () => {
+        const t0 = nowNs();
+        await rig.runCycle('spot');
+        a = nowNs() - t0;
+      };
+      const runSlices = () => {
+        const t0 = nowNs();
+        rig.copySlices();
+        b = nowNs() - t0;
+      };
+      const runBig = () => {
+        const t0 = nowNs();
+        rig.copyFrames();
+        g = nowNs() - t0;
+      };
+      // Alternate the order so neither method always runs on caches the other one warmed.
+      if (round % 2 === 0) {
+        await runAssembler();
+        runSlices();
+        runBig();
+      } else {
+        runBig();
+        runSlices();
+        await runAssembler();
+      }
+      if (!warm) continue;
+      rounds++;
+      framesTimed += stream.frames.length;
+      timedMs += a / 1e6;
+      const bytes = stream.payloadBytes;
+      assemblerNs.push(a);
+      assemblerMbps.push((bytes / a) * 1e3);
+      sliceMbps.push((bytes / b) * 1e3);
+      bigMbps.push((bytes / g) * 1e3);
+      ratios.push(b / a);
+      bigRatios.push(g / a);
+    }
+
+    // After timing: one more cycle checksummed (the optimised code produces the same frames).
+    stream.advanceClock();
+    await rig.runCycle('full');
+    checksummed += stream.frames.length;
+    const stats = rig.stats;
+    const expectedFrames = stream.cycle * stream.frames.length;
+    if (stats.frames !== expectedFrames || rig.framesChecked !== expectedFrames) {
+      throw new Error(`${c.name}: ${stats.frames} frames assembled, ${rig.framesChecked} checked, ${expectedFrames} sent`);
+    }
+    if (stats.erroredFrames !== 0 || stats.droppedFrames !== 0 || stats.invalidHeaders !== 0) {
+      throw new Error(`${c.name}: assembly reported trouble: ${JSON.stringify(stats)}`);
+    }
+    if (stats.deviceTimestamps === 0) throw new Error(`${c.name}: the clock recovery never locked`);
+
+    const medianNs = median(assemblerNs);
+    return {
+      description: c.description,
+      mbps: round(median(assemblerMbps)),
+      usPerFrame: round(medianNs / 1e3 / stream.frames.length),
+      usPerPacket: round(medianNs / 1e3 / stream.packets),
+      memcpyMbps: round(median(sliceMbps)),
+      ratio: round(median(ratios), 3),
+      bigCopyMbps: round(median(bigMbps)),
+      ratioToBigCopy: round(median(bigRatios), 3),
+      mbpsP10: round(quantile(assemblerMbps, 0.1)),
+      mbpsP90: round(quantile(assemblerMbps, 0.9)),
+      packetSize: c.packetSize,
+      packetsPerTransfer: plan.packetsPerTransfer,
+      packetsPerCycle: stream.packets,
+      dataPacketsPerCycle: stream.dataPackets,
+      framesPerCycle: stream.frames.length,
+      meanFrameBytes: Math.round(stream.payloadBytes / stream.frames.length),
+      rounds,
+      framesTimed,
+      verified: {
+        framesChecksummed: checksummed,
+        framesSpotChecked: rig.framesChecked - checksummed,
+        payloadBytes: verifiedPayload,
+        copiesPerPayloadByte: counts.fromSources / verifiedPayload,
+        writesPerPayloadByte: counts.intoDestinations / verifiedPayload,
+        strayCopyBytes: counts.fromSourcesElsewhere,
+        deviceTimestamps: stats.deviceTimestamps,
+        erroredFrames: stats.erroredFrames,
+        droppedFrames: stats.droppedFrames,
+      },
+    };
+  } finally {
+    await rig.close();
+  }
+}
+
+export async function benchAssembly(options: AssemblyOptions = DEFAULT_ASSEMBLY_OPTIONS, only?: (name: string) => boolean): Promise<Record<string, AssemblyResult>> {
+  const results: Record<string, AssemblyResult> = {};
+  for (const c of assemblyCases()) {
+    if (only !== undefined && !only(c.name)) continue;
+    progress(`assembly ${c.name}: ${c.description}`);
+    const result = await benchAssemblyCase(c, options);
+    progress(`  ${result.mbps} MB/s, ${result.ratio}× memcpy (${result.memcpyMbps} MB/s), ${result.rounds} rounds`);
+    results[c.name] = result;
+    await collectGarbage();
+  }
+  return results;
+}

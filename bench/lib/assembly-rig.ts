@@ -1,0 +1,152 @@
+/**
+ * The project's FrameAssembler wired to a real BufferQueue (reqbufs, qbuf, streamon; dqbuf/qbuf cycling after
+ * every transfer), fed a SyntheticStream cycle by cycle, with every delivered frame checked; and, beside it, the
+ * copy baselines over exactly the same bytes and destinations.
+ */
+import { BufferQueue } from '../../src/queue/buffer-queue.js';
+import type { QueueHandle } from '../../src/queue/queue-handle.js';
+import type { VideoBuffer } from '../../src/queue/video-buffer.js';
+import { FrameAssembler, type AssemblerStats } from '../../src/stream/frame-assembler.js';
+import { checksum, type SyntheticStream } from './synthetic-stream.js';
+
+/** 'full': checksum of every byte of every frame; 'spot': size, flags, order and 8 sampled bytes per frame. */
+export type FrameCheck = 'full' | 'spot';
+
+export interface AssemblyRigOptions {
+  buffers?: number;
+  bufferSize: number;
+  /** Uncompressed: the exact frame size the assembler checks. */
+  expectedFrameSize?: number;
+  frameIntervalNs?: number;
+}
+
+export class FrameCheckError extends Error {}
+
+export class AssemblyRig {
+  readonly queue: BufferQueue;
+  readonly handle: QueueHandle;
+  readonly assembler: FrameAssembler;
+  /** Frames delivered and checked so far. */
+  framesChecked = 0;
+  /** Bytes of delivered frames (sum of bytesused). */
+  bytesDelivered = 0;
+  private nextSequence = 0;
+  private lastTimestamp = -Infinity;
+  private readonly memories: Uint8Array[];
+  private readonly spotOffsets: Int32Array[];
+
+  private constructor(
+    readonly stream: SyntheticStream,
+    queue: BufferQueue,
+    handle: QueueHandle,
+    options: AssemblyRigOptions,
+  ) {
+    this.queue = queue;
+    this.handle = handle;
+    const spec = stream.spec;
+    this.assembler = new FrameAssembler(queue, {
+      formatKind: spec.kind,
+      transferType: 'iso',
+      expectedFrameSize: options.expectedFrameSize,
+      intervalNs: spec.intervalNs,
+      clockFrequency: spec.clockFrequency,
+      frameIntervalNs: options.frameIntervalNs,
+    });
+    this.memories = queue.buffers().map((buffer) => buffer.memory);
+    // Eight positions per frame, spread over it, first and last byte included.
+    this.spotOffsets = stream.frames.map((frame) => {
+      const n = frame.data.length;
+      return Int32Array.from([0, 1, (n * 0.13) | 0, (n * 0.37) | 0, (n * 0.61) | 0, (n * 0.89) | 0, n - 2, n - 1]);
+    });
+  }
+
+  static async create(stream: SyntheticStream, options: AssemblyRigOptions): Promise<AssemblyRig> {
+    const queue = new BufferQueue({ bufferSize: options.bufferSize });
+    const handle = queue.open();
+    const count = handle.reqbufs(options.buffers ?? 4);
+    for (let i = 0; i < count; i++) handle.qbuf(i);
+    await handle.streamon();
+    return new AssemblyRig(stream, queue, handle, options);
+  }
+
+  get stats(): Readonly<AssemblerStats> {
+    return this.assembler.stats;
+  }
+
+  /** The queue's buffer memories (the destinations of the one copy). */
+  get bufferMemories(): readonly Uint8Array[] {
+    return this.memories;
+  }
+
+  /** Feeds one cycle of the stream (call stream.advanceClock() first), dequeuing and requeuing every frame. */
+  async runCycle(check: FrameCheck): Promise<void> {
+    const transfers = this.stream.transfers;
+    const assembler = this.assembler;
+    const queue = this.queue;
+    const handle = this.handle;
+    for (let t = 0; t < transfers.length; t++) {
+      assembler.processTransfer(transfers[t]!);
+      while (queue.doneCount > 0) {
+        const buffer = await handle.dqbuf({ nonblock: true });
+        this.check(buffer, check);
+        handle.qbuf(buffer.index);
+      }
+    }
+  }
+
+  private check(buffer: VideoBuffer, check: FrameCheck): void {
+    const frames = this.stream.frames;
+    const sequence = buffer.sequence;
+    if (sequence !== this.nextSequence) this.fail(`frame sequence ${sequence}, expected ${this.nextSequence}`);
+    const expected = frames[sequence % frames.length]!;
+    const used = buffer.bytesused;
+    if (buffer.flags.error) this.fail(`frame ${sequence} is flagged as an error`);
+    if (used !== expected.data.length) this.fail(`frame ${sequence} has ${used} bytes, expected ${expected.data.length}`);
+    if (!(buffer.timestamp > this.lastTimestamp)) this.fail(`frame ${sequence}: timestamp did not advance`);
+    const memory = buffer.memory;
+    if (check === 'full') {
+      const sum = checksum(memory, used);
+      if (sum !== expected.checksum) this.fail(`frame ${sequence}: checksum ${sum.toString(16)}, expected ${expected.checksum.toString(16)}`);
+    } else {
+      const spots = this.spotOffsets[sequence % frames.length]!;
+      for (let i = 0; i < spots.length; i++) {
+        const at = spots[i]!;
+        if (memory[at] !== expected.data[at]) this.fail(`frame ${sequence}: byte ${at} differs`);
+      }
+    }
+    this.lastTimestamp = buffer.timestamp;
+    this.nextSequence = sequence + 1;
+    this.framesChecked++;
+    this.bytesDelivered += used;
+  }
+
+  private fail(message: string): never {
+    throw new FrameCheckError(`assembled frames are wrong: ${message}`);
+  }
+
+  /**
+   * Baseline 1: Uint8Array.prototype.set of exactly the payload slices the assembler copies, each into the queue
+   * buffer and offset the assembler puts it (frame f goes to buffer f mod pool size, as qbuf order makes it).
+   */
+  copySlices(): void {
+    const slices = this.stream.slices;
+    const memories = this.memories;
+    const pool = memories.length;
+    for (let i = 0; i < slices.length; i++) {
+      const slice = slices[i]!;
+      memories[slice.frame % pool]!.set(slice.view, slice.frameOffset);
+    }
+  }
+
+  /** Baseline 2: one big copy per frame, from a contiguous copy of the frame into the same queue buffers. */
+  copyFrames(): void {
+    const frames = this.stream.frames;
+    const memories = this.memories;
+    const pool = memories.length;
+    for (let f = 0; f < frames.length; f++) memories[f % pool]!.set(frames[f]!.data);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}

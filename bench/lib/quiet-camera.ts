@@ -1,0 +1,21 @@
+/**
+ * A virtual camera for throughput runs: 'fast' pace, a frame cache, completions one per event-loop turn, and its
+ * automatic exposure and white balance off. The automatic modes adjust every few frames and report each change
+ * on the status endpoint; in 'fast' pace frames go hundreds of times faster than the nominal rate, and so would
+ * those reports, measuring the control path instead of the video path.
+ */
+import { AeMode } from '../../src/spec/uvc.js';
+import { VirtualCamera, type VirtualCameraOptions } from '../../src/virtual-camera/index.js';
+import { completeOnePerTurn } from './macrotask-completions.js';
+
+export function throughputCamera(options: VirtualCameraOptions, frameCache: number): VirtualCamera {
+  const vcam = completeOnePerTurn(new VirtualCamera({ ...options, pace: 'fast', frameCache }));
+  const controls = vcam.controls;
+  const set = (name: string, value: number): void => {
+    const result = controls.set(controls.definition(name), [value]);
+    if (!result.ok) throw new Error(`virtual camera: cannot set ${name} to ${value} (request error ${result.code})`);
+  };
+  set('ae_mode', AeMode.MANUAL);
+  set('white_balance_temperature_auto', 0);
+  return vcam;
+}
