@@ -95,6 +95,16 @@ export async function runServeUsbip(flags: ServeFlags): Promise<ExitCodeValue> {
     throw new CliError(`cannot listen on ${flags.host}:${flags.port}: ${why}`, code === 'EINVAL' ? ExitCode.USAGE : ExitCode.FAILURE, undefined, { cause: error });
   }
 
+  // Listen for Ctrl-C before saying it stops the export: whoever reads that line may press it at once.
+  const stopped = new Promise<void>((resolve) => {
+    const interrupts = onInterrupt(
+      () => {
+        interrupts.dispose();
+        resolve();
+      },
+      () => process.exit(ExitCode.INTERRUPTED),
+    );
+  });
   const descriptor = model.deviceDescriptor();
   const vid = descriptor[8]! | (descriptor[9]! << 8);
   const pid = descriptor[10]! | (descriptor[11]! << 8);
@@ -116,15 +126,7 @@ export async function runServeUsbip(flags: ServeFlags): Promise<ExitCodeValue> {
     event({ event: 'reject', busid: e.busid, remote: e.remote, status: e.status }, `Refused an import of '${e.busid}' from ${e.remote}${e.error ? `: ${e.error.message}` : ''}.`),
   );
 
-  await new Promise<void>((resolve) => {
-    const interrupts = onInterrupt(
-      () => {
-        interrupts.dispose();
-        resolve();
-      },
-      () => process.exit(ExitCode.INTERRUPTED),
-    );
-  });
+  await stopped;
   ui.note('Stopping: the attached host sees the camera unplugged.');
   await server.close();
   if (model.attached) model.unplug();
