@@ -356,12 +356,17 @@ void DeviceState::CloseBlocking(std::chrono::milliseconds drain) {
     detached = detached_;
   }
   if (!gone_.load()) {
+    // Release every interface before giving any back: a driver that spans interfaces (uvcvideo binds the video
+    // control interface and claims the streaming ones from its probe) finds them all free only then. Released
+    // one by one, uvcvideo re-bound interface 0 while we still held 1 and came back without its video node.
     for (int i = 0; i < 32; i++) {
-      if (!(claimed & (1u << i))) continue;
-      libusb_set_auto_detach_kernel_driver(handle_, (detached & (1u << i)) ? 1 : 0);
-      Note(libusb_release_interface(handle_, i));
+      if (claimed & (1u << i)) Note(libusb_release_interface(handle_, i));
     }
-    libusb_set_auto_detach_kernel_driver(handle_, 0);
+    // Ascending order; an interface the driver already took from an earlier one's probe needs nothing (the
+    // kernel then binds nothing and libusb says NOT_FOUND).
+    for (int i = 0; i < 32 && !gone_.load(); i++) {
+      if (detached & (1u << i)) Note(libusb_attach_kernel_driver(handle_, i));
+    }
   }
   libusb_close(handle_);
   {
