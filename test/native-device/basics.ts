@@ -6,7 +6,7 @@ import { openNativeDevice } from '../../src/transport/native/index.js';
 import { spawnSync } from 'node:child_process';
 
 import { resolveNativeAddon } from '../../src/transport/native/load-addon.js';
-import { interfaceDriver, interfaceNumbers, isoPlan, until, uvcProbeLength, type TestDevice } from './device-under-test.js';
+import { interfaceDriver, interfaceNumbers, isoPlan, parseConfig, until, uvcProbeLength, type TestDevice } from './device-under-test.js';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -132,6 +132,21 @@ export function basics(device: TestDevice): void {
         expect(await codeOf(t.releaseInterface(0))).toBe('EINVAL');
         expect(await codeOf(t.setAltSetting(0, 0))).toBe('EINVAL');
         expect(await codeOf(t.claimInterface(32))).toBe('EINVAL');
+      } finally {
+        await t.close();
+      }
+    });
+
+    // libusb reports both as NOT_FOUND; the UsbTransport contract (and the in-process host) says EINVAL.
+    it('refuses an interface or an alt setting the configuration does not have with EINVAL', async () => {
+      const numbers = interfaceNumbers(device);
+      const alts = parseConfig(device.sysfsDescriptors.subarray(18)).filter((a) => a.interfaceNumber === numbers[0]!);
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        expect(await codeOf(t.claimInterface(Math.max(...numbers) + 1))).toBe('EINVAL');
+        await t.claimInterface(numbers[0]!);
+        expect(await codeOf(t.setAltSetting(numbers[0]!, Math.max(...alts.map((a) => a.altSetting)) + 1))).toBe('EINVAL');
+        await t.setAltSetting(numbers[0]!, 0); // and the interface still works
       } finally {
         await t.close();
       }
