@@ -99,8 +99,8 @@ type KnownFailure = 'inactive-control' | 'streamon-without-buffers';
  * Every failure must be one of the two known disagreements between v4l2-compliance 1.22.1 and Linux 6.1's
  * uvcvideo, both decided inside uvcvideo without a request to the device:
  * - 'inactive-control': S_CTRL / S_EXT_CTRLS of a control whose auto mode is on gets EACCES (uvcvideo will not
- *   set an inactive control; v4l2-compliance 1.22.1 counts EACCES as a failure, later versions accept it from
- *   uvcvideo). Recognised by the test, the error 13, and the control being one the driver flags inactive.
+ *   set an inactive control; v4l2-compliance 1.22.1 counts EACCES as a failure; the v4l-utils change
+ *   "v4l2-compliance: Let uvcvideo return -EACCES" accepts it). Recognised by the test, the error 13, and the control being one the driver flags inactive.
  * - 'streamon-without-buffers': the MMAP tests' STREAMON right after REQBUFS(0) gets EBUSY, not the EINVAL
  *   v4l2-compliance expects (uvcvideo checks that the file handle owns the stream before videobuf2 can say that
  *   there are no buffers; REQBUFS(0) gave that ownership up). Recognised by the check at that line and by the
