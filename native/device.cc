@@ -226,11 +226,28 @@ bool DeviceState::InterfaceStreaming(int interface_number) const {
   return false;
 }
 
+OpResult DeviceState::CheckInterface(int interface_number, int alt_setting, const std::string& what) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (config_ == nullptr) return OpResult::Ok();  // unconfigured: let the kernel say what it thinks
+  for (int i = 0; i < config_->bNumInterfaces; i++) {
+    const libusb_interface& interface = config_->interface[i];
+    if (interface.num_altsetting == 0 || interface.altsetting[0].bInterfaceNumber != interface_number) continue;
+    if (alt_setting < 0) return OpResult::Ok();
+    for (int a = 0; a < interface.num_altsetting; a++) {
+      if (interface.altsetting[a].bAlternateSetting == alt_setting) return OpResult::Ok();
+    }
+    return OpResult::Fail("EINVAL", what + ": the interface has no such alt setting");
+  }
+  return OpResult::Fail("EINVAL", what + ": the active configuration has no such interface");
+}
+
 OpResult DeviceState::ClaimInterface(int interface_number) {
   std::lock_guard<std::mutex> ops(ops_mu_);
   std::string what = "cannot claim interface " + std::to_string(interface_number);
   OpResult usable = UnusableResult(what);
   if (!usable.ok()) return usable;
+  OpResult exists = CheckInterface(interface_number, -1, what);
+  if (!exists.ok()) return exists;
   uint32_t bit = 1u << interface_number;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -288,6 +305,8 @@ OpResult DeviceState::SetAltSetting(int interface_number, int alt_setting) {
       "cannot select alt setting " + std::to_string(alt_setting) + " of interface " + std::to_string(interface_number);
   OpResult usable = UnusableResult(what);
   if (!usable.ok()) return usable;
+  OpResult exists = CheckInterface(interface_number, alt_setting, what);
+  if (!exists.ok()) return exists;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!(claimed_ & (1u << interface_number))) return OpResult::Fail("EINVAL", what + ": claim the interface first");
@@ -356,12 +375,17 @@ void DeviceState::CloseBlocking(std::chrono::milliseconds drain) {
     detached = detached_;
   }
   if (!gone_.load()) {
+    // Release every interface before giving any back: a driver that spans interfaces (uvcvideo binds the video
+    // control interface and claims the streaming ones from its probe) finds them all free only then. Released
+    // one by one, uvcvideo re-bound interface 0 while we still held 1 and came back without its video node.
     for (int i = 0; i < 32; i++) {
-      if (!(claimed & (1u << i))) continue;
-      libusb_set_auto_detach_kernel_driver(handle_, (detached & (1u << i)) ? 1 : 0);
-      Note(libusb_release_interface(handle_, i));
+      if (claimed & (1u << i)) Note(libusb_release_interface(handle_, i));
     }
-    libusb_set_auto_detach_kernel_driver(handle_, 0);
+    // Ascending order; an interface the driver already took from an earlier one's probe needs nothing (the
+    // kernel then binds nothing and libusb says NOT_FOUND).
+    for (int i = 0; i < 32 && !gone_.load(); i++) {
+      if (detached & (1u << i)) Note(libusb_attach_kernel_driver(handle_, i));
+    }
   }
   libusb_close(handle_);
   {

@@ -119,6 +119,9 @@ class DeviceState : public std::enable_shared_from_this<DeviceState> {
   static int live_count() { return live_count_.load(); }
 
  private:
+  // EINVAL unless the active configuration has the interface (and, when alt_setting >= 0, that alt setting).
+  // Checked before libusb, which reports these as NOT_FOUND (ENOENT) where the UsbTransport contract says EINVAL.
+  OpResult CheckInterface(int interface_number, int alt_setting, const std::string& what) const;
   DeviceState(std::shared_ptr<EnvBridge> bridge, UsbContext* usb, libusb_device* dev, libusb_device_handle* handle);
   bool InterfaceStreaming(int interface_number) const;  // mu_ held
 

@@ -2,11 +2,13 @@
  * Serves one device model over USB/IP in its own process, so that the kernel, libusb and the checks are other
  * processes (as on a real network) and nothing a check does can block the server.
  *
- *   node serve.js --model <module.js> [--busid 1-1] [--port 3240]   usbipd mode: `usbip attach` imports it
- *   node serve.js --model <module.js> --vhci                         plugged straight into vhci_hcd (sysfs)
+ *   node serve.js --model <module.js> [--options JSON] [--busid 1-1] [--port 3240]   usbipd mode: `usbip attach` imports it
+ *   node serve.js --model <module.js> [--options JSON] --vhci                         plugged straight into vhci_hcd (sysfs)
  *
- * The module's default export makes the model (sync or async). Commands on stdin, one per line: unplug, replug,
- * attach / detach (vhci mode), stats, quit. Events on stdout, one JSON object per line.
+ * The module's default export makes the model (sync or async) from the parsed --options (default {}). Commands
+ * on stdin, one per line: unplug, replug, attach / detach (vhci mode), stats, quit, and
+ * `call <method> [JSON array of arguments]` (a method of the model: `call setPrivacyShutter [true]`).
+ * Events on stdout, one JSON object per line; a call's result comes back in its 'done' event.
  */
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
@@ -33,11 +35,12 @@ async function main(): Promise<void> {
       busid: { type: 'string', default: '1-1' },
       port: { type: 'string', default: '3240' },
       vhci: { type: 'boolean', default: false },
+      options: { type: 'string', default: '{}' },
     },
   });
   if (values.model === undefined) throw new Error('--model <module> is required');
-  const factory = ((await import(pathToFileURL(values.model).href)) as { default: () => UsbDeviceModel | Promise<UsbDeviceModel> }).default;
-  const model = await factory();
+  const factory = ((await import(pathToFileURL(values.model).href)) as { default: (options: unknown) => UsbDeviceModel | Promise<UsbDeviceModel> }).default;
+  const model = await factory(JSON.parse(values.options) as unknown);
   const device = model as UsbDeviceModel & Pluggable;
   const busid = values.busid;
 
@@ -85,15 +88,25 @@ async function main(): Promise<void> {
   };
 
   for await (const line of createInterface({ input: process.stdin })) {
-    const name = line.trim();
-    if (name === '') continue;
-    const command = commands[name];
+    const text = line.trim();
+    if (text === '') continue;
+    const [name = '', ...rest] = text.split(' ');
     try {
+      if (name === 'call') {
+        const [method = '', ...json] = rest;
+        const args = json.length === 0 ? [] : (JSON.parse(json.join(' ')) as unknown[]);
+        const fn = (model as unknown as Record<string, unknown>)[method];
+        if (typeof fn !== 'function') throw new Error(`the model has no method '${method}'`);
+        const result = (await (fn as (...a: unknown[]) => unknown).apply(model, args)) as unknown;
+        emit('done', { command: text, result: result ?? null });
+        continue;
+      }
+      const command = commands[name];
       if (command === undefined) throw new Error(`unknown command '${name}'`);
       await command();
       emit('done', { command: name });
     } catch (err) {
-      emit('failed', { command: name, error: err instanceof Error ? err.message : String(err) });
+      emit('failed', { command: name === 'call' ? text : name, error: err instanceof Error ? err.message : String(err) });
     }
   }
   // stdin closed: the check is gone, so are we.

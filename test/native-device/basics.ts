@@ -6,7 +6,7 @@ import { openNativeDevice } from '../../src/transport/native/index.js';
 import { spawnSync } from 'node:child_process';
 
 import { resolveNativeAddon } from '../../src/transport/native/load-addon.js';
-import { interfaceDriver, interfaceNumbers, isoPlan, uvcProbeLength, type TestDevice } from './device-under-test.js';
+import { interfaceDriver, interfaceNumbers, isoPlan, parseConfig, until, uvcProbeLength, type TestDevice } from './device-under-test.js';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -137,6 +137,21 @@ export function basics(device: TestDevice): void {
       }
     });
 
+    // libusb reports both as NOT_FOUND; the UsbTransport contract (and the in-process host) says EINVAL.
+    it('refuses an interface or an alt setting the configuration does not have with EINVAL', async () => {
+      const numbers = interfaceNumbers(device);
+      const alts = parseConfig(device.sysfsDescriptors.subarray(18)).filter((a) => a.interfaceNumber === numbers[0]!);
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        expect(await codeOf(t.claimInterface(Math.max(...numbers) + 1))).toBe('EINVAL');
+        await t.claimInterface(numbers[0]!);
+        expect(await codeOf(t.setAltSetting(numbers[0]!, Math.max(...alts.map((a) => a.altSetting)) + 1))).toBe('EINVAL');
+        await t.setAltSetting(numbers[0]!, 0); // and the interface still works
+      } finally {
+        await t.close();
+      }
+    });
+
     it('detaches a bound kernel driver on claim, and re-attaches it on release, on close and at process.exit()', { timeout: 300_000 }, async (context) => {
       const drivers = interfaceNumbers(device).map((n) => ({ n, driver: interfaceDriver(device, n) }));
       const bound = drivers.find((d) => d.driver !== undefined && d.driver !== 'usbfs');
@@ -161,6 +176,34 @@ export function basics(device: TestDevice): void {
       );
       expect(child).toMatchObject({ status: 0, signal: null });
       expect(interfaceDriver(device, n)).toBe(driver);
+    });
+
+    // A driver that spans interfaces (uvcvideo: bound to video control, claiming the streaming interfaces from its
+    // probe) must find them all free when it is given back, on close and at process.exit() alike.
+    it('gives every interface back to its kernel driver when several were claimed, on close and at process.exit()', { timeout: 300_000 }, async (context) => {
+      const before = interfaceNumbers(device).map((n) => ({ n, driver: interfaceDriver(device, n) }));
+      const bound = before.filter((d) => d.driver !== undefined && d.driver !== 'usbfs');
+      if (bound.length < 2) context.skip('fewer than two interfaces of the test device have a kernel driver');
+      const driversNow = (): string => JSON.stringify(before.map(({ n }) => ({ n, driver: interfaceDriver(device, n) })));
+      const t = await openNativeDevice({ portPath: device.portPath });
+      try {
+        for (const { n } of bound) await t.claimInterface(n);
+        for (const { n } of bound) expect(interfaceDriver(device, n)).toBe('usbfs');
+      } finally {
+        await t.close();
+      }
+      // A driver re-binding from its own probe may take a moment after close() (uvcvideo's is slow under emulation).
+      await until(() => driversNow() === JSON.stringify(before), 'the kernel drivers to be back after close()').catch(() => undefined);
+      expect(driversNow()).toBe(JSON.stringify(before));
+      const claims = bound.map(({ n }) => `.then(() => d.claimInterface(${n}))`).join('');
+      const child = spawnSync(
+        process.execPath,
+        ['-e', `const a = require(process.env.ADDON); let d; a.openDevice(${device.busNumber}, ${device.deviceAddress}).then((x) => (d = x))${claims}.then(() => process.exit(0));`],
+        { encoding: 'utf8', timeout: 240_000, env: { ...process.env, ADDON: resolveNativeAddon().path } },
+      );
+      expect(child).toMatchObject({ status: 0, signal: null });
+      await until(() => driversNow() === JSON.stringify(before), 'the kernel drivers to be back after process.exit()').catch(() => undefined);
+      expect(driversNow()).toBe(JSON.stringify(before));
     });
 
     it('re-attaches nothing to an interface that had no kernel driver', async (context) => {

@@ -133,7 +133,8 @@ export function streams(device: TestDevice): void {
       }
       expect(new Set(bySlot.values()).size).toBe(4);
       expect(seen.some((s) => s.actualLength > 0)).toBe(true);
-      expect(seen.filter((s) => s.actualLength > 0).every((s) => s.firstPacketHeaderOk)).toBe(true);
+      // Only a UVC streaming interface promises payload headers (a vendor device's packets are its own).
+      if (plan.uvc) expect(seen.filter((s) => s.actualLength > 0).every((s) => s.firstPacketHeaderOk)).toBe(true);
 
       await delay(100);
       expect(seen.length).toBe(stoppedWith);

@@ -27,6 +27,16 @@ const VENDOR_OUT = { bmRequestType: 0x40, bRequest: 0x02, wValue: 0, wIndex: 0 }
 const VENDOR_STALL = { bmRequestType: 0xc0, bRequest: 0x03, wValue: 0, wIndex: 0 };
 const VENDOR_SILENT = { bmRequestType: 0xc0, bRequest: 0x04, wValue: 0, wIndex: 0 };
 
+async function codeOf(action: () => unknown): Promise<string> {
+  try {
+    await action();
+  } catch (error) {
+    expect(isUvcError(error), `expected a UvcError, got ${String(error)}`).toBe(true);
+    return (error as { code: string }).code;
+  }
+  return 'succeeded';
+}
+
 async function expectCode(promise: Promise<unknown> | (() => unknown), code: string): Promise<void> {
   try {
     await (typeof promise === 'function' ? promise() : promise);
@@ -111,7 +121,11 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       await expectCode(async () => transport.startStream({ endpoint: 0x81, type: 'bulk', transfers: 2, transferSize: 512 }, () => {}), 'EINVAL');
       await expectCode(async () => transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 2, packetsPerTransfer: 8, packetSize: 4096 }, () => {}), 'EINVAL');
       await expectCode(async () => transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 0, packetsPerTransfer: 8, packetSize: 3072 }, () => {}), 'EINVAL');
-      await expectCode(async () => transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 600, packetsPerTransfer: 32, packetSize: 3072 }, () => {}), 'ENOMEM');
+      // 64 × 128 × 3072 B = 24 MiB, over every transport's limit on transfer memory. Which code says so is the
+      // transport's: the in-process host answers like usbfs (ENOMEM, over its 16 MiB), the native addon refuses a
+      // stream over its own documented 8 MiB cap as a bad argument (EINVAL, NATIVE_MAX_STREAM_BYTES).
+      const tooBig = await codeOf(() => transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 64, packetsPerTransfer: 128, packetSize: 3072 }, () => {}));
+      expect(['ENOMEM', 'EINVAL']).toContain(tooBig);
     });
 
     it('streams iso transfers, resubmitting each on release, and stops cleanly', async () => {
@@ -174,10 +188,13 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       const stream = transport.startStream({ endpoint: 0x82, type: 'bulk', transfers: 2, transferSize: 4096, timeoutMs: 150 }, onTransfer);
       device.pushBulk(Uint8Array.from([9, 8, 7, 6, 5]));
       device.pushBulk(new Uint8Array(4096).fill(3));
-      await until(() => transfers.filter((t) => t.status === TransferStatus.COMPLETED).length >= 2, 'two bulk completions');
-      await until(() => transfers.some((t) => t.status === TransferStatus.TIMED_OUT), 'a bulk timeout');
+      // On a real stack a transfer's timeout can race its data: libusb then reports TIMED_OUT with the bytes
+      // that did arrive (actualLength > 0). Data is data, whichever of the two statuses carries it.
+      const withData = () => transfers.filter((t) => t.actualLength > 0 && (t.status === TransferStatus.COMPLETED || t.status === TransferStatus.TIMED_OUT));
+      await until(() => withData().length >= 2, 'two bulk transfers with data');
+      await until(() => transfers.some((t) => t.status === TransferStatus.TIMED_OUT && t.actualLength === 0), 'a bulk timeout');
       await stream.stop();
-      const completed = transfers.filter((t) => t.status === TransferStatus.COMPLETED);
+      const completed = withData();
       expect(completed[0]).toMatchObject({ actualLength: 5, first: [9, 8, 7, 6] });
       expect(completed[1]).toMatchObject({ actualLength: 4096, first: [3, 3, 3, 3] });
     });

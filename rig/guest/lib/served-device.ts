@@ -14,6 +14,10 @@ export interface ServeEvent {
 export interface ServeOptions {
   /** Compiled module whose default export makes the model. */
   model: string;
+  /** Passed (as JSON) to the module's default export. */
+  options?: unknown;
+  /** The compiled serve.js, when this module is not itself loaded from rig/.out (vitest runs the sources). */
+  serveScript?: string;
   busid?: string;
   port?: number;
   /** Plug straight into vhci_hcd through sysfs instead of waiting for `usbip attach`. */
@@ -23,6 +27,10 @@ export interface ServeOptions {
 }
 
 export const PATTERN_DEVICE_MODULE = fileURLToPath(new URL('./pattern-device.js', import.meta.url));
+/** The VirtualCamera; options are VirtualCameraOptions. */
+export const VIRTUAL_CAMERA_MODULE = fileURLToPath(new URL('./virtual-camera-device.js', import.meta.url));
+/** The transport conformance suite's TestDevice (test/transport/helpers), with setMissedNext/pushBulkBytes. */
+export const TEST_DEVICE_MODULE = fileURLToPath(new URL('./test-device-model.js', import.meta.url));
 const SERVE_SCRIPT = fileURLToPath(new URL('../serve.js', import.meta.url));
 
 export class ServedDevice {
@@ -52,8 +60,9 @@ export class ServedDevice {
   }
 
   static async start(options: ServeOptions): Promise<ServedDevice> {
-    const args = [SERVE_SCRIPT, '--model', options.model, '--busid', options.busid ?? '1-1', '--port', String(options.port ?? 3240)];
+    const args = [options.serveScript ?? SERVE_SCRIPT, '--model', options.model, '--busid', options.busid ?? '1-1', '--port', String(options.port ?? 3240)];
     if (options.vhci === true) args.push('--vhci');
+    if (options.options !== undefined) args.push('--options', JSON.stringify(options.options));
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const label = options.label ?? 'serve';
     createInterface({ input: child.stderr }).on('line', (line) => console.log(`[${label}:stderr] ${line}`));
@@ -93,6 +102,16 @@ export class ServedDevice {
     this.child.stdin.write(`${name}\n`);
     const e = await answer;
     if (e.event === 'failed') throw new Error(`server command '${name}' failed: ${String(e.error)}`);
+  }
+
+  /** Calls a method of the served model with JSON-able arguments; resolves with what it returned. */
+  async call(method: string, args: readonly unknown[] = [], timeoutMs = 20_000): Promise<unknown> {
+    const line = `call ${method} ${JSON.stringify(args)}`;
+    const answer = this.waitEvent((e) => (e.event === 'done' || e.event === 'failed') && e.command === line, timeoutMs);
+    this.child.stdin.write(`${line}\n`);
+    const e = await answer;
+    if (e.event === 'failed') throw new Error(`server call '${line}' failed: ${String(e.error)}`);
+    return e.result;
   }
 
   async stats(): Promise<ServeEvent> {
