@@ -12,6 +12,13 @@
 import type { UsbSpeed } from '../spec/usb.js';
 import type { UvcErrorCode } from '../errors.js';
 
+/**
+ * Most transfer memory one stream may hold (transfers × bytes per transfer); startStream fails EINVAL above it,
+ * on every transport. Linux caps all usbfs transfers in flight, of every device and program, at usbfs_memory_mb
+ * (16 MB by default), so one stream keeps to half of that and transfer sizing stays well below this.
+ */
+export const MAX_STREAM_BYTES = 8 * 1024 * 1024;
+
 /** Completion status of a transfer or of one iso packet: libusb's `enum libusb_transfer_status`, same numbers. */
 export const TransferStatus = {
   COMPLETED: 0,
@@ -151,7 +158,10 @@ export interface UsbTransport {
   setAltSetting(interfaceNumber: number, altSetting: number): Promise<void>;
   clearHalt(endpoint: number): Promise<void>;
 
-  /** Starts the stream engine on an IN endpoint. Throws EBUSY if a stream already runs on that endpoint. */
+  /**
+   * Starts the stream engine on an IN endpoint. Throws EBUSY if a stream already runs on that endpoint, EINVAL
+   * for a stream holding more than MAX_STREAM_BYTES of transfers.
+   */
   startStream(options: StreamOptions, onTransfer: TransferCallback): UsbStream;
 
   on(event: 'disconnect', listener: () => void): this;

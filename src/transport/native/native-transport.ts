@@ -6,13 +6,14 @@ import { EventEmitter } from 'node:events';
 
 import { UvcError, uvcError } from '../../errors.js';
 import { DescriptorType, RequestType, StandardRequest } from '../../spec/usb.js';
-import type {
-  ControlSetup,
-  StreamOptions,
-  TransferCallback,
-  UsbDeviceInfo,
-  UsbStream,
-  UsbTransport,
+import {
+  MAX_STREAM_BYTES,
+  type ControlSetup,
+  type StreamOptions,
+  type TransferCallback,
+  type UsbDeviceInfo,
+  type UsbStream,
+  type UsbTransport,
 } from '../usb-transport.js';
 import type { AddonDevice } from './addon-types.js';
 import { loadNativeAddon } from './load-addon.js';
@@ -27,12 +28,8 @@ export interface NativeOpenOptions {
   timeoutMs?: number;
 }
 
-/**
- * Most transfer memory one native stream may pin (transfers × bytes per transfer); startStream fails EINVAL
- * above it. Linux caps all usbfs transfers in flight, of every device and program, at usbfs_memory_mb (16 MB by
- * default), so transfer sizing should stay well below this.
- */
-export const NATIVE_MAX_STREAM_BYTES = 8 * 1024 * 1024;
+/** The addon's own copy of the contract's MAX_STREAM_BYTES (kMaxStreamBytes in native/device_wrap.cc). */
+export const NATIVE_MAX_STREAM_BYTES = MAX_STREAM_BYTES;
 
 /** Control transfer timeout when the caller gives none, in ms (what USB 2.0 §9.2.6.4 allows a device). */
 export const DEFAULT_CONTROL_TIMEOUT_MS = 5000;

@@ -8,13 +8,14 @@ import { EventEmitter } from 'node:events';
 import { UvcError } from '../../errors.js';
 import { DescriptorType, FeatureSelector, RequestType, StandardRequest, type UsbSpeed } from '../../spec/usb.js';
 import type { ControlReply, SetupPacket, UsbDeviceModel } from '../device-model.js';
-import type {
-  ControlSetup,
-  StreamOptions,
-  TransferCallback,
-  UsbDeviceInfo,
-  UsbStream,
-  UsbTransport,
+import {
+  MAX_STREAM_BYTES,
+  type ControlSetup,
+  type StreamOptions,
+  type TransferCallback,
+  type UsbDeviceInfo,
+  type UsbStream,
+  type UsbTransport,
 } from '../usb-transport.js';
 import { readConfigLayout, type ConfigLayout, type EndpointLayout } from './config-layout.js';
 import { VirtualStream } from './virtual-stream.js';
@@ -22,7 +23,6 @@ import { VirtualStream } from './virtual-stream.js';
 /** libusb users commonly give control transfers 5 s; uvcvideo uses the same for its control requests. */
 export const DEFAULT_CONTROL_TIMEOUT_MS = 5000;
 /** Linux's usbfs refuses more than this much transfer memory per process by default. */
-const USBFS_MEMORY_LIMIT = 16 * 1024 * 1024;
 
 export interface OpenVirtualDeviceOptions {
   /** Reported in `info`; a virtual bus has no real numbers. Defaults: bus 0, the next free address. */
@@ -346,8 +346,8 @@ function checkStreamOptions(options: StreamOptions, endpoint: EndpointLayout): v
   if (options.timeoutMs !== undefined && !(Number.isInteger(options.timeoutMs) && options.timeoutMs >= 0)) {
     throw new UvcError('EINVAL', 'timeoutMs must be a non-negative integer');
   }
-  if (bytes > USBFS_MEMORY_LIMIT) {
-    throw new UvcError('ENOMEM', `the stream would hold ${bytes} bytes of transfers, over the 16 MiB usbfs limit`);
+  if (bytes > MAX_STREAM_BYTES) {
+    throw new UvcError('EINVAL', `the stream would hold ${bytes} bytes of transfers; the limit is ${MAX_STREAM_BYTES}`);
   }
 }
 
