@@ -13,8 +13,9 @@ namespace uvc {
 
 namespace {
 
-// Transfer memory one stream may pin. Linux caps all usbfs transfers in flight at usbfs_memory_mb (16 MB by
-// default) for every device and program together, so one stream stays well under it.
+// Transfer memory one stream may pin: MAX_STREAM_BYTES of the transport contract (src/transport/usb-transport.ts).
+// Linux caps all usbfs transfers in flight at usbfs_memory_mb (16 MB by default) for every device and program
+// together, so one stream stays well under it.
 constexpr int64_t kMaxStreamBytes = 8 * 1024 * 1024;
 constexpr int kMaxTransfers = 64;
 constexpr int kMaxIsoPackets = 128;         // usbfs: packets per URB

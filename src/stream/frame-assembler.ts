@@ -191,7 +191,7 @@ export class FrameAssembler {
   private sequence = -1;
   /** Something was lost since the last payload placed in a frame: the next frame to begin may lack its start. */
   private pendingLoss = false;
-  /** FID of a header-only payload seen with no frame open since the last loss; -1 when none. */
+  /** FID of the latest header-only payload seen since the last loss; -1 when none. */
   private idleFidAfterLoss = -1;
   /** Bus intervals lost since the last payload, settled at the next payload (0: none). */
   private pendingGapIntervals = 0;

@@ -2,7 +2,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { UvcError } from '../../src/errors.js';
-import { NATIVE_MAX_STREAM_BYTES, openNativeDevice } from '../../src/transport/native/index.js';
+import { openNativeDevice } from '../../src/transport/native/index.js';
+import { MAX_STREAM_BYTES } from '../../src/transport/usb-transport.js';
 import type { CompletedTransfer, StreamOptions, UsbStream, UsbTransport } from '../../src/transport/usb-transport.js';
 import { TransferStatus } from '../../src/transport/usb-transport.js';
 import {
@@ -241,7 +242,7 @@ export function streams(device: TestDevice): void {
       expect(codeOfSync(() => t.startStream({ ...options, endpoint: 0x8f }, nothing))).toBe('EINVAL');
       expect(codeOfSync(() => t.startStream({ ...options, transfers: 0 }, nothing))).toBe('EINVAL');
       expect(codeOfSync(() => t.startStream({ ...options, packetsPerTransfer: 129 }, nothing))).toBe('EINVAL');
-      expect(() => t.startStream({ ...options, transfers: 64, packetsPerTransfer: 128 }, nothing)).toThrow(`limit is ${NATIVE_MAX_STREAM_BYTES}`);
+      expect(() => t.startStream({ ...options, transfers: 64, packetsPerTransfer: 128 }, nothing)).toThrow(`limit is ${MAX_STREAM_BYTES}`);
       expect(codeOfSync(() => t.startStream({ ...options, type: 'video' as 'iso' }, nothing))).toBe('EINVAL');
 
       const stream = t.startStream(options, (x) => x.release());

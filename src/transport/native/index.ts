@@ -4,7 +4,6 @@ export {
   parsePortPath,
   NativeTransport,
   DEFAULT_CONTROL_TIMEOUT_MS,
-  NATIVE_MAX_STREAM_BYTES,
 } from './native-transport.js';
 export type { NativeDeviceTarget, NativeOpenOptions } from './native-transport.js';
 export { NativeStream } from './native-stream.js';

@@ -6,14 +6,13 @@ import { EventEmitter } from 'node:events';
 
 import { UvcError, uvcError } from '../../errors.js';
 import { DescriptorType, RequestType, StandardRequest } from '../../spec/usb.js';
-import {
-  MAX_STREAM_BYTES,
-  type ControlSetup,
-  type StreamOptions,
-  type TransferCallback,
-  type UsbDeviceInfo,
-  type UsbStream,
-  type UsbTransport,
+import type {
+  ControlSetup,
+  StreamOptions,
+  TransferCallback,
+  UsbDeviceInfo,
+  UsbStream,
+  UsbTransport,
 } from '../usb-transport.js';
 import type { AddonDevice } from './addon-types.js';
 import { loadNativeAddon } from './load-addon.js';
@@ -28,8 +27,6 @@ export interface NativeOpenOptions {
   timeoutMs?: number;
 }
 
-/** The addon's own copy of the contract's MAX_STREAM_BYTES (kMaxStreamBytes in native/device_wrap.cc). */
-export const NATIVE_MAX_STREAM_BYTES = MAX_STREAM_BYTES;
 
 /** Control transfer timeout when the caller gives none, in ms (what USB 2.0 §9.2.6.4 allows a device). */
 export const DEFAULT_CONTROL_TIMEOUT_MS = 5000;
