@@ -247,6 +247,21 @@ export class SyntheticCamera implements BusSource {
   }
 
   /** An invalid header of a random kind, as long as the original. */
+  /** Payload `i` of a frame cut into `per`-byte pieces: its header (made bogus when asked, which damages the frame) and data. */
+  private payload(content: Uint8Array, i: number, per: number, fid: number, eof: boolean, err: boolean, pts: number, bogus: boolean, truth: FrameTruth): Uint8Array {
+    let head = this.header(fid, eof, err, pts);
+    if (bogus) {
+      head = this.bogus(head);
+      truth.damaged = true;
+      truth.faultNearby = true;
+      truth.otherFault = true;
+    }
+    const bytes = new Uint8Array(head.length + Math.min(per, content.length - i * per));
+    bytes.set(head, 0);
+    bytes.set(content.subarray(i * per, (i + 1) * per), head.length);
+    return bytes;
+  }
+
   private bogus(original: Uint8Array): Uint8Array {
     const bad = original.slice();
     switch (this.random.int(0, 3)) {
@@ -312,16 +327,7 @@ export class SyntheticCamera implements BusSource {
       const bogusAt = this.random.int(0, count - 1);
       for (let i = 0; i < count; i++) {
         const last = i === count - 1;
-        let head = this.header(last ? lastFid : fid, last && eof, err && i === errAt, pts);
-        if (bogus && i === bogusAt) {
-          head = this.bogus(head);
-          truth.damaged = true;
-          truth.faultNearby = true;
-          truth.otherFault = true;
-        }
-        const bytes = new Uint8Array(head.length + Math.min(per, size - i * per));
-        bytes.set(head, 0);
-        bytes.set(content.subarray(i * per, (i + 1) * per), head.length);
+        const bytes = this.payload(content, i, per, last ? lastFid : fid, last && eof, err && i === errAt, pts, bogus && i === bogusAt, truth);
         const lost = lose && i === lostAt;
         if (lost) {
           truth.damaged = true;
@@ -347,16 +353,7 @@ export class SyntheticCamera implements BusSource {
     const lostPayload = this.random.int(0, count - 1);
     for (let i = 0; i < count; i++) {
       const last = i === count - 1;
-      let head = this.header(last ? lastFid : fid, last && eof, err && i === errAt, pts);
-      if (bogus && i === bogusAt) {
-        head = this.bogus(head);
-        truth.damaged = true;
-        truth.faultNearby = true;
-        truth.otherFault = true;
-      }
-      const bytes = new Uint8Array(head.length + Math.min(per, size - i * per));
-      bytes.set(head, 0);
-      bytes.set(content.subarray(i * per, (i + 1) * per), head.length);
+      const bytes = this.payload(content, i, per, last ? lastFid : fid, last && eof, err && i === errAt, pts, bogus && i === bogusAt, truth);
       const failAt = lose && i === lostPayload ? this.random.int(0, bytes.length - 1) : -1;
       this.payloads.push({ bytes, frame: n, failAt });
     }
