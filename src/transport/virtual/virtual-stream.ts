@@ -4,6 +4,7 @@
  * once, as the slot's own buffer; release() resubmits it. stop() cancels everything and resolves once every
  * submitted transfer has come back.
  */
+import { setMaxListeners } from 'node:events';
 import {
   TransferStatus,
   type CompletedTransfer,
@@ -90,6 +91,9 @@ export class VirtualStream implements UsbStream {
     private readonly hooks: VirtualStreamHooks,
   ) {
     this.options = Object.freeze({ ...options });
+    // Every transfer in flight listens to the stream's abort: more than Node's default of 10 is the normal case,
+    // not a leak (without this, a stream of 25 transfers printed MaxListenersExceededWarning).
+    setMaxListeners(options.transfers + 1, this.abort.signal);
     const iso = options.type === 'iso';
     const packets = iso ? options.packetsPerTransfer! : 0;
     const stride = iso ? options.packetSize! : 0;
