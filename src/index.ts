@@ -21,7 +21,7 @@ export type {
 
 // The buffer queue a camera streams into (videobuf2's contract).
 export { QueueHandle, VideoBuffer } from './queue/index.js';
-export type { BufferState, BufferFlags, DqbufOptions, QbufOptions } from './queue/index.js';
+export type { BufferState, BufferFlags, DqbufOptions, FramesOptions, QbufOptions } from './queue/index.js';
 
 // The UVC protocol layer, for tools that need more than a camera.
 export { parseUvcDescriptors, decodeStatusPacket, NEAREST_MATCH_RULE } from './uvc/index.js';

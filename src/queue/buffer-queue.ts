@@ -11,7 +11,7 @@
  * held by the driver ('active'), or in the done list ('done'/'error'). Every state change happens inside one
  * synchronous method, so no promise continuation ever sees a half-made change; checkInvariants() proves it.
  */
-import { UvcError, isUvcError, uvcError } from '../errors.js';
+import { UvcError, uvcError } from '../errors.js';
 import { QueueHandle } from './queue-handle.js';
 import { VideoBuffer, bufferFlags, type BufferPoolTag, type Fence } from './video-buffer.js';
 
@@ -608,9 +608,4 @@ export class BufferQueue {
       this.driverPhase = 'idle';
     }
   }
-}
-
-/** True for the error a dqbuf gets when streaming stops under it (the end of a capture loop, not a failure). */
-export function isStreamingStopped(error: unknown): boolean {
-  return isUvcError(error, 'EINVAL');
 }

@@ -8,6 +8,16 @@ import { isUvcError, uvcError } from '../errors.js';
 import type { BufferQueue, DqbufOptions, QbufOptions } from './buffer-queue.js';
 import type { VideoBuffer } from './video-buffer.js';
 
+/** Options of QueueHandle.frames(). */
+export interface FramesOptions {
+  /** Ends the loop (without an error) when it aborts. */
+  signal?: AbortSignal;
+  /** Queue each yielded buffer again on the next step. Default true. */
+  requeue?: boolean;
+  /** Fail with ETIMEDOUT when no buffer is done within this many ms of waiting. Default: wait while streaming. */
+  timeoutMs?: number;
+}
+
 export class QueueHandle implements AsyncIterable<VideoBuffer> {
   private readonly queue: BufferQueue;
   private closed = false;
@@ -99,14 +109,33 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
     return this.queue._streamoff(this);
   }
 
-  /**
-   * `for await (const buffer of handle)`: dequeues buffers in order; each step first queues the buffer the
-   * previous step yielded (unless you queued it yourself). Ends when streaming is turned off; throws ENXIO after
-   * a disconnect (after the buffers still done). Leaving the loop early leaves the last buffer with you.
-   * Streaming must be on when the loop starts (EINVAL otherwise).
-   */
+  /** `for await (const buffer of handle)`: the same as `for await (const buffer of handle.frames())`. */
   [Symbol.asyncIterator](): AsyncIterator<VideoBuffer> {
     return this.frames();
+  }
+
+  /**
+   * The consumer loop: `for await (const buffer of handle.frames({ signal }))` dequeues the filled buffers in
+   * order (good ones and ones flagged `error`). Streaming must be on when the loop starts (EINVAL otherwise).
+   *
+   * What ends it is decided here, once, for every loop:
+   * - streamoff() (or close()): the loop ends. Buffers that were done are returned to you by streamoff, not yielded.
+   * - `signal` aborts: the loop ends before it takes another buffer; a wait in progress ends at once.
+   * - the camera is unplugged: the buffers still done come first (the frames completed before the unplug, then the
+   *   buffers it returned unfilled: `flags.error`, `bytesused` 0, `sequence` -1), then the loop throws ENXIO.
+   * - anything else throws: EIO when the stream failed (a transfer that keeps failing), ETIMEDOUT when no buffer
+   *   was done within `timeoutMs`, EBUSY/EBADF when this handle lost the queue or was closed.
+   *
+   * With `requeue` (the default) each step first queues the buffer the previous step yielded, unless you queued it
+   * yourself or streaming has stopped. Leaving the loop early (break, return, throw) leaves the buffer you hold
+   * with you. With `requeue: false` every buffer is yours until you qbuf() it.
+   */
+  frames(options: FramesOptions = {}): AsyncIterableIterator<VideoBuffer> {
+    const { signal, timeoutMs, requeue = true } = options;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+      throw uvcError('EINVAL', `timeoutMs must be a non-negative number, got ${timeoutMs}`);
+    }
+    return this.consume(signal, timeoutMs, requeue);
   }
 
   /** Streams off and frees the buffers if this handle owns them; afterwards every call fails with EBADF. */
@@ -116,28 +145,42 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
     await this.queue._release(this);
   }
 
-  private async *frames(): AsyncGenerator<VideoBuffer, void, undefined> {
+  private async *consume(signal: AbortSignal | undefined, timeoutMs: number | undefined, requeue: boolean): AsyncGenerator<VideoBuffer, void, undefined> {
     this.checkOpen();
     if (!this.queue.streaming && !this.queue.disconnected && this.queue.doneCount === 0) {
       throw uvcError('EINVAL', 'not streaming: call streamon() before iterating');
     }
+    const dqbufOptions: DqbufOptions = {};
+    if (signal !== undefined) dqbufOptions.signal = signal;
+    if (timeoutMs !== undefined) dqbufOptions.timeoutMs = timeoutMs;
+    // A function, so that the compiler does not assume the signal cannot change across the await.
+    const aborted = (): boolean => signal?.aborted === true;
     let previous: VideoBuffer | null = null;
     for (;;) {
-      if (previous !== null && previous.state === 'dequeued' && this.queue.streaming && this.isOwner) {
-        const current = this.queue.buffers()[previous.index];
-        if (current === previous) this.queue._qbuf(this, previous.index, undefined);
+      if (previous !== null) {
+        if (requeue) this.requeue(previous);
+        previous = null;
       }
-      previous = null;
+      if (aborted()) return;
       let buffer: VideoBuffer;
       try {
-        buffer = await this.dqbuf();
+        buffer = await this.dqbuf(dqbufOptions);
       } catch (error) {
+        if (aborted() && isUvcError(error, 'ECANCELED')) return;
+        // EINVAL from a wait means streaming was turned off (a disconnect answers ENXIO instead).
         if (isUvcError(error, 'EINVAL') && !this.queue.disconnected) return;
         throw error;
       }
       previous = buffer;
       yield buffer;
     }
+  }
+
+  /** Gives a yielded buffer back to the driver, if it is still the user's and streaming goes on. */
+  private requeue(buffer: VideoBuffer): void {
+    if (buffer.state !== 'dequeued' || !this.queue.streaming || !this.isOwner) return;
+    if (this.queue.buffers()[buffer.index] !== buffer) return; // a buffer of a freed pool
+    this.queue._qbuf(this, buffer.index, undefined);
   }
 
   private checkOpen(): void {
