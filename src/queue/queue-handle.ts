@@ -1,8 +1,9 @@
 /**
- * The user side of a BufferQueue: what `camera.queue` is. Several handles may share one queue (two Camera
- * handles on one device); like a V4L2 file handle, the one that allocates buffers with reqbufs(n > 0) owns the
- * queue until reqbufs(0) or close(), and every other handle gets EBUSY from reqbufs, qbuf, dqbuf, streamon and
- * streamoff meanwhile. querybuf() is open to all (vb2 does the same).
+ * The user side of a BufferQueue: what `camera.queue` is, V4L2's file handle. Several handles may share one
+ * queue (two Camera handles on one device); the one that allocates buffers with reqbufs(n > 0) owns the queue
+ * until reqbufs(0) or close(), and every other handle gets EBUSY from reqbufs, qbuf, dqbuf, streamon and
+ * streamoff meanwhile. querybuf() is open to all. The ownership rule lives here and only here, as vb2 keeps
+ * vb2_queue_is_busy() in its file-handle helpers (videobuf2-v4l2.c) and the queue core never asks who calls.
  */
 import { isUvcError, uvcError } from '../errors.js';
 import type { BufferQueue, DqbufOptions, QbufOptions } from './buffer-queue.js';
@@ -22,7 +23,7 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
   private readonly queue: BufferQueue;
   private closed = false;
 
-  /** @internal Use BufferQueue.open(). */
+  /** @internal Camera hands out handles (`camera.queue`). */
   constructor(queue: BufferQueue) {
     this.queue = queue;
   }
@@ -57,13 +58,17 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    */
   reqbufs(count: number): number {
     this.checkOpen();
-    return this.queue._reqbufs(this, count);
+    this.checkNotBusy();
+    const allocated = this.queue.reqbufs(count);
+    // vb2_ioctl_reqbufs: the handle that allocates owns the queue; freeing gives it up.
+    this.queue.owner = allocated > 0 ? this : null;
+    return allocated;
   }
 
   /** The buffer at `index` (EINVAL if there is none). The object is live: its fields follow the buffer. */
   querybuf(index: number): VideoBuffer {
     this.checkOpen();
-    return this.queue._querybuf(index);
+    return this.queue.querybuf(index);
   }
 
   /**
@@ -77,7 +82,8 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
   qbuf(index: number, options?: QbufOptions): Promise<VideoBuffer> | undefined;
   qbuf(index: number, options?: QbufOptions): Promise<VideoBuffer> | undefined {
     this.checkOpen();
-    return this.queue._qbuf(this, index, options);
+    this.checkNotBusy();
+    return this.queue.qbuf(index, options);
   }
 
   /**
@@ -87,8 +93,8 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    * buffers still done, then ENXIO at once.
    */
   dqbuf(options?: DqbufOptions): Promise<VideoBuffer> {
-    if (this.closed) return Promise.reject(uvcError('EBADF', 'the queue handle is closed'));
-    return this.queue._dqbuf(this, options);
+    const refused = this.refusal();
+    return refused ?? this.queue.dqbuf(options);
   }
 
   /**
@@ -96,8 +102,8 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    * hook's own error if it fails (the buffers stay queued). Calling it while streaming is a no-op.
    */
   streamon(): Promise<void> {
-    if (this.closed) return Promise.reject(uvcError('EBADF', 'the queue handle is closed'));
-    return this.queue._streamon(this);
+    const refused = this.refusal();
+    return refused ?? this.queue.streamon();
   }
 
   /**
@@ -105,8 +111,8 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    * returns; the promise resolves once the driver has stopped. Works after a disconnect. Repeating it is harmless.
    */
   streamoff(): Promise<void> {
-    if (this.closed) return Promise.reject(uvcError('EBADF', 'the queue handle is closed'));
-    return this.queue._streamoff(this);
+    const refused = this.refusal();
+    return refused ?? this.queue.streamoff();
   }
 
   /** `for await (const buffer of handle)`: the same as `for await (const buffer of handle.frames())`. */
@@ -142,7 +148,11 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue._release(this);
+    if (this.queue.owner !== this) return;
+    // vb2_fop_release: the owner's close streams off, frees the buffers and gives up the queue.
+    const stopped = this.queue.release();
+    this.queue.owner = null;
+    await stopped;
   }
 
   private async *consume(signal: AbortSignal | undefined, timeoutMs: number | undefined, requeue: boolean): AsyncGenerator<VideoBuffer, void, undefined> {
@@ -180,10 +190,27 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
   private requeue(buffer: VideoBuffer): void {
     if (buffer.state !== 'dequeued' || !this.queue.streaming || !this.isOwner) return;
     if (this.queue.buffers()[buffer.index] !== buffer) return; // a buffer of a freed pool
-    this.queue._qbuf(this, buffer.index, undefined);
+    this.queue.qbuf(buffer.index);
   }
 
   private checkOpen(): void {
     if (this.closed) throw uvcError('EBADF', 'the queue handle is closed');
+  }
+
+  /** vb2_queue_is_busy(): another handle owns the queue. */
+  private checkNotBusy(): void {
+    const owner = this.queue.owner;
+    if (owner !== null && owner !== this) throw uvcError('EBUSY', 'another handle owns this queue');
+  }
+
+  /** The checks of the asynchronous calls, as a rejected promise (null when the call may go on). */
+  private refusal(): Promise<never> | null {
+    try {
+      this.checkOpen();
+      this.checkNotBusy();
+      return null;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }
