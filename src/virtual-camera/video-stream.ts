@@ -14,7 +14,7 @@ import { sofFrameNumber, type BusClock, type DeviceClock } from './bus-clock.js'
 import type { ControlChange, ControlModel } from './controls.js';
 import { inFrameSet, type ResolvedFaults } from './faults.js';
 import type { FrameSource, RenderedFrame } from './frame-source.js';
-import type { UvcVersion } from './options.js';
+import type { UvcVersion } from './types.js';
 
 export interface VideoStreamConfig {
   clock: BusClock;

@@ -372,14 +372,14 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
 
   private startStream(): void {
     this.stopStream('cancelled');
-    const format = this.negotiator.format(this.commit.formatIndex);
-    const frame = this.negotiator.frame(format, this.commit.frameIndex);
-    const frameIntervalUs = this.commit.frameInterval / 10;
+    const format = this.negotiator.format(this.commit.bFormatIndex);
+    const frame = this.negotiator.frame(format, this.commit.bFrameIndex);
+    const frameIntervalUs = this.commit.dwFrameInterval / 10;
     const source = new FrameSource({
       format,
       frame,
       frameIntervalUs,
-      jpegQuality: jpegQualityOf(this.commit.compQuality),
+      jpegQuality: jpegQualityOf(this.commit.wCompQuality),
       omitHuffmanTables: this.config.omitHuffmanTables,
       frameCache: this.config.frameCache,
       controls: this.controls,
@@ -446,7 +446,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     const setting = this.config.layout.isoAlts[alt - 1]!;
     this.startStream();
     const stream = this.stream!;
-    const truthful = this.commit.maxPayloadTransferSize;
+    const truthful = this.commit.dwMaxPayloadTransferSize;
     this.iso = new IsoInEndpoint(
       this.clock,
       {
