@@ -51,6 +51,8 @@ export interface VirtualCameraOptions {
   /** Seeds every pseudo-random choice (packet loss, where the SOF counter and the device clock start). Default 1. */
   seed?: number;
   faults?: FaultOptions;
+  /** How many records `camera.sentFrames` keeps (the newest; 0 keeps none). Default 2048. */
+  sentFramesLimit?: number;
 }
 
 export interface ResolvedOptions {
@@ -78,6 +80,7 @@ export interface ResolvedOptions {
   renderAhead: number;
   seed: number;
   faults: ResolvedFaults;
+  sentFramesLimit: number;
   layout: DeviceLayout;
 }
 
@@ -184,6 +187,7 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     renderAhead: integer('renderAhead', options.renderAhead, 1, 16, 3),
     seed: integer('seed', options.seed, 0, 0xffffffff, 1),
     faults: resolveFaults(options.faults, invalid),
+    sentFramesLimit: integer('sentFramesLimit', options.sentFramesLimit, 0, 1_000_000, 2048),
     layout,
   };
 }
