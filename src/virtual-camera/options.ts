@@ -7,6 +7,7 @@ import { uvcError } from '../errors.js';
 import { resolveFormats, defaultFormats, type FormatSpec, type ResolvedFormat } from './formats.js';
 import { buildLayout, type DeviceLayout } from './device-layout.js';
 import { resolveFaults, type FaultOptions, type ResolvedFaults } from './faults.js';
+import { resolveQuirks, type QuirkSet, type VirtualQuirk } from './quirks.js';
 import type { InvalidOption, Pace, UvcVersion, VirtualSpeed, VirtualTransfer } from './types.js';
 
 export interface VirtualCameraOptions {
@@ -51,6 +52,11 @@ export interface VirtualCameraOptions {
   /** Seeds every pseudo-random choice (packet loss, where the SOF counter and the device clock start). Default 1. */
   seed?: number;
   faults?: FaultOptions;
+  /**
+   * How this camera misbehaves, always, by the kebab-case names of shared/reference/uvc-quirks.md (see quirks.ts).
+   * 'probe-extrafields' makes the camera UVC 1.0 unless uvcVersion says otherwise (which is refused).
+   */
+  quirks?: readonly VirtualQuirk[];
 }
 
 export interface ResolvedOptions {
@@ -78,6 +84,7 @@ export interface ResolvedOptions {
   renderAhead: number;
   seed: number;
   faults: ResolvedFaults;
+  quirks: QuirkSet;
   layout: DeviceLayout;
 }
 
@@ -132,7 +139,8 @@ function usbString(name: string, value: unknown, fallback: string): string {
 
 export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) invalid('options must be an object');
-  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, '1.1');
+  const wantsExtraFields = Array.isArray(options.quirks) && options.quirks.includes('probe-extrafields');
+  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, wantsExtraFields ? '1.0' : '1.1');
   const speed = oneOf('speed', options.speed, ['full', 'high', 'super'] as const, 'high');
   const transfer = oneOf('transfer', options.transfer, ['iso', 'bulk'] as const, 'iso');
   const pace = oneOf('pace', options.pace, ['realtime', 'fast'] as const, 'realtime');
@@ -184,6 +192,7 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     renderAhead: integer('renderAhead', options.renderAhead, 1, 16, 3),
     seed: integer('seed', options.seed, 0, 0xffffffff, 1),
     faults: resolveFaults(options.faults, invalid),
+    quirks: resolveQuirks(options.quirks, { uvcVersion, speed, transfer, invalid }),
     layout,
   };
 }

@@ -402,6 +402,8 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       },
       onControlChanges: (changes) => this.postControlChanges(changes),
       beforeFrame: (sequence) => this.faultState.unplugAtFrame === null || sequence < this.faultState.unplugAtFrame,
+      quirks: this.config.quirks,
+      mjpeg: format.kind === 'mjpeg',
     });
   }
 
