@@ -152,6 +152,20 @@ export class Camera extends EventEmitter<CameraEvents> {
     return this.device.controls.get(name);
   }
 
+  /**
+   * A menu control's current value as its label ('50hz', 'aperture_priority'), read from the camera like
+   * getControl(); null when the camera reports a value its menu does not list. EINVAL for a control that is not a
+   * menu.
+   */
+  async getControlLabel(name: string): Promise<string | null> {
+    this.checkUsable();
+    const control = this.device.controls.info(name);
+    if (control.type !== 'menu') throw new UvcError('EINVAL', `${name} is not a menu control (it is ${control.type === 'integer' ? 'an' : 'a'} ${control.type})`, { details: { control: name } });
+    const value = await this.device.controls.get(name);
+    return control.menu.find((m) => m.value === value)?.name ?? null;
+  }
+
+  /** Sets a control; menus take their labels too, matched case-insensitively ('50Hz' = '50hz'). */
   async setControl(name: string, value: ControlValue | string): Promise<void> {
     this.checkUsable();
     await this.device.controls.set(name, value);
