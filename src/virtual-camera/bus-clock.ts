@@ -5,7 +5,7 @@
  * consumes bus time. The device clock (the STC behind PTS and SCR) runs at dwClockFrequency off the same
  * time base, optionally drifting by some ppm, from an arbitrary start value like a real free-running counter.
  */
-import type { Pace } from './options.js';
+import type { Pace } from './types.js';
 
 export interface BusClock {
   readonly pace: Pace;

@@ -4,7 +4,7 @@
  * where the camera would commit it (packetising, probe/commit, the class request dispatcher).
  */
 import { RequestErrorCode } from '../spec/uvc.js';
-import type { InvalidOption } from './options.js';
+import type { InvalidOption } from './types.js';
 
 /** Which frames (by sequence number, the number their stamp carries): all, a list, or every n-th from offset. */
 export type FrameSet = 'all' | readonly number[] | { every: number; offset?: number };

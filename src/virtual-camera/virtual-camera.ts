@@ -384,15 +384,15 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
 
   private startStream(): void {
     this.stopStream('cancelled');
-    const format = this.negotiator.format(this.commit.formatIndex);
-    const frame = this.negotiator.frame(format, this.commit.frameIndex);
-    const frameIntervalUs = this.commit.frameInterval / 10;
+    const format = this.negotiator.format(this.commit.bFormatIndex);
+    const frame = this.negotiator.frame(format, this.commit.bFrameIndex);
+    const frameIntervalUs = this.commit.dwFrameInterval / 10;
     this.sentLog.beginStream();
     const source = new FrameSource({
       format,
       frame,
       frameIntervalUs,
-      jpegQuality: jpegQualityOf(this.commit.compQuality),
+      jpegQuality: jpegQualityOf(this.commit.wCompQuality),
       omitHuffmanTables: this.config.omitHuffmanTables,
       frameCache: this.config.frameCache,
       controls: this.controls,
@@ -415,8 +415,10 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       },
       onControlChanges: (changes) => this.postControlChanges(changes),
       beforeFrame: (sequence) => this.faultState.unplugAtFrame === null || sequence < this.faultState.unplugAtFrame,
-      maxVideoFrameSize: this.commit.maxVideoFrameSize,
+      maxVideoFrameSize: this.commit.dwMaxVideoFrameSize,
       log: this.sentLog,
+      quirks: this.config.quirks,
+      mjpeg: format.kind === 'mjpeg',
     });
   }
 
@@ -465,7 +467,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     const setting = this.config.layout.isoAlts[alt - 1]!;
     this.startStream();
     const stream = this.stream!;
-    const truthful = this.commit.maxPayloadTransferSize;
+    const truthful = this.commit.dwMaxPayloadTransferSize;
     this.iso = new IsoInEndpoint(
       this.clock,
       {

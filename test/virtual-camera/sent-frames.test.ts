@@ -121,7 +121,7 @@ describe('camera.sentFrames', () => {
     // longer than a frame period to send, so the device skips captures to send the newest.
     const vcam = new VirtualCamera({ formats: [SMALL], pace: 'realtime' });
     await enumerate(vcam);
-    await negotiate(vcam, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(vcam, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(vcam, VS, 1);
     let packets = 0;
     await readIso(vcam, 128, 64, 4, () => ++packets < 64 * 24);
