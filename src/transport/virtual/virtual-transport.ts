@@ -196,6 +196,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     checkStreamOptions(options, endpoint);
     if (this.streams.has(options.endpoint)) throw new UvcError('EBUSY', `a stream already runs on endpoint 0x${hex(options.endpoint)}`);
     const stream = new VirtualStream(this.model, options, onTransfer, {
+      connected: () => !this.disconnected,
       onNoDevice: () => this.markDisconnected(),
       onStopped: (stopped) => {
         if (this.streams.get(options.endpoint) === stopped) this.streams.delete(options.endpoint);
