@@ -59,9 +59,14 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     try {
       device = new CameraDevice(transport, options);
       await device.initialise(options);
+      // Unplugged while it was being set up, with no step failing loudly (a warning, a courtesy read): not a camera.
+      if (device.gone) throw new UvcError('ENODEV', 'the camera was unplugged while it was being opened');
       return device;
     } catch (error) {
-      device?.transport.off('disconnect', device.onDisconnect);
+      if (device) {
+        device.transport.off('disconnect', device.onDisconnect);
+        await device.statusMonitor?.stop().catch(() => undefined);
+      }
       await transport.close().catch(() => undefined);
       throw error;
     }
@@ -99,8 +104,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   async release(): Promise<void> {
     if (this.references === 0) return;
     if (--this.references > 0) return;
-    this.emit('released');
+    // Marked freed before anyone hears of it: a listener (or an open) must see released and freed() that waits.
     this.closing ??= this.shutdown();
+    this.emit('released');
     await this.closing;
   }
 
