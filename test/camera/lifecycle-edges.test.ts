@@ -9,9 +9,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openCamera, type Camera } from '../../src/camera/index.js';
+import type { UvcError } from '../../src/errors.js';
 import { VirtualCamera } from '../../src/virtual-camera/index.js';
 import { expectCode, small } from './helpers.js';
-import { SlowCancel, UnplugOnStringRead } from './model-wrappers.js';
+import { FailingVideoEndpoint, SlowCancel, UnplugOnStringRead } from './model-wrappers.js';
 
 const open: Camera[] = [];
 afterEach(async () => {
@@ -104,3 +105,85 @@ describe('a control request the camera never answers', () => {
     expect(stdout.trim()).toBe('ETIMEDOUT');
   });
 });
+
+describe('a video endpoint that fails every transfer at once', () => {
+  it('stops the stream after a bounded run of failures: waiting dqbuf and the loop get EIO, the camera emits error', async () => {
+    const model = new FailingVideoEndpoint(new VirtualCamera({ pace: 'fast', formats: [small()] }));
+    const camera = await openCamera(model, { transfers: 4 });
+    open.push(camera);
+    const errors: UvcError[] = [];
+    camera.on('error', (error) => errors.push(error));
+    const queue = camera.queue;
+    queue.reqbufs(3);
+    for (let i = 0; i < 3; i++) queue.qbuf(i);
+    // Event-loop turns while the stream runs: a stream that spins on promise continuations would allow none.
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    try {
+      await queue.streamon();
+      const waiting = queue.dqbuf();
+      await expectCode(waiting, 'EIO');
+      expect(errors.map((e) => e.code)).toEqual(['EIO']);
+      expect(errors[0]!.message).toMatch(/transfers in a row failed/);
+      const failures = model.failures;
+      // Bounded: at least 16 (two rounds of every transfer), and the endpoint is left alone afterwards.
+      expect(failures).toBeGreaterThanOrEqual(16);
+      await sleep(20);
+      expect(model.failures).toBe(failures);
+      expect(turns).toBeGreaterThan(0);
+      // The queue answers EIO until streamoff: the loop, dqbuf and qbuf alike.
+      let loopError: unknown;
+      try {
+        for await (const buffer of queue.frames()) void buffer;
+      } catch (error) {
+        loopError = error;
+      }
+      expect((loopError as UvcError).code).toBe('EIO');
+      await expectCode(queue.dqbuf(), 'EIO');
+      // streamoff clears it; once the endpoint works again, so does streaming.
+      await queue.streamoff();
+      model.failing = false;
+      expect(await oneFrameAgain(camera)).toBe(160 * 120 * 2);
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
+  it('never freezes the process: timers run and it ends with EIO (checked in a process of its own)', async () => {
+    const dist = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/index.js');
+    expect(existsSync(dist), 'dist/ is missing: run `npm run build` (npm test does)').toBe(true);
+    const script = `
+      import { openCamera, VirtualCamera } from ${JSON.stringify(pathToFileURL(dist).href)};
+      const vcam = new VirtualCamera({ pace: 'fast', formats: [{ format: 'yuyv', frames: [{ width: 160, height: 120, fps: [30] }] }] });
+      const failing = {
+        speed: vcam.speed,
+        get attached() { return vcam.attached; },
+        control: (setup, data, signal) => vcam.control(setup, data, signal),
+        transfer: (request) => request.endpoint === 0x81 ? Promise.resolve({ status: 'error', actualLength: 0, startFrame: 0 }) : vcam.transfer(request),
+        on(event, listener) { vcam.on(event, listener); return this; },
+        off(event, listener) { vcam.off(event, listener); return this; },
+        once(event, listener) { vcam.once(event, listener); return this; },
+      };
+      const camera = await openCamera(failing);
+      let timer = false;
+      setTimeout(() => { timer = true; }, 0);
+      const queue = camera.queue;
+      queue.reqbufs(2); queue.qbuf(0); queue.qbuf(1);
+      await queue.streamon();
+      const code = await queue.dqbuf().then(() => 'frame', (error) => error.code);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      console.log(code, timer);
+      await camera.close();
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 });
+    expect(stdout.trim()).toBe('EIO true');
+  });
+});
+
+async function oneFrameAgain(camera: Camera): Promise<number> {
+  const queue = camera.queue;
+  for (let i = 0; i < queue.count; i++) if (queue.querybuf(i).state === 'dequeued') queue.qbuf(i);
+  await queue.streamon();
+  return (await queue.dqbuf()).bytesused;
+}
+

@@ -72,3 +72,22 @@ export class SlowCancel extends WrappedModel {
     return super.transfer({ ...request, signal: inner.signal }).finally(() => outer.removeEventListener('abort', onAbort));
   }
 }
+
+/** While `failing`, every transfer on the video endpoint fails at once (a bus error, every time). */
+export class FailingVideoEndpoint extends WrappedModel {
+  failing = true;
+  failures = 0;
+  constructor(
+    camera: VirtualCamera,
+    readonly endpoint = 0x81,
+  ) {
+    super(camera);
+  }
+  override transfer(request: EndpointRequest): Promise<EndpointReply> {
+    if (this.failing && request.endpoint === this.endpoint && this.camera.attached) {
+      this.failures++;
+      return Promise.resolve({ status: 'error', actualLength: 0, startFrame: 0 });
+    }
+    return super.transfer(request);
+  }
+}
