@@ -22,6 +22,8 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   onWarning: (error: UvcError) => void;
   /** The camera's quirks: negotiation applies and learns them. */
   quirks: DeviceQuirks;
+  /** The running stream failed and stopped (the queue answers the same error until streamoff). */
+  onStreamError: (error: UvcError) => void;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -53,6 +55,15 @@ export class StreamingInterface implements QueueDriver {
   /** The running video stream, for statistics. */
   get stream(): VideoStream | null {
     return this.video;
+  }
+
+  /**
+   * The device left. A running video stream disconnects the queue itself, from its NO_DEVICE completion, after
+   * the frames completed before the unplug; otherwise the queue is disconnected now.
+   */
+  deviceGone(): void {
+    if (this.video?.running === true) return;
+    this.queue.disconnect();
   }
 
   /** True when this interface offers what the request names (its FourCC, if any). */
@@ -96,6 +107,7 @@ export class StreamingInterface implements QueueDriver {
         dropErroredFrames: this.options.dropErroredFrames,
         hardwareTimestamps: this.options.hardwareTimestamps,
         onError: this.options.onWarning,
+        onStreamError: this.options.onStreamError,
       });
       video.start();
       this.video = video;
