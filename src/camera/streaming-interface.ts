@@ -22,6 +22,8 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   onWarning: (error: UvcError) => void;
   /** The camera's quirks: negotiation applies and learns them. */
   quirks: DeviceQuirks;
+  /** Runs once the stream is running (the camera writes back controls a forgetful camera lost). */
+  onStreamStarted?: () => Promise<void>;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -74,7 +76,7 @@ export class StreamingInterface implements QueueDriver {
       throw new UvcError('EBUSY', 'buffers are allocated: free them with queue.reqbufs(0) before changing the format');
     }
     const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
-    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
+    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs, quirks: this.options.quirks });
     // The queue might have been given buffers while the probe ran.
     this.queue.setBufferSize(params.dwMaxVideoFrameSize);
     this.params = params;
@@ -103,6 +105,7 @@ export class StreamingInterface implements QueueDriver {
       if (iso && !this.transport.isDisconnected) await this.transport.setAltSetting(this.interfaceNumber, 0).catch(() => undefined);
       throw error;
     }
+    await this.options.onStreamStarted?.();
   }
 
   async stopStreaming(): Promise<void> {

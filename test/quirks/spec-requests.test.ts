@@ -14,7 +14,7 @@ afterEach(async () => {
   for (const camera of open.splice(0)) await camera.close();
 });
 
-const NAMES = new Map(Object.entries(UvcRequest).map(([name, code]) => [code, name]));
+const NAMES = new Map<number, string>(Object.entries(UvcRequest).map(([name, code]) => [code, name]));
 
 interface Logged {
   request: string;
