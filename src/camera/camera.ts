@@ -5,10 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { UvcError } from '../errors.js';
-import type { QueueHandle } from '../queue/index.js';
+import { QueueHandle } from '../queue/index.js';
 import type { AssemblerStats } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
-import type { ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
+import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
 import type { CameraFormat, NegotiatedFormat } from './camera-formats.js';
 import type { CameraDevice } from './camera-device.js';
 import type { StreamingInterface } from './streaming-interface.js';
@@ -17,6 +17,8 @@ export interface CameraDescription extends UsbDeviceInfo {
   /** 'virtual' for a VirtualCamera, 'native' for a real device through libusb. */
   transport: 'native' | 'virtual';
   uvcVersion: string;
+  /** The quirks applied when the camera was opened, each with its source and reason (stats.quirks has later ones). */
+  quirks: AppliedQuirk[];
   manufacturer?: string;
   product?: string;
   serial?: string;
@@ -44,6 +46,12 @@ export interface CameraEvents {
   button: [ButtonEvent];
   /** Trouble nobody asked about: a failing status endpoint, an error while stopping a stream. */
   warning: [UvcError];
+  /**
+   * The stream failed and stopped (EIO: the video endpoint keeps failing); dqbuf and qbuf answer the same error
+   * until streamoff(). Emitted only while someone listens for 'error' (else it comes as 'warning'): an unheard
+   * 'error' would end the process, and the queue reports it anyway.
+   */
+  error: [UvcError];
 }
 
 export interface CameraStats {
@@ -52,6 +60,8 @@ export interface CameraStats {
   assembly: Readonly<AssemblerStats> | null;
   /** Transfers of the current stream. */
   transfers: Readonly<StreamStats> | null;
+  /** Every quirk applied to the camera so far: from the quirk table, the caller, or detected from its behaviour. */
+  quirks: AppliedQuirk[];
 }
 
 export class Camera extends EventEmitter<CameraEvents> {
@@ -72,6 +82,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     device.on('disconnect', this.onDisconnect);
     device.on('status', this.onStatus);
     device.on('warning', this.onWarning);
+    device.on('streamError', this.onStreamError);
   }
 
   /** Every format the camera offers, with its frame sizes and rates. */
@@ -111,7 +122,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     const stream = this.stream();
     let handle = this.queues.get(stream.interfaceNumber);
     if (!handle) {
-      handle = stream.queue.open();
+      handle = new QueueHandle(stream.queue);
       this.queues.set(stream.interfaceNumber, handle);
     }
     return handle;
@@ -119,7 +130,7 @@ export class Camera extends EventEmitter<CameraEvents> {
 
   get stats(): CameraStats {
     const video = this.current?.stream ?? null;
-    return { format: this.format, assembly: video?.stats ?? null, transfers: video?.transferStats ?? null };
+    return { format: this.format, assembly: video?.stats ?? null, transfers: video?.transferStats ?? null, quirks: this.device.quirks.list() };
   }
 
   /**
@@ -194,6 +205,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.device.off('disconnect', this.onDisconnect);
     this.device.off('status', this.onStatus);
     this.device.off('warning', this.onWarning);
+    this.device.off('streamError', this.onStreamError);
     await this.device.release();
   }
 
@@ -231,5 +243,10 @@ export class Camera extends EventEmitter<CameraEvents> {
 
   private readonly onWarning = (error: UvcError): void => {
     this.emit('warning', error);
+  };
+
+  private readonly onStreamError = (error: UvcError): void => {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.emit('warning', error);
   };
 }

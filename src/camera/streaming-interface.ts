@@ -7,7 +7,7 @@ import { UvcError, isUvcError } from '../errors.js';
 import { BufferQueue, type QueueDriver } from '../queue/index.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamOptions } from '../stream/index.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
-import { commit, probe, selectFormat, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
+import { commit, probe, selectFormat, type DeviceQuirks, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
 import { assemblyKindOf, describeNegotiated, expectedFrameBytes, type NegotiatedFormat } from './camera-formats.js';
 
 export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredFrames' | 'hardwareTimestamps'> {
@@ -20,6 +20,12 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   packetsPerTransfer?: number;
   /** Where errors go that have no caller (a failing stop, a bug in assembly). */
   onWarning: (error: UvcError) => void;
+  /** The camera's quirks: negotiation applies and learns them. */
+  quirks: DeviceQuirks;
+  /** The running stream failed and stopped (the queue answers the same error until streamoff). */
+  onStreamError: (error: UvcError) => void;
+  /** Runs once the stream is running (the camera writes back controls a forgetful camera lost). */
+  onStreamStarted?: () => Promise<void>;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -53,6 +59,15 @@ export class StreamingInterface implements QueueDriver {
     return this.video;
   }
 
+  /**
+   * The device left. A running video stream disconnects the queue itself, from its NO_DEVICE completion, after
+   * the frames completed before the unplug; otherwise the queue is disconnected now.
+   */
+  deviceGone(): void {
+    if (this.video?.running === true) return;
+    this.queue.disconnect();
+  }
+
   /** True when this interface offers what the request names (its FourCC, if any). */
   offers(request: FormatRequest): boolean {
     try {
@@ -72,9 +87,9 @@ export class StreamingInterface implements QueueDriver {
       throw new UvcError('EBUSY', 'buffers are allocated: free them with queue.reqbufs(0) before changing the format');
     }
     const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
-    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
+    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs, quirks: this.options.quirks });
     // The queue might have been given buffers while the probe ran.
-    this.queue.setBufferSize(params.maxVideoFrameSize);
+    this.queue.setBufferSize(params.dwMaxVideoFrameSize);
     this.params = params;
     return describeNegotiated(params);
   }
@@ -83,8 +98,8 @@ export class StreamingInterface implements QueueDriver {
     const probed = this.params;
     if (probed === null) throw new UvcError('EINVAL', 'no format: call setFormat() first');
     const params = await commit(this.transport, this.fn, probed, { timeoutMs: this.options.controlTimeoutMs });
-    if (params.maxVideoFrameSize > queue.bufferSize) {
-      throw new UvcError('EIO', `the camera committed ${params.maxVideoFrameSize}-byte frames, larger than the ${queue.bufferSize}-byte buffers`);
+    if (params.dwMaxVideoFrameSize > queue.bufferSize) {
+      throw new UvcError('EIO', `the camera committed ${params.dwMaxVideoFrameSize}-byte frames, larger than the ${queue.bufferSize}-byte buffers`);
     }
     this.params = params;
     const iso = params.transferType === 'isochronous';
@@ -94,6 +109,7 @@ export class StreamingInterface implements QueueDriver {
         dropErroredFrames: this.options.dropErroredFrames,
         hardwareTimestamps: this.options.hardwareTimestamps,
         onError: this.options.onWarning,
+        onStreamError: this.options.onStreamError,
       });
       video.start();
       this.video = video;
@@ -101,6 +117,7 @@ export class StreamingInterface implements QueueDriver {
       if (iso && !this.transport.isDisconnected) await this.transport.setAltSetting(this.interfaceNumber, 0).catch(() => undefined);
       throw error;
     }
+    await this.options.onStreamStarted?.();
   }
 
   async stopStreaming(): Promise<void> {
@@ -124,12 +141,17 @@ export class StreamingInterface implements QueueDriver {
       endpoint: params.endpointAddress,
       transferType: iso ? 'iso' : 'bulk',
       speed: this.transport.info.speed,
-      dwMaxPayloadTransferSize: params.maxPayloadTransferSize,
-      dwMaxVideoFrameSize: params.maxVideoFrameSize,
+      dwMaxPayloadTransferSize: params.dwMaxPayloadTransferSize,
+      dwMaxVideoFrameSize: params.dwMaxVideoFrameSize,
       formatKind: assemblyKindOf(params),
-      dwClockFrequency: params.clockFrequency,
+      dwClockFrequency: params.dwClockFrequency,
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
+      quirks: {
+        streamNoFid: this.options.quirks.has('stream-no-fid'),
+        mjpegNoEof: this.options.quirks.has('mjpeg-no-eof'),
+        invalidDeviceSof: this.options.quirks.has('invalid-device-sof'),
+      },
     };
     if (iso) {
       config.bytesPerInterval = params.bytesPerInterval;

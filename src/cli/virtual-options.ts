@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import type { FaultOptions, VirtualCameraOptions } from '../virtual-camera/index.js';
+import { VIRTUAL_QUIRKS } from '../virtual-camera/quirks.js';
 import { looseValue, splitAssignment } from './arguments.js';
 
 /** Every option of the virtual camera, with what it does: the help is complete by construction (a new option does not compile without a line here). */
@@ -32,6 +33,8 @@ const OPTION_HELP = {
   renderAhead: 'frames rendered ahead of the one sent (default 3)',
   seed: 'seeds every random choice: packet loss, clock start (default 1)',
   faults: 'JSON object of faults (below), or set them one by one with faults.<name>=value',
+  quirks: 'JSON array of real cameras\' misbehaviours, always on (below), e.g. \'["stream-no-fid"]\'',
+  sentFramesLimit: 'how many records of sent frames (the ground truth tests read) are kept (default 2048)',
 } satisfies Record<keyof VirtualCameraOptions, string>;
 
 const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets']);
@@ -46,6 +49,8 @@ const FAULT_HELP = {
   fidNeverToggles: 'true: FID stays 0, only EOF marks frame ends',
   shortFrames: 'frame set: frames cut short before EOF',
   shortFrameRatio: 'the share of a short frame that is sent, 0–1',
+  overflowFrames: 'frame set: frames sent longer than the committed dwMaxVideoFrameSize',
+  completionJitterMs: 'replies to video transfers reach the host 0–N ms late, in order (as through USB/IP)',
   stallRequests: 'JSON array of request matches answered with STALL (+ "errorCode" for REQUEST_ERROR_CODE)',
   ignoreRequests: 'JSON array of request matches never answered',
   slowRequests: 'JSON { "delayMs": 500, "match": {…} }: requests answered late',
@@ -58,7 +63,7 @@ const FAULT_HELP = {
 const OPTION_KEYS: Record<string, string> = OPTION_HELP;
 const FAULT_KEYS: Record<string, string> = FAULT_HELP;
 
-function table(entries: Record<string, string>, prefix = ''): string {
+function table(entries: Readonly<Record<string, string>>, prefix = ''): string {
   const width = Math.max(...Object.keys(entries).map((k) => prefix.length + k.length));
   return Object.entries(entries)
     .map(([key, text]) => `  ${(prefix + key).padEnd(width)}  ${text}`)
@@ -72,6 +77,9 @@ else strings).
 
 Options:
 ${table(OPTION_HELP)}
+
+Quirks (--virtual-option 'quirks=["name", …]'):
+${table(VIRTUAL_QUIRKS)}
 
 Faults (--virtual-option faults.<name>=value; serve-usbip: --fault <name>=value):
 ${table(FAULT_HELP, 'faults.')}

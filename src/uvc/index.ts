@@ -26,3 +26,6 @@ export { decodeStatusPacket } from './status.js';
 export type { StatusEvent, ControlChangeEvent, ButtonEvent, UnknownStatusEvent } from './status.js';
 export { getControl, setControl, readRequestErrorCode, errorCodeForRequestError } from './requests.js';
 export type { ControlAddress, GetRequestName, RequestErrorInfo } from './requests.js';
+export { QUIRKS, QUIRK_NAMES, QUIRK_TABLE, DeviceQuirks, quirkTableEntry, validateQuirkNames } from './quirks.js';
+export type { QuirkName, QuirkSource, AppliedQuirk, QuirkTableEntry, DeviceIdentity } from './quirks.js';
+export { applyDescriptorQuirks, statusIntervalUs } from './descriptor-quirks.js';
