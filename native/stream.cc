@@ -217,8 +217,11 @@ void StreamState::RetryDue() {
   bool gone = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    int64_t now = MonotonicNs();
+    // A later failure may have pushed the retry back (its own task comes then).
+    if (retry_at_ns_ == 0 || now < retry_at_ns_) return;
     retry_at_ns_ = 0;
-    notify = RefillLocked(MonotonicNs(), &gone);
+    notify = RefillLocked(now, &gone);
   }
   Notify(notify, false, gone);
 }

@@ -15,6 +15,8 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   controlTimeoutMs: number;
   /** Bus time kept in flight, ms (see OpenCameraOptions.inFlightMs). */
   inFlightMs: number;
+  /** See OpenCameraOptions.stallToleranceMs. */
+  stallToleranceMs?: number;
   /** Overrides of the transfer sizing (see TransferSizingInput). */
   transfers?: number;
   packetsPerTransfer?: number;
@@ -130,6 +132,7 @@ export class StreamingInterface implements QueueDriver {
       dwClockFrequency: params.clockFrequency,
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
+      stallToleranceMs: this.options.stallToleranceMs,
     };
     if (iso) {
       config.bytesPerInterval = params.bytesPerInterval;

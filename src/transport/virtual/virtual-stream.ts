@@ -1,7 +1,8 @@
 /**
  * The stream engine of the in-process host: the same contract as the addon's (see UsbStream in
- * ../usb-transport.ts). N transfers stay submitted to the device model; each completion is handed to JavaScript
- * once, as the slot's own buffer; release() resubmits it. stop() cancels everything and resolves once every
+ * ../usb-transport.ts). N transfers stay submitted to the device model, out of N + spareTransfers slots: when one
+ * completes, a free slot is submitted before the completion is handed to JavaScript (once, as the slot's own
+ * buffer); release() frees it, resubmitting it if fewer than N are in flight. stop() cancels everything and resolves once every
  * submitted transfer has come back.
  */
 import {
@@ -76,7 +77,7 @@ export class VirtualStream implements UsbStream {
   readonly options: Readonly<StreamOptions>;
   private readonly slots: TransferSlot[] = [];
   private readonly abort = new AbortController();
-  private readonly counters: StreamStats = { completed: 0, inFlight: 0, held: 0, lostIntervals: 0 };
+  private readonly counters: StreamStats = { completed: 0, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0 };
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
   private resolveStop: (() => void) | undefined;
@@ -94,9 +95,11 @@ export class VirtualStream implements UsbStream {
     const packets = iso ? options.packetsPerTransfer! : 0;
     const stride = iso ? options.packetSize! : 0;
     const size = iso ? packets * stride : options.transferSize!;
-    for (let i = 0; i < options.transfers; i++) {
+    const count = options.transfers + (options.spareTransfers ?? 0);
+    for (let i = 0; i < count; i++) {
       this.slots.push(new TransferSlot(this, i, new Uint8Array(size), packets, stride));
     }
+    this.counters.sparesFree = this.counters.sparesLow = count;
   }
 
   get stats(): Readonly<StreamStats> {
@@ -108,7 +111,7 @@ export class VirtualStream implements UsbStream {
   }
 
   start(): void {
-    for (const slot of this.slots) this.submit(slot);
+    for (let i = 0; i < this.options.transfers; i++) this.submit(this.slots[i]!);
   }
 
   stop(): Promise<void> {
@@ -127,13 +130,23 @@ export class VirtualStream implements UsbStream {
     if (slot.state !== 'held') return; // a second release, or after stop: harmless
     slot.state = 'idle';
     this.counters.held--;
-    if (this.stopping || this.deviceGone) return;
+    this.counters.sparesFree!++;
+    if (this.stopping || this.deviceGone || this.counters.inFlight >= this.options.transfers) return;
     this.submit(slot);
+  }
+
+  /** A free slot goes out in place of one that completed, before JavaScript sees the completion. */
+  private refill(): void {
+    if (this.counters.inFlight >= this.options.transfers) return;
+    const free = this.slots.find((s) => s.state === 'idle');
+    if (free !== undefined) this.submit(free);
   }
 
   private submit(slot: TransferSlot): void {
     slot.state = 'in-flight';
     this.counters.inFlight++;
+    this.counters.sparesFree!--;
+    this.counters.sparesLow = Math.min(this.counters.sparesLow!, this.counters.sparesFree!);
     const timeoutMs = this.options.type === 'iso' ? 0 : (this.options.timeoutMs ?? 0);
     const signal = timeoutMs > 0 ? AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]) : this.abort.signal;
     this.model
@@ -152,6 +165,7 @@ export class VirtualStream implements UsbStream {
     this.counters.inFlight--;
     if (this.stopping) {
       slot.state = 'idle';
+      this.counters.sparesFree!++;
       this.settleIfDrained();
       return;
     }
@@ -170,6 +184,7 @@ export class VirtualStream implements UsbStream {
       this.deviceGone = true;
       this.hooks.onNoDevice();
     }
+    if (!this.deviceGone) this.refill();
     try {
       this.onTransfer(slot);
     } catch (error) {
@@ -184,7 +199,10 @@ export class VirtualStream implements UsbStream {
     if (!this.stopping || this.counters.inFlight > 0 || this.isStopped) return;
     this.isStopped = true;
     for (const slot of this.slots) {
-      if (slot.state === 'held') slot.state = 'idle';
+      if (slot.state === 'held') {
+        slot.state = 'idle';
+        this.counters.sparesFree!++;
+      }
     }
     this.counters.held = 0;
     this.resolveStop?.();
