@@ -337,12 +337,11 @@ void StreamState::Release(int index) {
   Notify(notify, false, gone);
 }
 
-int StreamState::TakeReady() {
+int StreamState::TakeReady(int max, bool* more) {
   std::lock_guard<std::mutex> lock(mu_);
-  notice_pending_ = false;
   int n = 0;
   auto* batch = reinterpret_cast<int32_t*>(block_->data + batch_base_);
-  while (ready_count_ > 0) {
+  while (ready_count_ > 0 && n < max) {
     int index = ready_[ready_head_];
     ready_head_ = (ready_head_ + 1) % ready_.size();
     ready_count_--;
@@ -362,6 +361,9 @@ int StreamState::TakeReady() {
     completed_ += 1;
     batch[n++] = index;
   }
+  // More left: the caller asks again with a new notice; none left: the next completion sends one.
+  *more = ready_count_ > 0;
+  notice_pending_ = *more;
   return n;
 }
 

@@ -135,9 +135,10 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void RetryDue();
   StreamStats Stats();
 
-  // JavaScript thread: moves the ready completions to HELD, writes their records and the batch list in the
-  // block, and returns how many (0: none, or stopped since).
-  int TakeReady();
+  // JavaScript thread: moves up to `max` ready completions to HELD, writes their records and the batch list in
+  // the block, and returns how many (0: none, or stopped since). *more: some are left (the caller must come back:
+  // no notice is sent for them).
+  int TakeReady(int max, bool* more);
 
   static int live_count() { return live_count_.load(); }
 

@@ -14,6 +14,7 @@ class StreamEvents : public StreamObserver, public std::enable_shared_from_this<
   void CompletionsReady() override { Post(false); }
   void Drained() override { Post(true); }
   StreamWrap* wrap = nullptr;  // JavaScript thread only
+  void Post(bool drained) { bridge_->Post(std::make_unique<Notice>(shared_from_this(), drained)); }
 
  private:
   class Notice : public Message {
@@ -33,11 +34,13 @@ class StreamEvents : public StreamObserver, public std::enable_shared_from_this<
     std::shared_ptr<StreamEvents> events_;
     bool drained_;
   };
-  void Post(bool drained) { bridge_->Post(std::make_unique<Notice>(shared_from_this(), drained)); }
   std::shared_ptr<EnvBridge> bridge_;
 };
 
 namespace {
+
+// Completions per call into JavaScript.
+constexpr int kMaxBatch = 8;
 
 struct PendingStream {
   std::shared_ptr<StreamState> state;
@@ -122,9 +125,12 @@ StreamWrap::~StreamWrap() {
 
 void StreamWrap::DeliverReady(Napi::Env env) {
   if (dispatch_.IsEmpty()) return;
-  int count = state_->TakeReady();
+  bool more = false;
+  int count = state_->TakeReady(kMaxBatch, &more);
+  // The rest after other work of the event loop (a backlog after a stall must not starve timers and promises).
+  if (more) events_->Post(false);
   if (count == 0) return;
-  // One call into JavaScript for the whole batch: the records and the batch list are in the block already.
+  // One call into JavaScript for the batch: the records and the batch list are in the block already.
   dispatch_.Call({Napi::Number::New(env, count)});
 }
 
