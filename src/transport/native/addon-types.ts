@@ -110,6 +110,11 @@ export interface NativeAddon {
   openDevice(busNumber: number, deviceAddress: number): Promise<AddonDevice>;
   openDeviceByPort(busNumber: number, ports: number[]): Promise<AddonDevice>;
   libusbVersion(): string;
+  /**
+   * For the benchmark only: C memcpy of slices, rows of [source, sourceOffset, length, destination,
+   * destinationOffset] in `table` (the baseline the frame assembler is measured against). EINVAL out of bounds.
+   */
+  memcpySlices(sources: ArrayBuffer[], destinations: ArrayBuffer[], table: Int32Array): void;
   /** Native objects alive in the process (devices, streams, transfer memory blocks): for leak tests. */
   liveObjects(): { devices: number; streams: number; blocks: number };
   /** Exposed for instanceof checks only: constructing them from JavaScript throws EINVAL. */
