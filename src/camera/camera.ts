@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { UvcError } from '../errors.js';
-import type { QueueHandle } from '../queue/index.js';
+import { QueueHandle } from '../queue/index.js';
 import type { AssemblerStats } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
 import type { ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
@@ -111,7 +111,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     const stream = this.stream();
     let handle = this.queues.get(stream.interfaceNumber);
     if (!handle) {
-      handle = stream.queue.open();
+      handle = new QueueHandle(stream.queue);
       this.queues.set(stream.interfaceNumber, handle);
     }
     return handle;

@@ -76,7 +76,7 @@ export class StreamingInterface implements QueueDriver {
     const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
     const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
     // The queue might have been given buffers while the probe ran.
-    this.queue.setBufferSize(params.maxVideoFrameSize);
+    this.queue.setBufferSize(params.dwMaxVideoFrameSize);
     this.params = params;
     return describeNegotiated(params);
   }
@@ -85,8 +85,8 @@ export class StreamingInterface implements QueueDriver {
     const probed = this.params;
     if (probed === null) throw new UvcError('EINVAL', 'no format: call setFormat() first');
     const params = await commit(this.transport, this.fn, probed, { timeoutMs: this.options.controlTimeoutMs });
-    if (params.maxVideoFrameSize > queue.bufferSize) {
-      throw new UvcError('EIO', `the camera committed ${params.maxVideoFrameSize}-byte frames, larger than the ${queue.bufferSize}-byte buffers`);
+    if (params.dwMaxVideoFrameSize > queue.bufferSize) {
+      throw new UvcError('EIO', `the camera committed ${params.dwMaxVideoFrameSize}-byte frames, larger than the ${queue.bufferSize}-byte buffers`);
     }
     this.params = params;
     const iso = params.transferType === 'isochronous';
@@ -126,10 +126,10 @@ export class StreamingInterface implements QueueDriver {
       endpoint: params.endpointAddress,
       transferType: iso ? 'iso' : 'bulk',
       speed: this.transport.info.speed,
-      dwMaxPayloadTransferSize: params.maxPayloadTransferSize,
-      dwMaxVideoFrameSize: params.maxVideoFrameSize,
+      dwMaxPayloadTransferSize: params.dwMaxPayloadTransferSize,
+      dwMaxVideoFrameSize: params.dwMaxVideoFrameSize,
       formatKind: assemblyKindOf(params),
-      dwClockFrequency: params.clockFrequency,
+      dwClockFrequency: params.dwClockFrequency,
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
       stallToleranceMs: this.options.stallToleranceMs,

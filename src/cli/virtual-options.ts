@@ -31,6 +31,7 @@ const OPTION_KEYS = {
   renderAhead: true,
   seed: true,
   faults: true,
+  sentFramesLimit: true,
 } satisfies Record<keyof VirtualCameraOptions, true>;
 
 const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets']);
@@ -44,6 +45,7 @@ const FAULT_KEYS = {
   fidNeverToggles: true,
   shortFrames: true,
   shortFrameRatio: true,
+  overflowFrames: true,
   stallRequests: true,
   ignoreRequests: true,
   slowRequests: true,

@@ -7,16 +7,7 @@ import { uvcError } from '../errors.js';
 import { resolveFormats, defaultFormats, type FormatSpec, type ResolvedFormat } from './formats.js';
 import { buildLayout, type DeviceLayout } from './device-layout.js';
 import { resolveFaults, type FaultOptions, type ResolvedFaults } from './faults.js';
-
-export type UvcVersion = '1.0' | '1.1' | '1.5';
-export type VirtualSpeed = 'full' | 'high' | 'super';
-export type VirtualTransfer = 'iso' | 'bulk';
-/**
- * 'realtime': bus intervals follow the wall clock (125 µs microframes, 1 ms frames at full speed) and frames
- * are captured at the negotiated interval. 'fast': a virtual bus clock advances only as the host asks for
- * data; frames follow each other back to back with no idle time and nothing is lost (benchmarks).
- */
-export type Pace = 'realtime' | 'fast';
+import type { InvalidOption, Pace, UvcVersion, VirtualSpeed, VirtualTransfer } from './types.js';
 
 export interface VirtualCameraOptions {
   uvcVersion?: UvcVersion;
@@ -60,6 +51,8 @@ export interface VirtualCameraOptions {
   /** Seeds every pseudo-random choice (packet loss, where the SOF counter and the device clock start). Default 1. */
   seed?: number;
   faults?: FaultOptions;
+  /** How many records `camera.sentFrames` keeps (the newest; 0 keeps none). Default 2048. */
+  sentFramesLimit?: number;
 }
 
 export interface ResolvedOptions {
@@ -87,6 +80,7 @@ export interface ResolvedOptions {
   renderAhead: number;
   seed: number;
   faults: ResolvedFaults;
+  sentFramesLimit: number;
   layout: DeviceLayout;
 }
 
@@ -96,9 +90,9 @@ const VERSIONS: Record<UvcVersion, { bcd: number; probeLength: number }> = {
   '1.5': { bcd: 0x0150, probeLength: 48 },
 };
 
-function invalid(message: string, details?: Record<string, unknown>): never {
+const invalid: InvalidOption = (message, details) => {
   throw uvcError('EINVAL', `virtual camera: ${message}`, details);
-}
+};
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
@@ -193,8 +187,8 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     renderAhead: integer('renderAhead', options.renderAhead, 1, 16, 3),
     seed: integer('seed', options.seed, 0, 0xffffffff, 1),
     faults: resolveFaults(options.faults, invalid),
+    sentFramesLimit: integer('sentFramesLimit', options.sentFramesLimit, 0, 1_000_000, 2048),
     layout,
   };
 }
 
-export type InvalidOption = typeof invalid;
