@@ -25,7 +25,21 @@ export type { BufferState, BufferFlags, DqbufOptions, FramesOptions, QbufOptions
 
 // The UVC protocol layer, for tools that need more than a camera.
 export { parseUvcDescriptors, decodeStatusPacket, NEAREST_MATCH_RULE } from './uvc/index.js';
-export type { UvcDescriptors, ControlEntry, ControlValue, FormatRequest, StatusEvent } from './uvc/index.js';
+export type {
+  UvcDescriptors,
+  ControlEntry,
+  IntegerControlEntry,
+  BooleanControlEntry,
+  MenuControlEntry,
+  CompoundControlEntry,
+  RawControlEntry,
+  ControlFlags,
+  ControlValue,
+  CompoundValue,
+  MenuEntry,
+  FormatRequest,
+  StatusEvent,
+} from './uvc/index.js';
 
 // The virtual camera (a USB device model), and the USB/IP server that plugs any device model into a Linux kernel.
 export { VirtualCamera, decodeFrameStamp, scoreCapture } from './virtual-camera/index.js';

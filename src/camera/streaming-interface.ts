@@ -7,7 +7,7 @@ import { UvcError, isUvcError } from '../errors.js';
 import { BufferQueue, type QueueDriver } from '../queue/index.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamOptions } from '../stream/index.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
-import { commit, probe, selectFormat, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
+import { commit, probe, selectFormat, type DeviceQuirks, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
 import { assemblyKindOf, describeNegotiated, expectedFrameBytes, type NegotiatedFormat } from './camera-formats.js';
 
 export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredFrames' | 'hardwareTimestamps'> {
@@ -22,6 +22,8 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   packetsPerTransfer?: number;
   /** Where errors go that have no caller (a failing stop, a bug in assembly). */
   onWarning: (error: UvcError) => void;
+  /** The camera's quirks: negotiation applies and learns them. */
+  quirks: DeviceQuirks;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -133,6 +135,11 @@ export class StreamingInterface implements QueueDriver {
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
       stallToleranceMs: this.options.stallToleranceMs,
+      quirks: {
+        streamNoFid: this.options.quirks.has('stream-no-fid'),
+        mjpegNoEof: this.options.quirks.has('mjpeg-no-eof'),
+        invalidDeviceSof: this.options.quirks.has('invalid-device-sof'),
+      },
     };
     if (iso) {
       config.bytesPerInterval = params.bytesPerInterval;

@@ -7,6 +7,7 @@ import { uvcError } from '../errors.js';
 import { resolveFormats, defaultFormats, type FormatSpec, type ResolvedFormat } from './formats.js';
 import { buildLayout, type DeviceLayout } from './device-layout.js';
 import { resolveFaults, type FaultOptions, type ResolvedFaults } from './faults.js';
+import { resolveQuirks, type QuirkSet, type VirtualQuirk } from './quirks.js';
 import type { InvalidOption, Pace, UvcVersion, VirtualSpeed, VirtualTransfer } from './types.js';
 
 export interface VirtualCameraOptions {
@@ -53,6 +54,11 @@ export interface VirtualCameraOptions {
   faults?: FaultOptions;
   /** How many records `camera.sentFrames` keeps (the newest; 0 keeps none). Default 2048. */
   sentFramesLimit?: number;
+  /**
+   * How this camera misbehaves, always, by the kebab-case names of shared/reference/uvc-quirks.md (see quirks.ts).
+   * 'probe-extrafields' makes the camera UVC 1.0 unless uvcVersion says otherwise (which is refused).
+   */
+  quirks?: readonly VirtualQuirk[];
 }
 
 export interface ResolvedOptions {
@@ -81,6 +87,7 @@ export interface ResolvedOptions {
   seed: number;
   faults: ResolvedFaults;
   sentFramesLimit: number;
+  quirks: QuirkSet;
   layout: DeviceLayout;
 }
 
@@ -135,7 +142,8 @@ function usbString(name: string, value: unknown, fallback: string): string {
 
 export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) invalid('options must be an object');
-  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, '1.1');
+  const wantsExtraFields = Array.isArray(options.quirks) && options.quirks.includes('probe-extrafields');
+  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, wantsExtraFields ? '1.0' : '1.1');
   const speed = oneOf('speed', options.speed, ['full', 'high', 'super'] as const, 'high');
   const transfer = oneOf('transfer', options.transfer, ['iso', 'bulk'] as const, 'iso');
   const pace = oneOf('pace', options.pace, ['realtime', 'fast'] as const, 'realtime');
@@ -188,6 +196,7 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     seed: integer('seed', options.seed, 0, 0xffffffff, 1),
     faults: resolveFaults(options.faults, invalid),
     sentFramesLimit: integer('sentFramesLimit', options.sentFramesLimit, 0, 1_000_000, 2048),
+    quirks: resolveQuirks(options.quirks, { uvcVersion, speed, transfer, invalid }),
     layout,
   };
 }

@@ -14,6 +14,7 @@ import { sofFrameNumber, type BusClock, type DeviceClock } from './bus-clock.js'
 import type { ControlChange, ControlModel } from './controls.js';
 import { inFrameSet, type ResolvedFaults } from './faults.js';
 import type { FrameSource, RenderedFrame } from './frame-source.js';
+import type { QuirkSet } from './quirks.js';
 import type { UvcVersion } from './types.js';
 import { noteFault, type FrameFault, type SentFrame, type SentFrameLog } from './sent-frames.js';
 
@@ -39,7 +40,14 @@ export interface VideoStreamConfig {
   maxVideoFrameSize: number;
   /** Ground truth: what happened to every captured frame. */
   log: SentFrameLog;
+  /** The camera's quirks (quirks.ts); the stream ones are committed here. */
+  quirks: QuirkSet;
+  /** The stream carries MJPEG (mjpeg-no-eof applies to it only). */
+  mjpeg: boolean;
 }
+
+/** mjpeg-no-eof: this many frames apart, a frame ends without EOF and the next one keeps its FID. */
+export const MJPEG_NO_EOF_EVERY = 3;
 
 interface Sending {
   sequence: number;
@@ -233,9 +241,16 @@ export class VideoStream {
     return { kind: 'frame' };
   }
 
+  /** mjpeg-no-eof: whether frame `sequence` ends without EOF (and so the next keeps the FID). */
+  private lacksEof(sequence: number): boolean {
+    return this.config.mjpeg && this.config.quirks.has('mjpeg-no-eof') && sequence % MJPEG_NO_EOF_EVERY === MJPEG_NO_EOF_EVERY - 1;
+  }
+
   private start(sequence: number, frame: RenderedFrame, captureTime: number): void {
     const faults = this.config.faults();
-    const fid = faults.fidNeverToggles ? 0 : this.fid ^ 1;
+    const fidFrozen = faults.fidNeverToggles || this.config.quirks.has('stream-no-fid');
+    // mjpeg-no-eof: the firmware toggles FID when it sends EOF; a frame that went without EOF leaves it as it was.
+    const fid = fidFrozen ? 0 : sequence > 0 && this.lacksEof(sequence - 1) ? this.fid : this.fid ^ 1;
     this.fid = fid;
     const short = inFrameSet(faults.shortFrames, sequence);
     let data = frame.data;
@@ -268,7 +283,7 @@ export class VideoStream {
       fid,
       pts,
       err,
-      eof,
+      eof: eof && !this.lacksEof(sequence),
       scrStc: 0,
       scrSof: 0,
       started: false,
@@ -299,7 +314,9 @@ export class VideoStream {
     if (headerScr) {
       // UVC 1.5 samples the SCR once per frame, when its first data goes out; earlier versions per payload.
       let stc = deviceClock.at(t);
-      let sof = sofFrameNumber(clock, t);
+      // invalid-device-sof: the firmware fills the SOF field from a counter of its own (its clock / 65536, about
+      // 732 Hz at 48 MHz) instead of the bus frame number.
+      let sof = this.config.quirks.has('invalid-device-sof') ? (stc >>> 16) & 0x7ff : sofFrameNumber(clock, t);
       if (frame !== null && this.config.uvcVersion === '1.5') {
         if (!frame.started) {
           frame.scrStc = stc;
@@ -359,6 +376,8 @@ export class VideoStream {
   idlePayload(t: number): Payload {
     const pts = this.lastPts ?? this.config.deviceClock.at(t);
     const header = this.writeHeader(t, this.fid, pts, null);
+    // zero-scr-idle (SunplusIT firmware): idle headers carry PTS and SCR of all zeros.
+    if (this.config.quirks.has('zero-scr-idle')) header.fill(0, 2, this.headerLength);
     return { header, headerLength: this.headerLength, body: this.emptyBody, length: this.headerLength, record: null };
   }
 
@@ -391,7 +410,7 @@ export class VideoStream {
       if (unplugAt !== null && unplugAt > this.lastStarted && unplugAt <= newest) return false;
       const passed = newest - this.lastStarted;
       if (passed > 0) {
-        if (!this.config.faults().fidNeverToggles && passed % 2 === 1) this.fid ^= 1;
+        if (!this.config.faults().fidNeverToggles && !this.config.quirks.has('stream-no-fid') && passed % 2 === 1) this.fid ^= 1;
         this.framesSent += passed;
         for (let s = this.lastStarted + 1; s <= newest; s++) {
           const record = this.records.get(s);

@@ -415,8 +415,10 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       },
       onControlChanges: (changes) => this.postControlChanges(changes),
       beforeFrame: (sequence) => this.faultState.unplugAtFrame === null || sequence < this.faultState.unplugAtFrame,
-      dwMaxVideoFrameSize: this.commit.maxVideoFrameSize,
+      maxVideoFrameSize: this.commit.dwMaxVideoFrameSize,
       log: this.sentLog,
+      quirks: this.config.quirks,
+      mjpeg: format.kind === 'mjpeg',
     });
   }
 
