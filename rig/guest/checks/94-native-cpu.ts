@@ -5,8 +5,8 @@
  *   - our driver: openCamera() → native addon → frames assembled into the queue's buffers (one copy per byte);
  *   - Linux's uvcvideo with v4l2-ctl --stream-mmap (its copy runs in the kernel, so it shows in the guest's CPU
  *     rather than in the process's).
- * For each: the process's CPU per frame and the whole guest's (from /proc/stat, minus the camera server process,
- * which serves the same frames to all three), as ratios to the bare reader. Under TCG absolute times mean little;
+ * For each: the process's CPU per frame and the whole guest's (every task's own CPU accounting from /proc, minus
+ * the camera server process, which serves the same frames to all three), as ratios to the bare reader. Under TCG absolute times mean little;
  * ratios in one run do. The table is printed in the rig's output and written to <runDir>/cpu-per-frame.txt.
  *
  * Windows: the reader and our driver count from their first frame end to the FRAMES-th after it (steady
@@ -18,6 +18,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { Session } from 'node:inspector';
 import { openCamera } from '../../../src/camera/index.js';
 import { isUvcError } from '../../../src/errors.js';
 import { CAMERA_PID, CAMERA_VID, findServedCamera } from '../lib/camera-helpers.js';
@@ -33,6 +34,7 @@ const WIDTH = 640;
 const HEIGHT = 480;
 const FRAMES = 300;
 const SHORT = 30;
+const PROFILE_FRAMES = 150;
 const TICK_S = 0.01; // USER_HZ: /proc/stat and /proc/<pid>/stat count in 1/100 s
 
 interface Sample {
@@ -44,16 +46,14 @@ interface Sample {
   seconds: number;
 }
 
-function guestBusyS(): number {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - fields[3]! - fields[4]!) * TICK_S;
-}
-
-function processCpuS(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_S; // utime, stime
+function processTicks(pid: number | string): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime, stime
+  } catch {
+    return 0; // gone meanwhile
+  }
 }
 
 /** The served camera's process (serve.js), whose CPU is the same for every consumer and is left out. */
@@ -70,11 +70,44 @@ function serverPid(): number {
   throw new Error('cannot find the camera server process');
 }
 
-/** Guest busy seconds minus the server's, between two calls. */
-function guestMeter(server: number): () => number {
-  const g0 = guestBusyS();
-  const s0 = processCpuS(server);
-  return () => guestBusyS() - g0 - (processCpuS(server) - s0);
+/**
+ * CPU of every other task of the guest (processes and kernel threads) between two calls, in seconds, from each
+ * task's own accounting in /proc/<pid>/stat (under TCG /proc/stat's tick sampling disagrees with it). Leaves
+ * out this process and the server; a task that started meanwhile counts whole, one that ended is missed (the
+ * caller adds the measured process itself).
+ */
+function othersMeter(exclude: number[]): () => number {
+  const skip = new Set([process.pid, ...exclude]);
+  const sweep = (): Map<number, number> => {
+    const ticks = new Map<number, number>();
+    for (const name of readdirSync('/proc')) {
+      const pid = Number(name);
+      if (Number.isInteger(pid) && pid > 0 && !skip.has(pid)) ticks.set(pid, processTicks(pid));
+    }
+    return ticks;
+  };
+  const before = sweep();
+  return () => {
+    let total = 0;
+    for (const [pid, ticks] of sweep()) total += Math.max(0, ticks - (before.get(pid) ?? 0));
+    return total * TICK_S;
+  };
+}
+
+/** CPU seconds of each thread of this process, by thread name. */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_S);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
 }
 
 async function bareReader(ctx: CheckContext, server: number): Promise<Sample> {
@@ -83,13 +116,15 @@ async function bareReader(ctx: CheckContext, server: number): Promise<Sample> {
   assert(result.stdout.includes('RESULT ok'), `uvc-count failed: ${result.stdout}${result.stderr}`);
   const v: Record<string, number> = {};
   for (const m of result.stdout.matchAll(/(\w+)=(-?[\d.]+)/g)) v[m[1]!] = Number(m[2]);
-  // The reader samples /proc/stat and the server's CPU itself, over its own window.
-  return { processS: v.cpu_s!, guestS: (v.guest_busy! - v.exclude_ticks!) * TICK_S, frames: v.frames!, seconds: v.seconds! };
+  // The reader sweeps /proc itself over its own window (others_ticks: every task but itself and the server).
+  return { processS: v.cpu_s!, guestS: v.cpu_s! + v.others_ticks! * TICK_S, frames: v.frames!, seconds: v.seconds! };
 }
 
-async function ours(ctx: CheckContext, server: number): Promise<Sample> {
+async function ours(ctx: CheckContext, server: number, profile: string | undefined): Promise<Sample> {
   const info = await findServedCamera();
   const camera = await openCamera(info);
+  const frameCount = profile === undefined ? FRAMES : PROFILE_FRAMES;
+  let session: Session | undefined;
   try {
     await camera.setFormat({ fourcc: 'YUYV', width: WIDTH, height: HEIGHT, fps: 30 });
     const queue = camera.queue;
@@ -97,16 +132,25 @@ async function ours(ctx: CheckContext, server: number): Promise<Sample> {
     for (let i = 0; i < n; i++) queue.qbuf(i);
     await queue.streamon();
     let frames = -1;
+    let others = othersMeter([server]);
+    let threads0 = threadCpu();
     let cpu0 = process.cpuUsage();
-    let guest = guestMeter(server);
     let t0 = performance.now();
     let flagged = 0;
+    let stats = '';
     try {
-      while (frames < FRAMES) {
+      while (frames < frameCount) {
         const buffer = await queue.dqbuf({ timeoutMs: 60_000 });
         if (frames === -1) {
+          if (profile !== undefined) {
+            session = new Session();
+            session.connect();
+            await post(session, 'Profiler.enable');
+            await post(session, 'Profiler.start');
+          }
+          others = othersMeter([server]);
+          threads0 = threadCpu();
           cpu0 = process.cpuUsage();
-          guest = guestMeter(server);
           t0 = performance.now();
         } else if (buffer.flags.error) {
           flagged++;
@@ -115,32 +159,45 @@ async function ours(ctx: CheckContext, server: number): Promise<Sample> {
         queue.qbuf(buffer.index);
       }
     } finally {
+      stats = JSON.stringify({ assembly: camera.stats.assembly, transfers: camera.stats.transfers });
       await queue.streamoff().catch((error: unknown) => {
         if (!isUvcError(error, 'ENXIO')) throw error;
       });
     }
     const cpu = process.cpuUsage(cpu0);
-    const guestS = guest();
     const seconds = (performance.now() - t0) / 1000;
-    const stats = camera.stats;
-    ctx.log(`ours: ${frames} frames, ${flagged} flagged, lost intervals ${stats.assembly?.lostIntervals}, transfers ${JSON.stringify(stats.transfers)}`);
+    const threads1 = threadCpu();
+    const othersS = others();
+    if (session !== undefined) {
+      const { profile: result } = (await post(session, 'Profiler.stop')) as { profile: unknown };
+      writeFileSync(profile!, JSON.stringify(result));
+      session.disconnect();
+    }
+    const byThread = [...threads1].map(([name, s1]) => [name, s1 - (threads0.get(name) ?? 0)] as const).filter(([, d]) => d > 0.005);
+    ctx.log(`ours${profile !== undefined ? ' (profiled)' : ''}: ${frames} frames, ${flagged} flagged; CPU by thread (s): ${byThread.map(([name, d]) => `${name} ${d.toFixed(2)}`).join(', ')}`);
+    ctx.log(`ours: stats ${stats}`);
     queue.reqbufs(0);
-    return { processS: (cpu.user + cpu.system) / 1e6, guestS, frames, seconds };
+    const processS = (cpu.user + cpu.system) / 1e6;
+    return { processS, guestS: processS + othersS, frames, seconds };
   } finally {
     await camera.close();
   }
 }
 
+function post(session: Session, method: string): Promise<unknown> {
+  return new Promise((resolve, reject) => session.post(method, (error, result) => (error ? reject(error) : resolve(result))));
+}
+
 /** v4l2-ctl capturing `count` frames; its CPU from the shell's `times` (children's user and system time). */
 async function v4l2ctl(node: string, count: number, server: number): Promise<Sample> {
-  const guest = guestMeter(server);
+  const others = othersMeter([server]);
   const t0 = performance.now();
   const script = `v4l2-ctl -d ${node} --set-fmt-video=width=${WIDTH},height=${HEIGHT},pixelformat=YUYV --set-parm=30 --stream-mmap=4 --stream-count=${count} >/dev/null 2>&1 || exit 1; times`;
   const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  const guestS = guest();
+  const othersS = others(); // v4l2-ctl and its shell have ended: not in here
   const seconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`v4l2-ctl --stream-count=${count} failed (${code}): ${out}`);
   // `times`: the shell's own user and system time, then its children's: "0m0.010000s 0m0.020000s".
@@ -148,7 +205,7 @@ async function v4l2ctl(node: string, count: number, server: number): Promise<Sam
   const children = lines.at(-1)!.match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
   if (children === null) throw new Error(`cannot read the shell's times: ${out}`);
   const processS = Number(children[1]) * 60 + Number(children[2]) + Number(children[3]) * 60 + Number(children[4]);
-  return { processS, guestS, frames: count, seconds };
+  return { processS, guestS: processS + othersS, frames: count, seconds };
 }
 
 function perFrame(s: Sample): { process: number; guest: number } {
@@ -171,9 +228,13 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const kernel: Sample = { processS: long.processS - short.processS, guestS: long.guestS - short.guestS, frames: FRAMES, seconds: long.seconds - short.seconds };
     ctx.log(`uvcvideo + v4l2-ctl: ${SHORT} frames ${JSON.stringify(short)}, ${SHORT + FRAMES} frames ${JSON.stringify(long)}`);
 
-    const driver = await ours(ctx, server);
+    const driver = await ours(ctx, server, undefined);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
     const reader = await bareReader(ctx, server);
+    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    // Where our CPU goes: the same again under V8's sampling profiler (not counted in the table).
+    await ours(ctx, server, `${ctx.runDir}/native-cpu.cpuprofile`);
+    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
 
     const base = perFrame(reader);
     const rows: [string, Sample][] = [

@@ -92,7 +92,18 @@ async function unplugAt(ctx: CheckContext, transfer: 'iso' | 'bulk', atFrame: nu
 }
 
 export default async function check(ctx: CheckContext): Promise<void> {
+  const failures: string[] = [];
   for (const transfer of ['iso', 'bulk'] as const) {
-    for (const atFrame of [1, 7, 30]) await unplugAt(ctx, transfer, atFrame);
+    for (const atFrame of [1, 7, 30]) {
+      try {
+        await unplugAt(ctx, transfer, atFrame);
+        ctx.log(`${transfer}, unplug at frame ${atFrame}: ok`);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        ctx.log(`FAILED: ${message}`);
+        failures.push(message);
+      }
+    }
   }
+  assert(failures.length === 0, `${failures.length} of 6 cases failed: ${failures.join(' / ')}`);
 }
