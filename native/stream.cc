@@ -199,7 +199,7 @@ bool StreamState::ReadyLocked(Slot& slot) {
 
 bool StreamState::FailureLocked(Slot& slot, int64_t now) {
   failures_total_ += 1;
-  if (++consecutive_failures_ >= kMaxConsecutiveFailures) {
+  if (++consecutive_failures_ >= FailureLimit(config_.transfers)) {
     slot.final = true;
     StopLocked();
     return true;

@@ -7,7 +7,7 @@
 // A slot cycles FREE → IN_FLIGHT → (event thread) READY → (JavaScript thread) HELD → (release) FREE.
 // When JavaScript holds every slot long enough that nothing is in flight, the intervals that pass are lost
 // (counted, and reported with the next completion). A transfer that fails at once (an error status, or a submit
-// error) is resubmitted after a growing delay; after kMaxConsecutiveFailures in a row the engine gives up: the
+// error) is resubmitted after a growing delay; after FailureLimit() in a row the engine gives up: the
 // last failed completion is marked final and the stream stops itself.
 // Stopping cancels what is in flight; the stream is drained when nothing is, and only then frees its transfers.
 //
@@ -102,8 +102,10 @@ class StreamObserver {
 
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
-  // Consecutive immediate failures before the engine gives up (the status endpoint monitor's bound too).
-  static constexpr int kMaxConsecutiveFailures = 16;
+  // Consecutive immediate failures before the engine gives up: at least 16 (the status endpoint monitor's bound),
+  // and two rounds of every transfer in flight (one bus event can fail all of those at once). The same rule as
+  // the video stream's above it (src/stream/video-stream.ts).
+  static int FailureLimit(int transfers) { return transfers * 2 > 16 ? transfers * 2 : 16; }
 
   StreamState(std::shared_ptr<DeviceState> device, const StreamConfig& config);
   ~StreamState();

@@ -8,6 +8,14 @@
  *   use after close → 'EBADF', bad arguments → 'EINVAL', permission → 'EACCES', busy interface → 'EBUSY'.
  * - After the device is gone, every call fails with 'ENODEV' (close() still succeeds) and 'disconnect' has been
  *   emitted exactly once.
+ * - When the device leaves, each stream hands over the transfers that completed before it left, in order, and
+ *   then its transfers in flight come back NO_DEVICE. 'disconnect' may be emitted before those completions
+ *   (libusb runs its hotplug callback before it reaps), so a driver with a stream running cancels its queue from
+ *   that stream's first NO_DEVICE completion (uvcvideo cancels from the ESHUTDOWN completion), not from the event.
+ *   Nothing is submitted after the device left, not even to a device plugged in meanwhile at the same address: a
+ *   transfer released afterwards comes back NO_DEVICE without reaching the bus.
+ * - A request in flight (a control transfer, a stream's transfers) keeps the process alive until it ends.
+ * - close() ends the control transfers still pending with 'ECANCELED' and stops every stream first.
  */
 import type { UsbSpeed } from '../spec/usb.js';
 import type { UvcError, UvcErrorCode } from '../errors.js';
@@ -142,7 +150,7 @@ export interface UsbStream {
   readonly stopped: boolean;
   /**
    * Set when the engine gave up: transfers failed at once (an error status or a failed submit, never a timeout)
-   * STREAM_FAILURE_LIMIT times in a row, resubmitted after a growing delay (1 … 100 ms) in between. The completion
+   * streamFailureLimit(transfers) times in a row, resubmitted after a growing delay in between. The completion
    * that carries the last failure is the last one; the stream has stopped itself (stop() resolves).
    */
   readonly failure?: UvcError | undefined;
@@ -153,8 +161,13 @@ export interface UsbStream {
   stop(): Promise<void>;
 }
 
-/** Consecutive immediate transfer failures after which a stream gives up (see UsbStream.failure). */
-export const STREAM_FAILURE_LIMIT = 16;
+/**
+ * Consecutive immediate transfer failures after which a stream gives up (see UsbStream.failure): at least 16,
+ * and two rounds of every transfer in flight (one bus event can fail all of those at once).
+ */
+export function streamFailureLimit(transfers: number): number {
+  return Math.max(16, 2 * transfers);
+}
 
 export type TransferCallback = (transfer: CompletedTransfer) => void;
 

@@ -19,7 +19,7 @@ import type {
   TransferStatusCode,
   UsbStream,
 } from '../usb-transport.js';
-import { STREAM_FAILURE_LIMIT, TRANSFER_STATUS_ERROR, TransferStatus } from '../usb-transport.js';
+import { TRANSFER_STATUS_ERROR, TransferStatus, streamFailureLimit } from '../usb-transport.js';
 import { RecordField, type AddonDevice, type AddonStream, type AddonStreamSlot } from './addon-types.js';
 import { nativeCall, nativeCallSync } from './native-errors.js';
 
@@ -132,7 +132,7 @@ export class NativeStream implements UsbStream {
         const code = TRANSFER_STATUS_ERROR[status] ?? 'EIO';
         this.failed = uvcError(
           code,
-          `the stream on endpoint 0x${this.options.endpoint.toString(16).padStart(2, '0')} gave up: ${STREAM_FAILURE_LIMIT} transfers in a row failed at once (the last with ${code})`,
+          `the stream on endpoint 0x${this.options.endpoint.toString(16).padStart(2, '0')} gave up: ${streamFailureLimit(this.options.transfers)} transfers in a row failed at once (the last with ${code})`,
         );
       }
       const transfer = new NativeCompletedTransfer(
