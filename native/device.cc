@@ -508,19 +508,16 @@ void DeviceState::RemoveControl(ControlOp* op) {
   controls_.erase(op);
 }
 
-void DeviceState::TransferSubmitted() {
-  std::lock_guard<std::mutex> lock(drain_mu_);
-  in_flight_++;
-}
+void DeviceState::TransferSubmitted() { in_flight_++; }
 
 void DeviceState::TransferReturned() {
-  bool tell = false;
+  if (--in_flight_ != 0) return;
+  bool tell;
   {
+    // Waiters check in_flight_ under this lock: taking it after the decrement means none misses the notice.
     std::lock_guard<std::mutex> lock(drain_mu_);
-    if (--in_flight_ == 0) {
-      drain_cv_.notify_all();
-      tell = disconnect_waiting_;
-    }
+    drain_cv_.notify_all();
+    tell = disconnect_waiting_;
   }
   // The last transfer of a gone device came back (its completion already queued for JavaScript).
   if (tell) TellDisconnect();

@@ -165,9 +165,9 @@ class DeviceState : public std::enable_shared_from_this<DeviceState> {
   bool disconnect_told_ = false;              // drain_mu_
   void TellDisconnect();
 
-  std::mutex drain_mu_;
+  std::mutex drain_mu_;  // for the waits on in_flight_ reaching 0 (close, a waiting disconnect)
   std::condition_variable drain_cv_;
-  int in_flight_ = 0;
+  std::atomic<int> in_flight_{0};  // counted without a lock: every submit and completion touches it
 
   static std::atomic<int> live_count_;
 };

@@ -54,8 +54,10 @@ void UsbContext::EventLoop() {
     int64_t wait_ns = 1000000000;
     {
       std::lock_guard<std::mutex> lock(tasks_mu_);
-      int64_t now = MonotonicNs();
-      for (const Task& task : tasks_) wait_ns = std::max<int64_t>(0, std::min(wait_ns, task.at_ns - now));
+      if (!tasks_.empty()) {
+        int64_t now = MonotonicNs();
+        for (const Task& task : tasks_) wait_ns = std::max<int64_t>(0, std::min(wait_ns, task.at_ns - now));
+      }
     }
     timeval timeout{static_cast<time_t>(wait_ns / 1000000000), static_cast<suseconds_t>((wait_ns % 1000000000) / 1000)};
     libusb_handle_events_timeout_completed(ctx_, &timeout, nullptr);

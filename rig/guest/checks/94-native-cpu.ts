@@ -21,6 +21,8 @@ import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { openCamera } from '../../../src/camera/index.js';
 import { isUvcError } from '../../../src/errors.js';
+import { openNativeDevice } from '../../../src/transport/native/index.js';
+import { commit, parseUvcDescriptors, probe, selectFormat } from '../../../src/uvc/index.js';
 import { CAMERA_PID, CAMERA_VID, findServedCamera } from '../lib/camera-helpers.js';
 import { assert, type CheckContext } from '../lib/check.js';
 import { run } from '../lib/exec.js';
@@ -188,6 +190,60 @@ function post(session: Session, method: string): Promise<unknown> {
   return new Promise((resolve, reject) => session.post(method, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
+/**
+ * The addon alone, for the split: the same mode negotiated through the protocol layer, then the native stream
+ * with our default transfers and spares, every completion released at once after reading each packet's header
+ * flags (frame ends counted as the bare reader does). No assembly, no queue.
+ */
+async function addonOnly(ctx: CheckContext, server: number): Promise<Sample> {
+  const info = await findServedCamera();
+  const transport = await openNativeDevice({ portPath: info.portPath });
+  try {
+    const fn = parseUvcDescriptors(transport.configDescriptor());
+    const vs = fn.streamingInterfaces[0]!;
+    await transport.claimInterface(fn.videoControl.interfaceNumber);
+    await transport.claimInterface(vs.interfaceNumber);
+    await transport.setAltSetting(vs.interfaceNumber, 0);
+    const selection = selectFormat(fn, { fourcc: 'YUYV', width: WIDTH, height: HEIGHT, fps: 30, interfaceNumber: vs.interfaceNumber });
+    const params = await commit(transport, fn, await probe(transport, fn, selection));
+    await transport.setAltSetting(vs.interfaceNumber, params.altSetting);
+    let ends = -1;
+    let others = othersMeter([server]);
+    let cpu0 = process.cpuUsage();
+    let t0 = performance.now();
+    let resolveDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const stream = transport.startStream(
+      { endpoint: params.endpointAddress, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: params.bytesPerInterval },
+      (t) => {
+        for (let i = 0; i < t.packetCount; i++) {
+          if (t.packetLength[i]! >= 2 && (t.buffer[i * t.packetStride + 1]! & 0x02) !== 0 && ends < FRAMES) {
+            ends++;
+            if (ends === 0) {
+              others = othersMeter([server]);
+              cpu0 = process.cpuUsage();
+              t0 = performance.now();
+            } else if (ends === FRAMES) {
+              resolveDone();
+            }
+          }
+        }
+        t.release();
+      },
+    );
+    await done;
+    const cpu = process.cpuUsage(cpu0);
+    const seconds = (performance.now() - t0) / 1000;
+    const othersS = others();
+    ctx.log(`addon only: ${FRAMES} frame ends, stream stats ${JSON.stringify(stream.stats)}`);
+    await stream.stop();
+    const processS = (cpu.user + cpu.system) / 1e6;
+    return { processS, guestS: processS + othersS, frames: FRAMES, seconds };
+  } finally {
+    await transport.close();
+  }
+}
+
 /** v4l2-ctl capturing `count` frames; its CPU from the shell's `times` (children's user and system time). */
 async function v4l2ctl(node: string, count: number, server: number): Promise<Sample> {
   const others = othersMeter([server]);
@@ -230,6 +286,8 @@ export default async function check(ctx: CheckContext): Promise<void> {
 
     const driver = await ours(ctx, server, undefined);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    const addon = await addonOnly(ctx, server);
+    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
     const reader = await bareReader(ctx, server);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
     // Where our CPU goes: the same again under V8's sampling profiler (not counted in the table).
@@ -240,6 +298,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const rows: [string, Sample][] = [
       ['bare C libusb reader (uvc-count)', reader],
       ['uvc-capture (native addon)', driver],
+      ['  of which: the addon alone (transfers released at once, no assembly)', addon],
       ['uvcvideo + v4l2-ctl', kernel],
     ];
     const lines = [
