@@ -10,7 +10,10 @@
  * pace the same accounting runs on virtual time and nothing ever waits for a capture instant.
  */
 import type { DeviceReplyStatus, EndpointReply, EndpointRequest } from '../transport/device-model.js';
+import { AbortWatch } from './abort-watch.js';
+import type { CompletionDelay } from './completion-delay.js';
 import { sofFrameNumber, type BusClock } from './bus-clock.js';
+import { noteFault, type SentFrame } from './sent-frames.js';
 import type { VideoStream } from './video-stream.js';
 
 export interface BulkEndpointPort {
@@ -20,6 +23,10 @@ export interface BulkEndpointPort {
   maxPacket: number;
   bytesPerInterval: number;
   gone: () => void;
+  /** Packet loss: whether a transfer of this many max-size packets is spoiled (it fails, its data lost). */
+  lose: (packets: number) => boolean;
+  /** The completionJitterMs fault: replies reach the host late, as through USB/IP. */
+  delay: CompletionDelay;
 }
 
 interface Pending {
@@ -27,7 +34,9 @@ interface Pending {
   filled: number;
   startInterval: number;
   /** Set once the transfer's content is final; it completes at bus interval `completeAt`. */
-  outcome: 'ok' | 'overflow' | null;
+  outcome: 'ok' | 'overflow' | 'error' | null;
+  /** Ground-truth records of the frames whose data it holds. */
+  frames: SentFrame[];
   completeAt: number;
   resolve: (reply: EndpointReply) => void;
   detach: () => void;
@@ -40,10 +49,12 @@ interface OpenPayload {
   sent: number;
   /** The payload ended on a packet boundary below the maximum: a zero-length packet follows. */
   zlp: boolean;
+  record: SentFrame | null;
 }
 
 export class BulkInEndpoint {
   private readonly queue: Pending[] = [];
+  private readonly aborts = new AbortWatch<Pending>((p) => this.abort(p));
   private payload: OpenPayload | null = null;
   /** Bus time (fractional interval) at which the pipe is free again. */
   private cursor = 0;
@@ -71,6 +82,7 @@ export class BulkInEndpoint {
         filled: 0,
         startInterval: this.clock.now(),
         outcome: null,
+        frames: [],
         completeAt: 0,
         resolve,
         detach: () => {},
@@ -81,9 +93,7 @@ export class BulkInEndpoint {
           resolve({ status: 'cancelled', actualLength: 0, startFrame: sofFrameNumber(this.clock, pending.startInterval) });
           return;
         }
-        const onAbort = () => this.abort(pending);
-        signal.addEventListener('abort', onAbort, { once: true });
-        pending.detach = () => signal.removeEventListener('abort', onAbort);
+        pending.detach = this.aborts.watch(signal, pending);
       }
       this.queue.push(pending);
       this.pump();
@@ -95,6 +105,7 @@ export class BulkInEndpoint {
     this.closed = true;
     this.clearTimers();
     for (const p of this.queue.splice(0)) this.finish(p, status);
+    this.port.delay.flush();
     this.payload = null;
   }
 
@@ -113,11 +124,12 @@ export class BulkInEndpoint {
 
   private finish(p: Pending, status: DeviceReplyStatus): void {
     p.detach();
-    p.resolve({
+    const reply: EndpointReply = {
       status,
       actualLength: status === 'ok' || status === 'overflow' ? p.filled : 0,
       startFrame: sofFrameNumber(this.clock, p.startInterval),
-    });
+    };
+    this.port.delay.deliver(() => p.resolve(reply));
   }
 
   private abort(p: Pending): void {
@@ -178,6 +190,11 @@ export class BulkInEndpoint {
       }
       if (outcome === 'pending') return;
       p.outcome = outcome;
+      if (this.port.lose(Math.ceil(p.filled / this.port.maxPacket))) {
+        // Spoiled on the bus: the host controller gives up on the transfer, and its data is gone.
+        p.outcome = 'error';
+        for (const record of p.frames) noteFault(record, 'packet-loss');
+      }
       p.completeAt = Math.ceil(this.cursor);
     }
   }
@@ -223,9 +240,11 @@ export class BulkInEndpoint {
           length: payload.length,
           sent: 0,
           zlp: payload.length < maxPayload && payload.length % maxPacket === 0,
+          record: payload.record,
         };
       }
       const open = this.payload;
+      if (open.record !== null && p.frames[p.frames.length - 1] !== open.record) p.frames.push(open.record);
       const remaining = open.length - open.sent;
       const room = buffer.length - p.filled;
       // Whole packets that fit both the payload and the host's buffer move in one go.
