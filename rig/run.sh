@@ -117,6 +117,11 @@ for src in "$RIG"/tools/*.c; do
     echo "$sum" >"$TOOLS/$name.sum"
   fi
 done
+# The addon built with ASan + UBSan (build/asan), for the payload-fuzz check; incremental after the first time.
+if [[ -z ${UVC_RIG_CHECKS:-} || ,${UVC_RIG_CHECKS// /}, == *,payload-fuzz,* ]]; then
+  say "building the addon with AddressSanitizer (build/asan)"
+  (cd "$ROOT" && bash native/scripts/asan-test.sh --build-only >/dev/null) || die "the ASan build of the addon failed"
+fi
 T_SETUP=$(since "$T0")
 
 # --- 5. The guest's JavaScript: src/ and rig/guest/ compiled side by side into rig/.out --------------------
