@@ -53,7 +53,7 @@ async function judge(ctx: CheckContext, label: string, options: Record<string, u
     await waitForDriver(usb.path, 1, 'uvcvideo');
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
-    const r = await run(`${ctx.toolsDir}/uvc-peer`, ['--frames', String(FRAMES), '--timeout', '180', '--out', out], { allowFailure: true, timeoutMs: 1_200_000 });
+    const r = await run(`${ctx.toolsDir}/uvc-peer`, ['--frames', String(FRAMES), '--timeout', '60', '--out', out], { allowFailure: true, timeoutMs: 1_200_000 });
     const lines = r.stdout.trim().split('\n');
     for (const l of lines) ctx.log(`${label}: ${l}`);
     if (r.stderr.trim() !== '') ctx.log(`${label}: stderr: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`);

@@ -1,7 +1,7 @@
 /**
- * Reads a stream of raw YUYV frames from a FIFO as a capture program writes it, frame by frame, and keeps only
- * what each frame's stamp says (the virtual camera's frame number, painted in the picture): which frame numbers
- * arrived and how many were skipped between them. Nothing is stored, so 500 VGA frames (300 MB) pass through.
+ * Reads a file of raw YUYV frames (as a capture program wrote it) frame by frame and keeps only what each
+ * frame's stamp says (the virtual camera's frame number, painted in the picture): which frame numbers arrived
+ * and how many were skipped between them. Streamed: 500 VGA frames (300 MB) pass through one frame's buffer.
  */
 import { createReadStream } from 'node:fs';
 import { decodeFrameStamp } from '../../../src/virtual-camera/index.js';
