@@ -8,11 +8,16 @@
  * The evidence for where frames go is logged with the counts: the device's own count of frames sent and
  * dropped (it drops none in 'fast' pace, so every skipped frame was lost on the host), and our CLI's summary:
  * frames flagged as damaged (written off by the default --drop-errored: host-side judgement) versus frames the
- * driver never completed or had no buffer for (`lost`).
+ * driver never completed or had no buffer for (`lost`). Then the same 500 frames once more through our driver
+ * with a bare consumer (guest/loss-driver.ts: read the stamp, requeue at once, no file) and the driver's own
+ * statistics: what the driver loses by itself, apart from what the CLI's writing costs. That run is evidence
+ * only; the verdict is the CLI's, as a user runs it.
  */
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { rm } from 'node:fs/promises';
 import { assert, type CheckContext } from '../lib/check.js';
+import { run } from '../lib/exec.js';
 import { ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
 import { countStamps, type StampCount } from '../lib/stamp-stream.js';
 import { usbipAttach, usbipDetach, waitForUsbDevice } from '../lib/usb-host.js';
@@ -21,6 +26,7 @@ import { waitForCaptureNode, waitForDriver } from '../lib/video-device.js';
 export const timeoutMs = 900_000;
 
 const FRAMES = 500;
+const BARE_CONSUMER = fileURLToPath(new URL('../loss-driver.js', import.meta.url));
 const WIDTH = 640;
 const HEIGHT = 480;
 
@@ -101,6 +107,8 @@ export default async function check(ctx: CheckContext): Promise<void> {
       `uvc-capture (CLI): ${describe(ours.count)} in ${((performance.now() - t1) / 1000).toFixed(1)} s; the device's stream: sent ${s2.framesSent}, dropped ${s2.framesDropped}; ` +
         `the CLI says: written ${summary.frames}, received ${summary.received}, flagged damaged (not written) ${summary.errors}, lost ${summary.lost}, dropped ${summary.dropped}`,
     );
+    const bare = await run(process.execPath, [BARE_CONSUMER, String(FRAMES), '8'], { allowFailure: true, timeoutMs: 900_000 });
+    ctx.log(`our driver, bare consumer (8 buffers, stamp read and buffer requeued at once): ${bare.stdout.trim().split('\n').at(-1) ?? ''}${bare.code === 0 ? '' : ` (exit ${bare.code}: ${bare.stderr.slice(-500)})`}`);
     ctx.log(`skipped frame numbers: uvcvideo ${theirs.count.skipped}, uvc-capture ${ours.count.skipped}`);
     assert(theirs.count.frames === FRAMES && theirs.count.unreadable === 0 && theirs.count.backwards === 0, `uvcvideo: ${describe(theirs.count)}`);
     assert(ours.count.frames === FRAMES && ours.count.unreadable === 0 && ours.count.backwards === 0, `uvc-capture: ${describe(ours.count)}`);
