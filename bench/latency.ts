@@ -119,7 +119,7 @@ export async function benchLatencyCase(c: LatencyCase): Promise<LatencyResult> {
   const manual = await openManualStream(vcam, { fourcc: 'YUYV', width: c.width, height: c.height, fps: c.fps });
   try {
     if (Math.round(manual.params.fps) !== c.fps) throw new Error(`negotiated ${manual.params.fps} fps, wanted ${c.fps}`);
-    const queue = new CompletionTimedQueue({ bufferSize: manual.params.maxVideoFrameSize });
+    const queue = new CompletionTimedQueue({ bufferSize: manual.params.dwMaxVideoFrameSize });
     const video = new VideoStream(noteCompletions(manual.transport, queue, manual.plan.intervalNs), queue, manual.config);
     queue.setDriver(video);
     const handle = new QueueHandle(queue);

@@ -10,12 +10,15 @@
 import { EventEmitter } from 'node:events';
 import { UvcError, isUvcError } from '../errors.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
-import { parseUvcDescriptors, UvcControls, type StatusEvent, type UvcDescriptors } from '../uvc/index.js';
+import { DeviceQuirks, parseUvcDescriptors, UvcControls, type QuirkName, type StatusEvent, type UvcDescriptors } from '../uvc/index.js';
 import { describeFormats, type CameraFormat } from './camera-formats.js';
 import { StatusMonitor } from './status-monitor.js';
 import { StreamingInterface, type StreamingOptions } from './streaming-interface.js';
 
-export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning' | 'onStreamError'> {}
+export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning' | 'onStreamError' | 'quirks'> {
+  /** Quirks the caller forces on (validated names). */
+  quirks: readonly QuirkName[];
+}
 
 export interface CameraDeviceEvents {
   disconnect: [];
@@ -31,6 +34,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   readonly descriptors: UvcDescriptors;
   readonly formats: CameraFormat[];
   readonly streams: StreamingInterface[];
+  /** The quirks in force: table, caller, and what the camera showed (see src/uvc/quirks.ts). */
+  readonly quirks: DeviceQuirks;
   private controlSet: UvcControls | null = null;
   private statusMonitor: StatusMonitor | null = null;
   private references = 0;
@@ -42,6 +47,11 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     options: CameraDeviceOptions,
   ) {
     super();
+    const descriptor = transport.deviceDescriptor();
+    this.quirks = DeviceQuirks.forDevice(
+      { vendorId: transport.info.vendorId, productId: transport.info.productId, deviceRelease: (descriptor[12] ?? 0) | ((descriptor[13] ?? 0) << 8) },
+      options.quirks,
+    );
     this.descriptors = parseUvcDescriptors(transport.configDescriptor());
     this.formats = describeFormats(this.descriptors);
     const warn = (error: UvcError): void => {
@@ -53,6 +63,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
         (vs) =>
           new StreamingInterface(transport, this.descriptors, vs, {
             ...options,
+            quirks: this.quirks,
             onWarning: warn,
             onStreamError: (error) => this.emit('streamError', error),
           }),
