@@ -1,31 +1,12 @@
-/** A small deterministic PRNG (mulberry32): the same seed gives the same cases on every machine. */
-export class Prng {
-  private state: number;
+import { Random } from '../../../src/random.js';
 
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 2^32). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
-  /** Uniform integer in [0, n). */
-  below(n: number): number {
-    return n <= 0 ? 0 : this.next() % n;
-  }
-
-  pick<T>(items: readonly T[]): T {
+/**
+ * The descriptor fuzzer's PRNG: the project's one (src/random.ts), picking by modulo as it always has, so that a
+ * seed recorded from a failure replays the same cases.
+ */
+export class Prng extends Random {
+  override pick<T>(items: readonly T[]): T {
     return items[this.below(items.length)]!;
-  }
-
-  chance(p: number): boolean {
-    return this.next() / 2 ** 32 < p;
   }
 }
 
