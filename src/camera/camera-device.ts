@@ -10,7 +10,16 @@
 import { EventEmitter } from 'node:events';
 import { UvcError, isUvcError } from '../errors.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
-import { DeviceQuirks, parseUvcDescriptors, UvcControls, type QuirkName, type StatusEvent, type UvcDescriptors } from '../uvc/index.js';
+import {
+  applyDescriptorQuirks,
+  DeviceQuirks,
+  parseUvcDescriptors,
+  statusIntervalUs,
+  UvcControls,
+  type QuirkName,
+  type StatusEvent,
+  type UvcDescriptors,
+} from '../uvc/index.js';
 import { describeFormats, type CameraFormat } from './camera-formats.js';
 import { StatusMonitor } from './status-monitor.js';
 import { StreamingInterface, type StreamingOptions } from './streaming-interface.js';
@@ -52,7 +61,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
       { vendorId: transport.info.vendorId, productId: transport.info.productId, deviceRelease: (descriptor[12] ?? 0) | ((descriptor[13] ?? 0) << 8) },
       options.quirks,
     );
-    this.descriptors = parseUvcDescriptors(transport.configDescriptor());
+    // force-y8, restrict-frame-rate: what the descriptors mean for this camera (src/uvc/descriptor-quirks.ts).
+    this.descriptors = applyDescriptorQuirks(parseUvcDescriptors(transport.configDescriptor()), this.quirks);
     this.formats = describeFormats(this.descriptors);
     const warn = (error: UvcError): void => {
       this.emit('warning', error);
@@ -66,6 +76,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
             quirks: this.quirks,
             onWarning: warn,
             onStreamError: (error) => this.emit('streamError', error),
+            onStreamStarted: () => this.afterStreamStart(),
           }),
       );
     transport.once('disconnect', this.onDisconnect);
@@ -139,7 +150,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
       // uvcvideo selects alt 0 before it probes: some cameras refuse to negotiate otherwise.
       if (stream.descriptor.transferType === 'isochronous') await this.transport.setAltSetting(stream.interfaceNumber, 0);
     }
-    this.controlSet = await UvcControls.create(this.transport, fn, { timeoutMs: options.controlTimeoutMs });
+    this.controlSet = await UvcControls.create(this.transport, fn, { timeoutMs: options.controlTimeoutMs, quirks: this.quirks });
     for (const stream of this.streams) {
       try {
         await stream.setFormat({});
@@ -150,6 +161,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     }
     const interrupt = fn.videoControl.interruptEndpoint;
     if (interrupt) {
+      // The host controller polls the endpoint; a bInterval no high-speed endpoint may have is a quirk worth saying.
+      statusIntervalUs(interrupt.interval, this.transport.info.speed, this.quirks);
       this.statusMonitor = new StatusMonitor(
         this.transport,
         interrupt,
@@ -157,6 +170,28 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
         (error) => this.emit('warning', error),
       );
       this.statusMonitor.start();
+    }
+  }
+
+  /**
+   * Some cameras forget control values when they start streaming (uvcvideo's RESTORE_CTRLS_ON_INIT, the C920's
+   * exposure). With the quirk the values the caller set are written back, as uvc_video_start_transfer does; without
+   * it they are read back, and a camera that lost them earns the quirk (and gets them back). Never fatal to the
+   * stream: a failure is a warning.
+   */
+  private async afterStreamStart(): Promise<void> {
+    const controls = this.controlSet;
+    if (controls === null || controls.modified.length === 0) return;
+    try {
+      if (!this.quirks.has('restore-ctrls-on-init')) {
+        const lost = await controls.forgotten();
+        if (lost.length === 0) return;
+        this.quirks.detect('restore-ctrls-on-init', `after streaming started the camera no longer held ${lost.join(', ')}`);
+      }
+      await controls.restore();
+    } catch (error) {
+      if (isUvcError(error, 'ENODEV')) return;
+      this.emit('warning', new UvcError(isUvcError(error) ? error.code : 'EIO', `restoring control values after stream start failed: ${String(error)}`, { cause: error }));
     }
   }
 

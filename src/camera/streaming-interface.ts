@@ -20,10 +20,12 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   packetsPerTransfer?: number;
   /** Where errors go that have no caller (a failing stop, a bug in assembly). */
   onWarning: (error: UvcError) => void;
-  /** The running stream failed and stopped (the queue answers the same error until streamoff). */
-  onStreamError: (error: UvcError) => void;
   /** The camera's quirks: negotiation applies and learns them. */
   quirks: DeviceQuirks;
+  /** The running stream failed and stopped (the queue answers the same error until streamoff). */
+  onStreamError: (error: UvcError) => void;
+  /** Runs once the stream is running (the camera writes back controls a forgetful camera lost). */
+  onStreamStarted?: () => Promise<void>;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -85,7 +87,7 @@ export class StreamingInterface implements QueueDriver {
       throw new UvcError('EBUSY', 'buffers are allocated: free them with queue.reqbufs(0) before changing the format');
     }
     const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
-    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
+    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs, quirks: this.options.quirks });
     // The queue might have been given buffers while the probe ran.
     this.queue.setBufferSize(params.dwMaxVideoFrameSize);
     this.params = params;
@@ -115,6 +117,7 @@ export class StreamingInterface implements QueueDriver {
       if (iso && !this.transport.isDisconnected) await this.transport.setAltSetting(this.interfaceNumber, 0).catch(() => undefined);
       throw error;
     }
+    await this.options.onStreamStarted?.();
   }
 
   async stopStreaming(): Promise<void> {

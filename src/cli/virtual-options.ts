@@ -47,6 +47,7 @@ const FAULT_KEYS = {
   shortFrames: true,
   shortFrameRatio: true,
   overflowFrames: true,
+  completionJitterMs: true,
   stallRequests: true,
   ignoreRequests: true,
   slowRequests: true,

@@ -11,6 +11,7 @@
  */
 import type { DeviceReplyStatus, EndpointReply, EndpointRequest } from '../transport/device-model.js';
 import { AbortWatch } from './abort-watch.js';
+import type { CompletionDelay } from './completion-delay.js';
 import { sofFrameNumber, type BusClock } from './bus-clock.js';
 import { noteFault, type SentFrame } from './sent-frames.js';
 import type { VideoStream } from './video-stream.js';
@@ -24,6 +25,8 @@ export interface BulkEndpointPort {
   gone: () => void;
   /** Packet loss: whether a transfer of this many max-size packets is spoiled (it fails, its data lost). */
   lose: (packets: number) => boolean;
+  /** The completionJitterMs fault: replies reach the host late, as through USB/IP. */
+  delay: CompletionDelay;
 }
 
 interface Pending {
@@ -102,6 +105,7 @@ export class BulkInEndpoint {
     this.closed = true;
     this.clearTimers();
     for (const p of this.queue.splice(0)) this.finish(p, status);
+    this.port.delay.flush();
     this.payload = null;
   }
 
@@ -120,11 +124,12 @@ export class BulkInEndpoint {
 
   private finish(p: Pending, status: DeviceReplyStatus): void {
     p.detach();
-    p.resolve({
+    const reply: EndpointReply = {
       status,
       actualLength: status === 'ok' || status === 'overflow' ? p.filled : 0,
       startFrame: sofFrameNumber(this.clock, p.startInterval),
-    });
+    };
+    this.port.delay.deliver(() => p.resolve(reply));
   }
 
   private abort(p: Pending): void {
