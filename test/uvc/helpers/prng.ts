@@ -1,12 +1,33 @@
 import { Random } from '../../../src/random.js';
 
 /**
- * The descriptor fuzzer's PRNG: the project's one (src/random.ts), picking by modulo as it always has, so that a
- * seed recorded from a failure replays the same cases.
+ * The fuzzers' PRNG (descriptor and USB/IP): the project's one (src/random.ts) with this file's historical
+ * draws (next() is a 32-bit integer, picks go by modulo), so that a seed recorded from a failure replays the same
+ * cases.
  */
-export class Prng extends Random {
-  override pick<T>(items: readonly T[]): T {
+export class Prng {
+  private readonly random: Random;
+
+  constructor(seed: number) {
+    this.random = new Random(seed);
+  }
+
+  /** Uniform in [0, 2^32). */
+  next(): number {
+    return this.random.uint32();
+  }
+
+  /** Uniform integer in [0, n). */
+  below(n: number): number {
+    return this.random.below(n);
+  }
+
+  pick<T>(items: readonly T[]): T {
     return items[this.below(items.length)]!;
+  }
+
+  chance(p: number): boolean {
+    return this.random.chance(p);
   }
 }
 
