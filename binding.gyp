@@ -47,6 +47,7 @@
       'target_name': 'uvc_capture',
       'sources': [
         'native/addon.cc',
+        'native/bench_copy.cc',
         'native/bridge.cc',
         'native/control.cc',
         'native/device.cc',
