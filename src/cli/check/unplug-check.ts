@@ -25,8 +25,9 @@ export async function checkUnplug(camera: Camera, virtual: VirtualCamera, report
       codeOf,
     );
     virtual.unplug();
-    // Whatever it brings, the waiter must not wait: within a second (a hang is what fails).
     const woke = await within(1000, 'the waiting dqbuf', waiting).catch(errorText);
+    // The last whole frame the camera sent before it left (kept, as uvcvideo keeps it), a buffer handed back in
+    // error, or ENXIO: anything but a wait.
     const wokeWell = woke === 'a buffer handed back flagged' || woke === 'a frame completed before the unplug' || woke === 'ENXIO';
     report.add('unplug', 'waiters wake', wokeWell ? 'pass' : 'fail', `a dqbuf waiting at the unplug returned ${woke}`);
     report.add('unplug', 'disconnect event', disconnects === 1 && camera.disconnected ? 'pass' : 'fail', `'disconnect' emitted ${disconnects} time(s); camera.disconnected = ${camera.disconnected}`);
