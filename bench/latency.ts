@@ -12,6 +12,7 @@
  * ((packets after it) × bus interval): what the transfer size adds before the driver can see the frame at all.
  */
 import { BufferQueue, type CompletedFrame } from '../src/queue/buffer-queue.js';
+import { QueueHandle } from '../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../src/queue/video-buffer.js';
 import { PayloadHeader } from '../src/spec/uvc.js';
 import { VideoStream } from '../src/stream/video-stream.js';
@@ -121,7 +122,7 @@ export async function benchLatencyCase(c: LatencyCase): Promise<LatencyResult> {
     const queue = new CompletionTimedQueue({ bufferSize: manual.params.dwMaxVideoFrameSize });
     const video = new VideoStream(noteCompletions(manual.transport, queue, manual.plan.intervalNs), queue, manual.config);
     queue.setDriver(video);
-    const handle = queue.open();
+    const handle = new QueueHandle(queue);
     const count = handle.reqbufs(4);
     for (let i = 0; i < count; i++) handle.qbuf(i);
     await handle.streamon();

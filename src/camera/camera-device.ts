@@ -202,8 +202,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     this.transport.off('disconnect', this.onDisconnect);
     await this.statusMonitor?.stop().catch(() => undefined);
     for (const stream of this.streams) {
-      // Handles have released their queues; a stream still running (an owner that never streamed off) stops here.
-      if (stream.queue.streaming && stream.queue.owner) await stream.queue.owner.close().catch(() => undefined);
+      // Every handle has closed (and so released its queue); a stream still running is stopped before the close.
+      if (stream.queue.streaming) await stream.queue.streamoff().catch(() => undefined);
     }
     await this.transport.close();
   }

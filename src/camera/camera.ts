@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { UvcError } from '../errors.js';
-import type { QueueHandle } from '../queue/index.js';
+import { QueueHandle } from '../queue/index.js';
 import type { AssemblerStats } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
 import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
@@ -115,7 +115,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     const stream = this.stream();
     let handle = this.queues.get(stream.interfaceNumber);
     if (!handle) {
-      handle = stream.queue.open();
+      handle = new QueueHandle(stream.queue);
       this.queues.set(stream.interfaceNumber, handle);
     }
     return handle;
@@ -152,6 +152,20 @@ export class Camera extends EventEmitter<CameraEvents> {
     return this.device.controls.get(name);
   }
 
+  /**
+   * A menu control's current value as its label ('50hz', 'aperture_priority'), read from the camera like
+   * getControl(); null when the camera reports a value its menu does not list. EINVAL for a control that is not a
+   * menu.
+   */
+  async getControlLabel(name: string): Promise<string | null> {
+    this.checkUsable();
+    const control = this.device.controls.info(name);
+    if (control.type !== 'menu') throw new UvcError('EINVAL', `${name} is not a menu control (it is ${control.type === 'integer' ? 'an' : 'a'} ${control.type})`, { details: { control: name } });
+    const value = await this.device.controls.get(name);
+    return control.menu.find((m) => m.value === value)?.name ?? null;
+  }
+
+  /** Sets a control; menus take their labels too, matched case-insensitively ('50Hz' = '50hz'). */
   async setControl(name: string, value: ControlValue | string): Promise<void> {
     this.checkUsable();
     await this.device.controls.set(name, value);

@@ -31,6 +31,7 @@ const OPTION_KEYS = {
   renderAhead: true,
   seed: true,
   faults: true,
+  sentFramesLimit: true,
   quirks: true,
 } satisfies Record<keyof VirtualCameraOptions, true>;
 
@@ -45,6 +46,7 @@ const FAULT_KEYS = {
   fidNeverToggles: true,
   shortFrames: true,
   shortFrameRatio: true,
+  overflowFrames: true,
   stallRequests: true,
   ignoreRequests: true,
   slowRequests: true,

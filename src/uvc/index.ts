@@ -2,7 +2,16 @@
 export { parseUvcDescriptors } from './descriptors/parse.js';
 export type * from './descriptors/model.js';
 export { UvcControls } from './controls.js';
-export type { ControlEntry, ControlFlags, UvcControlsOptions } from './controls.js';
+export type {
+  ControlEntry,
+  IntegerControlEntry,
+  BooleanControlEntry,
+  MenuControlEntry,
+  CompoundControlEntry,
+  RawControlEntry,
+  ControlFlags,
+  UvcControlsOptions,
+} from './controls.js';
 export type { ControlValue, CompoundValue } from './control-codec.js';
 export type { ControlKind, MenuEntry } from './control-catalog.js';
 export { selectFormat, nearestInterval, NEAREST_MATCH_RULE } from './format-selection.js';

@@ -8,3 +8,5 @@ export { decodeFrameStamp, type StampImage } from './frame-stamp.js';
 export { EXTENSION_UNIT_GUID, EXTENSION_UNIT_GUID_TEXT, XuControl } from './entities.js';
 export { TestPattern } from './pattern.js';
 export { stripHuffmanTables } from './jpeg.js';
+export { scoreCapture, type CaptureScore, type FaultScore, type ReceivedFrame, type ScoreOptions } from './frame-score.js';
+export type { SentFrame, FrameFault } from './sent-frames.js';

@@ -52,6 +52,8 @@ export interface VirtualCameraOptions {
   /** Seeds every pseudo-random choice (packet loss, where the SOF counter and the device clock start). Default 1. */
   seed?: number;
   faults?: FaultOptions;
+  /** How many records `camera.sentFrames` keeps (the newest; 0 keeps none). Default 2048. */
+  sentFramesLimit?: number;
   /**
    * How this camera misbehaves, always, by the kebab-case names of shared/reference/uvc-quirks.md (see quirks.ts).
    * 'probe-extrafields' makes the camera UVC 1.0 unless uvcVersion says otherwise (which is refused).
@@ -84,6 +86,7 @@ export interface ResolvedOptions {
   renderAhead: number;
   seed: number;
   faults: ResolvedFaults;
+  sentFramesLimit: number;
   quirks: QuirkSet;
   layout: DeviceLayout;
 }
@@ -196,6 +199,7 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     renderAhead: integer('renderAhead', options.renderAhead, 1, 16, 3),
     seed: integer('seed', options.seed, 0, 0xffffffff, 1),
     faults: resolveFaults(options.faults, invalid),
+    sentFramesLimit: integer('sentFramesLimit', options.sentFramesLimit, 0, 1_000_000, 2048),
     quirks,
     layout,
   };

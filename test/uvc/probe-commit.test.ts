@@ -172,7 +172,7 @@ describe('probe and commit', () => {
     const error = await failure(negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 1280, height: 720, fps: 30 }));
     expect(error.code).toBe('ENOSPC');
     expect(error.message).toBe(
-      'ENOSPC: YUY2 1280x720 at 30 fps needs 6925 bytes per interval, but the largest alt setting of interface 1 offers 3072; YUY2 1280x720 at 10 fps would fit',
+      'YUY2 1280x720 at 30 fps needs 6925 bytes per interval, but the largest alt setting of interface 1 offers 3072; YUY2 1280x720 at 10 fps would fit',
     );
     // 15 fps would need 3469 bytes; 10 fps needs 2316
     expect(error.details).toMatchObject({ required: 6925, available: 3072, suggestion: { fourcc: 'YUY2', width: 1280, height: 720, interval: 1000000, payloadSize: 2316 } });
@@ -231,7 +231,7 @@ describe('probe and commit', () => {
     const error = await failure(negotiateStream(transport, descriptors, { width: 640, height: 480, fps: 5 }));
     // 614400 × 5 / 1000 + 12 = 3084 bytes per 1 ms frame
     expect(error.message).toBe(
-      'ENOSPC: YUY2 640x480 at 5 fps needs 3084 bytes per interval, but the largest alt setting of interface 1 offers 1023; no mode of this interface fits',
+      'YUY2 640x480 at 5 fps needs 3084 bytes per interval, but the largest alt setting of interface 1 offers 1023; no mode of this interface fits',
     );
     expect(error.details).toMatchObject({
       suggestion: null,
