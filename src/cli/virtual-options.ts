@@ -33,9 +33,11 @@ const OPTION_KEYS = {
   faults: true,
   sentFramesLimit: true,
   quirks: true,
+  profile: true,
+  descriptors: true,
 } satisfies Record<keyof VirtualCameraOptions, true>;
 
-const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets']);
+const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets', 'profile']);
 
 const FAULT_KEYS = {
   packetLossRate: true,
