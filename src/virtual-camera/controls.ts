@@ -406,7 +406,9 @@ export class ControlModel {
 
   /** A change the device makes by itself (auto mode, a physical switch). Returns it if the value moved. */
   setByDevice(name: string, values: number[], picture = true): ControlChange | null {
-    const def = this.definition(name);
+    // A real camera's face may lack the control (an auto mode without its manual value): nothing changes.
+    const def = this.byName.get(name);
+    if (def === undefined) return null;
     return this.store(def, values, picture) ? { def, values: this.current(def) } : null;
   }
 

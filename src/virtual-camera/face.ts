@@ -150,6 +150,7 @@ export function readFace(configuration: Uint8Array, device: Uint8Array, invalid:
   let format: ResolvedFormat | null = null;
   let formatFrameBased = false;
   let lastVc: FaceFunction | null = null;
+  const endpointsOf = new Map<number, { alt: number; bytes: Uint8Array }[]>();
   for (const d of descriptors) {
     const b = d.bytes;
     if (d.type === DescriptorType.INTERFACE && b.length >= 9) {
@@ -227,16 +228,25 @@ export function readFace(configuration: Uint8Array, device: Uint8Array, invalid:
       }
       continue;
     }
-    if (d.type === DescriptorType.ENDPOINT && b.length >= 7 && port !== null && b[2] === port.videoEndpoint) {
-      const attributes = b[3]! & 0x03;
-      const w = u16(b, 4);
-      if (attributes === EndpointTransferType.BULK) {
-        port.transfer = 'bulk';
-        port.bulkMaxPacket = w & 0x7ff;
-      } else if (attributes === EndpointTransferType.ISOCHRONOUS && current.alt > 0) {
-        const size = w & 0x7ff;
-        const transactions = speed === 'high' ? ((w >> 11) & 0x3) + 1 : 1;
-        port.isoAlts.push({ alt: current.alt, wMaxPacketSize: w, bytesPerInterval: size * transactions, ssMaxBurst: 0, ssMult: 0 });
+    // Endpoints may come before the class-specific descriptors (some cameras put them first): kept, matched below.
+    if (d.type === DescriptorType.ENDPOINT && b.length >= 6) {
+      endpointsOf.set(current.number, [...(endpointsOf.get(current.number) ?? []), { alt: current.alt, bytes: b }]);
+    }
+  }
+  for (const fn of functions) {
+    for (const p of fn.ports) {
+      for (const { alt, bytes: b } of endpointsOf.get(p.vsInterface) ?? []) {
+        if (b[2] !== p.videoEndpoint) continue;
+        const attributes = b[3]! & 0x03;
+        const w = u16(b, 4);
+        if (attributes === EndpointTransferType.BULK) {
+          p.transfer = 'bulk';
+          p.bulkMaxPacket = w & 0x7ff;
+        } else if (attributes === EndpointTransferType.ISOCHRONOUS && alt > 0) {
+          const size = w & 0x7ff;
+          const transactions = speed === 'high' ? ((w >> 11) & 0x3) + 1 : 1;
+          p.isoAlts.push({ alt, wMaxPacketSize: w, bytesPerInterval: size * transactions, ssMaxBurst: 0, ssMult: 0 });
+        }
       }
     }
   }
