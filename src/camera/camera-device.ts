@@ -3,8 +3,9 @@
  * media device allocator's idea): the transport, the parsed descriptors, the controls, the status endpoint and
  * one StreamingInterface per VideoStreaming interface. It is freed when the last handle closes.
  *
- * On disconnect, every queue is cancelled in one synchronous step (BufferQueue.disconnect) and every handle is
- * told; handles stay usable far enough to return errors and be closed.
+ * On disconnect, every handle is told and every queue is cancelled in one synchronous step (BufferQueue.disconnect):
+ * at once, or for a running stream from its NO_DEVICE completion, so frames completed before the unplug are kept.
+ * Handles stay usable far enough to return errors and be closed.
  */
 import { EventEmitter } from 'node:events';
 import { UvcError, isUvcError } from '../errors.js';
@@ -23,13 +24,15 @@ import { describeFormats, type CameraFormat } from './camera-formats.js';
 import { StatusMonitor } from './status-monitor.js';
 import { StreamingInterface, type StreamingOptions } from './streaming-interface.js';
 
-export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning' | 'quirks'> {
+export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning' | 'onStreamError' | 'quirks'> {
   /** Quirks the caller forces on (validated names). */
   quirks: readonly QuirkName[];
 }
 
 export interface CameraDeviceEvents {
   disconnect: [];
+  /** A running stream failed and stopped (not 'error': nobody may be listening on the shared device). */
+  streamError: [UvcError];
   /** The last handle let go: the device is being freed and must not be handed out again. */
   released: [];
   status: [StatusEvent];
@@ -74,6 +77,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
             ...options,
             quirks: this.quirks,
             onWarning: warn,
+            onStreamError: (error) => this.emit('streamError', error),
             onStreamStarted: () => this.afterStreamStart(),
           }),
         ),
@@ -90,9 +94,14 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     try {
       device = new CameraDevice(transport, options);
       await device.initialise(options);
+      // Unplugged while it was being set up, with no step failing loudly (a warning, a courtesy read): not a camera.
+      if (device.gone) throw new UvcError('ENODEV', 'the camera was unplugged while it was being opened');
       return device;
     } catch (error) {
-      device?.transport.off('disconnect', device.onDisconnect);
+      if (device) {
+        device.transport.off('disconnect', device.onDisconnect);
+        await device.statusMonitor?.stop().catch(() => undefined);
+      }
       await transport.close().catch(() => undefined);
       throw error;
     }
@@ -130,8 +139,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   async release(): Promise<void> {
     if (this.references === 0) return;
     if (--this.references > 0) return;
-    this.emit('released');
+    // Marked freed before anyone hears of it: a listener (or an open) must see released and freed() that waits.
     this.closing ??= this.shutdown();
+    this.emit('released');
     await this.closing;
   }
 
@@ -196,8 +206,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   private readonly onDisconnect = (): void => {
     if (this.gone) return;
     this.gone = true;
-    // One synchronous step per queue: buffers complete in error, waiters wake, QBUF fails from now on.
-    for (const stream of this.streams) stream.queue.disconnect();
+    // Each queue is cancelled in one synchronous step (buffers complete in error, waiters wake, QBUF fails from
+    // then on): now, or, for a stream that is running, once the frames completed before the unplug are in.
+    for (const stream of this.streams) stream.deviceGone();
     this.emit('disconnect');
   };
 

@@ -32,6 +32,7 @@ import { resolveOptions, uvcVersionOf, type ResolvedOptions, type VirtualCameraO
 import type { StreamingParams } from './probe-commit.js';
 import { handleStandardRequest, type DescriptorSet, type StandardRequestTarget } from './standard-requests.js';
 import { buttonStatusPacket, controlStatusPacket, StatusEndpoint } from './status-endpoint.js';
+import { CompletionDelay } from './completion-delay.js';
 import { SentFrameLog, type SentFrame } from './sent-frames.js';
 import { UvcRequestHandler, type ClassRequestTarget, type FunctionTarget } from './uvc-requests.js';
 import { VsPort, type PortHost } from './vs-port.js';
@@ -85,6 +86,8 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
   private readonly timers = new Set<NodeJS.Timeout>();
   private unplugTimer: NodeJS.Timeout | null = null;
   private readonly sentLog: SentFrameLog;
+  /** The completionJitterMs fault, shared by the video endpoints. */
+  private readonly completionDelay: CompletionDelay;
 
   /**
    * A virtual camera wearing a real camera's face: its configuration and device descriptors (bytes, or hex text as
@@ -111,6 +114,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.faultState = config.faults;
     this.random = createRandom(config.seed);
     this.sentLog = new SentFrameLog(config.sentFramesLimit);
+    this.completionDelay = new CompletionDelay(config.seed, () => this.faultState.completionJitterMs);
 
     const layout = config.layout;
     const start = Math.floor(this.random() * 2048 * layout.intervalsPerFrame);
@@ -420,6 +424,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       faults: () => camera.faultState,
       postControlChanges: (controls, changes) => this.postControlChanges(controls, changes),
       gone: () => this.unplugNow(),
+      completionDelay: this.completionDelay,
     };
   }
 

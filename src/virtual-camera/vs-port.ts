@@ -5,6 +5,7 @@
  */
 import type { EndpointReply, EndpointRequest } from '../transport/device-model.js';
 import { BulkInEndpoint } from './bulk-endpoint.js';
+import type { CompletionDelay } from './completion-delay.js';
 import type { BusClock, DeviceClock } from './bus-clock.js';
 import type { ControlChange, ControlModel } from './controls.js';
 import type { PortLayout } from './face.js';
@@ -28,6 +29,8 @@ export interface PortHost {
   postControlChanges(controls: ControlModel, changes: ControlChange[]): void;
   /** The unplug-at-frame fault fired. */
   gone(): void;
+  /** The completionJitterMs fault, shared by the video endpoints. */
+  readonly completionDelay: CompletionDelay;
 }
 
 export type CloseStatus = 'cancelled' | 'no_device' | 'stall';
@@ -214,6 +217,7 @@ export class VsPort {
           const rate = this.host.faults().packetLossRate;
           return rate > 0 && this.host.random() < 1 - (1 - rate) ** packets;
         },
+        delay: this.host.completionDelay,
       });
     }
     return this.bulk;
@@ -237,6 +241,7 @@ export class VsPort {
           return f.packetLossRate > 0 && this.host.random() < f.packetLossRate ? f.packetLoss : null;
         },
         gone: () => this.host.gone(),
+        delay: this.host.completionDelay,
       },
       clock.now(),
     );
