@@ -35,9 +35,11 @@ const OPTION_HELP = {
   faults: 'JSON object of faults (below), or set them one by one with faults.<name>=value',
   quirks: 'JSON array of real cameras\' misbehaviours, always on (below), e.g. \'["stream-no-fid"]\'',
   sentFramesLimit: 'how many records of sent frames (the ground truth tests read) are kept (default 2048)',
+  profile: "a real camera's face: logitech-c270, logitech-c310, logitech-streamcam, anker-powerconf-c200, canyon-cne-cwc2, trust-webcam, elp-h264, elp-h265, customer-dual, dual-tusb",
+  descriptors: 'library only (VirtualCamera.fromDescriptors): { configuration, device } descriptor bytes',
 } satisfies Record<keyof VirtualCameraOptions, string>;
 
-const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets']);
+const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets', 'profile']);
 
 /** A frame set: "all", [3,7] (frame numbers from 0), or {"every":10,"offset":2}. A request match: {"request":1,"interface":0,"entity":2,"selector":2}. */
 const FAULT_HELP = {
