@@ -1,0 +1,295 @@
+/**
+ * 6. Timestamps: how far each frame's timestamp is from the instant the camera captured it, on the host clock.
+ *
+ * The virtual camera, paced in real time, knows every frame's true capture instant (its PTS stands for it; the
+ * device clock and the bus clock both run off the host's). Our driver streams from it; every completed transfer
+ * is also shown, as it reaches the driver, to a port of Linux uvcvideo's clock recovery (lib/uvcvideo-clock.ts)
+ * with what the kernel would have at that moment: the host time and the host controller's frame number. Both
+ * timestamp the same payloads; both are scored against the same truth:
+ * - |timestamp − capture instant| p50 / p99 / max over the frames stamped after the clock locked (ours: the
+ *   recovery's lock; uvcvideo: from its first hardware timestamp), and frames to lock;
+ * - what a short capture's frame rate would say (frames 0..N−1, N = 2, 3, 5, 10) against the negotiated rate;
+ * - steps back (a timestamp not after the previous one) and the completion latency the case really had.
+ * Cases: clean; completion jitter 0–2 ms (the fault); device clock drift ±100 ppm; both; the zero-SCR idle
+ * camera; UVC 1.5 (one SCR per frame).
+ */
+import { BufferQueue } from '../src/queue/buffer-queue.js';
+import { VideoStream } from '../src/stream/video-stream.js';
+import { TransferStatus, type CompletedTransfer, type TransferCallback, type UsbTransport } from '../src/transport/usb-transport.js';
+import { decodeFrameStamp, VirtualCamera, type VirtualCameraOptions } from '../src/virtual-camera/index.js';
+import { openManualStream } from './lib/manual-stream.js';
+import { progress, quantile, round } from './lib/measure.js';
+import { UvcvideoTimestamps } from './lib/uvcvideo-clock.js';
+
+export interface TimestampErrorSummary {
+  /** Frames until the clock locked (ours) / until the first hardware timestamp (uvcvideo); null: never. */
+  framesToLock: number | null;
+  /** Frames scored (stamped after the lock). */
+  frames: number;
+  p50Us: number;
+  p99Us: number;
+  maxUs: number;
+  /** Mean signed error (timestamp − capture), µs: a constant bias shows here. */
+  meanUs: number;
+  /** Timestamps not after the previous frame's. */
+  stepsBack: number;
+  /** The frame rate frames 0..N−1 would report, against the negotiated rate: (measured / negotiated − 1) in %. */
+  shortCaptureFpsErrorPct: Record<string, number>;
+}
+
+export interface TimestampCaseResult {
+  description: string;
+  fault: VirtualCameraOptions['faults'] & { clockDriftPpm?: number; uvcVersion?: string };
+  framesDelivered: number;
+  ours: TimestampErrorSummary & { clock: unknown };
+  /** The port as the kernel runs it: completions handled when their last interval ends, the frame counter read then. */
+  uvcvideo: TimestampErrorSummary;
+  /** The same port fed what a userspace program has: the time each completion reached JavaScript. */
+  uvcvideoUserspace: TimestampErrorSummary;
+  /** How late completions reached JavaScript after their transfer's last bus interval, µs. */
+  completionLatencyUs: { min: number; p50: number; p99: number; max: number };
+}
+
+export interface TimestampCase {
+  name: string;
+  description: string;
+  camera: VirtualCameraOptions;
+}
+
+const WIDTH = 320;
+const HEIGHT = 240;
+const FPS = 30;
+const SHORT_CAPTURES = [2, 3, 5, 10];
+const FRAME_CACHE = 16;
+
+export function timestampCases(): TimestampCase[] {
+  return [
+    { name: 'clean', description: 'no fault', camera: {} },
+    { name: 'jitter2ms', description: 'completion jitter 0–2 ms', camera: { faults: { completionJitterMs: 2 } } },
+    { name: 'drift+100', description: 'device clock +100 ppm', camera: { clockDriftPpm: 100 } },
+    { name: 'jitter2ms+drift-100', description: 'completion jitter 0–2 ms, device clock −100 ppm', camera: { clockDriftPpm: -100, faults: { completionJitterMs: 2 } } },
+    { name: 'zeroScrIdle+jitter2ms', description: 'all-zero SCR in idle packets (SunplusIT), jitter 0–2 ms', camera: { faults: { zeroScrIdle: true, completionJitterMs: 2 } } },
+    { name: 'uvc1.5+jitter2ms', description: 'UVC 1.5 (one SCR per frame), jitter 0–2 ms', camera: { uvcVersion: '1.5', faults: { completionJitterMs: 2 } } },
+  ];
+}
+
+/**
+ * The virtual camera's clocks, read from inside (bench only): the bus interval at which the device clock showed
+ * `ticks` (the one nearest to now; the 32-bit clock wraps), and the host instant of a bus interval. A PTS is
+ * the device clock at the capture, so this gives every frame's true capture instant on the host clock (the
+ * same instant the camera's own ground-truth record keeps).
+ */
+function virtualClocks(camera: VirtualCamera): { intervalOfTicks(ticks: number): number; hostNsOf(interval: number): number } {
+  const internals = camera as unknown as {
+    clock: { epochNs: bigint; start: number; intervalNs: bigint };
+    deviceClock: { ticksPerInterval: number; offset: number };
+  };
+  const { epochNs, start, intervalNs } = internals.clock;
+  const { ticksPerInterval, offset } = internals.deviceClock;
+  return {
+    intervalOfTicks(ticks) {
+      const counted = (ticks - offset + 2 ** 32) % 2 ** 32;
+      const wraps = Math.round((camera.busInterval() * ticksPerInterval - counted) / 2 ** 32);
+      return (counted + wraps * 2 ** 32) / ticksPerInterval;
+    },
+    hostNsOf(interval) {
+      return Number(epochNs) + (interval - start) * Number(intervalNs);
+    },
+  };
+}
+
+function tap(transport: UsbTransport, onTransfer: (transfer: CompletedTransfer) => void): UsbTransport {
+  return new Proxy(transport, {
+    get(target, property) {
+      if (property === 'startStream') {
+        return (options: Parameters<UsbTransport['startStream']>[0], callback: TransferCallback) =>
+          target.startStream(options, (transfer) => {
+            onTransfer(transfer);
+            callback(transfer);
+          });
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function summarize(
+  stamps: readonly { timestampNs: number; captureNs: number; locked: boolean }[],
+  framesToLock: number | null,
+  periodNs: number,
+): TimestampErrorSummary {
+  const errors = stamps.filter((s) => s.locked).map((s) => s.timestampNs - s.captureNs);
+  const absolute = errors.map(Math.abs);
+  let stepsBack = 0;
+  for (let i = 1; i < stamps.length; i++) if (stamps[i]!.timestampNs <= stamps[i - 1]!.timestampNs) stepsBack++;
+  const shortCaptureFpsErrorPct: Record<string, number> = {};
+  for (const n of SHORT_CAPTURES) {
+    if (stamps.length < n) continue;
+    const span = stamps[n - 1]!.timestampNs - stamps[0]!.timestampNs;
+    const truth = stamps[n - 1]!.captureNs - stamps[0]!.captureNs;
+    // Frames the camera skipped count: the rate is of frames delivered over their own span.
+    const measured = span > 0 ? ((n - 1) * 1e9) / span : Number.POSITIVE_INFINITY;
+    const expected = ((n - 1) * 1e9) / (truth > 0 ? truth : (n - 1) * periodNs);
+    shortCaptureFpsErrorPct[String(n)] = round((measured / expected - 1) * 100, 3);
+  }
+  return {
+    framesToLock,
+    frames: errors.length,
+    p50Us: round(quantile(absolute, 0.5) / 1e3, 3),
+    p99Us: round(quantile(absolute, 0.99) / 1e3, 3),
+    maxUs: round(absolute.length > 0 ? Math.max(...absolute) / 1e3 : Number.NaN, 3),
+    meanUs: round(errors.reduce((a, b) => a + b, 0) / Math.max(1, errors.length) / 1e3, 3),
+    stepsBack,
+    shortCaptureFpsErrorPct,
+  };
+}
+
+export async function benchTimestampCase(c: TimestampCase, seconds: number): Promise<TimestampCaseResult> {
+  const camera = new VirtualCamera({
+    pace: 'realtime',
+    // Completions as a host controller gives them (at the end of their last interval, not on the next
+    // millisecond timer tick): the delivery noise is then the event loop's and the faults', nothing else.
+    preciseCompletions: true,
+    frameCache: FRAME_CACHE,
+    formats: [{ format: 'yuyv', frames: [{ width: WIDTH, height: HEIGHT, fps: [FPS] }] }],
+    ...c.camera,
+  });
+  const clocks = virtualClocks(camera);
+  const truth = (pts: number): number => clocks.hostNsOf(clocks.intervalOfTicks(pts));
+  const intervalsPerFrame = camera.config.layout.intervalsPerFrame;
+  const manual = await openManualStream(camera, { fourcc: 'YUYV', width: WIDTH, height: HEIGHT, fps: FPS });
+  const periodNs = 1e9 / manual.params.fps;
+  // uvcvideo as the kernel runs it: the completion handled the moment the transfer's last interval ends, the host
+  // frame number read then. And as a userspace program would run it: when the completion reached JavaScript.
+  const port = new UvcvideoTimestamps();
+  const portUserspace = new UvcvideoTimestamps();
+  const latencies: number[] = [];
+  /** The bus interval at which the previous transfer ended (transfers follow each other on the bus). */
+  let lastEnd: number | null = null;
+  const onTransfer = (transfer: CompletedTransfer): void => {
+    if (transfer.status !== TransferStatus.COMPLETED) {
+      lastEnd = null;
+      return;
+    }
+    const count = transfer.packetCount;
+    const bytes = transfer.buffer;
+    // Date the transfer by a fresh SCR (one sampled in its own packet's interval: any packet's under UVC 1.1,
+    // a header-only packet's under 1.5), else from the previous transfer.
+    let end: number | null = lastEnd === null ? null : lastEnd + count + transfer.lostIntervals;
+    for (let i = count - 1; i >= 0; i--) {
+      const length = transfer.packetLength[i]!;
+      const at = i * transfer.packetStride;
+      if (transfer.packetStatus[i] !== TransferStatus.COMPLETED || length < 12 || bytes[at]! !== 12) continue;
+      if ((bytes[at + 1]! & 0x0c) !== 0x0c || (c.camera.uvcVersion === '1.5' && length > 12)) continue;
+      const stc = new DataView(bytes.buffer, bytes.byteOffset + at + 6, 4).getUint32(0, true);
+      if (stc === 0) continue; // the zero-SCR fault
+      end = Math.round(clocks.intervalOfTicks(stc)) + (count - i);
+      break;
+    }
+    lastEnd = end;
+    const userSof = Math.floor(camera.busInterval() / intervalsPerFrame) & 2047;
+    const kernelNs = end === null ? transfer.completedAtNs : clocks.hostNsOf(end);
+    const kernelSof = end === null ? userSof : Math.floor(end / intervalsPerFrame) & 2047;
+    if (end !== null) latencies.push(transfer.completedAtNs - kernelNs);
+    for (let i = 0; i < count; i++) {
+      const length = transfer.packetLength[i]!;
+      if (transfer.packetStatus[i] !== TransferStatus.COMPLETED || length < 2) continue;
+      port.payload(bytes, i * transfer.packetStride, length, kernelNs, kernelSof);
+      portUserspace.payload(bytes, i * transfer.packetStride, length, transfer.completedAtNs, userSof);
+    }
+  };
+  const queue = new BufferQueue({ bufferSize: manual.params.maxVideoFrameSize });
+  const video = new VideoStream(tap(manual.transport, onTransfer), queue, manual.config);
+  queue.setDriver(video);
+  const handle = queue.open();
+  const count = handle.reqbufs(4);
+  for (let i = 0; i < count; i++) handle.qbuf(i);
+  const clock = (video as unknown as { assembler: { clock: { locked: boolean; stats: unknown; toHostNs(p: number): number } | null } }).assembler.clock;
+  const delivered: { timestampNs: number; stamp: number; locked: boolean }[] = [];
+  let oursLockedAt: number | null = null;
+  const total = Math.round(seconds * manual.params.fps);
+  try {
+    await handle.streamon();
+    // Which frame is which is settled at the end (see below): the stamp in the pixels is the camera's frame number
+    // mod FRAME_CACHE, and frame n is captured at t0 + n·period.
+    while (delivered.length < total) {
+      const buffer = await handle.dqbuf();
+      const locked = clock?.locked ?? false;
+      if (!buffer.flags.error) {
+        const stamp = decodeFrameStamp({ data: buffer.data, width: WIDTH, height: HEIGHT, format: 'yuyv' });
+        if (stamp === null) throw new Error(`frame ${buffer.sequence}: no stamp`);
+        if (locked && oursLockedAt === null) oursLockedAt = delivered.length;
+        delivered.push({ timestampNs: buffer.timestamp, stamp, locked: oursLockedAt !== null });
+      }
+      handle.qbuf(buffer.index);
+    }
+    await handle.streamoff();
+  } finally {
+    await manual.close();
+  }
+  // The last frame's timestamp is locked and accurate to far less than a period: the capture the port saw nearest
+  // to it is its capture. Every other frame's capture follows from its stamp, its rough timestamp, and the period;
+  // each must be a capture the port saw (the frame went out on the bus), to the microsecond.
+  const captures = port.frames.filter((f) => f.pts !== null && f.bytes === WIDTH * HEIGHT * 2).map((f) => truth(f.pts!));
+  const nearestCapture = (ns: number): number => captures.reduce((best, c) => (Math.abs(c - ns) < Math.abs(best - ns) ? c : best), Number.POSITIVE_INFINITY);
+  const anchor = delivered.at(-1)!;
+  const anchorCapture = nearestCapture(anchor.timestampNs);
+  const ours = delivered.map((d) => {
+    const rough = (d.timestampNs - anchor.timestampNs) / periodNs;
+    const residue = (((d.stamp - anchor.stamp) % FRAME_CACHE) + FRAME_CACHE) % FRAME_CACHE;
+    const frames = residue + FRAME_CACHE * Math.round((rough - residue) / FRAME_CACHE);
+    const expected = anchorCapture + frames * periodNs;
+    const captureNs = nearestCapture(expected);
+    if (Math.abs(captureNs - expected) > 100_000) throw new Error(`a frame with stamp ${d.stamp}: no capture near ${frames} periods from the last frame`);
+    return { timestampNs: d.timestampNs, captureNs, locked: d.locked };
+  });
+  if (process.env.TIMESTAMPS_DEBUG) {
+    for (const [i, o] of ours.entries()) if (Math.abs(o.timestampNs - o.captureNs) > 1e6 || i < 3) process.stderr.write(`frame ${i} stamp ${delivered[i]!.stamp} ts ${(o.timestampNs - anchorCapture) / 1e6} capture ${(o.captureNs - anchorCapture) / 1e6} err ${(o.timestampNs - o.captureNs) / 1e3} µs locked ${o.locked}\n`);
+    process.stderr.write(`${JSON.stringify(clock?.stats)} bus ${JSON.stringify((video as unknown as { assembler: { busTimeline: unknown } }).assembler.busTimeline, (k, v) => (k === 'window' ? undefined : v))}\n`);
+  }
+  if (process.env.TIMESTAMPS_DEBUG) {
+    for (const [i, f] of port.frames.entries()) {
+      if (f.pts === null) continue;
+      const err = f.timestampNs - truth(f.pts);
+      if (Math.abs(err) > 5e6) process.stderr.write(`port frame ${i} pts ${f.pts} hw ${f.hardware} err ${err / 1e6} ms samples ${JSON.stringify((port.clock as unknown as { samples: unknown[] }).samples.length)}\n`);
+    }
+  }
+  const scoreOf = (timestamps: UvcvideoTimestamps): TimestampErrorSummary => {
+    // Whole frames only, as for ours (a frame cut short by lost bus time is flagged, not scored).
+    const stamps = timestamps.frames
+      .filter((f) => f.pts !== null && f.bytes === WIDTH * HEIGHT * 2)
+      .map((f) => ({ timestampNs: f.timestampNs, captureNs: truth(f.pts!), hardware: f.hardware }));
+    const lockedAt = stamps.findIndex((f) => f.hardware);
+    const scored = stamps.map((f, i) => ({ ...f, locked: lockedAt >= 0 && i >= lockedAt }));
+    return summarize(scored, lockedAt >= 0 ? lockedAt : null, periodNs);
+  };
+  return {
+    description: `${WIDTH}×${HEIGHT} YUYV ${FPS} fps, high-speed iso, real-time pace: ${c.description}`,
+    fault: { ...c.camera.faults, clockDriftPpm: c.camera.clockDriftPpm, uvcVersion: c.camera.uvcVersion },
+    framesDelivered: delivered.length,
+    ours: { ...summarize(ours, oursLockedAt, periodNs), clock: clock?.stats ?? null },
+    uvcvideo: scoreOf(port),
+    uvcvideoUserspace: scoreOf(portUserspace),
+    completionLatencyUs: {
+      min: round(latencies.length > 0 ? Math.min(...latencies) / 1e3 : Number.NaN, 3),
+      p50: round(quantile(latencies, 0.5) / 1e3, 3),
+      p99: round(quantile(latencies, 0.99) / 1e3, 3),
+      max: round(latencies.length > 0 ? Math.max(...latencies) / 1e3 : Number.NaN, 3),
+    },
+  };
+}
+
+export async function benchTimestamps(seconds = 20, cases: TimestampCase[] = timestampCases()): Promise<Record<string, TimestampCaseResult>> {
+  const results: Record<string, TimestampCaseResult> = {};
+  for (const c of cases) {
+    progress(`timestamps ${c.name}: ${c.description}, ${seconds} s`);
+    const r = await benchTimestampCase(c, seconds);
+    progress(
+      `  ours p50 ${r.ours.p50Us} µs p99 ${r.ours.p99Us} µs max ${r.ours.maxUs} µs, lock after ${r.ours.framesToLock} frames; ` +
+        `uvcvideo p50 ${r.uvcvideo.p50Us} µs p99 ${r.uvcvideo.p99Us} µs max ${r.uvcvideo.maxUs} µs, lock after ${r.uvcvideo.framesToLock}`,
+    );
+    results[c.name] = r;
+  }
+  return results;
+}

@@ -1,0 +1,106 @@
+/**
+ * The timestamp each frame gets: strictly increasing from the first frame, on one time base, gaps kept.
+ *
+ * A frame with a PTS is stamped with its capture instant, translated by the clock recovery (provisionally
+ * before the clock locks: same time base, so the lock changes nothing visible). A frame without one (no PTS, no
+ * usable clock yet) is stamped from the host: the arrival of its first packet, moved by how far device stamps
+ * have been from arrivals, so device and host stamps never mix two time bases.
+ *
+ * The recovered clock gets better as packets come in, and its corrections go toward earlier (it follows the
+ * least delayed packet). Applied at once, a correction would shorten the gap before a frame, or even make time
+ * go back. So no gap is ever shorter than `1 − maxCompression` of what the device clock measured between the
+ * two frames: the rest of a correction is held as an offset and released by that much per frame. A frame whose
+ * time would not move forward at all is clamped just after the previous one and counted.
+ */
+import type { ClockRecovery } from './clock-recovery.js';
+
+export interface FrameTimestampOptions {
+  /** The most a gap may shrink against the device clock's measure of it, as a fraction. Default 0.02. */
+  maxCompression?: number;
+}
+
+export interface FrameTimestampStats {
+  /** Frames stamped from their PTS through the recovered device clock. */
+  deviceTimestamps: number;
+  /** Frames stamped from the host's arrival time (no PTS, or no usable device clock). */
+  hostTimestamps: number;
+  /** Frames whose recovered time would not have been after the previous frame's: clamped, just after it. */
+  clampedTimestamps: number;
+  /** Frames held back so their gap stays at least (1 − maxCompression) of the device clock's measure. */
+  heldTimestamps: number;
+}
+
+/** A gap the device clock measures beyond this is no frame gap (a device clock jump): not used. */
+const MAX_GAP_NS = 10_000_000_000;
+
+export class FrameTimestamps {
+  readonly stats: FrameTimestampStats = { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0 };
+  private readonly maxCompression: number;
+  private previous = Number.NaN;
+  private previousPts = -1;
+  private previousArrival = Number.NaN;
+  /** Held back from the recovered times, ns (≥ 0). */
+  private offset = 0;
+  /** How far the latest device stamp was from its frame's arrival (negative: captured before it arrived). */
+  private deviceLead = Number.NaN;
+
+  constructor(
+    private readonly clock: ClockRecovery | null,
+    options: FrameTimestampOptions = {},
+  ) {
+    this.maxCompression = options.maxCompression ?? 0.02;
+  }
+
+  /** A new stream: the next frame is a first frame again. */
+  reset(): void {
+    Object.assign(this.stats, { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0 });
+    this.previous = Number.NaN;
+    this.previousPts = -1;
+    this.previousArrival = Number.NaN;
+    this.offset = 0;
+    this.deviceLead = Number.NaN;
+  }
+
+  /**
+   * The timestamp of a frame, in CLOCK_MONOTONIC ns. `pts`: its PTS (u32 device ticks), or -1 without one;
+   * `arrivalNs`: when its first packet arrived (the host's estimate).
+   */
+  stamp(pts: number, arrivalNs: number): number {
+    let recovered = Number.NaN;
+    if (pts >= 0 && this.clock !== null) recovered = this.clock.toHostNs(pts);
+    const device = !Number.isNaN(recovered);
+    if (device) {
+      this.stats.deviceTimestamps++;
+      this.deviceLead = recovered - arrivalNs;
+    } else {
+      this.stats.hostTimestamps++;
+      recovered = arrivalNs + (Number.isNaN(this.deviceLead) ? 0 : this.deviceLead);
+    }
+
+    let stamp = recovered;
+    if (!Number.isNaN(this.previous)) {
+      // The gap the device clock measured, when both frames have one; else the gap between arrivals.
+      let gap = Number.NaN;
+      if (device && this.previousPts >= 0 && this.clock !== null) {
+        gap = ((((pts - this.previousPts) | 0) / this.clock.clockFrequency) * 1e9);
+        if (!(gap > 0 && gap < MAX_GAP_NS)) gap = Number.NaN;
+      }
+      const released = (Number.isNaN(gap) ? Math.max(0, arrivalNs - this.previousArrival) : gap) * this.maxCompression;
+      this.offset = Math.max(0, this.offset - released);
+      stamp = recovered + this.offset;
+      const earliest = this.previous + (Number.isNaN(gap) ? 1 : Math.max(1, gap * (1 - this.maxCompression)));
+      if (stamp < earliest) {
+        if (recovered <= this.previous) this.stats.clampedTimestamps++;
+        else this.stats.heldTimestamps++;
+        this.offset += earliest - stamp;
+        stamp = earliest;
+      }
+    }
+    let result = Math.round(stamp);
+    if (!Number.isNaN(this.previous) && result <= this.previous) result = this.previous + 1;
+    this.previous = result;
+    this.previousPts = device ? pts >>> 0 : -1;
+    this.previousArrival = arrivalNs;
+    return result;
+  }
+}
