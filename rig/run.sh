@@ -7,7 +7,8 @@
 # Environment:
 #   UVC_RIG_CACHE    cache directory (default ~/.cache/uvc-capture-rig)
 #   UVC_RIG_CHECKS   comma-separated check names to run (default: all)
-#   UVC_RIG_TIMEOUT  seconds the guest may run in all (default 1500)
+#   UVC_RIG_REPEAT   run the checks N times in one boot (stress mode; default 1); one failed run fails the rig
+#   UVC_RIG_TIMEOUT  seconds the guest may run in all (default 1500, times UVC_RIG_REPEAT)
 #   UVC_RIG_KERNEL   kernel package to use instead of the current linux-image-6.1.0-*-amd64
 #   UVC_RIG_SMP / UVC_RIG_MEM   guest CPUs (default 2) and memory (default 2G)
 set -euo pipefail
@@ -15,7 +16,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RIG=$ROOT/rig
 CACHE=${UVC_RIG_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/uvc-capture-rig}
 RUN=$CACHE/run
-GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-1500}
+REPEAT=${UVC_RIG_REPEAT:-1}
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "UVC_RIG_REPEAT must be a whole number >= 1, not '$REPEAT'" >&2; exit 2; }
+GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-$((1500 * REPEAT))}
 MODULES_INITRAMFS="virtio_pci 9pnet_virtio 9p usbip-core vhci-hcd uvcvideo"
 MODULES_LOADED="usbip-core vhci-hcd uvcvideo"
 PACKAGES="qemu-system-x86 busybox-static kmod cpio udev usbip usbutils v4l-utils libusb-1.0-0-dev gcc libc6-dev"
@@ -132,6 +135,7 @@ mkdir -p "$RUN"
   printf 'UVC_RIG_RUN=%q\n' "$RUN"
   printf 'UVC_RIG_TOOLS=%q\n' "$TOOLS"
   printf 'UVC_RIG_CHECKS=%q\n' "${UVC_RIG_CHECKS:-}"
+  printf 'UVC_RIG_REPEAT=%q\n' "$REPEAT"
   printf 'UVC_RIG_RUNNER=%q\n' "$RIG/.out/rig/guest/runner.js"
   printf 'UVC_RIG_MODULES=%q\n' "$MODULES_LOADED"
 } >"$RUN/guest.env"
@@ -194,6 +198,11 @@ elif [[ $guest_exit != 0 ]]; then
   problem="the guest runner exited $guest_exit"
 elif ((passed == 0)); then
   problem="no check ran"
+fi
+if ((REPEAT > 1)) && [[ -s $RUN/results.tsv ]]; then
+  echo "per check over $REPEAT rounds (a check that failed once fails the rig):"
+  cut -f1,2 "$RUN/results.tsv" | sed 's/#[0-9]*$//' | sort -k2,2 -k1,1 | uniq -c |
+    awk '{ runs[$3] += $1; if ($2 == "FAIL") bad[$3] += $1 } END { for (c in runs) printf "  %-28s %d of %d runs passed\n", c, runs[c] - bad[c], runs[c] }' | sort
 fi
 echo "kernel rig checks: $passed passed, $failed failed"
 if [[ -n $problem || $failed != 0 ]]; then

@@ -283,7 +283,8 @@ export class UsbipDeviceSession {
           actual = Math.min(reply.data.length, room);
           urb.buffer.set(reply.data.subarray(0, actual), URB_HEADER_SIZE);
         } else if (!isIn && reply.status === 'ok') {
-          actual = data?.length ?? 0;
+          const sent = data?.length ?? 0;
+          actual = reply.accepted === undefined ? sent : Math.max(0, Math.min(sent, reply.accepted));
         }
         let status = STATUS_ERRNO[reply.status] ?? -Errno.EPROTO;
         if (status === 0 && isIn && actual < length && (flags & UrbTransferFlag.SHORT_NOT_OK) !== 0) status = -Errno.EREMOTEIO;

@@ -13,7 +13,7 @@ import {
   type ControlDefinition,
   type ControlModel,
 } from './controls.js';
-import { OUTPUT_TERMINAL_ID } from './entities.js';
+import { EXTENSION_UNIT_ID, OUTPUT_TERMINAL_ID } from './entities.js';
 import type { ResolvedFaults } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -111,17 +111,20 @@ export class UvcRequestHandler {
       case UvcRequest.GET_CUR:
         return ok(encodeControlValue(def, controls.current(def)));
       case UvcRequest.GET_DEF:
+        if (!def.requests.def) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(encodeControlValue(def, def.def));
       case UvcRequest.GET_INFO:
         return ok(Uint8Array.of(controls.info(def)));
       case UvcRequest.GET_LEN:
+        // Defined for extension unit controls only.
+        if (def.entityId !== EXTENSION_UNIT_ID) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(u16le(def.size));
       case UvcRequest.GET_RES:
-        if (def.kind === 'boolean') return refuse(RequestErrorCode.INVALID_REQUEST);
+        if (!def.requests.range && !def.requests.res) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(encodeControlValue(def, def.res));
       case UvcRequest.GET_MIN:
       case UvcRequest.GET_MAX:
-        if (!def.ranged) return refuse(RequestErrorCode.INVALID_REQUEST);
+        if (!def.requests.range) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(encodeControlValue(def, request === UvcRequest.GET_MIN ? def.min : def.max));
       default:
         return refuse(RequestErrorCode.INVALID_REQUEST);
@@ -132,7 +135,7 @@ export class UvcRequestHandler {
     const faults = this.target.faults();
     const claimed =
       !honest && faults.reportedMaxPayloadTransferSize !== null
-        ? { ...params, maxPayloadTransferSize: faults.reportedMaxPayloadTransferSize }
+        ? { ...params, dwMaxPayloadTransferSize: faults.reportedMaxPayloadTransferSize }
         : params;
     const length = faults.probeReplyLength ?? this.target.options.probeLength;
     return encodeStreamingParams(claimed, Math.min(length, 48));

@@ -146,8 +146,9 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     if (!(data instanceof Uint8Array)) throw new UvcError('EINVAL', 'controlTransferOut data must be a Uint8Array');
     checkSetup(setup, data.length);
     if ((setup.bmRequestType & 0x80) !== 0) throw new UvcError('EINVAL', 'controlTransferOut needs an OUT bmRequestType (bit 7 clear)');
-    await this.control({ ...setup, wLength: data.length }, data.slice(), timeoutMs);
-    return data.length;
+    const reply = await this.control({ ...setup, wLength: data.length }, data.slice(), timeoutMs);
+    // A device may take fewer bytes than were sent (a short control write): say so, as libusb does.
+    return reply.accepted === undefined ? data.length : Math.max(0, Math.min(data.length, reply.accepted));
   }
 
   async claimInterface(interfaceNumber: number): Promise<void> {
