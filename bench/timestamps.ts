@@ -14,6 +14,7 @@
  * camera; UVC 1.5 (one SCR per frame).
  */
 import { BufferQueue } from '../src/queue/buffer-queue.js';
+import { QueueHandle } from '../src/queue/queue-handle.js';
 import { VideoStream } from '../src/stream/video-stream.js';
 import { TransferStatus, type CompletedTransfer, type TransferCallback, type UsbTransport } from '../src/transport/usb-transport.js';
 import { decodeFrameStamp, VirtualCamera, type VirtualCameraOptions } from '../src/virtual-camera/index.js';
@@ -39,7 +40,7 @@ export interface TimestampErrorSummary {
 
 export interface TimestampCaseResult {
   description: string;
-  fault: VirtualCameraOptions['faults'] & { clockDriftPpm?: number; uvcVersion?: string };
+  camera: Pick<VirtualCameraOptions, 'faults' | 'quirks' | 'clockDriftPpm' | 'uvcVersion'>;
   framesDelivered: number;
   ours: TimestampErrorSummary & { clock: unknown };
   /** The port as the kernel runs it: completions handled when their last interval ends, the frame counter read then. */
@@ -60,31 +61,30 @@ const WIDTH = 320;
 const HEIGHT = 240;
 const FPS = 30;
 const SHORT_CAPTURES = [2, 3, 5, 10];
-const FRAME_CACHE = 16;
 
 export function timestampCases(): TimestampCase[] {
+  const jitter = { completionJitterMs: 2 };
   return [
     { name: 'clean', description: 'no fault', camera: {} },
-    { name: 'jitter2ms', description: 'completion jitter 0–2 ms', camera: { faults: { completionJitterMs: 2 } } },
+    { name: 'jitter2ms', description: 'completion jitter 0–2 ms', camera: { faults: jitter } },
     { name: 'drift+100', description: 'device clock +100 ppm', camera: { clockDriftPpm: 100 } },
-    { name: 'jitter2ms+drift-100', description: 'completion jitter 0–2 ms, device clock −100 ppm', camera: { clockDriftPpm: -100, faults: { completionJitterMs: 2 } } },
-    { name: 'zeroScrIdle+jitter2ms', description: 'all-zero SCR in idle packets (SunplusIT), jitter 0–2 ms', camera: { faults: { zeroScrIdle: true, completionJitterMs: 2 } } },
-    { name: 'uvc1.5+jitter2ms', description: 'UVC 1.5 (one SCR per frame), jitter 0–2 ms', camera: { uvcVersion: '1.5', faults: { completionJitterMs: 2 } } },
+    { name: 'jitter+drift-100', description: 'jitter 0–2 ms, device clock −100 ppm', camera: { clockDriftPpm: -100, faults: jitter } },
+    { name: 'zero-scr-idle+jitter', description: 'all-zero SCR in idle packets (SunplusIT), jitter 0–2 ms', camera: { quirks: ['zero-scr-idle'], faults: jitter } },
+    { name: 'invalid-sof+jitter', description: 'SCR SOF not the bus SOF (C922), jitter 0–2 ms', camera: { quirks: ['invalid-device-sof'], faults: jitter } },
+    { name: 'uvc1.5+jitter', description: 'UVC 1.5 (one SCR per frame), jitter 0–2 ms', camera: { uvcVersion: '1.5', faults: jitter } },
   ];
 }
 
 /**
- * The virtual camera's clocks, read from inside (bench only): the bus interval at which the device clock showed
- * `ticks` (the one nearest to now; the 32-bit clock wraps), and the host instant of a bus interval. A PTS is
- * the device clock at the capture, so this gives every frame's true capture instant on the host clock (the
- * same instant the camera's own ground-truth record keeps).
+ * The virtual camera's clocks, read from inside (bench only; the camera's `sentFrames` gives each frame's capture
+ * instant, this dates transfers): the bus interval at which the device clock showed `ticks` (the one nearest to
+ * now; the 32-bit clock wraps), and the host instant of a bus interval.
  */
 function virtualClocks(camera: VirtualCamera): { intervalOfTicks(ticks: number): number; hostNsOf(interval: number): number } {
   const internals = camera as unknown as {
-    clock: { epochNs: bigint; start: number; intervalNs: bigint };
+    clock: { hostNs(interval: number): number };
     deviceClock: { ticksPerInterval: number; offset: number };
   };
-  const { epochNs, start, intervalNs } = internals.clock;
   const { ticksPerInterval, offset } = internals.deviceClock;
   return {
     intervalOfTicks(ticks) {
@@ -93,7 +93,7 @@ function virtualClocks(camera: VirtualCamera): { intervalOfTicks(ticks: number):
       return (counted + wraps * 2 ** 32) / ticksPerInterval;
     },
     hostNsOf(interval) {
-      return Number(epochNs) + (interval - start) * Number(intervalNs);
+      return internals.clock.hostNs(interval);
     },
   };
 }
@@ -151,12 +151,17 @@ export async function benchTimestampCase(c: TimestampCase, seconds: number): Pro
     // Completions as a host controller gives them (at the end of their last interval, not on the next
     // millisecond timer tick): the delivery noise is then the event loop's and the faults', nothing else.
     preciseCompletions: true,
-    frameCache: FRAME_CACHE,
     formats: [{ format: 'yuyv', frames: [{ width: WIDTH, height: HEIGHT, fps: [FPS] }] }],
     ...c.camera,
   });
   const clocks = virtualClocks(camera);
-  const truth = (pts: number): number => clocks.hostNsOf(clocks.intervalOfTicks(pts));
+  // Ground truth: the camera's own record of every frame (sequence, PTS, capture instant on the host clock).
+  const truthByPts = (pts: number): number => {
+    const sent = camera.sentFrames;
+    for (let i = sent.length - 1; i >= 0; i--) if (sent[i]!.pts === pts) return sent[i]!.captureNs;
+    return Number.NaN;
+  };
+  const truth = truthByPts;
   const intervalsPerFrame = camera.config.layout.intervalsPerFrame;
   const manual = await openManualStream(camera, { fourcc: 'YUYV', width: WIDTH, height: HEIGHT, fps: FPS });
   const periodNs = 1e9 / manual.params.fps;
@@ -199,23 +204,21 @@ export async function benchTimestampCase(c: TimestampCase, seconds: number): Pro
       portUserspace.payload(bytes, i * transfer.packetStride, length, transfer.completedAtNs, userSof);
     }
   };
-  const queue = new BufferQueue({ bufferSize: manual.params.maxVideoFrameSize });
+  const queue = new BufferQueue({ bufferSize: manual.params.dwMaxVideoFrameSize });
   const video = new VideoStream(tap(manual.transport, onTransfer), queue, manual.config);
   queue.setDriver(video);
-  const handle = queue.open();
+  const handle = new QueueHandle(queue);
   const count = handle.reqbufs(4);
   for (let i = 0; i < count; i++) handle.qbuf(i);
-  const clock = (video as unknown as { assembler: { clock: { locked: boolean; stats: unknown; toHostNs(p: number): number } | null } }).assembler.clock;
   const delivered: { timestampNs: number; stamp: number; locked: boolean }[] = [];
   let oursLockedAt: number | null = null;
   const total = Math.round(seconds * manual.params.fps);
   try {
     await handle.streamon();
-    // Which frame is which is settled at the end (see below): the stamp in the pixels is the camera's frame number
-    // mod FRAME_CACHE, and frame n is captured at t0 + n·period.
+    // Which frame is which: the stamp in the pixels is the camera's frame number (sentFrames' sequence).
     while (delivered.length < total) {
       const buffer = await handle.dqbuf();
-      const locked = clock?.locked ?? false;
+      const locked = video.timestampStats.locked;
       if (!buffer.flags.error) {
         const stamp = decodeFrameStamp({ data: buffer.data, width: WIDTH, height: HEIGHT, format: 'yuyv' });
         if (stamp === null) throw new Error(`frame ${buffer.sequence}: no stamp`);
@@ -228,25 +231,17 @@ export async function benchTimestampCase(c: TimestampCase, seconds: number): Pro
   } finally {
     await manual.close();
   }
-  // The last frame's timestamp is locked and accurate to far less than a period: the capture the port saw nearest
-  // to it is its capture. Every other frame's capture follows from its stamp, its rough timestamp, and the period;
-  // each must be a capture the port saw (the frame went out on the bus), to the microsecond.
-  const captures = port.frames.filter((f) => f.pts !== null && f.bytes === WIDTH * HEIGHT * 2).map((f) => truth(f.pts!));
-  const nearestCapture = (ns: number): number => captures.reduce((best, c) => (Math.abs(c - ns) < Math.abs(best - ns) ? c : best), Number.POSITIVE_INFINITY);
-  const anchor = delivered.at(-1)!;
-  const anchorCapture = nearestCapture(anchor.timestampNs);
+  const stream = camera.sentFrames.at(-1)?.stream ?? 0;
+  const captureOf = new Map<number, number>();
+  for (const f of camera.sentFrames) if (f.stream === stream) captureOf.set(f.sequence, f.captureNs);
   const ours = delivered.map((d) => {
-    const rough = (d.timestampNs - anchor.timestampNs) / periodNs;
-    const residue = (((d.stamp - anchor.stamp) % FRAME_CACHE) + FRAME_CACHE) % FRAME_CACHE;
-    const frames = residue + FRAME_CACHE * Math.round((rough - residue) / FRAME_CACHE);
-    const expected = anchorCapture + frames * periodNs;
-    const captureNs = nearestCapture(expected);
-    if (Math.abs(captureNs - expected) > 100_000) throw new Error(`a frame with stamp ${d.stamp}: no capture near ${frames} periods from the last frame`);
+    const captureNs = captureOf.get(d.stamp);
+    if (captureNs === undefined) throw new Error(`a frame with stamp ${d.stamp}: the camera has no record of sending it`);
     return { timestampNs: d.timestampNs, captureNs, locked: d.locked };
   });
   if (process.env.TIMESTAMPS_DEBUG) {
-    for (const [i, o] of ours.entries()) if (Math.abs(o.timestampNs - o.captureNs) > 1e6 || i < 3) process.stderr.write(`frame ${i} stamp ${delivered[i]!.stamp} ts ${(o.timestampNs - anchorCapture) / 1e6} capture ${(o.captureNs - anchorCapture) / 1e6} err ${(o.timestampNs - o.captureNs) / 1e3} µs locked ${o.locked}\n`);
-    process.stderr.write(`${JSON.stringify(clock?.stats)} bus ${JSON.stringify((video as unknown as { assembler: { busTimeline: unknown } }).assembler.busTimeline, (k, v) => (k === 'window' ? undefined : v))}\n`);
+    for (const [i, o] of ours.entries()) if (Math.abs(o.timestampNs - o.captureNs) > 1e6 || i < 3) process.stderr.write(`frame ${i} stamp ${delivered[i]!.stamp} err ${(o.timestampNs - o.captureNs) / 1e3} µs locked ${o.locked}\n`);
+    process.stderr.write(`${JSON.stringify(video.timestampStats)}\n`);
   }
   if (process.env.TIMESTAMPS_DEBUG) {
     for (const [i, f] of port.frames.entries()) {
@@ -266,9 +261,9 @@ export async function benchTimestampCase(c: TimestampCase, seconds: number): Pro
   };
   return {
     description: `${WIDTH}×${HEIGHT} YUYV ${FPS} fps, high-speed iso, real-time pace: ${c.description}`,
-    fault: { ...c.camera.faults, clockDriftPpm: c.camera.clockDriftPpm, uvcVersion: c.camera.uvcVersion },
+    camera: c.camera,
     framesDelivered: delivered.length,
-    ours: { ...summarize(ours, oursLockedAt, periodNs), clock: clock?.stats ?? null },
+    ours: { ...summarize(ours, oursLockedAt, periodNs), clock: video.timestampStats },
     uvcvideo: scoreOf(port),
     uvcvideoUserspace: scoreOf(portUserspace),
     completionLatencyUs: {

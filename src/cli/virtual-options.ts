@@ -25,6 +25,7 @@ const OPTION_KEYS = {
   headerPts: true,
   headerScr: true,
   idlePackets: true,
+  preciseCompletions: true,
   bulkMaxPayloadTransferSize: true,
   omitHuffmanTables: true,
   frameCache: true,

@@ -13,8 +13,9 @@
  * all, be timed as well as one that stamps every packet. (uvcvideo reads the host controller's frame counter
  * for the same purpose; libusb does not expose it.)
  *
- * A completion earlier than the line allows means the count of intervals is wrong (intervals lost that the
- * transport did not report): the timeline starts over, and completions date packets by themselves meanwhile.
+ * Until the line is settled (a rate within 0.1 % of CLOCK_MONOTONIC's, its own error estimate under 25 µs),
+ * completions date packets by themselves. A completion earlier than the line allows means the count of
+ * intervals is wrong (more intervals reported lost than were): the timeline starts over.
  */
 import { EnvelopeWindow } from './envelope-window.js';
 
@@ -57,10 +58,10 @@ export class BusTimeline {
     return this.runs;
   }
 
-  /** The line's own error estimate as last fitted, ns (Infinity until it is locked). */
+  /** The error estimate of the dates the timeline gives, ns (0 while it gives none: completions date packets). */
   get uncertaintyNs(): number {
     const fit = this.window.lastFit;
-    return fit !== null && fit.locked ? fit.uncertainty : Number.POSITIVE_INFINITY;
+    return fit !== null && fit.locked ? fit.uncertainty : 0;
   }
 
   /**
@@ -91,7 +92,9 @@ export class BusTimeline {
       fit = this.window.fit();
       this.lastFitNs = u;
     }
-    if (fit === null) return 0;
+    // Only a settled line dates packets: one whose rate is that of a bus clock. Intervals the transport failed to
+    // count make completions look ever later, which tilts the line beyond any clock's rate: it never settles.
+    if (fit === null || !fit.locked) return 0;
     return Math.max(0, y - (fit.intercept + fit.slope * u));
   }
 }

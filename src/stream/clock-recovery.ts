@@ -90,6 +90,8 @@ const RESET_AFTER = 8;
 const SOF_HISTORY = 16;
 /** The SOF is checked over at least this much device time, ms (a rate error shows over a span). */
 const SOF_CHECK_SPAN_MS = 64;
+/** After this much host time, a device clock far from its nominal rate shows through any stall of the arrivals. */
+const GROSS_RATE_AFTER_NS = 3_000_000_000;
 /** A PTS more than this many seconds from the latest sample is not a timestamp of this stream. */
 const MAX_PTS_DISTANCE_S = 2;
 
@@ -131,6 +133,7 @@ export class ClockRecovery {
   private samplesTaken = 0;
   private rejected = 0;
   private resetCount = 0;
+  private runCount = 0;
 
   constructor(options: ClockRecoveryOptions) {
     if (!(options.clockFrequency > 0)) throw new RangeError(`clockFrequency must be positive, got ${options.clockFrequency}`);
@@ -144,7 +147,7 @@ export class ClockRecovery {
       lockSpanNs: (options.lockSpanMs ?? 250) * 1e6,
       lockUncertaintyNs: this.lockUncertaintyNs,
       maxSlope: MAX_DRIFT,
-      refuseBeyondNs: 2_000_000_000,
+      refuseBeyondNs: 1_000_000_000,
     });
     this.sofForced = options.deviceSofInvalid === true;
     if (this.sofForced) this.sofVerdict = 'invalid';
@@ -168,6 +171,11 @@ export class ClockRecovery {
     return this.sofVerdict === 'invalid';
   }
 
+  /** Changes whenever the recovery starts over: PTS before and after a change are on different device clocks. */
+  get run(): number {
+    return this.runCount;
+  }
+
   /** Number of points in the window (for tests and diagnostics). */
   get sampleCount(): number {
     return this.window.size;
@@ -176,7 +184,7 @@ export class ClockRecovery {
   /** True when translations come from a fitted line whose error estimate is under the lock threshold. */
   get locked(): boolean {
     const fit = this.window.fit();
-    return fit !== null && fit.locked && fit.uncertainty + this.arrivalUncertaintyNs() <= this.lockUncertaintyNs;
+    return fit !== null && fit.locked && !this.grosslyOff() && fit.uncertainty + this.arrivalUncertaintyNs() <= this.lockUncertaintyNs;
   }
 
   get stats(): ClockRecoveryStats {
@@ -227,17 +235,29 @@ export class ClockRecovery {
    */
   toHostNs(pts: number): number {
     const fit = this.window.fit();
-    if (fit === null || !this.running) return Number.NaN;
+    if (fit === null || !this.running || this.grosslyOff()) return Number.NaN;
     const delta = ((pts >>> 0) - this.lastStcRaw) | 0;
     if (Math.abs(delta) > MAX_PTS_DISTANCE_S * this.clockFrequency) return Number.NaN;
     const u = (this.lastStcExt + delta - this.baseStc) * this.nsPerTick;
     return this.baseHostNs + u + fit.intercept + fit.slope * u;
   }
 
+  /**
+   * The device clock runs at another rate than dwClockFrequency altogether (twice or half as fast, or worse),
+   * judged once seconds have passed: the window's own rate check cannot see it, as it spans device time.
+   */
+  private grosslyOff(): boolean {
+    const hostElapsed = this.lastHostNs - this.baseHostNs;
+    if (hostElapsed < GROSS_RATE_AFTER_NS) return false;
+    const ratio = ((this.lastStcExt - this.baseStc) * this.nsPerTick) / hostElapsed;
+    return !(ratio > 0.5 && ratio < 2);
+  }
+
   // ---------------------------------------------------------------- samples
 
   private start(stc: number, sof: number, hostNs: number): void {
     this.running = true;
+    this.runCount++;
     this.baseStc = stc;
     this.baseHostNs = hostNs;
     this.window.clear();
@@ -272,8 +292,9 @@ export class ClockRecovery {
     if (fit === null) return true;
     const u = (stcExt - this.baseStc) * this.nsPerTick;
     const deviation = hostNs - this.baseHostNs - u - (fit.intercept + fit.slope * u);
-    const early = fit.locked ? EARLY_TOLERANCE_NS + fit.uncertainty : EARLY_TOLERANCE_UNLOCKED_NS;
-    return deviation >= -early && deviation <= LATE_TOLERANCE_NS;
+    // Before the lock, lateness is no evidence: the line may still be the nominal rate of a clock that is not.
+    if (!fit.locked) return deviation >= -EARLY_TOLERANCE_UNLOCKED_NS;
+    return deviation >= -(EARLY_TOLERANCE_NS + fit.uncertainty) && deviation <= LATE_TOLERANCE_NS;
   }
 
   /** Counts a refused sample; enough refused samples that agree with each other start a new run. */

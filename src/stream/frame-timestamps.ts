@@ -28,16 +28,26 @@ export interface FrameTimestampStats {
   clampedTimestamps: number;
   /** Frames held back so their gap stays at least (1 − maxCompression) of the device clock's measure. */
   heldTimestamps: number;
+  /** Frames whose PTS translated to an instant after their arrival or long before it (stamped from the host). */
+  implausibleTimestamps: number;
+  /** How far the latest timestamp was held back from the recovered time, µs: a correction still being released. */
+  heldUs: number;
 }
 
+/** A capture may seem this much after its first packet's arrival (the line's error), no more. */
+const CAPTURE_AFTER_ARRIVAL_NS = 1_000_000;
+/** ...and this much before it (exposure, readout, the camera's buffering), no more. */
+const CAPTURE_BEFORE_ARRIVAL_NS = 1_000_000_000;
 /** A gap the device clock measures beyond this is no frame gap (a device clock jump): not used. */
 const MAX_GAP_NS = 10_000_000_000;
 
 export class FrameTimestamps {
-  readonly stats: FrameTimestampStats = { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0 };
+  readonly stats: FrameTimestampStats = { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0, implausibleTimestamps: 0, heldUs: 0 };
   private readonly maxCompression: number;
   private previous = Number.NaN;
   private previousPts = -1;
+  /** The clock recovery's run the previous PTS was translated in (a new run: another device clock). */
+  private previousRun = -1;
   private previousArrival = Number.NaN;
   /** Held back from the recovered times, ns (≥ 0). */
   private offset = 0;
@@ -53,9 +63,10 @@ export class FrameTimestamps {
 
   /** A new stream: the next frame is a first frame again. */
   reset(): void {
-    Object.assign(this.stats, { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0 });
+    Object.assign(this.stats, { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0, implausibleTimestamps: 0, heldUs: 0 });
     this.previous = Number.NaN;
     this.previousPts = -1;
+    this.previousRun = -1;
     this.previousArrival = Number.NaN;
     this.offset = 0;
     this.deviceLead = Number.NaN;
@@ -68,6 +79,12 @@ export class FrameTimestamps {
   stamp(pts: number, arrivalNs: number): number {
     let recovered = Number.NaN;
     if (pts >= 0 && this.clock !== null) recovered = this.clock.toHostNs(pts);
+    // A frame is captured before its first packet arrives, and not long before: a translation that says
+    // otherwise comes from a line the device clock has left (it jumped, and the recovery has not seen it yet).
+    if (recovered - arrivalNs > CAPTURE_AFTER_ARRIVAL_NS || arrivalNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS) {
+      recovered = Number.NaN;
+      this.stats.implausibleTimestamps++;
+    }
     const device = !Number.isNaN(recovered);
     if (device) {
       this.stats.deviceTimestamps++;
@@ -81,7 +98,7 @@ export class FrameTimestamps {
     if (!Number.isNaN(this.previous)) {
       // The gap the device clock measured, when both frames have one; else the gap between arrivals.
       let gap = Number.NaN;
-      if (device && this.previousPts >= 0 && this.clock !== null) {
+      if (device && this.previousPts >= 0 && this.clock !== null && this.clock.run === this.previousRun) {
         gap = ((((pts - this.previousPts) | 0) / this.clock.clockFrequency) * 1e9);
         if (!(gap > 0 && gap < MAX_GAP_NS)) gap = Number.NaN;
       }
@@ -96,10 +113,12 @@ export class FrameTimestamps {
         stamp = earliest;
       }
     }
+    this.stats.heldUs = Math.round(this.offset / 100) / 10;
     let result = Math.round(stamp);
     if (!Number.isNaN(this.previous) && result <= this.previous) result = this.previous + 1;
     this.previous = result;
     this.previousPts = device ? pts >>> 0 : -1;
+    this.previousRun = this.clock?.run ?? -1;
     this.previousArrival = arrivalNs;
     return result;
   }

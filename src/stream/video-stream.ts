@@ -17,6 +17,7 @@ import {
   type UsbTransport,
 } from '../transport/usb-transport.js';
 import type { QueueDriver } from '../queue/buffer-queue.js';
+import type { TimestampStats } from './frame-timing.js';
 import { FrameAssembler, type AssemblerStats, type FrameSink, type VideoFormatKind } from './frame-assembler.js';
 import { planTransfers, streamOptionsFor, type TransferPlan } from './transfer-sizing.js';
 
@@ -130,12 +131,17 @@ export class VideoStream implements QueueDriver {
       dropErroredFrames: options.dropErroredFrames,
       requireEoh: options.requireEoh,
       hardwareTimestamps: options.hardwareTimestamps,
+      deviceSofInvalid: config.quirks?.invalidDeviceSof,
     });
   }
 
   /** Assembly counters since the last start(). */
   get stats(): Readonly<AssemblerStats> {
     return this.assembler.stats;
+  }
+  /** How frames are timestamped since the last start(): the device clock's recovery, clamped and held frames. */
+  get timestampStats(): Readonly<TimestampStats> {
+    return this.assembler.timestampStats;
   }
   /** The transport stream's counters, while running. */
   get transferStats(): Readonly<StreamStats> | null {

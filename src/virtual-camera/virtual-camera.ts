@@ -480,6 +480,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
           return f.packetLossRate > 0 && this.random() < f.packetLossRate ? f.packetLoss : null;
         },
         gone: () => this.unplugNow(),
+        preciseCompletions: this.config.preciseCompletions,
       },
       this.clock.now(),
     );

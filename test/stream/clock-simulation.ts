@@ -39,6 +39,14 @@ export interface SimulationOptions {
   scrPerFrame?: boolean;
   /** Headers carry no PTS and no SCR at all. */
   noTimestamps?: boolean;
+  /** Probability that a packet is lost on the bus (completes with an error status). */
+  packetLossRate?: number;
+  /** Probability per transfer that the host had none in flight for a while (reported as lostIntervals). */
+  gapChance?: number;
+  /** From this frame on, the device clock has jumped by a second (a camera reset). */
+  stcJumpAtFrame?: number;
+  /** The process is busy for this long at the stream's start: no completion reaches it before, ns. */
+  startStallNs?: number;
 }
 
 export interface SimulatedFrame {
@@ -72,6 +80,7 @@ export class ClockSimulation {
   private fid = 1;
   private lastCompletion = 0;
   private readonly buffers: Uint8Array[] = [];
+  private readonly scratch = new Uint8Array(12 + 4096);
 
   constructor(options: SimulationOptions = {}) {
     this.o = {
@@ -91,6 +100,10 @@ export class ClockSimulation {
       invalidSofRate: 0,
       scrPerFrame: false,
       noTimestamps: false,
+      packetLossRate: 0,
+      gapChance: 0,
+      stcJumpAtFrame: Number.POSITIVE_INFINITY,
+      startStallNs: 0,
       ...options,
     };
     this.random = new Random(options.seed ?? 1);
@@ -112,7 +125,8 @@ export class ClockSimulation {
 
   stc(hostNs: number): number {
     const ticks = ((hostNs - T0) / 1e9) * this.clockFrequency * (1 + this.o.driftPpm * 1e-6);
-    return (this.stc0 + Math.floor(ticks)) % 2 ** 32;
+    const jumped = this.frames.length > this.o.stcJumpAtFrame ? this.clockFrequency : 0;
+    return (this.stc0 + Math.floor(ticks) + jumped) % 2 ** 32;
   }
 
   sof(hostNs: number): number {
@@ -137,19 +151,27 @@ export class ClockSimulation {
     transfer.packetCount = count;
     transfer.packetStride = this.stride;
     transfer.status = TransferStatus.COMPLETED;
+    if (this.o.gapChance > 0 && this.random.chance(this.o.gapChance)) {
+      // The host had no transfer in flight for a while: the device sent into the void.
+      const lost = this.random.int(1, 40);
+      for (let i = 0; i < lost; i++) this.packet(this.interval + i, this.scratch, 0);
+      this.interval += lost;
+      transfer.lostIntervals = lost;
+    }
     let total = 0;
     for (let i = 0; i < count; i++) {
       const length = this.packet(this.interval + i, buffer, i * this.stride);
-      transfer.packetLength[i] = length;
-      transfer.packetStatus[i] = TransferStatus.COMPLETED;
-      total += length;
+      const lost = this.o.packetLossRate > 0 && this.random.chance(this.o.packetLossRate);
+      transfer.packetLength[i] = lost ? 0 : length;
+      transfer.packetStatus[i] = lost ? TransferStatus.ERROR : TransferStatus.COMPLETED;
+      total += lost ? 0 : length;
     }
     transfer.actualLength = total;
     this.interval += count;
     const end = this.timeOf(this.interval);
     let latency = this.o.baseLatencyNs + this.random.next() * this.o.jitterMs * 1e6;
     if (this.o.stallChance > 0 && this.random.chance(this.o.stallChance)) latency += this.random.exponential(this.o.stallMeanNs);
-    this.lastCompletion = Math.max(this.lastCompletion, end + latency);
+    this.lastCompletion = Math.max(this.lastCompletion, end + latency, T0 + this.o.startStallNs);
     transfer.completedAtNs = Math.round(this.lastCompletion);
     this.transfers++;
     return transfer;
