@@ -8,7 +8,9 @@
 #   UVC_RIG_CACHE    cache directory (default ~/.cache/uvc-capture-rig)
 #   UVC_RIG_CHECKS   comma-separated check names to run (default: all)
 #   UVC_RIG_REPEAT   run the checks N times in one boot (stress mode; default 1); one failed run fails the rig
-#   UVC_RIG_TIMEOUT  seconds the guest may run in all (default 1500, times UVC_RIG_REPEAT)
+#   UVC_RIG_TIMEOUT  seconds the guest may run in all (default 3000, times UVC_RIG_REPEAT)
+#   UVC_RIG_TIME_FACTOR  each check's time limit is its declared one times this (default 3): limits guard
+#                    against hangs and must hold on a loaded machine
 #   UVC_RIG_KERNEL   kernel package to use instead of the current linux-image-6.1.0-*-amd64
 #   UVC_RIG_SMP / UVC_RIG_MEM   guest CPUs (default 2) and memory (default 2G)
 set -euo pipefail
@@ -18,7 +20,7 @@ CACHE=${UVC_RIG_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/uvc-capture-rig}
 RUN=$CACHE/run
 REPEAT=${UVC_RIG_REPEAT:-1}
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "UVC_RIG_REPEAT must be a whole number >= 1, not '$REPEAT'" >&2; exit 2; }
-GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-$((1500 * REPEAT))}
+GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-$((3000 * REPEAT))}
 MODULES_INITRAMFS="virtio_pci 9pnet_virtio 9p usbip-core vhci-hcd uvcvideo"
 MODULES_LOADED="usbip-core vhci-hcd uvcvideo"
 PACKAGES="qemu-system-x86 busybox-static kmod cpio udev usbip usbutils v4l-utils libusb-1.0-0-dev gcc libc6-dev"
@@ -136,6 +138,7 @@ mkdir -p "$RUN"
   printf 'UVC_RIG_TOOLS=%q\n' "$TOOLS"
   printf 'UVC_RIG_CHECKS=%q\n' "${UVC_RIG_CHECKS:-}"
   printf 'UVC_RIG_REPEAT=%q\n' "$REPEAT"
+  printf 'UVC_RIG_TIME_FACTOR=%q\n' "${UVC_RIG_TIME_FACTOR:-3}"
   printf 'UVC_RIG_RUNNER=%q\n' "$RIG/.out/rig/guest/runner.js"
   printf 'UVC_RIG_MODULES=%q\n' "$MODULES_LOADED"
 } >"$RUN/guest.env"

@@ -23,6 +23,12 @@ const only = (process.env.UVC_RIG_CHECKS ?? '')
   .map((s) => s.trim())
   .filter((s) => s !== '');
 const repeat = parseRepeat(process.env.UVC_RIG_REPEAT);
+/**
+ * A check's time limit (and every wait in lib/) is a guard against a hang, not a margin for slowness: under TCG
+ * on a machine whose cores are busy the guest runs several times slower than on a quiet one, so declared limits
+ * are multiplied by this (default 3).
+ */
+const timeFactor = Number(process.env.UVC_RIG_TIME_FACTOR ?? '3') || 3;
 
 function parseRepeat(text: string | undefined): number {
   if (text === undefined || text.trim() === '') return 1;
@@ -42,7 +48,7 @@ async function runOne(file: string, round: number): Promise<Outcome> {
   const name = repeat > 1 ? `${checkName(file)}#${round}` : checkName(file);
   // Read, not imported: a check's imports (native addons) must not load into the runner.
   const declared = /export const timeoutMs\s*=\s*([\d_]+)/.exec(await readFile(file, 'utf8'))?.[1];
-  const timeoutMs = declared === undefined ? DEFAULT_CHECK_TIMEOUT_MS : Number(declared.replace(/_/g, ''));
+  const timeoutMs = (declared === undefined ? DEFAULT_CHECK_TIMEOUT_MS : Number(declared.replace(/_/g, ''))) * timeFactor;
   const started = performance.now();
   const log: string[] = [];
   console.log(`---- ${name} (limit ${timeoutMs / 1000} s)`);

@@ -22,6 +22,10 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   onWarning: (error: UvcError) => void;
   /** The camera's quirks: negotiation applies and learns them. */
   quirks: DeviceQuirks;
+  /** The running stream failed and stopped (the queue answers the same error until streamoff). */
+  onStreamError: (error: UvcError) => void;
+  /** Runs once the stream is running (the camera writes back controls a forgetful camera lost). */
+  onStreamStarted?: () => Promise<void>;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -55,6 +59,15 @@ export class StreamingInterface implements QueueDriver {
     return this.video;
   }
 
+  /**
+   * The device left. A running video stream disconnects the queue itself, from its NO_DEVICE completion, after
+   * the frames completed before the unplug; otherwise the queue is disconnected now.
+   */
+  deviceGone(): void {
+    if (this.video?.running === true) return;
+    this.queue.disconnect();
+  }
+
   /** True when this interface offers what the request names (its FourCC, if any). */
   offers(request: FormatRequest): boolean {
     try {
@@ -74,7 +87,7 @@ export class StreamingInterface implements QueueDriver {
       throw new UvcError('EBUSY', 'buffers are allocated: free them with queue.reqbufs(0) before changing the format');
     }
     const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
-    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
+    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs, quirks: this.options.quirks });
     // The queue might have been given buffers while the probe ran.
     this.queue.setBufferSize(params.dwMaxVideoFrameSize);
     this.params = params;
@@ -96,6 +109,7 @@ export class StreamingInterface implements QueueDriver {
         dropErroredFrames: this.options.dropErroredFrames,
         hardwareTimestamps: this.options.hardwareTimestamps,
         onError: this.options.onWarning,
+        onStreamError: this.options.onStreamError,
       });
       video.start();
       this.video = video;
@@ -103,6 +117,7 @@ export class StreamingInterface implements QueueDriver {
       if (iso && !this.transport.isDisconnected) await this.transport.setAltSetting(this.interfaceNumber, 0).catch(() => undefined);
       throw error;
     }
+    await this.options.onStreamStarted?.();
   }
 
   async stopStreaming(): Promise<void> {

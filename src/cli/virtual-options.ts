@@ -48,6 +48,7 @@ const FAULT_KEYS = {
   shortFrames: true,
   shortFrameRatio: true,
   overflowFrames: true,
+  completionJitterMs: true,
   stallRequests: true,
   ignoreRequests: true,
   slowRequests: true,

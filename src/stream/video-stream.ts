@@ -6,6 +6,14 @@
  *
  * It also implements the queue's driver hooks (startStreaming/stopStreaming), so a queue can drive it directly;
  * the camera layer wraps it when it has more to do around them (alt setting, probe/commit).
+ *
+ * Two ends come from the transfers themselves, in order with the frames:
+ * - The device leaves: the queue is disconnected from the stream's first NO_DEVICE completion, after the
+ *   completions that came back before it, as uvcvideo cancels its queue from the ESHUTDOWN completion; so the
+ *   last frames the camera sent before the unplug reach the user whole. The transport's 'disconnect' event only
+ *   arms a fallback, for a transport that never reports NO_DEVICE.
+ * - The endpoint keeps failing: after `maxConsecutiveFailures` transfers in a row come back failed (not a lost
+ *   packet: the whole transfer), the stream stops and the queue fails with EIO (vb2_queue_error).
  */
 import type { UsbSpeed } from '../spec/usb.js';
 import { UvcError, isUvcError, uvcError } from '../errors.js';
@@ -73,12 +81,27 @@ export interface VideoStreamOptions {
   hardwareTimestamps?: boolean;
   /** Errors with no caller to go to (a bug in assembly, a failing stop). */
   onError?: (error: UvcError) => void;
+  /** The stream failed and stopped (the endpoint keeps failing); the queue has been failed with the same error. */
+  onStreamError?: (error: UvcError) => void;
 }
 
 /** The queue side the stream feeds: BufferQueue is one. */
 export interface VideoStreamSink extends FrameSink {
+  /** The device is gone (vb2: the queue is cancelled, then every call answers ENXIO). */
   disconnect(): void;
+  /**
+   * The stream broke (vb2_queue_error): waiters and later calls get this error until streaming is turned off.
+   * A sink without it only stops receiving frames (the error still goes to onStreamError).
+   */
+  fail?(error: UvcError): void;
 }
+
+/** Transfers in a row that may fail before the stream is given up: at least this many, and two rounds of all. */
+const MIN_CONSECUTIVE_FAILURES = 16;
+/** How long a 'disconnect' event waits for the stream's NO_DEVICE completion before it cancels the queue itself. */
+const DISCONNECT_FALLBACK_MS = 500;
+
+const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(TransferStatus).map(([name, code]) => [code, name]));
 
 export class VideoStream implements QueueDriver {
   readonly config: Readonly<VideoStreamConfig>;
@@ -88,9 +111,15 @@ export class VideoStream implements QueueDriver {
   private readonly sink: VideoStreamSink;
   private readonly assembler: FrameAssembler;
   private readonly onError: ((error: UvcError) => void) | undefined;
+  private readonly onStreamError: ((error: UvcError) => void) | undefined;
+  private readonly maxConsecutiveFailures: number;
   private usbStream: UsbStream | null = null;
   private stopping: Promise<void> | null = null;
   private disconnectHandled = false;
+  /** The transport said the device left; the stream's NO_DEVICE completion is awaited (see the header). */
+  private disconnectFallback: NodeJS.Timeout | null = null;
+  private consecutiveFailures = 0;
+  private failed = false;
 
   constructor(transport: UsbTransport, sink: VideoStreamSink, config: VideoStreamConfig, options: VideoStreamOptions = {}) {
     if (!Number.isInteger(config.endpoint) || (config.endpoint & 0x80) === 0) {
@@ -105,6 +134,7 @@ export class VideoStream implements QueueDriver {
     this.sink = sink;
     this.config = Object.freeze({ ...config });
     this.onError = options.onError;
+    this.onStreamError = options.onStreamError;
     this.plan = planTransfers({
       transferType: config.transferType,
       speed: config.speed,
@@ -133,6 +163,7 @@ export class VideoStream implements QueueDriver {
       hardwareTimestamps: options.hardwareTimestamps,
       deviceSofInvalid: config.quirks?.invalidDeviceSof,
     });
+    this.maxConsecutiveFailures = Math.max(MIN_CONSECUTIVE_FAILURES, 2 * this.plan.transfers);
   }
 
   /** Assembly counters since the last start(). */
@@ -166,6 +197,8 @@ export class VideoStream implements QueueDriver {
       throw uvcError('ENODEV', 'the device is gone');
     }
     this.assembler.reset();
+    this.consecutiveFailures = 0;
+    this.failed = false;
     this.transport.on('disconnect', this.onDisconnect);
     try {
       this.usbStream = this.transport.startStream(streamOptionsFor(this.config.endpoint, this.plan), this.onTransfer);
@@ -189,6 +222,8 @@ export class VideoStream implements QueueDriver {
         this.assembler.abandon();
         this.usbStream = null;
         this.stopping = null;
+        // Stopped while the NO_DEVICE completion was still awaited: the queue must learn the device is gone.
+        if (this.disconnectFallback !== null) this.handleDisconnect();
       }
     })();
     this.stopping = stopping;
@@ -206,9 +241,19 @@ export class VideoStream implements QueueDriver {
   }
 
   private readonly onTransfer = (transfer: CompletedTransfer): void => {
-    if (transfer.status === TransferStatus.NO_DEVICE) {
+    const status = transfer.status;
+    if (status === TransferStatus.NO_DEVICE) {
       transfer.release();
       this.handleDisconnect();
+      return;
+    }
+    // A failed stream keeps what comes back: released, it would only be resubmitted to the broken endpoint.
+    // stop() (already under way) takes the transfers back.
+    if (this.failed) return;
+    if (status === TransferStatus.COMPLETED || status === TransferStatus.TIMED_OUT || status === TransferStatus.CANCELLED) {
+      this.consecutiveFailures = 0;
+    } else if (++this.consecutiveFailures >= this.maxConsecutiveFailures) {
+      this.failStream(status);
       return;
     }
     try {
@@ -221,10 +266,34 @@ export class VideoStream implements QueueDriver {
   };
 
   private readonly onDisconnect = (): void => {
-    this.handleDisconnect();
+    if (this.usbStream === null || this.stopping !== null) {
+      this.handleDisconnect();
+      return;
+    }
+    // The transfers that completed before the device left are still on their way: wait for NO_DEVICE.
+    this.disconnectFallback ??= setTimeout(() => this.handleDisconnect(), DISCONNECT_FALLBACK_MS);
   };
 
+  /** The endpoint keeps failing: stop asking it, and tell the queue (and the camera) why frames stopped. */
+  private failStream(status: number): void {
+    this.failed = true;
+    const error = new UvcError(
+      'EIO',
+      `video endpoint 0x${this.config.endpoint.toString(16)}: ${this.consecutiveFailures} transfers in a row failed (${STATUS_NAMES[status] ?? status}); streaming stopped`,
+      { details: { status, consecutiveFailures: this.consecutiveFailures } },
+    );
+    this.sink.fail?.(error);
+    queueMicrotask(() => {
+      this.stop().catch((stopError: unknown) => this.report(stopError));
+    });
+    this.onStreamError?.(error);
+  }
+
   private handleDisconnect(): void {
+    if (this.disconnectFallback !== null) {
+      clearTimeout(this.disconnectFallback);
+      this.disconnectFallback = null;
+    }
     if (this.disconnectHandled) return;
     this.disconnectHandled = true;
     this.sink.disconnect();

@@ -8,6 +8,14 @@
  *   use after close → 'EBADF', bad arguments → 'EINVAL', permission → 'EACCES', busy interface → 'EBUSY'.
  * - After the device is gone, every call fails with 'ENODEV' (close() still succeeds) and 'disconnect' has been
  *   emitted exactly once.
+ * - When the device leaves, each stream hands over the transfers that completed before it left, in order, and
+ *   then its transfers in flight come back NO_DEVICE. 'disconnect' may be emitted before those completions
+ *   (libusb runs its hotplug callback before it reaps), so a driver with a stream running cancels its queue from
+ *   that stream's first NO_DEVICE completion (uvcvideo cancels from the ESHUTDOWN completion), not from the event.
+ *   Nothing is submitted after the device left, not even to a device plugged in meanwhile at the same address: a
+ *   transfer released afterwards comes back NO_DEVICE without reaching the bus.
+ * - A request in flight (a control transfer, a stream's transfers) keeps the process alive until it ends.
+ * - close() ends the control transfers still pending with 'ECANCELED' and stops every stream first.
  */
 import type { UsbSpeed } from '../spec/usb.js';
 import type { UvcErrorCode } from '../errors.js';

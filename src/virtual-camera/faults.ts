@@ -46,6 +46,12 @@ export interface FaultOptions {
   shortFrameRatio?: number;
   /** Frames sent longer than the committed dwMaxVideoFrameSize (the picture, then zeros): no buffer holds them. */
   overflowFrames?: FrameSet;
+  /**
+   * Replies to video transfers reach the host 0..N ms late (uniform, real time, in order), as through USB/IP. The
+   * device loses nothing for it (iso requests are served back to back, as a remote host keeps them queued), and
+   * an iso reply's missedIntervals is what the host's clock shows: the time it had no request in flight.
+   */
+  completionJitterMs?: number;
   /** Class requests answered with STALL. */
   stallRequests?: readonly StallMatch[];
   /** Class requests never answered: they stay pending until the host aborts them. */
@@ -81,6 +87,7 @@ export interface ResolvedFaults {
   shortFrames: FrameSet | null;
   shortFrameRatio: number;
   overflowFrames: FrameSet | null;
+  completionJitterMs: number;
   stallRequests: ResolvedMatch[];
   ignoreRequests: ResolvedMatch[];
   slowRequests: { delayMs: number; match: ResolvedMatch } | null;
@@ -175,6 +182,7 @@ export function resolveFaults(faults: FaultOptions | undefined, invalid: Invalid
     shortFrames: resolveFrameSet('shortFrames', f.shortFrames, invalid),
     shortFrameRatio: ratio,
     overflowFrames: resolveFrameSet('overflowFrames', f.overflowFrames, invalid),
+    completionJitterMs: optionalInt('completionJitterMs', f.completionJitterMs, 0, 10_000) ?? 0,
     stallRequests: list('stallRequests', f.stallRequests).map((m) => resolveMatch('stallRequests', m, invalid, m?.errorCode)),
     ignoreRequests: list('ignoreRequests', f.ignoreRequests).map((m) => resolveMatch('ignoreRequests', m, invalid)),
     slowRequests: slow,

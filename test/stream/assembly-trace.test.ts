@@ -17,8 +17,9 @@ const DIST = path.join(ROOT, 'dist', 'stream', 'frame-assembler.js');
 const SCRIPT = `
 const { FrameAssembler } = await import(${JSON.stringify(pathToFileURL(DIST).href)});
 const { BufferQueue } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'queue', 'buffer-queue.js')).href)});
+const { QueueHandle } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'queue', 'queue-handle.js')).href)});
 const queue = new BufferQueue({ bufferSize: 100 });
-const handle = queue.open();
+const handle = new QueueHandle(queue);
 handle.reqbufs(3);
 for (let i = 0; i < 3; i++) handle.qbuf(i);
 await handle.streamon();

@@ -96,6 +96,20 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       expect((await transport.controlTransferIn(VENDOR_IN, 64)).length).toBe(5);
     });
 
+    it('cancels a control request still pending at close: ECANCELED, not a wait for its timeout', async () => {
+      const { transport } = await open();
+      const pending = transport.controlTransferIn(VENDOR_SILENT, 8, 30_000);
+      const outcome = pending.then(
+        () => 'answered',
+        (error: unknown) => (isUvcError(error) ? error.code : String(error)),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the request is on the bus
+      await transport.close();
+      // Not a timing check: the request's own timeout is 30 s; 10 s only tells a cancel from that wait.
+      const settled = await Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('still pending'), 10_000).unref())]);
+      expect(settled).toBe('ECANCELED');
+    });
+
     it('rejects bad arguments with EINVAL', async () => {
       const { transport } = await open();
       await expectCode(transport.controlTransferIn({ ...VENDOR_IN, bmRequestType: 0x40 }, 8), 'EINVAL');

@@ -24,7 +24,7 @@ async function streamUntilGone(ctx: CheckContext, unplug: () => Promise<void>, w
   const device = await openDevice(PATTERN_VID, PATTERN_PID);
   const silent = inEndpoint(claim(device, 0), PatternEndpoint.SILENT_IN);
   const pendingBulk = readIn(silent, 512).then(() => undefined, errnoOf);
-  const reader: IsoReaderRun = startIsoReader({ toolsDir: ctx.toolsDir, alt: 3, transfers: 4, packets: 32, untilGone: 40 });
+  const reader: IsoReaderRun = startIsoReader({ toolsDir: ctx.toolsDir, alt: 3, transfers: 4, packets: 32, untilGone: 120 });
   await Promise.race([reader.streaming, reader.done.then((r) => Promise.reject(new Error(`iso-reader ended before streaming: ${r.result}`)))]);
   const cutBefore = await receiveCutLines();
   reader.markUnplug();
@@ -65,7 +65,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const detached = port;
     await streamUntilGone(ctx, () => usbipDetach(detached), 'usbip detach');
     port = undefined;
-    const detach = await served.waitEvent('detach', 10_000, mark);
+    const detach = await served.waitEvent('detach', 120_000, mark);
     ctx.log(`server: detach reason ${String(detach.reason)}, stats ${JSON.stringify(detach.stats)}`);
     assertEqual(detach.reason, 'host-closed', 'server detach reason');
     await waitForUsbDeviceGone(PATTERN_VID, PATTERN_PID);
@@ -80,7 +80,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     // 3. The device unplugs itself mid-stream.
     const mark2 = served.events.length;
     await streamUntilGone(ctx, () => served.command('unplug'), 'device unplug');
-    const gone = await served.waitEvent('detach', 10_000, mark2);
+    const gone = await served.waitEvent('detach', 120_000, mark2);
     assertEqual(gone.reason, 'device-unplugged', 'server detach reason after the model unplugged');
     await waitForUsbDeviceGone(PATTERN_VID, PATTERN_PID);
     port = undefined; // vhci freed the port when the connection dropped

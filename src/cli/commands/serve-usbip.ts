@@ -4,6 +4,7 @@
  * real USB camera. Binds 127.0.0.1 unless told otherwise: exporting a device to the network is a deliberate act.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startUsbipServer, type UsbipServer } from '../../usbip/index.js';
 import type { VirtualCameraOptions } from '../../virtual-camera/index.js';
@@ -26,6 +27,14 @@ interface ServeFlags {
   fault?: string[];
   virtualOption?: string[];
   json?: boolean;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  const v6 = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return v6 === '::1' || v6.startsWith('::ffff:127.');
 }
 
 /** `--formats` takes JSON, or @file with JSON in it: an array of { format, frames: [{ width, height, fps }] }. */
@@ -94,6 +103,14 @@ export async function runServeUsbip(flags: ServeFlags): Promise<ExitCodeValue> {
     const why = code === 'EADDRINUSE' ? `port ${flags.port} is in use (a usbipd running? try --port 0)` : code === 'EACCES' ? `no permission to listen on port ${flags.port}` : (error as Error).message;
     throw new CliError(`cannot listen on ${flags.host}:${flags.port}: ${why}`, code === 'EINVAL' ? ExitCode.USAGE : ExitCode.FAILURE, undefined, { cause: error });
   }
+
+  if (!isLoopback(flags.host)) {
+    ui.warn(
+      `USB/IP has no authentication: anyone who can reach ${flags.host}:${server.port} can attach the camera and watch it. ` +
+        'Export beyond this machine only on a network you trust (the default, 127.0.0.1, keeps it local).',
+    );
+  }
+  server.on('drop', (e) => ui.note(`Dropped a connection from ${e.remote}: ${e.reason} (${e.detail}).`));
 
   // Listen for Ctrl-C before saying it stops the export: whoever reads that line may press it at once.
   const stopped = new Promise<void>((resolve) => {

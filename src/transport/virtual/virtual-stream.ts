@@ -3,6 +3,12 @@
  * ../usb-transport.ts). N transfers stay submitted to the device model; each completion is handed to JavaScript
  * once, as the slot's own buffer; release() resubmits it. stop() cancels everything and resolves once every
  * submitted transfer has come back.
+ *
+ * Like a real host it never outruns the bus: a transfer that came back failed is resubmitted on the next turn of
+ * the event loop, not as a promise continuation, so a device that fails every request at once cannot starve
+ * timers and signals. Each transfer has its own AbortSignal (one listener each on the model's side), and once the
+ * device has left, nothing more is submitted: a transfer released after the unplug comes back NO_DEVICE without
+ * reaching the model, even if a new device has been plugged in meanwhile (usbfs and the addon do the same).
  */
 import {
   TransferStatus,
@@ -34,6 +40,10 @@ class TransferSlot implements CompletedTransfer {
   lostIntervals = 0;
   completedAtNs = 0;
   state: 'idle' | 'in-flight' | 'held' = 'idle';
+  /** Aborts the request in flight (stop, or the per-transfer timeout). One per submission. */
+  controller: AbortController | null = null;
+  timeout: NodeJS.Timeout | null = null;
+  timedOut = false;
   readonly packetStatus: Int32Array;
   readonly packetLength: Int32Array;
   /** The request handed to the model; for iso the model fills packetLength/packetStatus in place. */
@@ -66,6 +76,8 @@ class TransferSlot implements CompletedTransfer {
 }
 
 export interface VirtualStreamHooks {
+  /** False once the device this stream was started on has left (whatever is plugged in now). */
+  connected(): boolean;
   /** A completion said the device is gone. */
   onNoDevice(): void;
   /** The stream has fully stopped (every transfer came back). */
@@ -75,7 +87,6 @@ export interface VirtualStreamHooks {
 export class VirtualStream implements UsbStream {
   readonly options: Readonly<StreamOptions>;
   private readonly slots: TransferSlot[] = [];
-  private readonly abort = new AbortController();
   private readonly counters: StreamStats = { completed: 0, inFlight: 0, held: 0, lostIntervals: 0 };
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
@@ -117,7 +128,7 @@ export class VirtualStream implements UsbStream {
       this.stopPromise = new Promise<void>((resolve) => {
         this.resolveStop = resolve;
       });
-      this.abort.abort();
+      for (const slot of this.slots) slot.controller?.abort();
       this.settleIfDrained();
     }
     return this.stopPromise;
@@ -128,14 +139,47 @@ export class VirtualStream implements UsbStream {
     slot.state = 'idle';
     this.counters.held--;
     if (this.stopping || this.deviceGone) return;
-    this.submit(slot);
+    if (!this.hooks.connected()) {
+      // The device left while JavaScript held this transfer: it must not reach whatever is plugged in now.
+      this.failUnsubmitted(slot);
+      return;
+    }
+    if (slot.status === TransferStatus.COMPLETED) {
+      this.submit(slot);
+      return;
+    }
+    // A failed transfer goes back on the next turn: a device failing every request must not spin the loop.
+    slot.state = 'in-flight';
+    this.counters.inFlight++;
+    setImmediate(() => {
+      this.counters.inFlight--;
+      slot.state = 'idle';
+      if (this.stopping) {
+        this.settleIfDrained();
+        return;
+      }
+      if (!this.hooks.connected()) {
+        this.failUnsubmitted(slot);
+        return;
+      }
+      this.submit(slot);
+    });
   }
 
   private submit(slot: TransferSlot): void {
     slot.state = 'in-flight';
     this.counters.inFlight++;
+    const controller = new AbortController();
+    slot.controller = controller;
+    slot.timedOut = false;
     const timeoutMs = this.options.type === 'iso' ? 0 : (this.options.timeoutMs ?? 0);
-    const signal = timeoutMs > 0 ? AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]) : this.abort.signal;
+    if (timeoutMs > 0) {
+      slot.timeout = setTimeout(() => {
+        slot.timedOut = true;
+        controller.abort();
+      }, timeoutMs);
+    }
+    const signal = controller.signal;
     this.model
       .transfer(
         slot.iso
@@ -143,21 +187,35 @@ export class VirtualStream implements UsbStream {
           : { endpoint: this.options.endpoint, buffer: slot.buffer, signal },
       )
       .then(
-        (reply) => this.complete(slot, reply, signal),
-        () => this.complete(slot, { status: 'error', actualLength: 0, startFrame: 0 }, signal),
+        (reply) => this.complete(slot, reply),
+        () => this.complete(slot, { status: 'error', actualLength: 0, startFrame: 0 }),
       );
   }
 
-  private complete(slot: TransferSlot, reply: EndpointReply, signal: AbortSignal): void {
+  /** A transfer that was never submitted because the device is gone: it comes back NO_DEVICE, in order. */
+  private failUnsubmitted(slot: TransferSlot): void {
+    slot.state = 'in-flight';
+    this.counters.inFlight++;
+    slot.iso?.status.fill(TransferStatus.NO_DEVICE);
+    slot.iso?.actual.fill(0);
+    queueMicrotask(() => this.complete(slot, { status: 'no_device', actualLength: 0, startFrame: 0 }));
+  }
+
+  private complete(slot: TransferSlot, reply: EndpointReply): void {
     this.counters.inFlight--;
+    slot.controller = null;
+    if (slot.timeout !== null) {
+      clearTimeout(slot.timeout);
+      slot.timeout = null;
+    }
     if (this.stopping) {
       slot.state = 'idle';
       this.settleIfDrained();
       return;
     }
     let status = STATUS_OF_REPLY[reply.status] ?? TransferStatus.ERROR;
-    // Our own per-transfer timeout aborted it (the stream's abort only happens while stopping).
-    if (status === TransferStatus.CANCELLED && signal.aborted) status = TransferStatus.TIMED_OUT;
+    // Our own per-transfer timeout aborted it (the stream's own abort only happens while stopping).
+    if (status === TransferStatus.CANCELLED && slot.timedOut) status = TransferStatus.TIMED_OUT;
     slot.status = status;
     slot.actualLength = Math.min(Math.max(0, reply.actualLength | 0), slot.buffer.length);
     slot.lostIntervals = Math.max(0, reply.missedIntervals ?? 0);

@@ -55,6 +55,8 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
   private readonly altSettings = new Map<number, number>();
   private readonly streams = new Map<number, VirtualStream>();
   private langId: number | undefined;
+  /** Control requests the device has not answered yet: close() cancels them. */
+  private readonly pendingControls = new Set<AbortController>();
   private readonly onUnplug = (): void => this.markDisconnected();
 
   constructor(
@@ -197,6 +199,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     checkStreamOptions(options, endpoint);
     if (this.streams.has(options.endpoint)) throw new UvcError('EBUSY', `a stream already runs on endpoint 0x${hex(options.endpoint)}`);
     const stream = new VirtualStream(this.model, options, onTransfer, {
+      connected: () => !this.disconnected,
       onNoDevice: () => this.markDisconnected(),
       onStopped: (stopped) => {
         if (this.streams.get(options.endpoint) === stopped) this.streams.delete(options.endpoint);
@@ -210,6 +213,8 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
   async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;
+    // Like usbfs at close (and the addon): what is still pending on endpoint 0 ends now, ECANCELED.
+    for (const controller of this.pendingControls) controller.abort();
     await Promise.all([...this.streams.values()].map((stream) => stream.stop()));
     const claims = claimsByModel.get(this.model);
     for (const interfaceNumber of this.claimed) {
@@ -231,12 +236,26 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
   }
 
   private async control(setup: SetupPacket, data: Uint8Array | undefined, timeoutMs: number): Promise<ControlReply> {
-    const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+    const controller = new AbortController();
+    let timedOut = false;
+    // A request in flight keeps the process alive until it ends, as one in the addon does: this timer is both the
+    // timeout and that hold (AbortSignal.timeout's timer would let the process exit with the request pending).
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs)
+        : setInterval(() => undefined, 2 ** 30);
+    this.pendingControls.add(controller);
     let reply: ControlReply;
     try {
-      reply = await this.model.control(setup, data, signal);
+      reply = await this.model.control(setup, data, controller.signal);
     } catch (error) {
       throw new UvcError('EIO', `device model failed the control request: ${String(error)}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+      this.pendingControls.delete(controller);
     }
     switch (reply.status) {
       case 'ok':
@@ -247,6 +266,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
         this.markDisconnected();
         throw new UvcError('ENODEV', 'the device is gone');
       case 'cancelled':
+        if (!timedOut) throw new UvcError('ECANCELED', `control request 0x${hex(setup.bRequest)} was cancelled: the device handle closed`, { details: { setup } });
         throw new UvcError('ETIMEDOUT', `control request 0x${hex(setup.bRequest)} timed out after ${timeoutMs} ms`, { details: { setup } });
       case 'overflow':
         throw new UvcError('EOVERFLOW', `control request 0x${hex(setup.bRequest)}: the device sent too much`);
