@@ -147,7 +147,7 @@ export class ClockRecovery {
       lockSpanNs: (options.lockSpanMs ?? 250) * 1e6,
       lockUncertaintyNs: this.lockUncertaintyNs,
       maxSlope: MAX_DRIFT,
-      refuseBeyondNs: 1_000_000_000,
+      refuseBeyondNs: 4_000_000_000,
     });
     this.sofForced = options.deviceSofInvalid === true;
     if (this.sofForced) this.sofVerdict = 'invalid';

@@ -36,8 +36,10 @@ export interface FrameTimestampStats {
 
 /** A capture may seem this much after its first packet's arrival (the line's error), no more. */
 const CAPTURE_AFTER_ARRIVAL_NS = 1_000_000;
-/** ...and this much before it (exposure, readout, the camera's buffering), no more. */
-const CAPTURE_BEFORE_ARRIVAL_NS = 1_000_000_000;
+/** ...and this much before it (exposure, readout, the camera's buffering, sending a large frame), no more. */
+const CAPTURE_BEFORE_ARRIVAL_NS = 2_000_000_000;
+/** Device stamps whose lead over their arrival the host stamps reuse. */
+const LEAD_FRAMES = 32;
 /** A gap the device clock measures beyond this is no frame gap (a device clock jump): not used. */
 const MAX_GAP_NS = 10_000_000_000;
 
@@ -51,14 +53,25 @@ export class FrameTimestamps {
   private previousArrival = Number.NaN;
   /** Held back from the recovered times, ns (≥ 0). */
   private offset = 0;
-  /** How far the latest device stamp was from its frame's arrival (negative: captured before it arrived). */
-  private deviceLead = Number.NaN;
+  /**
+   * How far device stamps are from their frames' arrivals (negative: captured before they arrived): the largest
+   * of the last LEAD_FRAMES, whose arrival was the least delayed.
+   */
+  private readonly leads = new Float64Array(LEAD_FRAMES).fill(Number.NaN);
+  private leadCount = 0;
 
   constructor(
     private readonly clock: ClockRecovery | null,
     options: FrameTimestampOptions = {},
   ) {
     this.maxCompression = options.maxCompression ?? 0.02;
+  }
+
+  /** How far host stamps move to stay on the device stamps' time base (0 before any device stamp). */
+  private lead(): number {
+    let lead = Number.NEGATIVE_INFINITY;
+    for (const value of this.leads) if (value > lead) lead = value;
+    return Number.isFinite(lead) ? lead : 0;
   }
 
   /** A new stream: the next frame is a first frame again. */
@@ -69,29 +82,32 @@ export class FrameTimestamps {
     this.previousRun = -1;
     this.previousArrival = Number.NaN;
     this.offset = 0;
-    this.deviceLead = Number.NaN;
+    this.leads.fill(Number.NaN);
+    this.leadCount = 0;
   }
 
   /**
    * The timestamp of a frame, in CLOCK_MONOTONIC ns. `pts`: its PTS (u32 device ticks), or -1 without one;
-   * `arrivalNs`: when its first packet arrived (the host's estimate).
+   * `arrivalNs`: when its first packet arrived (the host's estimate); `endNs`: when the transfer holding its
+   * last packet completed (default: arrivalNs).
    */
-  stamp(pts: number, arrivalNs: number): number {
+  stamp(pts: number, arrivalNs: number, endNs = arrivalNs): number {
     let recovered = Number.NaN;
     if (pts >= 0 && this.clock !== null) recovered = this.clock.toHostNs(pts);
-    // A frame is captured before its first packet arrives, and not long before: a translation that says
+    // A frame is captured before its last packet arrives, and not long before: a translation that says
     // otherwise comes from a line the device clock has left (it jumped, and the recovery has not seen it yet).
-    if (recovered - arrivalNs > CAPTURE_AFTER_ARRIVAL_NS || arrivalNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS) {
+    // (Not its first packet: a frame may begin at a header-only packet that already carries its FID.)
+    if (recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS || endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS) {
       recovered = Number.NaN;
       this.stats.implausibleTimestamps++;
     }
     const device = !Number.isNaN(recovered);
     if (device) {
       this.stats.deviceTimestamps++;
-      this.deviceLead = recovered - arrivalNs;
+      this.leads[this.leadCount++ % LEAD_FRAMES] = recovered - arrivalNs;
     } else {
       this.stats.hostTimestamps++;
-      recovered = arrivalNs + (Number.isNaN(this.deviceLead) ? 0 : this.deviceLead);
+      recovered = arrivalNs + this.lead();
     }
 
     let stamp = recovered;
