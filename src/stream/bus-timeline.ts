@@ -39,6 +39,8 @@ export class BusTimeline {
     this.window = new EnvelopeWindow({
       windowNs: 10_000_000_000,
       bucketNs: 4_000_000,
+      fitSpanNs: 1_000_000_000,
+      priorSlopeError: 50e-6,
       lockSpanNs: 250_000_000,
       lockUncertaintyNs: 25_000,
       maxSlope: MAX_RATE_ERROR,

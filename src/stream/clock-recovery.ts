@@ -133,7 +133,6 @@ export class ClockRecovery {
   private samplesTaken = 0;
   private rejected = 0;
   private resetCount = 0;
-  private runCount = 0;
 
   constructor(options: ClockRecoveryOptions) {
     if (!(options.clockFrequency > 0)) throw new RangeError(`clockFrequency must be positive, got ${options.clockFrequency}`);
@@ -144,6 +143,8 @@ export class ClockRecovery {
     this.window = new EnvelopeWindow({
       windowNs: (options.windowMs ?? 8000) * 1e6,
       bucketNs: Math.max(0.001, options.bucketMs ?? 4) * 1e6,
+      fitSpanNs: 1_000_000_000,
+      priorSlopeError: 100e-6,
       lockSpanNs: (options.lockSpanMs ?? 250) * 1e6,
       lockUncertaintyNs: this.lockUncertaintyNs,
       maxSlope: MAX_DRIFT,
@@ -171,9 +172,9 @@ export class ClockRecovery {
     return this.sofVerdict === 'invalid';
   }
 
-  /** Changes whenever the recovery starts over: PTS before and after a change are on different device clocks. */
-  get run(): number {
-    return this.runCount;
+  /** Times the device clock was seen to jump (camera reset): PTS from before and after do not compare. */
+  get jumps(): number {
+    return this.resetCount;
   }
 
   /** Number of points in the window (for tests and diagnostics). */
@@ -184,7 +185,7 @@ export class ClockRecovery {
   /** True when translations come from a fitted line whose error estimate is under the lock threshold. */
   get locked(): boolean {
     const fit = this.window.fit();
-    return fit !== null && fit.locked && !this.grosslyOff() && fit.uncertainty + this.arrivalUncertaintyNs() <= this.lockUncertaintyNs;
+    return fit !== null && fit.locked && !this.grosslyOff() && this.arrivalUncertaintyNs() <= this.lockUncertaintyNs;
   }
 
   get stats(): ClockRecoveryStats {
@@ -257,7 +258,6 @@ export class ClockRecovery {
 
   private start(stc: number, sof: number, hostNs: number): void {
     this.running = true;
-    this.runCount++;
     this.baseStc = stc;
     this.baseHostNs = hostNs;
     this.window.clear();

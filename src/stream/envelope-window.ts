@@ -5,18 +5,24 @@
  * numbers a double keeps exact.
  *
  * - Points are thinned to the least delayed one per `bucketNs` of u; the window keeps `windowNs` of u.
- * - The slope is `priorSlope` (0, or what an earlier fit found) until the window spans `lockSpanNs`, then fitted.
+ * - The slope is `priorSlope` (0, or what an earlier fit found) until the window spans `fitSpanNs`, then fitted.
  * - The fit estimates its own error: the least delayed of N arrivals spread over J is late by about J / N, and
  *   the line rests on about three such points. J / N is read from the distances above the line of the K least
  *   delayed points (the K-th is about K·J/N), which depends on how dense arrivals are near the floor, not on the
- *   tail of late ones. The window is locked when the fit is free and that estimate is under `lockUncertaintyNs`.
+ *   tail of late ones. The window is locked when it spans `lockSpanNs` and that estimate is under
+ *   `lockUncertaintyNs` (before `fitSpanNs`, on the prior slope: a crystal's 100 ppm cost 25 µs over 250 ms).
  */
 import { lowerEnvelope } from './lower-envelope.js';
 
 export interface EnvelopeWindowOptions {
   windowNs: number;
   bucketNs: number;
+  /** The window may lock once it spans this much (with the prior slope, or a fitted one). */
   lockSpanNs: number;
+  /** The slope is fitted only once the window spans this much: shorter, a few late points tilt it. */
+  fitSpanNs: number;
+  /** How far the true slope may be from the prior one: counted in the error estimate until the slope is fitted. */
+  priorSlopeError: number;
   lockUncertaintyNs: number;
   /**
    * A fitted slope beyond ± this is not believed: a burst of late points (a stalled process) can tilt a short
@@ -49,6 +55,7 @@ export class EnvelopeWindow {
   private pendingY = 0;
   private dirty = true;
   private fitted: EnvelopeFit | null = null;
+  private wasLocked = false;
   /** The slope of the last locked fit: a crystal's rate error outlives a restart. */
   private priorSlope = 0;
   private readonly scratchU: Float64Array;
@@ -72,6 +79,7 @@ export class EnvelopeWindow {
     this.pendingBucket = Number.NaN;
     this.dirty = true;
     this.fitted = null;
+    this.wasLocked = false;
   }
 
   /** Number of points (buckets) held. */
@@ -126,7 +134,7 @@ export class EnvelopeWindow {
     }
     if (n === 0) return null;
     const span = us[n - 1]! - us[0]!;
-    let free = span >= this.options.lockSpanNs && n >= 2 * FLOOR_RANK;
+    let free = span >= this.options.fitSpanNs && n >= 2 * FLOOR_RANK;
     let line = lowerEnvelope(us, ys, n, free ? null : this.priorSlope, this.hull);
     if (line === null) return null;
     if (Math.abs(line.slope) > this.options.maxSlope) {
@@ -134,9 +142,15 @@ export class EnvelopeWindow {
       free = false;
       line = lowerEnvelope(us, ys, n, this.priorSlope, this.hull)!;
     }
-    const uncertainty = this.uncertainty(us, ys, n, line.intercept, line.slope);
-    const locked = free && uncertainty <= this.options.lockUncertaintyNs;
-    if (locked) this.priorSlope = line.slope;
+    let uncertainty = this.uncertainty(us, ys, n, line.intercept, line.slope);
+    // On the prior slope, a clock off by priorSlopeError drifts that much over half the window.
+    if (!free) uncertainty += (this.options.priorSlopeError * span) / 2;
+    // Locked once under the threshold; it stays locked until the estimate is ten times over (a new fit, more
+    // points, can move the estimate without anything going wrong).
+    const limit = this.options.lockUncertaintyNs * (this.wasLocked ? 10 : 1);
+    const locked = span >= this.options.lockSpanNs && n >= 2 * FLOOR_RANK && uncertainty <= limit;
+    this.wasLocked = locked;
+    if (locked && free) this.priorSlope = line.slope;
     this.fitted = { intercept: line.intercept, slope: line.slope, uncertainty, locked };
     return this.fitted;
   }

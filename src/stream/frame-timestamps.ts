@@ -24,7 +24,7 @@ export interface FrameTimestampStats {
   deviceTimestamps: number;
   /** Frames stamped from the host's arrival time (no PTS, or no usable device clock). */
   hostTimestamps: number;
-  /** Frames whose recovered time would not have been after the previous frame's: clamped, just after it. */
+  /** Frames whose recovered time was not after the previous frame's recovered time: clamped after it. */
   clampedTimestamps: number;
   /** Frames held back so their gap stays at least (1 − maxCompression) of the device clock's measure. */
   heldTimestamps: number;
@@ -34,8 +34,8 @@ export interface FrameTimestampStats {
   heldUs: number;
 }
 
-/** A capture may seem this much after its first packet's arrival (the line's error), no more. */
-const CAPTURE_AFTER_ARRIVAL_NS = 1_000_000;
+/** A capture may seem this much after its last packet arrived (the provisional line's error), no more. */
+const CAPTURE_AFTER_ARRIVAL_NS = 5_000_000;
 /** ...and this much before it (exposure, readout, the camera's buffering, sending a large frame), no more. */
 const CAPTURE_BEFORE_ARRIVAL_NS = 2_000_000_000;
 /** Device stamps whose lead over their arrival the host stamps reuse. */
@@ -47,9 +47,11 @@ export class FrameTimestamps {
   readonly stats: FrameTimestampStats = { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0, implausibleTimestamps: 0, heldUs: 0 };
   private readonly maxCompression: number;
   private previous = Number.NaN;
+  /** The previous frame's recovered time, before any hold. */
+  private previousRecovered = Number.NaN;
   private previousPts = -1;
-  /** The clock recovery's run the previous PTS was translated in (a new run: another device clock). */
-  private previousRun = -1;
+  /** The device clock jumps the recovery had seen at the previous PTS (another jump: the PTS do not compare). */
+  private previousJumps = -1;
   private previousArrival = Number.NaN;
   /** Held back from the recovered times, ns (≥ 0). */
   private offset = 0;
@@ -78,8 +80,9 @@ export class FrameTimestamps {
   reset(): void {
     Object.assign(this.stats, { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0, implausibleTimestamps: 0, heldUs: 0 });
     this.previous = Number.NaN;
+    this.previousRecovered = Number.NaN;
     this.previousPts = -1;
-    this.previousRun = -1;
+    this.previousJumps = -1;
     this.previousArrival = Number.NaN;
     this.offset = 0;
     this.leads.fill(Number.NaN);
@@ -97,7 +100,8 @@ export class FrameTimestamps {
     // A frame is captured before its last packet arrives, and not long before: a translation that says
     // otherwise comes from a line the device clock has left (it jumped, and the recovery has not seen it yet).
     // (Not its first packet: a frame may begin at a header-only packet that already carries its FID.)
-    if (recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS || endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS) {
+    const implausible = recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS || endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS;
+    if (implausible) {
       recovered = Number.NaN;
       this.stats.implausibleTimestamps++;
     }
@@ -114,7 +118,8 @@ export class FrameTimestamps {
     if (!Number.isNaN(this.previous)) {
       // The gap the device clock measured, when both frames have one; else the gap between arrivals.
       let gap = Number.NaN;
-      if (device && this.previousPts >= 0 && this.clock !== null && this.clock.run === this.previousRun) {
+      // (Also across a switch from a host stamp: the previous frame's PTS measures the gap all the same.)
+      if (pts >= 0 && !implausible && this.previousPts >= 0 && this.clock !== null && this.clock.jumps === this.previousJumps) {
         gap = ((((pts - this.previousPts) | 0) / this.clock.clockFrequency) * 1e9);
         if (!(gap > 0 && gap < MAX_GAP_NS)) gap = Number.NaN;
       }
@@ -123,7 +128,8 @@ export class FrameTimestamps {
       stamp = recovered + this.offset;
       const earliest = this.previous + (Number.isNaN(gap) ? 1 : Math.max(1, gap * (1 - this.maxCompression)));
       if (stamp < earliest) {
-        if (recovered <= this.previous) this.stats.clampedTimestamps++;
+        // Clamped: its own time is not after the previous frame's own time. Held: only the correction is.
+        if (recovered <= this.previousRecovered) this.stats.clampedTimestamps++;
         else this.stats.heldTimestamps++;
         this.offset += earliest - stamp;
         stamp = earliest;
@@ -133,8 +139,9 @@ export class FrameTimestamps {
     let result = Math.round(stamp);
     if (!Number.isNaN(this.previous) && result <= this.previous) result = this.previous + 1;
     this.previous = result;
-    this.previousPts = device ? pts >>> 0 : -1;
-    this.previousRun = this.clock?.run ?? -1;
+    this.previousRecovered = recovered;
+    this.previousPts = pts >= 0 && !implausible ? pts >>> 0 : -1;
+    this.previousJumps = this.clock?.jumps ?? -1;
     this.previousArrival = arrivalNs;
     return result;
   }
