@@ -34,6 +34,14 @@ export interface OpenCameraOptions {
    * completes, however many are queued behind it.
    */
   inFlightMs?: number;
+  /**
+   * How long the JavaScript thread may stall (GC, a file write, a busy handler) with no bus time lost, ms.
+   * Default 250. The driver keeps spare transfer buffers for that much bus time beyond those in flight: the
+   * addon submits one the moment a transfer completes, whatever JavaScript holds (6 MB at high speed, at most
+   * 64 MiB). When JavaScript falls further behind, the camera emits a 'warning' (ENOBUFS) with the bus time
+   * lost, and the frames it cut are flagged.
+   */
+  stallToleranceMs?: number;
   /** Overrides of the sizing: transfers kept in flight, iso packets per transfer. */
   transfers?: number;
   packetsPerTransfer?: number;
@@ -97,6 +105,7 @@ function openDevice(key: unknown, openTransport: () => Promise<UsbTransport>, op
       dropErroredFrames: options.dropErroredFrames ?? false,
       hardwareTimestamps: options.hardwareTimestamps ?? true,
       inFlightMs: options.inFlightMs ?? 100,
+      stallToleranceMs: options.stallToleranceMs ?? 250,
       quirks: validateQuirkNames(options.quirks, 'openCamera: quirks'),
       ...(options.transfers !== undefined ? { transfers: options.transfers } : {}),
       ...(options.packetsPerTransfer !== undefined ? { packetsPerTransfer: options.packetsPerTransfer } : {}),

@@ -15,6 +15,8 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   controlTimeoutMs: number;
   /** Bus time kept in flight, ms (see OpenCameraOptions.inFlightMs). */
   inFlightMs: number;
+  /** See OpenCameraOptions.stallToleranceMs. */
+  stallToleranceMs?: number;
   /** Overrides of the transfer sizing (see TransferSizingInput). */
   transfers?: number;
   packetsPerTransfer?: number;
@@ -147,6 +149,7 @@ export class StreamingInterface implements QueueDriver {
       dwClockFrequency: params.dwClockFrequency,
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
+      stallToleranceMs: this.options.stallToleranceMs,
       quirks: {
         streamNoFid: this.options.quirks.has('stream-no-fid'),
         mjpegNoEof: this.options.quirks.has('mjpeg-no-eof'),

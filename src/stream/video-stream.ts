@@ -64,6 +64,8 @@ export interface VideoStreamConfig {
   transferSize?: number;
   targetInFlightMs?: number;
   maxInFlightBytes?: number;
+  /** How long the JavaScript thread may stall with no bus time lost (sizes the spare transfers). Default 0. */
+  stallToleranceMs?: number;
 }
 
 export interface StreamQuirks {
@@ -148,6 +150,7 @@ export class VideoStream implements QueueDriver {
       transferSize: config.transferSize,
       targetInFlightMs: config.targetInFlightMs,
       maxInFlightBytes: config.maxInFlightBytes,
+      stallToleranceMs: config.stallToleranceMs,
     });
     this.assembler = new FrameAssembler(sink, {
       formatKind: config.formatKind,
@@ -252,10 +255,12 @@ export class VideoStream implements QueueDriver {
     if (this.failed) return;
     if (status === TransferStatus.COMPLETED || status === TransferStatus.TIMED_OUT || status === TransferStatus.CANCELLED) {
       this.consecutiveFailures = 0;
-    } else if (++this.consecutiveFailures >= this.maxConsecutiveFailures) {
+    } else if (++this.consecutiveFailures >= this.maxConsecutiveFailures || this.usbStream?.failure !== undefined) {
+      // (The addon gives up by the same rule and says so on the last failure it hands over.)
       this.failStream(status);
       return;
     }
+    if (transfer.lostIntervals > 0) this.reportStarved(transfer.lostIntervals);
     try {
       this.assembler.processTransfer(transfer);
     } catch (error) {
@@ -301,6 +306,25 @@ export class VideoStream implements QueueDriver {
     queueMicrotask(() => {
       this.stop().catch((error: unknown) => this.report(error));
     });
+  }
+
+  /** JavaScript held every transfer buffer, spares included, until the bus went idle: say what it cost. */
+  private reportStarved(lostIntervals: number): void {
+    const plan = this.plan;
+    const lostMs = (lostIntervals * (this.usbStreamIntervalNs() / 1e6)).toFixed(1);
+    this.report(
+      new UvcError(
+        'ENOBUFS',
+        `the JavaScript thread fell behind by every transfer buffer (${plan.transfers} in flight + ${plan.spareTransfers} spare, ` +
+          `${((plan.inFlightNs + plan.spareNs) / 1e6).toFixed(0)} ms of bus time): ${lostIntervals} bus intervals (${lostMs} ms) lost; ` +
+          'keep the event loop free or raise stallToleranceMs',
+        { details: { lostIntervals } },
+      ),
+    );
+  }
+
+  private usbStreamIntervalNs(): number {
+    return this.plan.intervalNs > 0 ? this.plan.intervalNs : this.config.speed === 'full' || this.config.speed === 'low' ? 1_000_000 : 125_000;
   }
 
   private report(error: unknown): void {

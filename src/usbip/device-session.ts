@@ -226,7 +226,14 @@ export class UsbipDeviceSession {
     this.pending.clear();
     this.heads.fill(null);
     this.tails.fill(null);
-    this.socket.destroy();
+    if (reason === 'device-unplugged') {
+      // What the device sent before it left is on the wire: let the replies already written reach the host
+      // (destroy() would drop whatever the socket had not flushed yet), then close.
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    } else {
+      this.socket.destroy();
+    }
     this.resolveClosed(error === undefined ? { reason } : { reason, error });
   }
 

@@ -135,16 +135,26 @@ export async function runServeUsbip(flags: ServeFlags): Promise<ExitCodeValue> {
       `  usbip${server.port === 3240 ? '' : ` --tcp-port ${server.port}`} attach -r ${host} -b ${flags.busid}\n` +
       `Then it is a USB camera there (/dev/video*, or \`uvc-capture list\`). Ctrl-C stops the export.`,
   );
-  server.on('attach', (e) => event({ event: 'attach', busid: e.busid, remote: e.remote }, `Attached by ${e.remote}.`));
-  server.on('detach', (e) =>
-    event({ event: 'detach', busid: e.busid, remote: e.remote, reason: e.reason }, `Detached from ${e.remote} (${e.reason}${e.error ? `: ${e.error.message}` : ''}).`),
-  );
+  // Who has the camera attached now: what stopping does to them is said from this, not assumed.
+  const attachedBy = new Set<string>();
+  server.on('attach', (e) => {
+    attachedBy.add(e.remote);
+    event({ event: 'attach', busid: e.busid, remote: e.remote }, `Attached by ${e.remote}.`);
+  });
+  server.on('detach', (e) => {
+    attachedBy.delete(e.remote);
+    event({ event: 'detach', busid: e.busid, remote: e.remote, reason: e.reason }, `Detached from ${e.remote} (${e.reason}${e.error ? `: ${e.error.message}` : ''}).`);
+  });
   server.on('reject', (e) =>
     event({ event: 'reject', busid: e.busid, remote: e.remote, status: e.status }, `Refused an import of '${e.busid}' from ${e.remote}${e.error ? `: ${e.error.message}` : ''}.`),
   );
 
   await stopped;
-  ui.note('Stopping: the attached host sees the camera unplugged.');
+  ui.note(
+    attachedBy.size === 0
+      ? 'Stopping: no host had the camera attached.'
+      : `Stopping: ${[...attachedBy].join(', ')} ${attachedBy.size === 1 ? 'sees' : 'see'} the camera unplugged.`,
+  );
   await server.close();
   if (model.attached) model.unplug();
   return ExitCode.OK;

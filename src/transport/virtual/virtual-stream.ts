@@ -1,7 +1,8 @@
 /**
  * The stream engine of the in-process host: the same contract as the addon's (see UsbStream in
- * ../usb-transport.ts). N transfers stay submitted to the device model; each completion is handed to JavaScript
- * once, as the slot's own buffer; release() resubmits it. stop() cancels everything and resolves once every
+ * ../usb-transport.ts). N transfers stay submitted to the device model, out of N + spareTransfers slots: when one
+ * completes, a free slot is submitted before the completion is handed to JavaScript (once, as the slot's own
+ * buffer); release() frees it, resubmitting it if fewer than N are in flight. stop() cancels everything and resolves once every
  * submitted transfer has come back.
  *
  * Like a real host it never outruns the bus: a transfer that came back failed is resubmitted on the next turn of
@@ -88,6 +89,7 @@ export class VirtualStream implements UsbStream {
   readonly options: Readonly<StreamOptions>;
   private readonly slots: TransferSlot[] = [];
   private readonly counters: StreamStats = { completed: 0, inFlight: 0, held: 0, lostIntervals: 0 };
+  private sparesLow: number;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
   private resolveStop: (() => void) | undefined;
@@ -105,13 +107,19 @@ export class VirtualStream implements UsbStream {
     const packets = iso ? options.packetsPerTransfer! : 0;
     const stride = iso ? options.packetSize! : 0;
     const size = iso ? packets * stride : options.transferSize!;
-    for (let i = 0; i < options.transfers; i++) {
+    const count = options.transfers + (options.spareTransfers ?? 0);
+    for (let i = 0; i < count; i++) {
       this.slots.push(new TransferSlot(this, i, new Uint8Array(size), packets, stride));
     }
+    this.sparesLow = count;
   }
 
   get stats(): Readonly<StreamStats> {
-    return { ...this.counters };
+    return { ...this.counters, sparesFree: this.sparesFree, sparesLow: this.sparesLow };
+  }
+
+  private get sparesFree(): number {
+    return this.slots.length - this.counters.inFlight - this.counters.held;
   }
 
   get stopped(): boolean {
@@ -119,7 +127,7 @@ export class VirtualStream implements UsbStream {
   }
 
   start(): void {
-    for (const slot of this.slots) this.submit(slot);
+    for (let i = 0; i < this.options.transfers; i++) this.submit(this.slots[i]!);
   }
 
   stop(): Promise<void> {
@@ -139,6 +147,7 @@ export class VirtualStream implements UsbStream {
     slot.state = 'idle';
     this.counters.held--;
     if (this.stopping || this.deviceGone) return;
+    if (this.counters.inFlight >= this.options.transfers) return; // a spare now, free for the next refill
     if (!this.hooks.connected()) {
       // The device left while JavaScript held this transfer: it must not reach whatever is plugged in now.
       this.failUnsubmitted(slot);
@@ -166,9 +175,17 @@ export class VirtualStream implements UsbStream {
     });
   }
 
+  /** A free slot goes out in place of one that completed well, before JavaScript sees the completion. */
+  private refill(): void {
+    if (this.counters.inFlight >= this.options.transfers || !this.hooks.connected()) return;
+    const free = this.slots.find((s) => s.state === 'idle');
+    if (free !== undefined) this.submit(free);
+  }
+
   private submit(slot: TransferSlot): void {
     slot.state = 'in-flight';
     this.counters.inFlight++;
+    this.sparesLow = Math.min(this.sparesLow, this.sparesFree);
     const controller = new AbortController();
     slot.controller = controller;
     slot.timedOut = false;
@@ -228,6 +245,8 @@ export class VirtualStream implements UsbStream {
       this.deviceGone = true;
       this.hooks.onNoDevice();
     }
+    // Only after a good completion: a failed one goes back through release() on the next turn (see above).
+    if (!this.deviceGone && (status === TransferStatus.COMPLETED || status === TransferStatus.TIMED_OUT)) this.refill();
     try {
       this.onTransfer(slot);
     } catch (error) {

@@ -9,6 +9,7 @@ import { UvcError } from '../../errors.js';
 import { DescriptorType, FeatureSelector, RequestType, StandardRequest, type UsbSpeed } from '../../spec/usb.js';
 import type { ControlReply, SetupPacket, UsbDeviceModel } from '../device-model.js';
 import {
+  MAX_SPARE_BYTES,
   MAX_STREAM_BYTES,
   type ControlSetup,
   type StreamOptions,
@@ -369,6 +370,12 @@ function checkStreamOptions(options: StreamOptions, endpoint: EndpointLayout): v
   }
   if (bytes > MAX_STREAM_BYTES) {
     throw new UvcError('EINVAL', `the stream would hold ${bytes} bytes of transfers; the limit is ${MAX_STREAM_BYTES}`);
+  }
+  const spares = options.spareTransfers ?? 0;
+  if (!Number.isInteger(spares) || spares < 0) throw new UvcError('EINVAL', 'spareTransfers must be a non-negative integer');
+  const spareBytes = (bytes / options.transfers) * spares;
+  if (spareBytes > MAX_SPARE_BYTES) {
+    throw new UvcError('EINVAL', `the stream's spare transfers would hold ${spareBytes} bytes; the limit is ${MAX_SPARE_BYTES}`);
   }
 }
 
