@@ -40,6 +40,8 @@ const CAPTURE_AFTER_ARRIVAL_NS = 5_000_000;
 const CAPTURE_BEFORE_ARRIVAL_NS = 2_000_000_000;
 /** Device stamps whose lead over their arrival the host stamps reuse. */
 const LEAD_FRAMES = 32;
+/** The device clock may not run ahead of the host's view between two frames by more than this. */
+const DEVICE_AHEAD_NS = 250_000_000;
 /** A gap the device clock measures beyond this is no frame gap (a device clock jump): not used. */
 const MAX_GAP_NS = 10_000_000_000;
 
@@ -53,6 +55,7 @@ export class FrameTimestamps {
   /** The device clock jumps the recovery had seen at the previous PTS (another jump: the PTS do not compare). */
   private previousJumps = -1;
   private previousArrival = Number.NaN;
+  private previousEnd = Number.NaN;
   /** Held back from the recovered times, ns (≥ 0). */
   private offset = 0;
   /**
@@ -84,6 +87,7 @@ export class FrameTimestamps {
     this.previousPts = -1;
     this.previousJumps = -1;
     this.previousArrival = Number.NaN;
+    this.previousEnd = Number.NaN;
     this.offset = 0;
     this.leads.fill(Number.NaN);
     this.leadCount = 0;
@@ -97,10 +101,21 @@ export class FrameTimestamps {
   stamp(pts: number, arrivalNs: number, endNs = arrivalNs): number {
     let recovered = Number.NaN;
     if (pts >= 0 && this.clock !== null) recovered = this.clock.toHostNs(pts);
-    // A frame is captured before its last packet arrives, and not long before: a translation that says
-    // otherwise comes from a line the device clock has left (it jumped, and the recovery has not seen it yet).
-    // (Not its first packet: a frame may begin at a header-only packet that already carries its FID.)
-    const implausible = recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS || endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS;
+    // The gap the device clock measured since the previous frame, when both have a PTS on the same device clock.
+    let ptsGap = Number.NaN;
+    if (pts >= 0 && this.previousPts >= 0 && this.clock !== null && this.clock.jumps === this.previousJumps) {
+      ptsGap = (((pts - this.previousPts) | 0) / this.clock.clockFrequency) * 1e9;
+    }
+    // A translation from a line the device clock has left (it jumped, and the recovery has not seen it yet) is
+    // caught two ways: before the lock, the frame would be captured after its last packet arrived; once locked,
+    // its PTS moved on from the previous frame's by far more time than the host saw go by (a stall only ever
+    // makes the host see more). Once locked, the translation is otherwise trusted over the frame's own packet
+    // dates, which can be wrong for a frame begun at a header-only packet or cut by lost bus time.
+    const arrivalGap = endNs - this.previousEnd;
+    const implausible =
+      recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS && !this.clock!.locked
+        ? true
+        : endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS || ptsGap <= 0 || ptsGap - arrivalGap > DEVICE_AHEAD_NS;
     if (implausible) {
       recovered = Number.NaN;
       this.stats.implausibleTimestamps++;
@@ -117,12 +132,9 @@ export class FrameTimestamps {
     let stamp = recovered;
     if (!Number.isNaN(this.previous)) {
       // The gap the device clock measured, when both frames have one; else the gap between arrivals.
-      let gap = Number.NaN;
       // (Also across a switch from a host stamp: the previous frame's PTS measures the gap all the same.)
-      if (pts >= 0 && !implausible && this.previousPts >= 0 && this.clock !== null && this.clock.jumps === this.previousJumps) {
-        gap = ((((pts - this.previousPts) | 0) / this.clock.clockFrequency) * 1e9);
-        if (!(gap > 0 && gap < MAX_GAP_NS)) gap = Number.NaN;
-      }
+      let gap = implausible ? Number.NaN : ptsGap;
+      if (!(gap > 0 && gap < MAX_GAP_NS)) gap = Number.NaN;
       const released = (Number.isNaN(gap) ? Math.max(0, arrivalNs - this.previousArrival) : gap) * this.maxCompression;
       this.offset = Math.max(0, this.offset - released);
       stamp = recovered + this.offset;
@@ -143,6 +155,7 @@ export class FrameTimestamps {
     this.previousPts = pts >= 0 && !implausible ? pts >>> 0 : -1;
     this.previousJumps = this.clock?.jumps ?? -1;
     this.previousArrival = arrivalNs;
+    this.previousEnd = endNs;
     return result;
   }
 }

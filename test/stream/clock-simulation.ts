@@ -129,10 +129,16 @@ export class ClockSimulation {
     return (this.stc0 + Math.floor(ticks) + jumped) % 2 ** 32;
   }
 
+  /** The SOF the device puts in its SCR at host time t. */
   sof(hostNs: number): number {
     const ms = (hostNs - T0) / 1e6;
     if (this.o.invalidSofRate > 0) return Math.floor(ms * this.o.invalidSofRate + 977) & 0x7ff;
-    return (this.sof0 + Math.floor(ms)) & 0x7ff;
+    return this.busSof(hostNs);
+  }
+
+  /** The bus's frame number at host time t (what the host controller's counter reads). */
+  busSof(hostNs: number): number {
+    return (this.sof0 + Math.floor((hostNs - T0) / 1e6)) & 0x7ff;
   }
 
   /** The frame whose PTS is `pts` (the latest one, should PTS repeat after a wrap). */
