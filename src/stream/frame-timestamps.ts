@@ -3,8 +3,9 @@
  *
  * A frame with a PTS is stamped with its capture instant, translated by the clock recovery (provisionally
  * before the clock locks: same time base, so the lock changes nothing visible). A frame without one (no PTS, no
- * usable clock yet) is stamped from the host: the arrival of its first packet, moved by how far device stamps
- * have been from arrivals, so device and host stamps never mix two time bases.
+ * usable clock yet, or a translation that cannot be right: see `implausible` below) is stamped from the host: the
+ * arrival of its first packet, moved by how far device stamps have been from their arrivals (the least delayed
+ * of the last 32), so device and host stamps never mix two time bases.
  *
  * The recovered clock gets better as packets come in, and its corrections go toward earlier (it follows the
  * least delayed packet). Applied at once, a correction would shorten the gap before a frame, or even make time
