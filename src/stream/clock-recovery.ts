@@ -12,10 +12,12 @@
  *   STC, late by a latency that varies (the event loop, the completion jitter of a USB/IP link). The map
  *   STC → host is the line under the (STC, arrival) points, fitted to the least delayed ones
  *   (envelope-window.ts), not through their middle: a late packet never pulls timestamps late.
- * - Its slope (the device clock's true rate in host time) is the nominal frequency until the window spans
- *   `lockSpanMs`, then fitted. The clock locks when, besides, the fit's own error estimate is under
+ * - Its slope (the device clock's true rate in host time) is the nominal frequency (or the rate fitted in an
+ *   earlier stream) until the window spans a second, then fitted. The clock locks once the window spans
+ *   `lockSpanMs` and the fit's own error estimate (with a 100 ppm allowance while the rate is not fitted) is under
  *   `lockUncertaintyUs`. Before the lock, translations are provisional but on the same time base, so nothing
- *   jumps when the lock comes.
+ *   jumps when the lock comes. A fitted rate more than 1 % off over 4 s, or a device clock off by 2× over 3 s,
+ *   means dwClockFrequency is not the device's: no translation (frames get host times).
  * - Each sample is checked against the line: one that says it arrived before its own STC (by more than the
  *   line's error allows), or later than any latency explains, is rejected and counted. Eight rejected samples in
  *   a row that agree with each other mean the device clock jumped (a reset of the camera): the recovery starts
