@@ -23,7 +23,7 @@ REPEAT=${UVC_RIG_REPEAT:-1}
 GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-$((3000 * REPEAT))}
 MODULES_INITRAMFS="virtio_pci 9pnet_virtio 9p usbip-core vhci-hcd uvcvideo"
 MODULES_LOADED="usbip-core vhci-hcd uvcvideo"
-PACKAGES="qemu-system-x86 busybox-static kmod cpio udev usbip usbutils v4l-utils libusb-1.0-0-dev gcc libc6-dev"
+PACKAGES="qemu-system-x86 busybox-static kmod cpio udev usbip usbutils v4l-utils libusb-1.0-0-dev libuvc-dev gcc libc6-dev"
 export DEBIAN_FRONTEND=noninteractive
 
 T0=$EPOCHREALTIME
@@ -111,10 +111,17 @@ for src in "$RIG"/tools/*.c; do
   sum=$(sha256sum "$src" | cut -c1-16)
   if [[ ! -x $TOOLS/$name || "$(cat "$TOOLS/$name.sum" 2>/dev/null)" != "$sum" ]]; then
     say "building $name"
-    gcc -O2 -Wall -Wextra -Werror -o "$TOOLS/$name" "$src" -lusb-1.0
+    # A tool names the libraries it needs beyond libusb in a ` * rig-link: -lfoo` line of its header comment.
+    # shellcheck disable=SC2046
+    gcc -O2 -Wall -Wextra -Werror -o "$TOOLS/$name" "$src" -lusb-1.0 $(sed -n 's/^ \* rig-link: //p' "$src")
     echo "$sum" >"$TOOLS/$name.sum"
   fi
 done
+# The addon built with ASan + UBSan (build/asan), for the payload-fuzz check; incremental after the first time.
+if [[ -z ${UVC_RIG_CHECKS:-} || ,${UVC_RIG_CHECKS// /}, == *,payload-fuzz,* ]]; then
+  say "building the addon with AddressSanitizer (build/asan)"
+  (cd "$ROOT" && bash native/scripts/asan-test.sh --build-only >/dev/null) || die "the ASan build of the addon failed"
+fi
 T_SETUP=$(since "$T0")
 
 # --- 5. The guest's JavaScript: src/ and rig/guest/ compiled side by side into rig/.out --------------------

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { UvcError } from '../errors.js';
 import { QueueHandle } from '../queue/index.js';
-import type { AssemblerStats, TimestampStats } from '../stream/index.js';
+import type { AssemblerStats, BusKind, TimestampStats } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
 import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
 import type { CameraFormat, NegotiatedFormat } from './camera-formats.js';
@@ -19,6 +19,14 @@ export interface CameraDescription extends UsbDeviceInfo {
   uvcVersion: string;
   /** The quirks applied when the camera was opened, each with its source and reason (stats.quirks has later ones). */
   quirks: AppliedQuirk[];
+  /**
+   * Where the camera is: 'local' (a USB bus of this machine), 'usbip' (behind USB/IP's vhci_hcd: completions reach
+   * this host out of step with its clock), 'virtual' (the in-process host, or a software host controller) or
+   * 'unknown'. Also in stats.assembly.bus and the NODE_DEBUG=uvc trace.
+   */
+  bus: BusKind;
+  /** The host controller's driver (Linux sysfs), e.g. 'xhci_hcd' or 'vhci_hcd', when known. */
+  hostController?: string;
   manufacturer?: string;
   product?: string;
   serial?: string;

@@ -7,6 +7,7 @@ import { isUsbDeviceModel, type UsbDeviceModel } from '../transport/device-model
 import type { UsbTransport } from '../transport/usb-transport.js';
 import { openVirtualDevice } from '../transport/virtual/virtual-transport.js';
 import { validateQuirkNames, type QuirkName } from '../uvc/quirks.js';
+import { describeBus } from './bus-kind.js';
 import { Camera, type CameraDescription } from './camera.js';
 import { CameraDevice } from './camera-device.js';
 import { listCameras, type CameraInfo } from './list-cameras.js';
@@ -138,6 +139,7 @@ async function describe(device: CameraDevice): Promise<CameraDescription> {
   const description: CameraDescription = {
     ...transport.info,
     transport: transport.kind,
+    ...describeBus(transport.kind, transport.info.busNumber),
     uvcVersion: device.descriptors.uvcVersion,
     quirks: device.quirks.list(),
   };

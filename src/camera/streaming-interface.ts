@@ -8,6 +8,7 @@ import { BufferQueue, type QueueDriver } from '../queue/index.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamOptions } from '../stream/index.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
 import { commit, probe, selectFormat, type DeviceQuirks, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
+import { describeBus } from './bus-kind.js';
 import { assemblyKindOf, describeNegotiated, expectedFrameBytes, type NegotiatedFormat } from './camera-formats.js';
 
 export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredFrames' | 'hardwareTimestamps'> {
@@ -150,6 +151,7 @@ export class StreamingInterface implements QueueDriver {
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
       stallToleranceMs: this.options.stallToleranceMs,
+      bus: describeBus(this.transport.kind, this.transport.info.busNumber).bus,
       quirks: {
         streamNoFid: this.options.quirks.has('stream-no-fid'),
         mjpegNoEof: this.options.quirks.has('mjpeg-no-eof'),

@@ -23,7 +23,7 @@ export const FrameFlag = {
   LOST_PACKET: 2,
   /** A payload header was refused while the frame was open. */
   INVALID_HEADER: 4,
-  /** Bus intervals were lost while the frame was open. */
+  /** The SCR's SOF counter jumped over bus frames none of our packets covered while the frame was open. */
   LOST_TIME: 8,
   /** Something was lost just before the frame began: it may lack its start. */
   START_UNSURE: 16,
@@ -33,17 +33,23 @@ export const FrameFlag = {
   SIZE: 64,
   /** An MJPEG frame without SOI, an H.264 frame without a start code: joined in the middle. */
   NO_START_MARK: 128,
+  /** An MJPEG frame without EOI (trailing zero padding allowed): cut short. */
+  NO_END_MARK: 256,
+  /** The PTS changed inside the frame: data of two frames ran together. */
+  PTS_CHANGED: 512,
 } as const;
 
 const FLAG_NAMES: readonly [number, string][] = [
   [FrameFlag.ERR_BIT, 'ERR bit'],
   [FrameFlag.LOST_PACKET, 'lost packet'],
   [FrameFlag.INVALID_HEADER, 'invalid header'],
-  [FrameFlag.LOST_TIME, 'lost bus time'],
+  [FrameFlag.LOST_TIME, 'SOF jumped over lost bus time'],
   [FrameFlag.START_UNSURE, 'loss before its start'],
   [FrameFlag.OVERFLOW, 'overflow'],
   [FrameFlag.SIZE, 'wrong size'],
   [FrameFlag.NO_START_MARK, 'no start mark'],
+  [FrameFlag.NO_END_MARK, 'no end mark'],
+  [FrameFlag.PTS_CHANGED, 'PTS changed inside it'],
 ];
 
 export function describeFlags(flags: number): string {

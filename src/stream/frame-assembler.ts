@@ -16,20 +16,27 @@
  *   JPEG SOI, no H.264 start code), or when it completes an uncompressed frame to the byte. Once learned, tails
  *   are recognised after losses too, and a tail arriving with no frame open (its frame lost) begins nothing.
  *
- * Errors. A frame is flagged when a payload has the ERR bit, a packet or transfer failed, a header was invalid,
- * bus intervals were lost (back-pressure), the data overflowed the buffer, an uncompressed frame is not exactly
- * the expected size, or an MJPEG frame does not start with SOI (H.264: with a start code). A loss between two
- * frames flags both neighbours, because either may have lost data; so is a frame whose start is a guess (after
- * an overflow, or after a damaged frame that ended by size). `sequence` advances at every frame boundary, with
- * or without a buffer, and by the number of frames a back-pressure gap swallowed (from the gap's length and the
- * FID parity), so a gap in sequence means lost frames. `NODE_DEBUG=uvc` traces every frame end, flag and drop
- * with its reason (assembly-trace.ts).
+ * Errors, from the device's own evidence only (issue 12). A frame is flagged when a payload has the ERR bit, a
+ * packet or transfer failed, a header was invalid, the data overflowed the buffer, an uncompressed frame is not
+ * exactly the expected size, an MJPEG frame lacks SOI or EOI (zero padding after EOI allowed; H.264: a start
+ * code), its PTS changed inside it, or the SCR's SOF counter jumped over bus time none of our packets covered.
+ * A loss just before a frame makes its start unsure: it is flagged unless the boundary before it was seen (a FID
+ * change, the previous frame's EOF) and its start mark is there (exact size, SOI and EOI, a start code); data
+ * lost after a JPEG's EOI is not the JPEG's. Bus intervals the host's clock saw pass with no transfer in flight
+ * (CompletedTransfer.lostIntervals) are counted and traced, never evidence on their own: over USB/IP, or
+ * whenever completions arrive late, they are not the device's bus time. They only keep the next payload from
+ * teaching anything, and confirm a SOF jump too small for the counter's 1 ms resolution. `sequence` advances
+ * at every frame boundary, with or without a buffer, and by the frame boundaries lost bus time held, when the
+ * device shows it (a SOF jump, a failed transfer; sized by the lost time, its parity by the FID, a new PTS with
+ * the old FID), so a gap in sequence means lost frames. `NODE_DEBUG=uvc` traces every frame end, flag and drop
+ * with its reason, and what was learned (FID mode, SOF mode), with the bus kind (assembly-trace.ts).
  *
  * State. Every mutable field lives in one of these records, each with one place that begins or clears it:
  * `frame` (the frame being assembled), `target` (the queue buffer it goes into, kept across frames that end
  * without using it), `sync` (where the stream stands between frames: FID, sequence, losses not yet settled),
  * `framing` (what was learned about the camera), `payload` (bulk: the payload being received), `packet` (the
- * packet in hand), `views` (cached subarray views per transfer slot) and `timing` (timestamps, frame-timing.ts).
+ * packet in hand), `busTime` (iso: the SOF counter against our packet slots), `views` (cached subarray views
+ * per transfer slot) and `timing` (timestamps, frame-timing.ts).
  *
  * Cost per packet: a few byte reads and one TypedArray.set from a cached subarray view (the views are kept
  * per transfer slot and packet, so steady streaming allocates nothing per packet); packets that simply
@@ -54,6 +61,20 @@ export type VideoFormatKind = 'uncompressed' | 'mjpeg' | 'h264' | 'compressed';
  * after a frame's end is stray), 'late' (it switches FID with a frame's last payload).
  */
 export type FidMode = 'unknown' | 'changes' | 'toggles' | 'late';
+
+/**
+ * Where the camera is: on a local USB bus ('local'), behind USB/IP's vhci_hcd ('usbip'), the in-process host
+ * ('virtual'), or not known. Reported in stats and the trace: behind USB/IP the host's clock says nothing about
+ * the device's bus, which is why host-side idle time is never taken as evidence of loss (issue 12).
+ */
+export type BusKind = 'local' | 'usbip' | 'virtual' | 'unknown';
+
+/**
+ * What was learned about the SCR's SOF counter: 'unknown' (not enough samples), 'consistent' (it advances with
+ * the bus time our packets cover: a jump past that is evidence of lost bus time), 'unusable' (it does not: some
+ * devices put something else there, UVC_QUIRK_INVALID_DEVICE_SOF).
+ */
+export type SofMode = 'unknown' | 'consistent' | 'unusable';
 
 /** The part of BufferQueue the assembler drives (the driver side). */
 export interface FrameSink {
@@ -84,8 +105,14 @@ export interface FrameAssemblerOptions {
   requireEoh?: boolean;
   /** Translate device PTS to host time (needs clockFrequency). Default true. */
   hardwareTimestamps?: boolean;
-  /** The SOF in the camera's SCR is not the bus SOF (quirk invalid-device-sof). Default: judged from behaviour. */
+  /** Where the camera is (stats and trace only). Default 'unknown'. */
+  bus?: BusKind;
+  /** The SCR's SOF field is not the bus SOF (quirk invalid-device-sof): never take it as evidence. */
   deviceSofInvalid?: boolean;
+  /** MJPEG frames may lack EOF (quirk mjpeg-no-eof): a payload starting with SOI ends the open frame. */
+  mjpegNoEof?: boolean;
+  /** The camera never toggles FID (quirk stream-no-fid): EOF alone ends frames, FID changes are not learned. */
+  streamNoFid?: boolean;
   /** @internal Tests only: false sends every packet down the long path (the short one must agree with it). */
   shortPath?: boolean;
 }
@@ -109,8 +136,14 @@ export interface AssemblerStats {
   outOfSyncPayloads: number;
   /** Iso packets and transfers that completed with an error status. */
   lostPackets: number;
-  /** Bus intervals lost while no transfer was in flight. */
+  /**
+   * Bus intervals the host's clock says passed with no transfer in flight (CompletedTransfer.lostIntervals).
+   * Reported only: over USB/IP (and with late completions anywhere) it is not the device's bus time, so it never
+   * flags a frame or moves `sequence` by itself; see busGapIntervals for the device's own evidence.
+   */
   lostIntervals: number;
+  /** Bus intervals the SCR's SOF counter showed passing with none of our packets covering them (iso). */
+  busGapIntervals: number;
   /** Payloads with the ERR bit set. */
   errorBits: number;
   /** Frames that overflowed their buffer. */
@@ -125,6 +158,10 @@ export interface AssemblerStats {
   deviceTimestamps: number;
   /** What was learned about the camera's FID (see FidMode). */
   fidMode: FidMode;
+  /** What was learned about the SCR's SOF counter (see SofMode). */
+  sofMode: SofMode;
+  /** Where the camera is (see BusKind). */
+  bus: BusKind;
 }
 
 function emptyStats(): AssemblerStats {
@@ -146,11 +183,14 @@ function emptyStats(): AssemblerStats {
     bytes: 0,
     deviceTimestamps: 0,
     fidMode: 'unknown',
+    sofMode: 'unknown',
+    bus: 'unknown',
+    busGapIntervals: 0,
   };
 }
 
-/** How a frame ended, for the trace. */
-type FrameEnd = 'eof' | 'fid' | 'size' | 'tail' | 'overflow';
+/** How a frame ended: EOF, a FID change, its exact size, a tail payload, overflow, a JPEG SOI (mjpeg-no-eof). */
+type FrameEnd = 'eof' | 'fid' | 'size' | 'tail' | 'overflow' | 'soi';
 
 // ------------------------------------------------------------------------------------------------ the records
 
@@ -166,16 +206,27 @@ class OpenFrame {
   flags = 0;
   /** It lost data (or may have lost its start): its size says nothing about where it ends. */
   damaged = false;
+  /** It lost data while open (not just maybe before its start); `bytes` when that first happened. */
+  lost = false;
+  lostFrom = 0;
+  /**
+   * The boundary before it was seen (a FID change from a camera that toggles before a frame, or the previous
+   * frame's EOF, tail or exact size): if its start mark is there too, nothing lost before it was its own.
+   */
+  cleanStart = false;
   /** The payload in hand is this frame's tail, sent with the next frame's FID. */
   tail = false;
 
-  begin(sequence: number, lossBefore: boolean): void {
+  begin(sequence: number, lossBefore: boolean, cleanStart: boolean): void {
     this.open = true;
     this.sequence = sequence;
     this.bytes = 0;
     this.error = lossBefore;
     this.flags = lossBefore ? FrameFlag.START_UNSURE : 0;
     this.damaged = lossBefore;
+    this.lost = false;
+    this.lostFrom = 0;
+    this.cleanStart = cleanStart;
     this.tail = false;
   }
 
@@ -185,12 +236,23 @@ class OpenFrame {
     this.error = false;
     this.flags = 0;
     this.damaged = false;
+    this.lost = false;
+    this.lostFrom = 0;
+    this.cleanStart = false;
     this.tail = false;
   }
 
   flag(reason: number): void {
     this.error = true;
     this.flags |= reason;
+  }
+
+  /** Data of this frame was lost (a failed packet, a refused header, lost bus time, overflow). */
+  lose(reason: number): void {
+    this.flag(reason);
+    this.damaged = true;
+    if (!this.lost) this.lostFrom = this.bytes;
+    this.lost = true;
   }
 }
 
@@ -242,10 +304,22 @@ class SyncState {
   pendingLoss = false;
   /** FID of the latest header-only payload seen since the last loss; -1 when none. */
   idleFidAfterLoss = -1;
-  /** Bus intervals lost since the last payload, settled at the next payload (0: none). */
+  /** Bus intervals known lost (a failed transfer, a SOF jump) since the last payload, settled at the next one. */
   gapIntervals = 0;
+  /** How the last frame ended ('none' before the first). */
+  lastEnd: FrameEnd | 'none' = 'none';
+  /** Frame boundaries a gap was found to hold since the last frame began. */
+  settled = 0;
+  /**
+   * The host's clock saw a gap since the last payload. Not evidence of loss (nothing is flagged or counted for
+   * it), but what comes next is no clean observation: nothing is learned from it and no size-based guess made.
+   */
+  hostGap = false;
 
   clear(): void {
+    this.hostGap = false;
+    this.lastEnd = 'none';
+    this.settled = 0;
     this.fid = -1;
     this.sequence = -1;
     this.skipping = false;
@@ -258,12 +332,41 @@ class SyncState {
   }
 }
 
-/** What was learned about how the camera marks frames (only from frames that arrived whole). */
+/** What was learned about how the camera marks frames (only from frames that arrived whole) and its SOF counter. */
 class Framing {
   fid: FidMode = 'unknown';
+  sof: SofMode = 'unknown';
+  /** SOF samples in a row that agreed with our packets (learning 'consistent'), and that ran slow. */
+  sofAgreed = 0;
+  sofSlow = 0;
 
   clear(): void {
     this.fid = 'unknown';
+    this.sof = 'unknown';
+    this.sofAgreed = 0;
+    this.sofSlow = 0;
+  }
+}
+
+/**
+ * Iso bus time as the device tells it: the SCR's SOF counter against the packet slots we received. Slots are
+ * counted over the stream (failed transfers included: their time is accounted for), so a SOF that moved further
+ * than our slots did means bus time passed that none of our transfers covered.
+ */
+class BusTime {
+  /** Packet slots of the transfers before the current one. */
+  base = 0;
+  /** The last SOF seen (-1: none) and the slot it was first seen in. */
+  lastSof = -1;
+  lastSofAt = 0;
+  /** Intervals the host's clock said were lost since that SOF (a second witness while the SOF is not trusted yet). */
+  hostGap = 0;
+
+  clear(): void {
+    this.base = 0;
+    this.lastSof = -1;
+    this.lastSofAt = 0;
+    this.hostGap = 0;
   }
 }
 
@@ -298,10 +401,13 @@ class Packet {
   ns = 0;
   /** Its position in its transfer (the view cache's key). */
   index = 0;
+  /** Iso: its packet slot counted over the stream (BusTime). */
+  slot = 0;
 
   clear(): void {
     this.ns = 0;
     this.index = 0;
+    this.slot = 0;
   }
 }
 
@@ -364,6 +470,9 @@ interface AssemblerConfig {
   dropErrored: boolean;
   requireEoh: boolean;
   shortPath: boolean;
+  deviceSofInvalid: boolean;
+  mjpegNoEof: boolean;
+  streamNoFid: boolean;
   /** NODE_DEBUG=uvc was set when the assembler was made. */
   trace: boolean;
 }
@@ -395,7 +504,10 @@ export class FrameAssembler {
   private readonly payload = new BulkPayload();
   private readonly packet = new Packet();
   private readonly views = new ViewCache();
+  private readonly busTime = new BusTime();
   private readonly timing: FrameTiming;
+  /** Where the camera is (fixed for the assembler's life). */
+  private readonly bus: BusKind;
 
   constructor(sink: FrameSink, options: FrameAssemblerOptions) {
     this.sink = sink;
@@ -411,8 +523,15 @@ export class FrameAssembler {
       dropErrored: options.dropErroredFrames ?? false,
       requireEoh: options.requireEoh ?? false,
       shortPath: options.shortPath ?? true,
+      deviceSofInvalid: options.deviceSofInvalid ?? false,
+      mjpegNoEof: options.mjpegNoEof ?? false,
+      streamNoFid: options.streamNoFid ?? false,
       trace: traceEnabled(),
     };
+    this.bus = options.bus ?? 'unknown';
+    this.stats.bus = this.bus;
+    this.framing.sof = this.config.deviceSofInvalid ? 'unusable' : 'unknown';
+    this.stats.sofMode = this.framing.sof;
     if (!iso && !(this.config.maxPayload > 0 && this.config.transferSize > 0)) {
       throw new RangeError('bulk assembly needs maxPayloadSize and transferSize');
     }
@@ -420,7 +539,7 @@ export class FrameAssembler {
     this.timing = new FrameTiming({
       clockFrequency: useClock ? options.clockFrequency! : null,
       intervalNs: iso ? this.config.intervalNs : 0,
-      deviceSofInvalid: options.deviceSofInvalid,
+      deviceSofInvalid: this.config.deviceSofInvalid,
     });
   }
 
@@ -444,8 +563,12 @@ export class FrameAssembler {
     this.payload.clear();
     this.packet.clear();
     this.views.clear();
+    this.busTime.clear();
     this.timing.reset();
     Object.assign(this.stats, emptyStats());
+    this.stats.bus = this.bus;
+    if (this.config.deviceSofInvalid) this.framing.sof = 'unusable';
+    this.stats.sofMode = this.framing.sof;
   }
 
   /** Gives the active buffer back to the head of the queue, unfilled (stream stopping mid-frame). */
@@ -494,7 +617,7 @@ export class FrameAssembler {
    * payloadEnd(info) runs once the payload's data is all in: EOF, a tail, or (uncompressed) the exact frame size
    * ends the frame here.
    *
-   * Losses (failed packets or transfers, refused headers, lost bus time) go to noteLoss/noteGap between
+   * Losses (failed packets or transfers, refused headers, bus time the SOF shows lost) go to noteLoss between
    * payloads: they damage the open frame and make the next frame's start unsure.
    *
    * The short path in processIso does the whole contract inline for the common packet (the open frame
@@ -504,12 +627,13 @@ export class FrameAssembler {
   private processIso(transfer: CompletedTransfer): void {
     // The time to date this transfer's packets back from (its completion, less how late the bus timeline says it came).
     const last = this.timing.transfer(transfer.packetCount, transfer.lostIntervals, transfer.completedAtNs);
-    if (transfer.lostIntervals > 0) this.noteGap(transfer.lostIntervals);
+    if (transfer.lostIntervals > 0) this.noteHostGap(transfer.lostIntervals);
     if (transfer.status !== COMPLETED) {
       // The packet table of a failed iso transfer cannot be trusted: its bus time is lost as a whole.
       this.stats.lostPackets += transfer.packetCount;
-      if (this.config.trace) trace(`iso transfer failed (status ${transfer.status}): ${transfer.packetCount} packets lost`);
-      this.noteGap(transfer.packetCount);
+      this.noteLoss(FrameFlag.LOST_PACKET, `iso transfer failed (status ${transfer.status}): ${transfer.packetCount} packets lost`);
+      this.noteLostTime(transfer.packetCount);
+      this.busTime.base += transfer.packetCount;
       return;
     }
     const bytes = transfer.buffer;
@@ -525,7 +649,8 @@ export class FrameAssembler {
     const timing = this.timing;
     const views = this.views;
     const packet = this.packet;
-    const useClock = timing.clock !== null;
+    const busTime = this.busTime;
+    const base = busTime.base;
     const { views: cachedViews, starts: cachedStarts, ends: cachedEnds } = views.current!;
     for (let i = 0; i < count; i++) {
       if (statuses[i] !== COMPLETED) {
@@ -544,20 +669,23 @@ export class FrameAssembler {
       const info = bytes[offset + 1]!;
 
       // The short path: a packet that continues the open frame (valid header, same FID, no EOF, no ERR,
-      // nothing lost before it), whose data fits.
-      if (shortPath && frame.open && (info & (FID | EOF | ERR)) === sync.fid && !sync.pendingLoss && sync.gapIntervals === 0) {
+      // nothing lost before it, the frame's PTS if any, no SOF jump), whose data fits.
+      if (shortPath && frame.open && (info & (FID | EOF | ERR)) === sync.fid && !sync.pendingLoss && !sync.hostGap && sync.gapIntervals === 0) {
         const headerLength = checkHeader(bytes, offset, length, requireEoh);
         const dataLength = length - headerLength;
         const memory = target.memory;
-        if (headerLength > 0 && (memory === null || dataLength <= target.capacity - target.position)) {
+        if (
+          headerLength > 0 &&
+          (memory === null || dataLength <= target.capacity - target.position) &&
+          // Most packets repeat the previous SOF: check that here, without a call. The PTS is checked where the
+          // SOF moves on (a new frame's first payload moves it too) or where there is no SCR.
+          ((info & SCR) === 0
+            ? (info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts
+            : sofAt(bytes, offset, info) === busTime.lastSof ||
+              (((info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts) &&
+                !this.noteSof(bytes, offset, info, dataLength > 0, base + i, last - (count - 1 - i) * interval)))
+        ) {
           stats.payloads++;
-          if ((info & SCR) !== 0 && useClock) {
-            // Most packets repeat the previous SOF: check that here, without a call.
-            const sofAt = offset + ((info & PTS) !== 0 ? 10 : 6);
-            if (((bytes[sofAt]! | (bytes[sofAt + 1]! << 8)) & 0x7ff) !== timing.lastSof || timing.everyScr) {
-              timing.sample(bytes, offset, info, dataLength > 0, frame.bytes, last - (count - 1 - i) * interval);
-            }
-          }
           if (dataLength === 0) continue;
           if ((info & PTS) !== 0 && !timing.hasPts) timing.notePts(bytes, offset);
           frame.bytes += dataLength;
@@ -579,6 +707,7 @@ export class FrameAssembler {
 
       packet.ns = last - (count - 1 - i) * interval;
       packet.index = i;
+      packet.slot = base + i;
       const checked = checkHeader(bytes, offset, length, requireEoh);
       if (checked < 0) {
         stats.invalidHeaders++;
@@ -589,6 +718,7 @@ export class FrameAssembler {
       if (length > checked) this.append(bytes, offset + checked, offset + length);
       this.payloadEnd(info);
     }
+    busTime.base = base + count;
   }
 
   // ------------------------------------------------------------------------------------------------ bulk
@@ -665,13 +795,21 @@ export class FrameAssembler {
     hasData: boolean,
     firstDataLength: number,
   ): boolean {
-    const { sync, frame, framing } = this;
+    const { sync, frame, framing, timing } = this;
     this.stats.payloads++;
     const fid = info & FID;
-    if (this.timing.clock !== null && (info & SCR) !== 0) {
-      this.timing.sample(bytes, offset, info, hasData, frame.bytes, this.packet.ns);
+    // Iso: the PTS is checked where the SOF moves on (as the short path does), bulk payloads always.
+    let ptsChecked = true;
+    if ((info & SCR) !== 0) {
+      if (this.config.iso) {
+        ptsChecked = sofAt(bytes, offset, info) !== this.busTime.lastSof;
+        this.noteSof(bytes, offset, info, hasData, this.packet.slot, this.packet.ns);
+      } else if (timing.clock !== null) {
+        timing.sample(bytes, offset, info, hasData, frame.bytes, this.packet.ns);
+      }
     }
     if (sync.gapIntervals > 0) this.settleGap(fid, (info & EOF) !== 0);
+    const pts = (info & PTS) !== 0 && hasData ? ptsOf(bytes, offset) : -1;
 
     if (fid !== sync.fid && sync.fid >= 0 && framing.fid === 'unknown') this.learn('changes', 'FID changed');
     const late = framing.fid === 'late';
@@ -683,13 +821,23 @@ export class FrameAssembler {
       sync.pendingLoss = false;
     }
     if (frame.open) {
-      if (fid !== sync.fid) {
+      if (fid === sync.fid) {
+        if (pts >= 0 && ptsChecked && timing.hasPts && pts !== timing.pts) {
+          // One frame has one PTS: data of another frame ran into this one (its end and the next start lost).
+          frame.lose(FrameFlag.PTS_CHANGED);
+          if (this.config.trace) trace(`frame ${frame.sequence}: the PTS changed inside it`);
+        } else if (hasData && this.config.kind === 'mjpeg' && frame.bytes > 0 && this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength) && (this.config.mjpegNoEof || this.endsWithEoi())) {
+          // A JPEG that ended without EOF, then the next one with the same FID (mjpeg-no-eof): SOI begins it.
+          this.endFrame('soi');
+          this.beginFrame(fid);
+        }
+      } else {
         if (this.isTail(info, bytes, offset + headerLength, firstDataLength)) {
           // The camera already switched FID for the last payload of this frame.
           frame.tail = true;
           sync.fid = fid;
           // Learn from a clean decision only: a bulk payload taken on trust is judged when it ends.
-          if (this.payload.whole || this.config.expectedSize === 0) this.learn('late', 'a frame ended with a payload of the next FID');
+          if ((this.payload.whole || this.config.expectedSize === 0) && !sync.hostGap) this.learn('late', 'a frame ended with a payload of the next FID');
         } else {
           this.endFrame('fid');
           // From a camera that ends frames with an early FID switch, a switch that is not a tail means a lost
@@ -727,7 +875,7 @@ export class FrameAssembler {
     } else if (fid !== sync.fid) {
       // Learn only from a clean observation: after a loss or an overflow, the payload that ended the previous
       // frame may be gone.
-      if (sync.fid >= 0 && sync.endedCleanly && !sync.pendingLoss && !sync.skipping && framing.fid === 'changes') {
+      if (sync.fid >= 0 && sync.endedCleanly && !sync.pendingLoss && !sync.hostGap && !sync.skipping && framing.fid === 'changes') {
         this.learn('toggles', 'FID changed after a whole frame ended');
       }
       sync.skipping = false;
@@ -737,27 +885,49 @@ export class FrameAssembler {
       if ((info & EOF) !== 0) sync.skipping = false;
       return false;
     } else if (hasData) {
-      if (framing.fid === 'toggles') {
+      if (framing.fid === 'toggles' && pts >= 0 && timing.hasPts && pts !== timing.pts) {
+        // Not stray: the data of a new frame with the old FID. The FID says an even number of frame boundaries
+        // passed, the PTS that at least one. A gap settled just now counted them, this frame's among them;
+        // otherwise two passed, the frame between them lost. This one may lack its start.
+        if (sync.settled > 0) {
+          sync.sequence--;
+          this.stats.droppedFrames--;
+        } else {
+          sync.sequence++;
+          this.stats.droppedFrames++;
+          if (this.config.trace) trace(`a new PTS with the old FID: frame ${sync.sequence} was lost`);
+        }
+        sync.pendingLoss = true;
+        this.beginFrame(fid);
+      } else if (framing.fid === 'toggles') {
         // Stray data of a frame that already ended (uvcvideo drops it the same way).
         this.stats.outOfSyncPayloads++;
         sync.strayPayloads++;
         if (this.config.trace && sync.strayPayloads === 1) trace(`dropped stray data with the FID of frame ${sync.sequence}, which ended`);
         return false;
+      } else {
+        this.beginFrame(fid);
       }
-      this.beginFrame(fid);
     } else {
       return false; // a header-only payload between frames
     }
 
     sync.pendingLoss = false;
+    sync.hostGap = false;
     if ((info & ERR) !== 0) {
       this.stats.errorBits++;
       frame.flag(FrameFlag.ERR_BIT);
     }
     // The PTS of the first payload with data: idle header-only payloads that already carry the next FID often
     // still carry the previous frame's PTS (the Vaultmicro captures do).
-    if ((info & PTS) !== 0 && hasData && !frame.tail) this.timing.notePts(bytes, offset);
+    if (pts >= 0 && !frame.tail) timing.notePts(bytes, offset);
     return true;
+  }
+
+  /** The open MJPEG frame's data ends with EOI (trailing zero padding allowed, as real cameras send). */
+  private endsWithEoi(): boolean {
+    const memory = this.target.memory;
+    return memory !== null && endsWithEoi(memory, this.target.position);
   }
 
   /** Header bookkeeping at the end of a payload (its data is in). */
@@ -778,8 +948,9 @@ export class FrameAssembler {
       return;
     }
     if (expectedSize > 0 && frame.bytes === expectedSize) {
-      // Ended by its size alone: if it had lost data, where the next frame starts is a guess.
-      const unsure = frame.damaged;
+      // Ended by its size alone: if it had lost data, where the next frame starts is a guess. (A loss just
+      // before a frame seen to begin cleanly was not its own when it has exactly its size.)
+      const unsure = frame.lost || (frame.damaged && !frame.cleanStart);
       this.endFrame('size');
       if (unsure) this.sync.alignmentUnsure = true;
     }
@@ -787,7 +958,7 @@ export class FrameAssembler {
 
   /** Something was learned about the camera's framing. */
   private learn(mode: FidMode, why: string): void {
-    if (this.framing.fid === mode) return;
+    if (this.framing.fid === mode || this.config.streamNoFid) return;
     this.framing.fid = mode;
     this.stats.fidMode = mode;
     if (this.config.trace) trace(`learned FID mode '${mode}': ${why}`);
@@ -814,7 +985,9 @@ export class FrameAssembler {
       // completes the frame exactly, or, from a camera known to switch FID early, when it carries EOF (an
       // uncompressed frame never starts with an EOF payload).
       if (!this.payload.whole) return true;
-      return dataLength === remaining || (eof && late);
+      // After a gap by the host's clock, an exact fit is no proof (the gap may have taken this frame's end and the
+      // next one's start) until the camera is known to send such tails.
+      return (dataLength === remaining && (late || !this.sync.hostGap)) || (eof && late);
     }
     if (!eof) return false;
     return dataLength <= 0 || this.config.kind === 'compressed' || !this.looksLikeFrameStart(bytes, dataOffset, dataLength);
@@ -843,14 +1016,21 @@ export class FrameAssembler {
 
   private beginFrame(fid: number): void {
     const { sync, target } = this;
+    const late = this.framing.fid === 'late';
     if (sync.alignmentUnsure) {
       // A FID change marks a frame start, except from a camera that changes FID with a frame's last payload.
-      if (fid === sync.fid || this.framing.fid === 'late') sync.pendingLoss = true;
+      if (fid === sync.fid || late) sync.pendingLoss = true;
       sync.alignmentUnsure = false;
     }
+    // The boundary before this frame was seen: a FID change (from a camera that changes FID between frames),
+    // or the end of the previous frame by EOF, a tail, a JPEG start, or its exact size with nothing lost.
+    const last = sync.lastEnd;
+    const cleanStart =
+      (sync.fid >= 0 && fid !== sync.fid && !late) || last === 'eof' || last === 'tail' || last === 'soi' || (last === 'size' && sync.endedCleanly);
     sync.sequence++;
     sync.fid = fid;
-    this.frame.begin(sync.sequence, sync.pendingLoss);
+    sync.settled = 0;
+    this.frame.begin(sync.sequence, sync.pendingLoss, cleanStart);
     this.timing.beginFrame(this.packet.ns);
     // A buffer kept from an empty or discarded frame is reused if the queue still lets us.
     let buffer = target.buffer;
@@ -865,9 +1045,13 @@ export class FrameAssembler {
     const sequence = frame.sequence;
     const bytes = frame.bytes;
     let flags = frame.flags;
-    const damaged = frame.damaged;
+    const lost = frame.lost;
+    const lostFrom = frame.lostFrom;
+    const cleanStart = frame.cleanStart;
+    // Whole as far as losses go (an ERR bit or a wrong size does not make the boundaries unsure).
+    sync.endedCleanly = !frame.damaged;
     frame.clear();
-    sync.endedCleanly = !damaged;
+    sync.lastEnd = how;
     sync.strayPayloads = 0;
     if (bytes === 0) {
       // No data: the camera sent an empty frame, or everything it sent for it was lost.
@@ -889,11 +1073,24 @@ export class FrameAssembler {
       if (tracing) trace(`frame ${sequence} ended (${how}), ${bytes} bytes: dropped, no buffer was queued`);
       return;
     }
-    // A frame that does not start the way its format must was joined in the middle.
+    // A frame that does not start the way its format must was joined in the middle; a JPEG without EOI was cut.
     const kind = this.config.kind;
     const used = target.position;
     if (kind === 'mjpeg' && !(used >= 2 && memory[0] === 0xff && memory[1] === 0xd8)) flags |= FrameFlag.NO_START_MARK;
+    if (kind === 'mjpeg' && !endsWithEoi(memory, used)) flags |= FrameFlag.NO_END_MARK;
     if (kind === 'h264' && !startsWithStartCode(memory, 0, used)) flags |= FrameFlag.NO_START_MARK;
+    if (kind === 'mjpeg' && (flags & ~LOSSES) === 0 && (flags & LOSSES) !== 0 && lostFrom === bytes) {
+      // Losses came only after the last data, and that data is a whole JPEG: they were not its own.
+      flags = 0;
+      sync.endedCleanly = true;
+      if (tracing) trace(`frame ${sequence}: the loss after its EOI was not its own`);
+    }
+    if (flags === FrameFlag.START_UNSURE && cleanStart && !lost && this.startMarked()) {
+      // Something was lost just before this frame, and its start is where it must be: the loss was not its own.
+      flags = 0;
+      sync.endedCleanly = true;
+      if (tracing) trace(`frame ${sequence}: the loss before it was not its own (clean start, start and size marks present)`);
+    }
     const error = flags !== 0;
     if (error) stats.erroredFrames++;
     if (!this.sink.isActive(buffer, target.activation)) {
@@ -922,6 +1119,15 @@ export class FrameAssembler {
     });
   }
 
+  /**
+   * Whether the format lets a frame show its own start (checked by endFrame): an uncompressed frame by its exact
+   * size, a JPEG by SOI (and EOI), an H.264 access unit by its start code. Other compressed formats cannot.
+   */
+  private startMarked(): boolean {
+    const kind = this.config.kind;
+    return (kind === 'uncompressed' && this.config.expectedSize > 0) || kind === 'mjpeg' || kind === 'h264';
+  }
+
   /** Copies payload bytes [start, end) of the current packet into the frame: the one copy of the data path. */
   private append(bytes: Uint8Array, start: number, end: number): void {
     const { frame, target } = this;
@@ -934,8 +1140,7 @@ export class FrameAssembler {
     if (length > room) {
       if (room > 0) memory.set(bytes.subarray(start, start + room), target.position);
       target.position = target.capacity;
-      frame.flag(FrameFlag.OVERFLOW);
-      frame.damaged = true;
+      frame.lose(FrameFlag.OVERFLOW);
       this.stats.overflows++;
       frame.tail = false;
       this.endFrame('overflow');
@@ -950,21 +1155,86 @@ export class FrameAssembler {
   /** A packet or transfer was lost or refused: the open frame is damaged, and so may be the next one. */
   private noteLoss(reason: number, what: string): void {
     const { frame, sync } = this;
-    if (frame.open) {
-      frame.flag(reason);
-      frame.damaged = true;
-    }
+    if (frame.open) frame.lose(reason);
     if (this.config.trace) trace(`${what}${frame.open ? `: frame ${frame.sequence} is damaged` : ''}; the next frame may lack its start`);
     sync.pendingLoss = true;
     sync.idleFidAfterLoss = -1;
   }
 
-  /** Bus intervals passed with no transfer in flight (iso): data, maybe whole frames, are gone. */
-  private noteGap(lostIntervals: number): void {
+  /**
+   * The host's clock says bus intervals passed with no transfer in flight. Counted and traced only: it is the
+   * host's view (over USB/IP, or whenever completions arrive late, it is no view of the device's bus at all);
+   * what the device sent says whether anything was lost (the SOF counter, FID, PTS, sizes, start and end marks).
+   */
+  private noteHostGap(lostIntervals: number): void {
     this.stats.lostIntervals += lostIntervals;
-    this.noteLoss(FrameFlag.LOST_TIME, `${lostIntervals} bus intervals lost`);
+    this.busTime.hostGap += lostIntervals;
+    this.sync.hostGap = true;
+    if (this.config.trace) {
+      trace(`${lostIntervals} bus intervals with no transfer in flight, by the host's clock (bus: ${this.bus}): not evidence of loss by itself`);
+    }
+  }
+
+  /** Bus intervals known lost (a failed transfer, a SOF jump): they may hold frame boundaries `sequence` must count. */
+  private noteLostTime(intervals: number): void {
     const { frameIntervalNs, intervalNs } = this.config;
-    if (frameIntervalNs > 0 && intervalNs > 0) this.sync.gapIntervals += lostIntervals;
+    if (frameIntervalNs > 0 && intervalNs > 0) this.sync.gapIntervals += intervals;
+  }
+
+  /**
+   * A payload's SCR, when its SOF differs from the last: a clock sample, and the device's own word on bus time.
+   * Returns true when the SOF jumped over bus time none of our packet slots covered (the open frame lost data
+   * and frames may have passed unseen). `slot` is the packet's slot counted over the stream.
+   */
+  private noteSof(bytes: Uint8Array, offset: number, info: number, hasData: boolean, slot: number, packetNs: number): boolean {
+    const at = offset + ((info & PTS) !== 0 ? 6 : 2);
+    const sof = sofAt(bytes, offset, info);
+    const busTime = this.busTime;
+    if (sof === busTime.lastSof) return false;
+    const timing = this.timing;
+    if (timing.clock !== null) timing.sample(bytes, offset, info, hasData, this.frame.bytes, packetNs);
+    // An all-zero SCR (idle payloads of some cameras) is no sample.
+    if (sof === 0 && bytes[at]! === 0 && bytes[at + 1]! === 0 && bytes[at + 2]! === 0 && bytes[at + 3]! === 0) return false;
+    const framing = this.framing;
+    const intervalNs = this.config.intervalNs;
+    let lostMs = 0;
+    let hostAgrees = false;
+    if (busTime.lastSof >= 0 && framing.sof !== 'unusable' && intervalNs > 0) {
+      // The SOF counts 1 ms bus frames modulo 2048; our slots count service intervals.
+      const excessMs = ((sof - busTime.lastSof) & 0x7ff) - ((slot - busTime.lastSofAt) * intervalNs) / 1e6;
+      // A jump past its 1 ms granularity counts once the counter has been seen to follow the bus. A smaller one,
+      // or one before that, counts when the host's clock, a witness of its own, saw about as much time go by with
+      // nothing in flight (over USB/IP the host's clock sees gaps the SOF does not: they do not agree).
+      const hostMs = (busTime.hostGap * intervalNs) / 1e6;
+      hostAgrees = busTime.hostGap > 0 && excessMs >= 1 && Math.abs(excessMs - hostMs) <= Math.max(1.5, hostMs / 4);
+      if (hostAgrees || (excessMs >= SOF_EVIDENCE_MS && framing.sof === 'consistent')) {
+        lostMs = excessMs;
+      } else if (excessMs >= SOF_EVIDENCE_MS) {
+        // Not trusted yet: neither agreement nor disagreement.
+      } else if (excessMs <= -SOF_EVIDENCE_MS) {
+        // Slower than the bus: not the bus SOF.
+        if (++framing.sofSlow >= 3) this.learnSof('unusable', 'the SCR SOF counter ran slower than the bus');
+      } else if (++framing.sofAgreed >= 8 && framing.sof === 'unknown') {
+        this.learnSof('consistent', 'the SCR SOF counter follows the bus time our packets cover');
+      }
+    }
+    const hostGap = busTime.hostGap;
+    busTime.lastSof = sof;
+    busTime.lastSofAt = slot;
+    busTime.hostGap = 0;
+    if (lostMs === 0) return false;
+    // The SOF counts whole milliseconds; when the host's count agrees with it, the host's is the finer one.
+    const intervals = hostAgrees ? hostGap : Math.round((lostMs * 1e6) / intervalNs);
+    this.stats.busGapIntervals += intervals;
+    this.noteLoss(FrameFlag.LOST_TIME, `the SCR SOF counter jumped ${lostMs.toFixed(1)} ms past our packets (${intervals} bus intervals lost)`);
+    this.noteLostTime(intervals);
+    return true;
+  }
+
+  private learnSof(mode: SofMode, why: string): void {
+    this.framing.sof = mode;
+    this.stats.sofMode = mode;
+    if (this.config.trace) trace(`learned SOF mode '${mode}': ${why}`);
   }
 
   /**
@@ -972,13 +1242,13 @@ export class FrameAssembler {
    * of that count (when the camera toggles FID), the gap's length its size; the boundary the FID change itself
    * reveals is counted by the normal path.
    */
-  private settleGap(fid: number, eof: boolean): void {
+  private settleGap(fid: number, eof: boolean): number {
     const sync = this.sync;
     const { intervalNs, frameIntervalNs } = this.config;
     // The boundaries that may have passed lie in the lost intervals and at this payload's own interval.
     const periods = ((sync.gapIntervals + 1) * intervalNs) / frameIntervalNs;
     sync.gapIntervals = 0;
-    if (sync.fid < 0) return;
+    if (sync.fid < 0) return 0;
     const toggled = fid !== sync.fid;
     let boundaries = Math.round(periods);
     if (this.framing.fid !== 'unknown') {
@@ -995,11 +1265,12 @@ export class FrameAssembler {
     const current = this.frame.open || sync.skipping; // a frame whose end has not been seen yet
     const counted = this.framing.fid === 'late' ? (current && (toggled || eof) ? 1 : 0) : toggled ? 1 : 0;
     const missed = boundaries - counted;
-    if (missed > 0) {
-      sync.sequence += missed;
-      this.stats.droppedFrames += missed;
-      if (this.config.trace) trace(`${missed} frames lost in the gap (sequence moves on to ${sync.sequence})`);
-    }
+    if (missed <= 0) return 0;
+    sync.settled += missed;
+    sync.sequence += missed;
+    this.stats.droppedFrames += missed;
+    if (this.config.trace) trace(`${missed} frames lost in the gap (sequence moves on to ${sync.sequence})`);
+    return missed;
   }
 
   private isKeyframe(memory: Uint8Array, length: number): boolean {
@@ -1013,6 +1284,30 @@ export class FrameAssembler {
         return false;
     }
   }
+}
+
+/** Flags that say data went missing while the frame was open (as opposed to what its bytes show). */
+const LOSSES = FrameFlag.LOST_PACKET | FrameFlag.INVALID_HEADER | FrameFlag.LOST_TIME;
+
+/** A frame whose lost bus time the SOF counter must show before it counts: more than its 1 ms granularity can explain. */
+const SOF_EVIDENCE_MS = 2;
+
+/** The SOF frame number in the SCR of the header at `offset` (its SCR bit is set and the header was checked). */
+function sofAt(bytes: Uint8Array, offset: number, info: number): number {
+  const at = offset + ((info & PTS) !== 0 ? 10 : 6);
+  return (bytes[at]! | (bytes[at + 1]! << 8)) & 0x7ff;
+}
+
+/** dwPresentationTime of the header at `offset` (its PTS bit is set and the header was checked). */
+function ptsOf(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset + 2]! | (bytes[offset + 3]! << 8) | (bytes[offset + 4]! << 16) | (bytes[offset + 5]! << 24)) >>> 0;
+}
+
+/** The JPEG in bytes[0, length) ends with EOI, after which only zero padding may follow. */
+function endsWithEoi(bytes: Uint8Array, length: number): boolean {
+  let end = length;
+  while (end > 2 && bytes[end - 1] === 0) end--;
+  return end >= 4 && bytes[end - 2] === 0xff && bytes[end - 1] === 0xd9;
 }
 
 function startsWithStartCode(bytes: Uint8Array, offset: number, length: number): boolean {

@@ -26,7 +26,7 @@ import {
 } from '../transport/usb-transport.js';
 import type { QueueDriver } from '../queue/buffer-queue.js';
 import type { TimestampStats } from './frame-timing.js';
-import { FrameAssembler, type AssemblerStats, type FrameSink, type VideoFormatKind } from './frame-assembler.js';
+import { FrameAssembler, type AssemblerStats, type BusKind, type FrameSink, type VideoFormatKind } from './frame-assembler.js';
 import { planTransfers, streamOptionsFor, type TransferPlan } from './transfer-sizing.js';
 
 /** What the protocol layer negotiated, in the form the stream needs. */
@@ -58,6 +58,8 @@ export interface VideoStreamConfig {
    * starts with a JPEG SOI ends the pending frame), 'invalid-device-sof' (the SCR's SOF field is not the bus SOF).
    */
   quirks?: StreamQuirks;
+  /** Where the camera is (stats and trace). */
+  bus?: BusKind;
   /** Sizing overrides (see TransferSizingInput). */
   transfers?: number;
   packetsPerTransfer?: number;
@@ -164,7 +166,10 @@ export class VideoStream implements QueueDriver {
       dropErroredFrames: options.dropErroredFrames,
       requireEoh: options.requireEoh,
       hardwareTimestamps: options.hardwareTimestamps,
+      bus: config.bus,
       deviceSofInvalid: config.quirks?.invalidDeviceSof,
+      mjpegNoEof: config.quirks?.mjpegNoEof,
+      streamNoFid: config.quirks?.streamNoFid,
     });
     this.maxConsecutiveFailures = Math.max(MIN_CONSECUTIVE_FAILURES, 2 * this.plan.transfers);
   }

@@ -28,6 +28,8 @@ function randomPacket(random: Random, state: { fid: number; pts: number; sof: nu
   if (roll < 0.12) {
     state.fid ^= 1;
     state.pts += 1_600_000;
+  } else if (roll < 0.13) {
+    state.pts += 1_600_000; // a new PTS without a FID change: frames ran together
   }
   if (random.chance(0.3)) state.sof = (state.sof + 1) & 0x7ff;
   const withPts = random.chance(0.8);
