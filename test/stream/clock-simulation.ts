@@ -141,6 +141,12 @@ export class ClockSimulation {
     return (this.sof0 + Math.floor((hostNs - T0) / 1e6)) & 0x7ff;
   }
 
+  /** The simulated frame a delivered frame's bytes come from (null when its start was lost). */
+  frameOf(data: Uint8Array): SimulatedFrame | null {
+    if (data.length < 4) return null;
+    return this.frames[new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true)] ?? null;
+  }
+
   /** The frame whose PTS is `pts` (the latest one, should PTS repeat after a wrap). */
   frameOfPts(pts: number): SimulatedFrame | undefined {
     for (let i = this.frames.length - 1; i >= 0; i--) if (this.frames[i]!.pts === pts) return this.frames[i];
@@ -207,6 +213,8 @@ export class ClockSimulation {
       pts = sending.frame.pts;
       this.lastPts = pts;
       data = Math.min(this.o.packetData, this.frameBytes - sending.offset);
+      // A frame's first 4 bytes name it (frameIndexOf reads them back from a delivered frame).
+      if (sending.offset === 0 && data >= 4) new DataView(buffer.buffer, buffer.byteOffset + at + (noTimestamps ? 2 : HEADER), 4).setUint32(0, sending.frame.index, true);
       sending.offset += data;
       if (this.o.scrPerFrame) {
         if (!sending.started) {

@@ -35,8 +35,8 @@ async function run(options: SimulationOptions, frames: number, assembler: Partia
   while (stamped.length < frames) {
     rig.feed(sim.nextTransfer());
     for (const f of await rig.drain()) {
-      // The assembler's sequence counts frame boundaries from the first frame, as the simulation numbers them.
-      const truth = sim.frames[f.sequence];
+      // Which frame it is: its first bytes say (a frame whose start was lost cannot be named).
+      const truth = f.error ? null : sim.frameOf(f.data);
       stamped.push({ sequence: f.sequence, timestamp: f.timestamp, captureNs: truth?.captureNs ?? Number.NaN, error: f.error, locked: rig.assembler.clock?.locked ?? false });
     }
   }
