@@ -775,10 +775,17 @@ export class FrameAssembler {
     }
   }
 
-  /** After a failed bulk transfer: a strictly valid header that changes FID is taken as a fresh start. */
+  /**
+   * After a failed bulk transfer: a strictly valid header that changes FID is taken as a fresh start, and so is
+   * one with the old FID and a new PTS (two frame boundaries passed in what failed).
+   */
   private looksLikePayloadStart(bytes: Uint8Array, length: number): boolean {
     const headerLength = checkHeader(bytes, 0, length, true);
-    return headerLength > 0 && (bytes[1]! & FID) !== this.sync.fid;
+    if (headerLength <= 0) return false;
+    const info = bytes[1]!;
+    if ((info & FID) !== this.sync.fid) return true;
+    const timing = this.timing;
+    return (info & PTS) !== 0 && !this.frame.open && timing.hasPts && ptsOf(bytes, 0) !== timing.pts;
   }
 
   // ------------------------------------------------------------------------------------------------ payloads and frames
