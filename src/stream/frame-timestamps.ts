@@ -16,7 +16,7 @@
 import type { ClockRecovery } from './clock-recovery.js';
 
 export interface FrameTimestampOptions {
-  /** The most a gap may shrink against the device clock's measure of it, as a fraction. Default 0.02. */
+  /** The most a gap may shrink against the device clock's measure of it, as a fraction. Default 0.01. */
   maxCompression?: number;
 }
 
@@ -70,7 +70,7 @@ export class FrameTimestamps {
     private readonly clock: ClockRecovery | null,
     options: FrameTimestampOptions = {},
   ) {
-    this.maxCompression = options.maxCompression ?? 0.02;
+    this.maxCompression = options.maxCompression ?? 0.01;
   }
 
   /** How far host stamps move to stay on the device stamps' time base (0 before any device stamp). */

@@ -8,7 +8,7 @@
  *   SCR's STC was sampled no later). An all-zero SCR in a header-only payload while no frame data is buffered
  *   is the SunplusIT idle packet: ignored (uvcvideo does the same).
  * - A completed frame is stamped by frame-timestamps.ts: its PTS through the recovered clock, or its first
- *   packet's arrival, strictly increasing from the first frame, never shrinking a gap by more than 2 %.
+ *   packet's arrival, strictly increasing from the first frame, never shrinking a gap by more than 1 %.
  */
 import { PayloadHeader } from '../spec/uvc.js';
 import { BusTimeline } from './bus-timeline.js';

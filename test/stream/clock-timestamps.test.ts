@@ -89,7 +89,7 @@ describe('frame timestamps', () => {
 
   it('come from the host clock before the device clock locks, keep their gaps, and never jump back when it locks', async () => {
     // Nothing reaches the process for its first 60 ms (busy at stream start), then completions are 0–2 ms late.
-    const { stamped } = await run({ seed: 3, packetsPerTransfer: 32, jitterMs: 2, startStallNs: 60_000_000 }, 200);
+    const { stamped } = await run({ seed: 3, packetsPerTransfer: 32, jitterMs: 2, startStallNs: 60_000_000 }, 300);
     expect(stamped[0]!.timestamp - stamped[0]!.captureNs).toBeGreaterThan(20_000_000);
     const lockedAt = stamped.findIndex((s) => s.locked);
     expect(lockedAt).toBeGreaterThan(0);
@@ -97,16 +97,16 @@ describe('frame timestamps', () => {
     for (let i = 1; i < stamped.length; i++) {
       const gap = stamped[i]!.timestamp - stamped[i - 1]!.timestamp;
       const truth = stamped[i]!.captureNs - stamped[i - 1]!.captureNs;
-      // Corrections toward earlier are spread out: no gap shrinks by more than 2 %.
-      expect(gap, `gap before frame ${i}`).toBeGreaterThanOrEqual(truth * 0.98 - 100); // (a PTS tick is 21 ns)
+      // Corrections toward earlier are spread out: no gap shrinks by more than 1 %.
+      expect(gap, `gap before frame ${i}`).toBeGreaterThanOrEqual(truth * 0.99 - 100); // (a PTS tick is 21 ns)
     }
     // Before the lock the rate is not settled: a timestamp may come a little early, never by a frame's worth.
     for (const s of stamped) expect(s.timestamp - s.captureNs).toBeGreaterThan(-500_000);
-    // The first frames were stamped late by the stall; that correction is released 2 % of a gap per frame
-    // (0.67 ms at 30 fps), so the error shrinks steadily to the recovery's own.
+    // The first frames were stamped late by the stall; that correction is released 1 % of a gap per frame
+    // (0.33 ms at 30 fps), so the error shrinks steadily to the recovery's own.
     const errors = stamped.map((s) => s.timestamp - s.captureNs);
     for (let i = 1; i < 80; i++) expect(errors[i]!).toBeLessThanOrEqual(errors[i - 1]! + 100_000);
-    expect(Math.max(...errors.slice(120).map(Math.abs))).toBeLessThan(150_000);
+    expect(Math.max(...errors.slice(220).map(Math.abs))).toBeLessThan(150_000);
   });
 
   it('lock within 30 frames for a camera that sends all-zero SCRs between frames (SunplusIT)', async () => {
