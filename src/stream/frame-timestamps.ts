@@ -97,7 +97,7 @@ export class FrameTimestamps {
   /**
    * The timestamp of a frame, in CLOCK_MONOTONIC ns. `pts`: its PTS (u32 device ticks), or -1 without one;
    * `arrivalNs`: when its first packet arrived (the host's estimate); `endNs`: when the transfer holding its
-   * last packet completed (default: arrivalNs).
+   * last packet completed, as it reached JavaScript (never before the frame was captured; default arrivalNs).
    */
   stamp(pts: number, arrivalNs: number, endNs = arrivalNs): number {
     let recovered = Number.NaN;
@@ -107,16 +107,15 @@ export class FrameTimestamps {
     if (pts >= 0 && this.previousPts >= 0 && this.clock !== null && this.clock.jumps === this.previousJumps) {
       ptsGap = (((pts - this.previousPts) | 0) / this.clock.clockFrequency) * 1e9;
     }
-    // A translation from a line the device clock has left (it jumped, and the recovery has not seen it yet) is
-    // caught two ways: before the lock, the frame would be captured after its last packet arrived; once locked,
-    // its PTS moved on from the previous frame's by far more time than the host saw go by (a stall only ever
-    // makes the host see more). Once locked, the translation is otherwise trusted over the frame's own packet
-    // dates, which can be wrong for a frame begun at a header-only packet or cut by lost bus time.
+    // A translation from a line the device clock has left (it jumped, and the recovery has not seen it yet) says
+    // the frame was captured after its last packet reached us, or long before, or its PTS moved on from the
+    // previous frame's by far more time than the host saw go by (a stall only ever makes the host see more).
     const arrivalGap = endNs - this.previousEnd;
     const implausible =
-      recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS && !this.clock!.locked
-        ? true
-        : endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS || ptsGap <= 0 || ptsGap - arrivalGap > DEVICE_AHEAD_NS;
+      recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS ||
+      endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS ||
+      ptsGap <= 0 ||
+      ptsGap - arrivalGap > DEVICE_AHEAD_NS;
     if (implausible) {
       recovered = Number.NaN;
       this.stats.implausibleTimestamps++;

@@ -51,8 +51,8 @@ export class FrameTiming {
   everyScr = false;
   /** Host time (ns) of the current frame's first packet. */
   startNs = 0;
-  /** Iso: the date of the latest transfer's end (its completion less its lateness): no packet in it came later. */
-  private transferNs = Number.NEGATIVE_INFINITY;
+  /** Iso: when the latest transfer completed (host clock, as it reached JavaScript): none of its packets came later. */
+  private completedNs = Number.NEGATIVE_INFINITY;
   /** The current frame's PTS, once a payload with data carried one. */
   pts = 0;
   hasPts = false;
@@ -81,7 +81,7 @@ export class FrameTiming {
     this.bus?.reset();
     this.timestamps.reset();
     this.lastSof = -1;
-    this.transferNs = Number.NEGATIVE_INFINITY;
+    this.completedNs = Number.NEGATIVE_INFINITY;
     this.startNs = 0;
     this.pts = 0;
     this.hasPts = false;
@@ -104,8 +104,8 @@ export class FrameTiming {
    * returns the time to date its packets back from, the completion less how late it came by the bus timeline.
    */
   transfer(packetCount: number, lostIntervals: number, completedAtNs: number): number {
-    this.transferNs = this.bus === null ? completedAtNs : completedAtNs - this.bus.transfer(packetCount, lostIntervals, completedAtNs);
-    return this.transferNs;
+    this.completedNs = completedAtNs;
+    return this.bus === null ? completedAtNs : completedAtNs - this.bus.transfer(packetCount, lostIntervals, completedAtNs);
   }
 
   beginFrame(packetNs: number): void {
@@ -144,7 +144,7 @@ export class FrameTiming {
   timestamp(): number {
     const timestamps = this.timestamps;
     const before = timestamps.stats.deviceTimestamps;
-    const timestamp = timestamps.stamp(this.hasPts ? this.pts : -1, this.startNs, Math.max(this.startNs, this.transferNs));
+    const timestamp = timestamps.stamp(this.hasPts ? this.pts : -1, this.startNs, Math.max(this.startNs, this.completedNs));
     this.fromDevice = timestamps.stats.deviceTimestamps !== before;
     return timestamp;
   }
