@@ -54,6 +54,12 @@ export interface CameraEvents {
   button: [ButtonEvent];
   /** Trouble nobody asked about: a failing status endpoint, an error while stopping a stream. */
   warning: [UvcError];
+  /**
+   * The stream failed and stopped (EIO: the video endpoint keeps failing); dqbuf and qbuf answer the same error
+   * until streamoff(). Emitted only while someone listens for 'error' (else it comes as 'warning'): an unheard
+   * 'error' would end the process, and the queue reports it anyway.
+   */
+  error: [UvcError];
 }
 
 export interface CameraStats {
@@ -84,6 +90,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     device.on('disconnect', this.onDisconnect);
     device.on('status', this.onStatus);
     device.on('warning', this.onWarning);
+    device.on('streamError', this.onStreamError);
   }
 
   /** Every format the camera offers, with its frame sizes and rates. */
@@ -206,6 +213,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.device.off('disconnect', this.onDisconnect);
     this.device.off('status', this.onStatus);
     this.device.off('warning', this.onWarning);
+    this.device.off('streamError', this.onStreamError);
     await this.device.release();
   }
 
@@ -243,5 +251,10 @@ export class Camera extends EventEmitter<CameraEvents> {
 
   private readonly onWarning = (error: UvcError): void => {
     this.emit('warning', error);
+  };
+
+  private readonly onStreamError = (error: UvcError): void => {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.emit('warning', error);
   };
 }

@@ -180,7 +180,12 @@ export class BulkInEndpoint {
       this.cursor = Math.max(this.cursor, this.clock.now());
       const outcome = this.fill(p, stream);
       if (outcome === 'gone') {
-        // The device left the bus: what this transfer already holds arrives, everything else fails.
+        // The device left the bus as it was about to send the next frame: the transfers it had already filled went
+        // out before that (in order), what this transfer already holds arrives, everything else fails.
+        for (const sent of this.queue.filter((q) => q.outcome !== null)) {
+          this.queue.splice(this.queue.indexOf(sent), 1);
+          this.finish(sent, sent.outcome!);
+        }
         if (p.filled > 0) {
           this.queue.splice(this.queue.indexOf(p), 1);
           this.finish(p, 'ok');

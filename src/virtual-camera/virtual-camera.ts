@@ -390,11 +390,18 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.stopStream('cancelled');
     const format = this.negotiator.format(this.commit.bFormatIndex);
     const frame = this.negotiator.frame(format, this.commit.bFrameIndex);
-    const frameIntervalUs = this.commit.dwFrameInterval / 10;
+    const quirks = this.config.quirks;
+    // restrict-frame-rate: whatever interval was committed, the sensor runs at the frame's default one.
+    const interval = quirks.has('restrict-frame-rate') ? frame.defaultInterval : this.commit.dwFrameInterval;
+    const frameIntervalUs = interval / 10;
+    // restore-ctrls-on-init: starting the stream resets the controls to their defaults, and nobody is told.
+    if (quirks.has('restore-ctrls-on-init')) this.controls.reset();
     this.sentLog.beginStream();
     const source = new FrameSource({
       format,
       frame,
+      // force-y8: a YUYV format's bytes are an 8-bit greyscale picture twice as wide.
+      greyAsYuyv: quirks.has('force-y8') && format.kind === 'yuyv',
       frameIntervalUs,
       jpegQuality: jpegQualityOf(this.commit.wCompQuality),
       omitHuffmanTables: this.config.omitHuffmanTables,

@@ -183,6 +183,20 @@ describe('VideoStream', () => {
     await handle.streamoff();
   });
 
+  it('says when JavaScript held every transfer buffer until bus time was lost (ENOBUFS warning), once per gap', async () => {
+    const { transport, handle, errors } = await setup(cameraSpec(), 8);
+    await handle.streamon();
+    const usb = transport.current!;
+    for (let i = 0; i < 3; i++) usb.step();
+    expect(errors).toEqual([]);
+    usb.injectGap(40);
+    for (let i = 0; i < 5; i++) usb.step();
+    expect(errors.map((e) => e.code)).toEqual(['ENOBUFS']);
+    expect(errors[0]!.details).toEqual({ lostIntervals: 40 });
+    expect(errors[0]!.message).toMatch(/40 bus intervals \(5\.0 ms\) lost; keep the event loop free or raise stallToleranceMs/);
+    await handle.streamoff();
+  });
+
   it('refuses an OUT endpoint and a bad frame size', () => {
     const transport = new FakeUsbTransport();
     const queue = new BufferQueue({ bufferSize: FRAME });
