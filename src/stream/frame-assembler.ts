@@ -189,8 +189,8 @@ function emptyStats(): AssemblerStats {
   };
 }
 
-/** How a frame ended: EOF, a FID change, its exact size, a tail payload, overflow, a JPEG SOI (mjpeg-no-eof). */
-type FrameEnd = 'eof' | 'fid' | 'size' | 'tail' | 'overflow' | 'soi';
+/** How a frame ended: EOF, a FID change, its exact size, a tail payload, overflow, a JPEG SOI, a new PTS. */
+type FrameEnd = 'eof' | 'fid' | 'size' | 'tail' | 'overflow' | 'soi' | 'pts';
 
 // ------------------------------------------------------------------------------------------------ the records
 
@@ -315,9 +315,12 @@ class SyncState {
    * it), but what comes next is no clean observation: nothing is learned from it and no size-based guess made.
    */
   hostGap = false;
+  /** The SOF moved on since a payload with data last had its PTS checked: the next one's is checked. */
+  ptsDue = false;
 
   clear(): void {
     this.hostGap = false;
+    this.ptsDue = false;
     this.lastEnd = 'none';
     this.settled = 0;
     this.fid = -1;
@@ -669,15 +672,17 @@ export class FrameAssembler {
           (memory === null || dataLength <= target.capacity - target.position) &&
           // Most packets repeat the previous SOF: check that here, without a call. The PTS is checked where the
           // SOF moves on (a new frame's first payload moves it too) or where there is no SCR.
-          ((info & SCR) === 0
-            ? (info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts
-            : sofAt(bytes, offset, info) === busTime.lastSof ||
-              (((info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts) &&
-                !this.noteSof(bytes, offset, info, dataLength > 0, base + i, last - (count - 1 - i) * interval)))
+          ((info & SCR) === 0 || sofAt(bytes, offset, info) === busTime.lastSof
+            ? !((info & SCR) === 0 || sync.ptsDue) || (info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts
+            : ((info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts) &&
+              !this.noteSof(bytes, offset, info, dataLength > 0, base + i, last - (count - 1 - i) * interval))
         ) {
           stats.payloads++;
           if (dataLength === 0) continue;
-          if ((info & PTS) !== 0 && !timing.hasPts) timing.notePts(bytes, offset);
+          if ((info & PTS) !== 0) {
+            sync.ptsDue = false;
+            if (!timing.hasPts) timing.notePts(bytes, offset);
+          }
           frame.bytes += dataLength;
           stats.bytes += dataLength;
           if (memory !== null) {
@@ -799,7 +804,7 @@ export class FrameAssembler {
     let ptsChecked = true;
     if ((info & SCR) !== 0) {
       if (this.config.iso) {
-        ptsChecked = sofAt(bytes, offset, info) !== this.busTime.lastSof;
+        ptsChecked = sync.ptsDue || sofAt(bytes, offset, info) !== this.busTime.lastSof;
         this.noteSof(bytes, offset, info, hasData, this.packet.slot, this.packet.ns);
       } else if (timing.clock !== null) {
         timing.sample(bytes, offset, info, hasData, frame.bytes, this.packet.ns);
@@ -807,6 +812,7 @@ export class FrameAssembler {
     }
     if (sync.gapIntervals > 0) this.settleGap(fid, (info & EOF) !== 0);
     const pts = (info & PTS) !== 0 && hasData ? ptsOf(bytes, offset) : -1;
+    if (pts >= 0) sync.ptsDue = false;
 
     if (fid !== sync.fid && sync.fid >= 0 && framing.fid === 'unknown') this.learn('changes', 'FID changed');
     const late = framing.fid === 'late';
@@ -820,9 +826,19 @@ export class FrameAssembler {
     if (frame.open) {
       if (fid === sync.fid) {
         if (pts >= 0 && ptsChecked && timing.hasPts && pts !== timing.pts) {
-          // One frame has one PTS: data of another frame ran into this one (its end and the next start lost).
+          // One frame has one PTS: this payload begins another frame, and the open one lost its end (with the
+          // boundary marks between them). The FID says how many boundaries passed: an even number (two or more)
+          // from a camera that toggles it, else one; a gap settled since the open frame began counted them, this
+          // frame's among them.
           frame.lose(FrameFlag.PTS_CHANGED);
-          if (this.config.trace) trace(`frame ${frame.sequence}: the PTS changed inside it`);
+          if (this.config.trace) trace(`frame ${frame.sequence}: the PTS changed inside it: a new frame begins`);
+          this.endFrame('pts');
+          const boundaries = framing.fid === 'toggles' ? 2 : 1;
+          const missed = sync.settled > 0 ? -1 : boundaries - 1;
+          sync.sequence += missed;
+          this.stats.droppedFrames += missed;
+          sync.pendingLoss = true;
+          this.beginFrame(fid);
         } else if (hasData && this.config.kind === 'mjpeg' && frame.bytes > 0 && this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength) && (this.config.mjpegNoEof || this.endsWithEoi())) {
           // A JPEG that ended without EOF, then the next one with the same FID (mjpeg-no-eof): SOI begins it.
           this.endFrame('soi');
@@ -1023,7 +1039,12 @@ export class FrameAssembler {
     // or the end of the previous frame by EOF, a tail, a JPEG start, or its exact size with nothing lost.
     const last = sync.lastEnd;
     const cleanStart =
-      (sync.fid >= 0 && fid !== sync.fid && !late) || last === 'eof' || last === 'tail' || last === 'soi' || (last === 'size' && sync.endedCleanly);
+      (sync.fid >= 0 && fid !== sync.fid && !late) ||
+      last === 'eof' ||
+      last === 'tail' ||
+      last === 'soi' ||
+      last === 'pts' ||
+      (last === 'size' && sync.endedCleanly);
     sync.sequence++;
     sync.fid = fid;
     sync.settled = 0;
@@ -1219,6 +1240,7 @@ export class FrameAssembler {
     busTime.lastSof = sof;
     busTime.lastSofAt = slot;
     busTime.hostGap = 0;
+    this.sync.ptsDue = true;
     if (lostMs === 0) return false;
     // The SOF counts whole milliseconds; when the host's count agrees with it, the host's is the finer one.
     const intervals = hostAgrees ? hostGap : Math.round((lostMs * 1e6) / intervalNs);
