@@ -5,6 +5,7 @@
  */
 import { RequestErrorCode } from '../spec/uvc.js';
 import type { InvalidOption } from './types.js';
+import { Random } from '../random.js';
 
 /** Which frames (by sequence number, the number their stamp carries): all, a list, or every n-th from offset. */
 export type FrameSet = 'all' | readonly number[] | { every: number; offset?: number };
@@ -222,14 +223,8 @@ export function takeMatch(matchers: readonly ResolvedMatch[], key: ClassRequestK
   return null;
 }
 
-/** A small seedable PRNG (mulberry32): packet loss must be reproducible from a seed. */
+/** Packet loss must be reproducible from a seed: the project's seeded PRNG, as a function. */
 export function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  return () => random.next();
 }
