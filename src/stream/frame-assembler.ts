@@ -23,9 +23,11 @@
  * A loss just before a frame makes its start unsure: it is flagged unless the boundary before it was seen (a FID
  * change, the previous frame's EOF) and its start mark is there (exact size, SOI and EOI, a start code); data
  * lost after a JPEG's EOI is not the JPEG's. Bus intervals the host's clock saw pass with no transfer in flight
- * (CompletedTransfer.lostIntervals) are counted and traced, never evidence on their own: over USB/IP, or
- * whenever completions arrive late, they are not the device's bus time. They only keep the next payload from
- * teaching anything, and confirm a SOF jump too small for the counter's 1 ms resolution. `sequence` advances
+ * (CompletedTransfer.lostIntervals) are counted and traced, and not evidence when the camera's headers carry a
+ * usable SOF (it decides) or the camera is behind USB/IP: there, or whenever completions arrive late, they are
+ * not the device's bus time. They then only keep the next payload from teaching anything, and confirm a SOF
+ * jump too small for the counter's 1 ms resolution. From a camera without SCR on this host's own bus they are
+ * the only witness, and count as lost bus time. `sequence` advances
  * at every frame boundary, with or without a buffer, and by the frame boundaries lost bus time held, when the
  * device shows it (a SOF jump, a failed transfer; sized by the lost time, its parity by the FID, a new PTS with
  * the old FID), so a gap in sequence means lost frames. `NODE_DEBUG=uvc` traces every frame end, flag and drop
@@ -1188,6 +1190,14 @@ export class FrameAssembler {
     this.stats.lostIntervals += lostIntervals;
     this.busTime.hostGap += lostIntervals;
     this.sync.hostGap = true;
+    // A camera whose headers carry no usable SOF cannot say what it lost: on a bus of this host (not behind
+    // USB/IP) the host's clock is then the only witness, and a true one.
+    const sofWitness = this.busTime.lastSof >= 0 && this.framing.sof !== 'unusable';
+    if (!sofWitness && this.bus !== 'usbip') {
+      this.noteLoss(FrameFlag.LOST_TIME, `${lostIntervals} bus intervals with no transfer in flight, and no SOF in the camera's headers to say otherwise (bus: ${this.bus})`);
+      this.noteLostTime(lostIntervals);
+      return;
+    }
     if (this.config.trace) {
       trace(`${lostIntervals} bus intervals with no transfer in flight, by the host's clock (bus: ${this.bus}): not evidence of loss by itself`);
     }
