@@ -657,6 +657,7 @@ export class FrameAssembler {
     const busTime = this.busTime;
     const base = busTime.base;
     const { views: cachedViews, starts: cachedStarts, ends: cachedEnds } = views.current!;
+    const mjpeg = this.config.kind === 'mjpeg';
     for (let i = 0; i < count; i++) {
       if (statuses[i] !== COMPLETED) {
         stats.lostPackets++;
@@ -682,6 +683,9 @@ export class FrameAssembler {
         if (
           headerLength > 0 &&
           (memory === null || dataLength <= target.capacity - target.position) &&
+          // A JPEG SOI starting a payload may begin the next frame of a camera that left out EOF (mjpeg-no-eof,
+          // frames back to back in one SOF): the long path decides.
+          !(mjpeg && dataLength >= 2 && bytes[offset + headerLength] === 0xff && bytes[offset + headerLength + 1] === 0xd8) &&
           // Most packets repeat the previous SOF: check that here, without a call. The PTS is checked where the
           // SOF moves on (a new frame's first payload moves it too) or where there is no SCR.
           ((info & SCR) === 0 || sofAt(bytes, offset, info) === busTime.lastSof
@@ -837,7 +841,13 @@ export class FrameAssembler {
     }
     if (frame.open) {
       if (fid === sync.fid) {
-        if (pts >= 0 && ptsChecked && timing.hasPts && pts !== timing.pts) {
+        if (hasData && this.config.kind === 'mjpeg' && frame.bytes > 0 && this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength) && (this.config.mjpegNoEof || this.target.memory === null || this.endsWithEoi())) {
+          // A JPEG that ended without EOF, then the next one with the same FID (mjpeg-no-eof): SOI begins it. Checked
+          // before the PTS: the new frame's PTS differs, but a JPEG ending in EOI followed by SOI lost nothing. A
+          // frame with no buffer (dropped anyway) cannot show its EOI: its SOI successor still is one frame on.
+          this.endFrame('soi');
+          this.beginFrame(fid);
+        } else if (pts >= 0 && ptsChecked && timing.hasPts && pts !== timing.pts) {
           // One frame has one PTS: this payload begins another frame, and the open one lost its end (with the
           // boundary marks between them). The FID says how many boundaries passed: an even number (two or more)
           // from a camera that toggles it, else one; a gap settled since the open frame began counted them, this
@@ -850,10 +860,6 @@ export class FrameAssembler {
           sync.sequence += missed;
           this.stats.droppedFrames += missed;
           sync.pendingLoss = true;
-          this.beginFrame(fid);
-        } else if (hasData && this.config.kind === 'mjpeg' && frame.bytes > 0 && this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength) && (this.config.mjpegNoEof || this.endsWithEoi())) {
-          // A JPEG that ended without EOF, then the next one with the same FID (mjpeg-no-eof): SOI begins it.
-          this.endFrame('soi');
           this.beginFrame(fid);
         }
       } else {

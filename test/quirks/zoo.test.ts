@@ -179,9 +179,7 @@ describe('the quirk zoo', () => {
     await streamVerified(cam);
   });
 
-  // Owner: assembly (src/stream/frame-assembler.ts). Today the frame without EOF and the next one (same FID) are
-  // merged into one buffer: frame 3's buffer shows stamp 2's picture and stamp 3 never arrives on its own.
-  it.fails('mjpeg-no-eof: a payload starting with SOI ends the frame that lacked EOF', async () => {
+  it('mjpeg-no-eof: a payload starting with SOI ends the frame that lacked EOF', async () => {
     const { camera: cam } = await camera({ quirks: ['mjpeg-no-eof'], formats: [MJPEG] });
     await streamVerified(cam);
   });
