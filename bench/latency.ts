@@ -12,6 +12,7 @@
  * ((packets after it) × bus interval): what the transfer size adds before the driver can see the frame at all.
  */
 import { BufferQueue, type CompletedFrame } from '../src/queue/buffer-queue.js';
+import { QueueHandle } from '../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../src/queue/video-buffer.js';
 import { PayloadHeader } from '../src/spec/uvc.js';
 import { VideoStream } from '../src/stream/video-stream.js';
@@ -118,10 +119,10 @@ export async function benchLatencyCase(c: LatencyCase): Promise<LatencyResult> {
   const manual = await openManualStream(vcam, { fourcc: 'YUYV', width: c.width, height: c.height, fps: c.fps });
   try {
     if (Math.round(manual.params.fps) !== c.fps) throw new Error(`negotiated ${manual.params.fps} fps, wanted ${c.fps}`);
-    const queue = new CompletionTimedQueue({ bufferSize: manual.params.maxVideoFrameSize });
+    const queue = new CompletionTimedQueue({ bufferSize: manual.params.dwMaxVideoFrameSize });
     const video = new VideoStream(noteCompletions(manual.transport, queue, manual.plan.intervalNs), queue, manual.config);
     queue.setDriver(video);
-    const handle = queue.open();
+    const handle = new QueueHandle(queue);
     const count = handle.reqbufs(4);
     for (let i = 0; i < count; i++) handle.qbuf(i);
     await handle.streamon();

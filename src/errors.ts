@@ -1,6 +1,7 @@
 /**
  * The one error type of the driver. Like Node's system errors it carries a POSIX `code` string, so callers
- * branch on `err.code` ('ENXIO', 'EAGAIN', …) and never on message text.
+ * branch on `err.code` ('ENXIO', 'EAGAIN', …) and never on message text. The message says what happened, without
+ * the code (it is in `code`; programs that print both would say it twice).
  */
 
 export type UvcErrorCode =
@@ -32,8 +33,7 @@ export class UvcError extends Error {
   readonly details: Readonly<Record<string, unknown>>;
 
   constructor(code: UvcErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
-    // Node's convention: "ENOENT: no such file or directory, open 'x'".
-    super(`${code}: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = Object.freeze({ ...(options.details ?? {}) });
   }

@@ -21,15 +21,29 @@ export type {
 
 // The buffer queue a camera streams into (videobuf2's contract).
 export { QueueHandle, VideoBuffer } from './queue/index.js';
-export type { BufferState, BufferFlags, DqbufOptions, QbufOptions } from './queue/index.js';
+export type { BufferState, BufferFlags, DqbufOptions, FramesOptions, QbufOptions } from './queue/index.js';
 
 // The UVC protocol layer, for tools that need more than a camera.
 export { parseUvcDescriptors, decodeStatusPacket, NEAREST_MATCH_RULE } from './uvc/index.js';
-export type { UvcDescriptors, ControlEntry, ControlValue, FormatRequest, StatusEvent } from './uvc/index.js';
+export type {
+  UvcDescriptors,
+  ControlEntry,
+  IntegerControlEntry,
+  BooleanControlEntry,
+  MenuControlEntry,
+  CompoundControlEntry,
+  RawControlEntry,
+  ControlFlags,
+  ControlValue,
+  CompoundValue,
+  MenuEntry,
+  FormatRequest,
+  StatusEvent,
+} from './uvc/index.js';
 
 // The virtual camera (a USB device model), and the USB/IP server that plugs any device model into a Linux kernel.
-export { VirtualCamera, decodeFrameStamp } from './virtual-camera/index.js';
-export type { VirtualCameraOptions, FaultOptions, FormatSpec, FrameSpec } from './virtual-camera/index.js';
+export { VirtualCamera, decodeFrameStamp, scoreCapture } from './virtual-camera/index.js';
+export type { VirtualCameraOptions, FaultOptions, FormatSpec, FrameSpec, SentFrame, FrameFault, ReceivedFrame, CaptureScore } from './virtual-camera/index.js';
 export { startUsbipServer } from './usbip/index.js';
 
 // Several cameras: a shared virtual bus with a host controller's periodic budget, and a bandwidth planner.

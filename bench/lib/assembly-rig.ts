@@ -4,7 +4,7 @@
  * copy baselines over exactly the same bytes and destinations.
  */
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
-import type { QueueHandle } from '../../src/queue/queue-handle.js';
+import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../../src/queue/video-buffer.js';
 import { FrameAssembler, type AssemblerStats } from '../../src/stream/frame-assembler.js';
 import { checksum, type SyntheticStream } from './synthetic-stream.js';
@@ -62,7 +62,7 @@ export class AssemblyRig {
 
   static async create(stream: SyntheticStream, options: AssemblyRigOptions): Promise<AssemblyRig> {
     const queue = new BufferQueue({ bufferSize: options.bufferSize });
-    const handle = queue.open();
+    const handle = new QueueHandle(queue);
     const count = handle.reqbufs(options.buffers ?? 4);
     for (let i = 0; i < count; i++) handle.qbuf(i);
     await handle.streamon();

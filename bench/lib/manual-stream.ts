@@ -39,10 +39,10 @@ export async function openManualStream(model: VirtualCamera, request: FormatRequ
       endpoint: params.endpointAddress,
       transferType: iso ? 'iso' : 'bulk',
       speed: transport.info.speed,
-      dwMaxPayloadTransferSize: params.maxPayloadTransferSize,
-      dwMaxVideoFrameSize: params.maxVideoFrameSize,
+      dwMaxPayloadTransferSize: params.dwMaxPayloadTransferSize,
+      dwMaxVideoFrameSize: params.dwMaxVideoFrameSize,
       formatKind: assemblyKindOf(params),
-      dwClockFrequency: params.clockFrequency,
+      dwClockFrequency: params.dwClockFrequency,
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: OPEN_CAMERA_IN_FLIGHT_MS,
     };

@@ -9,6 +9,7 @@
  */
 import { bench, describe } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
+import { QueueHandle } from '../../src/queue/queue-handle.js';
 import { FrameAssembler } from '../../src/stream/frame-assembler.js';
 import { PayloadHeader } from '../../src/spec/uvc.js';
 import { TransferStatus, type CompletedTransfer } from '../../src/transport/usb-transport.js';
@@ -49,7 +50,7 @@ const slots: Slot[] = Array.from({ length: SLOTS }, (_, slot) => {
 });
 
 const queue = new BufferQueue({ bufferSize: FRAME });
-const handle = queue.open();
+const handle = new QueueHandle(queue);
 handle.reqbufs(BUFFERS);
 for (let i = 0; i < BUFFERS; i++) handle.qbuf(i);
 await handle.streamon();

@@ -9,12 +9,15 @@
 import { EventEmitter } from 'node:events';
 import { UvcError, isUvcError } from '../errors.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
-import { parseUvcDescriptors, UvcControls, type StatusEvent, type UvcDescriptors } from '../uvc/index.js';
+import { DeviceQuirks, parseUvcDescriptors, UvcControls, type QuirkName, type StatusEvent, type UvcDescriptors } from '../uvc/index.js';
 import { describeFormats, type CameraFormat } from './camera-formats.js';
 import { StatusMonitor } from './status-monitor.js';
 import { StreamingInterface, type StreamingOptions } from './streaming-interface.js';
 
-export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning'> {}
+export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning' | 'quirks'> {
+  /** Quirks the caller forces on (validated names). */
+  quirks: readonly QuirkName[];
+}
 
 export interface CameraDeviceEvents {
   disconnect: [];
@@ -28,6 +31,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   readonly descriptors: UvcDescriptors;
   readonly formats: CameraFormat[];
   readonly streams: StreamingInterface[];
+  /** The quirks in force: table, caller, and what the camera showed (see src/uvc/quirks.ts). */
+  readonly quirks: DeviceQuirks;
   private controlSet: UvcControls | null = null;
   private statusMonitor: StatusMonitor | null = null;
   private references = 0;
@@ -39,6 +44,11 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     options: CameraDeviceOptions,
   ) {
     super();
+    const descriptor = transport.deviceDescriptor();
+    this.quirks = DeviceQuirks.forDevice(
+      { vendorId: transport.info.vendorId, productId: transport.info.productId, deviceRelease: (descriptor[12] ?? 0) | ((descriptor[13] ?? 0) << 8) },
+      options.quirks,
+    );
     this.descriptors = parseUvcDescriptors(transport.configDescriptor());
     this.formats = describeFormats(this.descriptors);
     const warn = (error: UvcError): void => {
@@ -46,7 +56,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     };
     this.streams = this.descriptors.streamingInterfaces
       .filter((vs) => vs.direction === 'in')
-      .map((vs) => new StreamingInterface(transport, this.descriptors, vs, { ...options, onWarning: warn }));
+      .map((vs) => new StreamingInterface(transport, this.descriptors, vs, { ...options, quirks: this.quirks, onWarning: warn }));
     transport.once('disconnect', this.onDisconnect);
   }
 
@@ -150,8 +160,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     this.transport.off('disconnect', this.onDisconnect);
     await this.statusMonitor?.stop().catch(() => undefined);
     for (const stream of this.streams) {
-      // Handles have released their queues; a stream still running (an owner that never streamed off) stops here.
-      if (stream.queue.streaming && stream.queue.owner) await stream.queue.owner.close().catch(() => undefined);
+      // Every handle has closed (and so released its queue); a stream still running is stopped before the close.
+      if (stream.queue.streaming) await stream.queue.streamoff().catch(() => undefined);
     }
     await this.transport.close();
   }

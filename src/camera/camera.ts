@@ -5,10 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { UvcError } from '../errors.js';
-import type { QueueHandle } from '../queue/index.js';
+import { QueueHandle } from '../queue/index.js';
 import type { AssemblerStats } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
-import type { ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
+import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
 import type { CameraFormat, NegotiatedFormat } from './camera-formats.js';
 import type { CameraDevice } from './camera-device.js';
 import type { StreamingInterface } from './streaming-interface.js';
@@ -17,6 +17,8 @@ export interface CameraDescription extends UsbDeviceInfo {
   /** 'virtual' for a VirtualCamera, 'native' for a real device through libusb. */
   transport: 'native' | 'virtual';
   uvcVersion: string;
+  /** The quirks applied when the camera was opened, each with its source and reason (stats.quirks has later ones). */
+  quirks: AppliedQuirk[];
   manufacturer?: string;
   product?: string;
   serial?: string;
@@ -52,6 +54,8 @@ export interface CameraStats {
   assembly: Readonly<AssemblerStats> | null;
   /** Transfers of the current stream. */
   transfers: Readonly<StreamStats> | null;
+  /** Every quirk applied to the camera so far: from the quirk table, the caller, or detected from its behaviour. */
+  quirks: AppliedQuirk[];
 }
 
 export class Camera extends EventEmitter<CameraEvents> {
@@ -111,7 +115,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     const stream = this.stream();
     let handle = this.queues.get(stream.interfaceNumber);
     if (!handle) {
-      handle = stream.queue.open();
+      handle = new QueueHandle(stream.queue);
       this.queues.set(stream.interfaceNumber, handle);
     }
     return handle;
@@ -119,7 +123,7 @@ export class Camera extends EventEmitter<CameraEvents> {
 
   get stats(): CameraStats {
     const video = this.current?.stream ?? null;
-    return { format: this.format, assembly: video?.stats ?? null, transfers: video?.transferStats ?? null };
+    return { format: this.format, assembly: video?.stats ?? null, transfers: video?.transferStats ?? null, quirks: this.device.quirks.list() };
   }
 
   /**
@@ -148,6 +152,20 @@ export class Camera extends EventEmitter<CameraEvents> {
     return this.device.controls.get(name);
   }
 
+  /**
+   * A menu control's current value as its label ('50hz', 'aperture_priority'), read from the camera like
+   * getControl(); null when the camera reports a value its menu does not list. EINVAL for a control that is not a
+   * menu.
+   */
+  async getControlLabel(name: string): Promise<string | null> {
+    this.checkUsable();
+    const control = this.device.controls.info(name);
+    if (control.type !== 'menu') throw new UvcError('EINVAL', `${name} is not a menu control (it is ${control.type === 'integer' ? 'an' : 'a'} ${control.type})`, { details: { control: name } });
+    const value = await this.device.controls.get(name);
+    return control.menu.find((m) => m.value === value)?.name ?? null;
+  }
+
+  /** Sets a control; menus take their labels too, matched case-insensitively ('50Hz' = '50hz'). */
   async setControl(name: string, value: ControlValue | string): Promise<void> {
     this.checkUsable();
     await this.device.controls.set(name, value);

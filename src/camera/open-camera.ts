@@ -6,6 +6,7 @@ import { UvcError } from '../errors.js';
 import { isUsbDeviceModel, type UsbDeviceModel } from '../transport/device-model.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
 import { openVirtualDevice } from '../transport/virtual/virtual-transport.js';
+import { validateQuirkNames, type QuirkName } from '../uvc/quirks.js';
 import { Camera, type CameraDescription } from './camera.js';
 import { CameraDevice } from './camera-device.js';
 import { listCameras, type CameraInfo } from './list-cameras.js';
@@ -36,12 +37,19 @@ export interface OpenCameraOptions {
   /** Overrides of the sizing: transfers kept in flight, iso packets per transfer. */
   transfers?: number;
   packetsPerTransfer?: number;
+  /**
+   * Quirks to apply to this camera on top of those its vid:pid has in the quirk table (QUIRK_TABLE, uvcvideo's
+   * uvc_ids[]) and those the driver detects, by name: e.g. ['probe-minmax']. What is applied, and why, is in
+   * camera.info.quirks and camera.stats.quirks. Unknown names are EINVAL.
+   */
+  quirks?: readonly QuirkName[];
 }
 
 /** Open devices, by physical identity; the promise lets concurrent opens of one camera share the work. */
 const devices = new Map<unknown, Promise<CameraDevice>>();
 
 export async function openCamera(target?: CameraTarget, options: OpenCameraOptions = {}): Promise<Camera> {
+  validateQuirkNames(options.quirks, 'openCamera: quirks');
   if (isUsbDeviceModel(target)) return openShared(target, () => openVirtualDevice(target), options);
   const info = await findCamera(target);
   const key = `${info.busNumber}/${info.deviceAddress}`;
@@ -57,6 +65,7 @@ async function openShared(key: unknown, openTransport: () => Promise<UsbTranspor
         dropErroredFrames: options.dropErroredFrames ?? false,
         hardwareTimestamps: options.hardwareTimestamps ?? true,
         inFlightMs: options.inFlightMs ?? 100,
+        quirks: validateQuirkNames(options.quirks, 'openCamera: quirks'),
         ...(options.transfers !== undefined ? { transfers: options.transfers } : {}),
         ...(options.packetsPerTransfer !== undefined ? { packetsPerTransfer: options.packetsPerTransfer } : {}),
       }),
@@ -94,7 +103,12 @@ async function openShared(key: unknown, openTransport: () => Promise<UsbTranspor
 async function describe(device: CameraDevice): Promise<CameraDescription> {
   const transport = device.transport;
   const descriptor = transport.deviceDescriptor();
-  const description: CameraDescription = { ...transport.info, transport: transport.kind, uvcVersion: device.descriptors.uvcVersion };
+  const description: CameraDescription = {
+    ...transport.info,
+    transport: transport.kind,
+    uvcVersion: device.descriptors.uvcVersion,
+    quirks: device.quirks.list(),
+  };
   const strings: Array<[keyof CameraDescription, number]> = [
     ['manufacturer', descriptor[14] ?? 0],
     ['product', descriptor[15] ?? 0],

@@ -7,7 +7,7 @@ import { UvcError, isUvcError } from '../errors.js';
 import { BufferQueue, type QueueDriver } from '../queue/index.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamOptions } from '../stream/index.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
-import { commit, probe, selectFormat, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
+import { commit, probe, selectFormat, type DeviceQuirks, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
 import { adviseNoBandwidth } from './bandwidth-advice.js';
 import { assemblyKindOf, describeNegotiated, expectedFrameBytes, type NegotiatedFormat } from './camera-formats.js';
 
@@ -21,6 +21,8 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   packetsPerTransfer?: number;
   /** Where errors go that have no caller (a failing stop, a bug in assembly). */
   onWarning: (error: UvcError) => void;
+  /** The camera's quirks: negotiation applies and learns them. */
+  quirks: DeviceQuirks;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -75,7 +77,7 @@ export class StreamingInterface implements QueueDriver {
     const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
     const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
     // The queue might have been given buffers while the probe ran.
-    this.queue.setBufferSize(params.maxVideoFrameSize);
+    this.queue.setBufferSize(params.dwMaxVideoFrameSize);
     this.params = params;
     return describeNegotiated(params);
   }
@@ -84,8 +86,8 @@ export class StreamingInterface implements QueueDriver {
     const probed = this.params;
     if (probed === null) throw new UvcError('EINVAL', 'no format: call setFormat() first');
     const params = await commit(this.transport, this.fn, probed, { timeoutMs: this.options.controlTimeoutMs });
-    if (params.maxVideoFrameSize > queue.bufferSize) {
-      throw new UvcError('EIO', `the camera committed ${params.maxVideoFrameSize}-byte frames, larger than the ${queue.bufferSize}-byte buffers`);
+    if (params.dwMaxVideoFrameSize > queue.bufferSize) {
+      throw new UvcError('EIO', `the camera committed ${params.dwMaxVideoFrameSize}-byte frames, larger than the ${queue.bufferSize}-byte buffers`);
     }
     this.params = params;
     const iso = params.transferType === 'isochronous';
@@ -132,12 +134,17 @@ export class StreamingInterface implements QueueDriver {
       endpoint: params.endpointAddress,
       transferType: iso ? 'iso' : 'bulk',
       speed: this.transport.info.speed,
-      dwMaxPayloadTransferSize: params.maxPayloadTransferSize,
-      dwMaxVideoFrameSize: params.maxVideoFrameSize,
+      dwMaxPayloadTransferSize: params.dwMaxPayloadTransferSize,
+      dwMaxVideoFrameSize: params.dwMaxVideoFrameSize,
       formatKind: assemblyKindOf(params),
-      dwClockFrequency: params.clockFrequency,
+      dwClockFrequency: params.dwClockFrequency,
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
+      quirks: {
+        streamNoFid: this.options.quirks.has('stream-no-fid'),
+        mjpegNoEof: this.options.quirks.has('mjpeg-no-eof'),
+        invalidDeviceSof: this.options.quirks.has('invalid-device-sof'),
+      },
     };
     if (iso) {
       config.bytesPerInterval = params.bytesPerInterval;

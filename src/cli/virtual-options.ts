@@ -31,6 +31,8 @@ const OPTION_KEYS = {
   renderAhead: true,
   seed: true,
   faults: true,
+  sentFramesLimit: true,
+  quirks: true,
 } satisfies Record<keyof VirtualCameraOptions, true>;
 
 const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets']);
@@ -44,6 +46,7 @@ const FAULT_KEYS = {
   fidNeverToggles: true,
   shortFrames: true,
   shortFrameRatio: true,
+  overflowFrames: true,
   stallRequests: true,
   ignoreRequests: true,
   slowRequests: true,
@@ -55,7 +58,7 @@ const FAULT_KEYS = {
 
 export const VIRTUAL_OPTION_HELP = `Virtual camera options (--virtual-option key=value, repeatable; values are JSON or strings):
   speed=full|high|super  transfer=iso|bulk  uvcVersion=1.0|1.1|1.5  pace=realtime|fast
-  omitHuffmanTables=true  serial=ABC  frameCache=N  seed=N  clockDriftPpm=N
+  omitHuffmanTables=true  serial=ABC  frameCache=N  seed=N  clockDriftPpm=N  quirks='["stream-no-fid"]'
   formats='[{"format":"mjpeg","frames":[{"width":640,"height":480,"fps":[30,15]}]}]'
   faults.<name>=value: ${Object.keys(FAULT_KEYS).join(', ')}
   e.g. --virtual-option pace=fast --virtual-option faults.unplugAtFrame=40

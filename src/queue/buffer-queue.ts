@@ -1,18 +1,19 @@
 /**
  * A buffer queue with the contract of Linux videobuf2 (vb2), for one video stream.
  *
- * Two sides use it. The user side (through a QueueHandle, see queue-handle.ts) allocates a pool of buffers,
- * queues them, dequeues filled ones, and turns streaming on and off. The driver side (the VideoStream and the
- * camera that owns it) takes queued buffers with nextBuffer(), fills them and hands them back with
- * completeBuffer(); the queue calls the driver's startStreaming()/stopStreaming() hooks like vb2's
- * start_streaming/stop_streaming.
+ * Two sides use it. The user side allocates a pool of buffers, queues them, dequeues filled ones, and turns
+ * streaming on and off: plain operations, like vb2_core_reqbufs/qbuf/dqbuf/streamon/streamoff. Who may call them
+ * is not decided here but in the file-handle layer (QueueHandle, see queue-handle.ts), as vb2 does it in
+ * vb2_queue_is_busy(); the queue only keeps the mark of which handle owns it (`owner`, vb2's q->owner). The
+ * driver side (the VideoStream and the camera that owns it) takes queued buffers with nextBuffer(), fills them
+ * and hands them back with completeBuffer(); the queue calls the driver's startStreaming()/stopStreaming() hooks
+ * like vb2's start_streaming/stop_streaming.
  *
  * Every buffer is in exactly one place at any moment: with the user ('dequeued'), in the queued list ('queued'),
  * held by the driver ('active'), or in the done list ('done'/'error'). Every state change happens inside one
  * synchronous method, so no promise continuation ever sees a half-made change; checkInvariants() proves it.
  */
-import { UvcError, isUvcError, uvcError } from '../errors.js';
-import { QueueHandle } from './queue-handle.js';
+import { UvcError, uvcError } from '../errors.js';
 import { VideoBuffer, bufferFlags, type BufferPoolTag, type Fence } from './video-buffer.js';
 
 /** The driver side hooks, vb2's start_streaming/stop_streaming. */
@@ -75,6 +76,12 @@ interface Waiter {
 const DEFAULT_MAX_BUFFERS = 32;
 const noop = (): void => {};
 
+/** A buffer going back into the queue forgets its previous frame. */
+function forgetFrame(buffer: VideoBuffer): void {
+  buffer._bytesused = 0;
+  buffer._flags = bufferFlags(false, false);
+}
+
 function toUvcError(error: unknown, fallback: string): UvcError {
   if (error instanceof UvcError) return error;
   return new UvcError('EIO', `${fallback}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -93,7 +100,6 @@ export class BufferQueue {
   private readonly done: VideoBuffer[] = [];
   private readonly waiters: Waiter[] = [];
 
-  private ownerHandle: QueueHandle | null = null;
   /** What the user asked for: true from streamon() until streamoff(), a failed start, or a disconnect. */
   private userStreaming = false;
   private driverPhase: DriverPhase = 'idle';
@@ -135,14 +141,13 @@ export class BufferQueue {
     this.driver = driver;
   }
 
-  /** A new user-side handle. Many handles may exist; one at a time owns the buffers (see QueueHandle). */
-  open(): QueueHandle {
-    return new QueueHandle(this);
-  }
+  /**
+   * Which user-side handle owns the buffers (vb2's q->owner), or null. Only the file-handle layer (QueueHandle)
+   * reads and writes it: it sets it when its reqbufs allocates and clears it when it frees. The queue's own
+   * operations never look at it.
+   */
+  owner: object | null = null;
 
-  get owner(): QueueHandle | null {
-    return this.ownerHandle;
-  }
   /** Number of buffers in the pool. */
   get count(): number {
     return this.pool.length;
@@ -174,16 +179,18 @@ export class BufferQueue {
     return this.pool;
   }
 
-  // ---------------------------------------------------------------- user side (called through QueueHandle)
+  // ---------------------------------------------------------------- user side (QueueHandle checks who calls)
 
-  /** @internal */
-  _reqbufs(caller: QueueHandle, count: number): number {
-    this.checkOwner(caller);
+  /**
+   * Frees the pool and allocates `count` buffers of bufferSize bytes (at most maxBuffers; returns how many);
+   * reqbufs(0) only frees. EBUSY while streaming, ENXIO for count > 0 after a disconnect, EINVAL for a bad count
+   * or an unknown size, ENOMEM when the memory cannot be had.
+   */
+  reqbufs(count: number): number {
     if (!Number.isInteger(count) || count < 0) throw uvcError('EINVAL', `buffer count must be a non-negative integer, got ${count}`);
     if (this.userStreaming) throw uvcError('EBUSY', 'cannot change buffers while streaming: call streamoff() first');
     if (count === 0) {
       this.freePool();
-      this.ownerHandle = null;
       return 0;
     }
     if (this.isDisconnected) throw uvcError('ENXIO', 'the device is gone');
@@ -199,18 +206,16 @@ export class BufferQueue {
     }
     this.poolTag = tag;
     this.pool = buffers;
-    this.ownerHandle = caller;
     return wanted;
   }
 
-  /** @internal */
-  _querybuf(index: number): VideoBuffer {
+  /** The buffer at `index` (EINVAL if there is none). */
+  querybuf(index: number): VideoBuffer {
     return this.bufferAt(index);
   }
 
-  /** @internal */
-  _qbuf(caller: QueueHandle, index: number, options: QbufOptions | undefined): Promise<VideoBuffer> | undefined {
-    this.checkOwner(caller);
+  /** Queues a dequeued buffer (see QueueHandle.qbuf). */
+  qbuf(index: number, options?: QbufOptions): Promise<VideoBuffer> | undefined {
     if (this.isDisconnected) throw uvcError('ENXIO', 'the device is gone');
     const buffer = this.bufferAt(index);
     if (buffer._state !== 'dequeued') {
@@ -226,19 +231,14 @@ export class BufferQueue {
       fencePromise.catch(noop);
       buffer._fence = fence;
     }
-    buffer._reset();
+    forgetFrame(buffer);
     buffer._state = 'queued';
     this.queued.push(buffer);
     return fencePromise;
   }
 
-  /** @internal */
-  _dqbuf(caller: QueueHandle, options: DqbufOptions | undefined): Promise<VideoBuffer> {
-    try {
-      this.checkOwner(caller);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  /** The oldest done buffer, or a wait for one (see QueueHandle.dqbuf). */
+  dqbuf(options?: DqbufOptions): Promise<VideoBuffer> {
     const ready = this.done.shift();
     if (ready !== undefined) {
       ready._state = 'dequeued';
@@ -258,10 +258,9 @@ export class BufferQueue {
     return this.wait(timeoutMs, signal);
   }
 
-  /** @internal */
-  _streamon(caller: QueueHandle): Promise<void> {
+  /** Starts streaming: the driver's startStreaming hook (see QueueHandle.streamon). */
+  streamon(): Promise<void> {
     try {
-      this.checkOwner(caller);
       if (this.isDisconnected) throw uvcError('ENXIO', 'the device is gone');
       if (this.pool.length === 0) throw uvcError('EINVAL', 'no buffers: call reqbufs() first');
     } catch (error) {
@@ -279,13 +278,8 @@ export class BufferQueue {
     return start;
   }
 
-  /** @internal */
-  _streamoff(caller: QueueHandle): Promise<void> {
-    try {
-      this.checkOwner(caller);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  /** Stops streaming and returns every buffer to the user (see QueueHandle.streamoff). */
+  streamoff(): Promise<void> {
     // vb2 returns the buffers even when streaming never started: queued buffers come back to the user.
     this.generation++;
     this.userStreaming = false;
@@ -295,11 +289,10 @@ export class BufferQueue {
     return this.runExclusive(() => this.stopDriver());
   }
 
-  /** @internal Streamoff and free, for a closing owner. */
-  _release(caller: QueueHandle): Promise<void> {
-    if (this.ownerHandle !== caller) return Promise.resolve();
-    const stopped = this._streamoff(caller);
-    this._reqbufs(caller, 0);
+  /** Streams off and frees the pool (vb2_queue_release, for a closing owner); resolves once the driver stopped. */
+  release(): Promise<void> {
+    const stopped = this.streamoff();
+    this.freePool();
     return stopped;
   }
 
@@ -351,7 +344,7 @@ export class BufferQueue {
   requeueBuffer(buffer: VideoBuffer): boolean {
     if (!this.removeActive(buffer)) return false;
     buffer._state = 'queued';
-    buffer._reset();
+    forgetFrame(buffer);
     this.queued.unshift(buffer);
     return true;
   }
@@ -417,7 +410,7 @@ export class BufferQueue {
     if (this.isDisconnected && (this.queued.length > 0 || this.active.length > 0)) {
       problems.push('buffers are queued or active after disconnect');
     }
-    if (this.pool.length === 0 && this.ownerHandle !== null) problems.push('an owner holds no buffers');
+    if (this.pool.length === 0 && this.owner !== null) problems.push('an owner holds no buffers');
     return problems;
   }
 
@@ -428,12 +421,6 @@ export class BufferQueue {
   }
 
   // ---------------------------------------------------------------- internals
-
-  private checkOwner(caller: QueueHandle): void {
-    if (this.ownerHandle !== null && this.ownerHandle !== caller) {
-      throw uvcError('EBUSY', 'another handle owns this queue');
-    }
-  }
 
   private bufferAt(index: number): VideoBuffer {
     const buffer = Number.isInteger(index) ? this.pool[index] : undefined;
@@ -588,7 +575,7 @@ export class BufferQueue {
       for (let i = taken.length - 1; i >= 0; i--) {
         const buffer = taken[i]!;
         buffer._state = 'queued';
-        buffer._reset();
+        forgetFrame(buffer);
         this.queued.unshift(buffer);
       }
       this.wakeWaiters(() => new UvcError('EINVAL', 'streaming failed to start', { cause: reason }));
@@ -608,9 +595,4 @@ export class BufferQueue {
       this.driverPhase = 'idle';
     }
   }
-}
-
-/** True for the error a dqbuf gets when streaming stops under it (the end of a capture loop, not a failure). */
-export function isStreamingStopped(error: unknown): boolean {
-  return isUvcError(error, 'EINVAL');
 }

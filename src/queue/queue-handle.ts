@@ -1,18 +1,29 @@
 /**
- * The user side of a BufferQueue: what `camera.queue` is. Several handles may share one queue (two Camera
- * handles on one device); like a V4L2 file handle, the one that allocates buffers with reqbufs(n > 0) owns the
- * queue until reqbufs(0) or close(), and every other handle gets EBUSY from reqbufs, qbuf, dqbuf, streamon and
- * streamoff meanwhile. querybuf() is open to all (vb2 does the same).
+ * The user side of a BufferQueue: what `camera.queue` is, V4L2's file handle. Several handles may share one
+ * queue (two Camera handles on one device); the one that allocates buffers with reqbufs(n > 0) owns the queue
+ * until reqbufs(0) or close(), and every other handle gets EBUSY from reqbufs, qbuf, dqbuf, streamon and
+ * streamoff meanwhile. querybuf() is open to all. The ownership rule lives here and only here, as vb2 keeps
+ * vb2_queue_is_busy() in its file-handle helpers (videobuf2-v4l2.c) and the queue core never asks who calls.
  */
 import { isUvcError, uvcError } from '../errors.js';
 import type { BufferQueue, DqbufOptions, QbufOptions } from './buffer-queue.js';
 import type { VideoBuffer } from './video-buffer.js';
 
+/** Options of QueueHandle.frames(). */
+export interface FramesOptions {
+  /** Ends the loop (without an error) when it aborts. */
+  signal?: AbortSignal;
+  /** Queue each yielded buffer again on the next step. Default true. */
+  requeue?: boolean;
+  /** Fail with ETIMEDOUT when no buffer is done within this many ms of waiting. Default: wait while streaming. */
+  timeoutMs?: number;
+}
+
 export class QueueHandle implements AsyncIterable<VideoBuffer> {
   private readonly queue: BufferQueue;
   private closed = false;
 
-  /** @internal Use BufferQueue.open(). */
+  /** @internal Camera hands out handles (`camera.queue`). */
   constructor(queue: BufferQueue) {
     this.queue = queue;
   }
@@ -47,13 +58,17 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    */
   reqbufs(count: number): number {
     this.checkOpen();
-    return this.queue._reqbufs(this, count);
+    this.checkNotBusy();
+    const allocated = this.queue.reqbufs(count);
+    // vb2_ioctl_reqbufs: the handle that allocates owns the queue; freeing gives it up.
+    this.queue.owner = allocated > 0 ? this : null;
+    return allocated;
   }
 
   /** The buffer at `index` (EINVAL if there is none). The object is live: its fields follow the buffer. */
   querybuf(index: number): VideoBuffer {
     this.checkOpen();
-    return this.queue._querybuf(index);
+    return this.queue.querybuf(index);
   }
 
   /**
@@ -67,7 +82,8 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
   qbuf(index: number, options?: QbufOptions): Promise<VideoBuffer> | undefined;
   qbuf(index: number, options?: QbufOptions): Promise<VideoBuffer> | undefined {
     this.checkOpen();
-    return this.queue._qbuf(this, index, options);
+    this.checkNotBusy();
+    return this.queue.qbuf(index, options);
   }
 
   /**
@@ -77,8 +93,8 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    * buffers still done, then ENXIO at once.
    */
   dqbuf(options?: DqbufOptions): Promise<VideoBuffer> {
-    if (this.closed) return Promise.reject(uvcError('EBADF', 'the queue handle is closed'));
-    return this.queue._dqbuf(this, options);
+    const refused = this.refusal();
+    return refused ?? this.queue.dqbuf(options);
   }
 
   /**
@@ -86,8 +102,8 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    * hook's own error if it fails (the buffers stay queued). Calling it while streaming is a no-op.
    */
   streamon(): Promise<void> {
-    if (this.closed) return Promise.reject(uvcError('EBADF', 'the queue handle is closed'));
-    return this.queue._streamon(this);
+    const refused = this.refusal();
+    return refused ?? this.queue.streamon();
   }
 
   /**
@@ -95,43 +111,73 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
    * returns; the promise resolves once the driver has stopped. Works after a disconnect. Repeating it is harmless.
    */
   streamoff(): Promise<void> {
-    if (this.closed) return Promise.reject(uvcError('EBADF', 'the queue handle is closed'));
-    return this.queue._streamoff(this);
+    const refused = this.refusal();
+    return refused ?? this.queue.streamoff();
+  }
+
+  /** `for await (const buffer of handle)`: the same as `for await (const buffer of handle.frames())`. */
+  [Symbol.asyncIterator](): AsyncIterator<VideoBuffer> {
+    return this.frames();
   }
 
   /**
-   * `for await (const buffer of handle)`: dequeues buffers in order; each step first queues the buffer the
-   * previous step yielded (unless you queued it yourself). Ends when streaming is turned off; throws ENXIO after
-   * a disconnect (after the buffers still done). Leaving the loop early leaves the last buffer with you.
-   * Streaming must be on when the loop starts (EINVAL otherwise).
+   * The consumer loop: `for await (const buffer of handle.frames({ signal }))` dequeues the filled buffers in
+   * order (good ones and ones flagged `error`). Streaming must be on when the loop starts (EINVAL otherwise).
+   *
+   * What ends it is decided here, once, for every loop:
+   * - streamoff() (or close()): the loop ends. Buffers that were done are returned to you by streamoff, not yielded.
+   * - `signal` aborts: the loop ends before it takes another buffer; a wait in progress ends at once.
+   * - the camera is unplugged: the buffers still done come first (the frames completed before the unplug, then the
+   *   buffers it returned unfilled: `flags.error`, `bytesused` 0, `sequence` -1), then the loop throws ENXIO.
+   * - anything else throws: EIO when the stream failed (a transfer that keeps failing), ETIMEDOUT when no buffer
+   *   was done within `timeoutMs`, EBUSY/EBADF when this handle lost the queue or was closed.
+   *
+   * With `requeue` (the default) each step first queues the buffer the previous step yielded, unless you queued it
+   * yourself or streaming has stopped. Leaving the loop early (break, return, throw) leaves the buffer you hold
+   * with you. With `requeue: false` every buffer is yours until you qbuf() it.
    */
-  [Symbol.asyncIterator](): AsyncIterator<VideoBuffer> {
-    return this.frames();
+  frames(options: FramesOptions = {}): AsyncIterableIterator<VideoBuffer> {
+    const { signal, timeoutMs, requeue = true } = options;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+      throw uvcError('EINVAL', `timeoutMs must be a non-negative number, got ${timeoutMs}`);
+    }
+    return this.consume(signal, timeoutMs, requeue);
   }
 
   /** Streams off and frees the buffers if this handle owns them; afterwards every call fails with EBADF. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue._release(this);
+    if (this.queue.owner !== this) return;
+    // vb2_fop_release: the owner's close streams off, frees the buffers and gives up the queue.
+    const stopped = this.queue.release();
+    this.queue.owner = null;
+    await stopped;
   }
 
-  private async *frames(): AsyncGenerator<VideoBuffer, void, undefined> {
+  private async *consume(signal: AbortSignal | undefined, timeoutMs: number | undefined, requeue: boolean): AsyncGenerator<VideoBuffer, void, undefined> {
     this.checkOpen();
     if (!this.queue.streaming && !this.queue.disconnected && this.queue.doneCount === 0) {
       throw uvcError('EINVAL', 'not streaming: call streamon() before iterating');
     }
+    const dqbufOptions: DqbufOptions = {};
+    if (signal !== undefined) dqbufOptions.signal = signal;
+    if (timeoutMs !== undefined) dqbufOptions.timeoutMs = timeoutMs;
+    // A function, so that the compiler does not assume the signal cannot change across the await.
+    const aborted = (): boolean => signal?.aborted === true;
     let previous: VideoBuffer | null = null;
     for (;;) {
-      if (previous !== null && previous.state === 'dequeued' && this.queue.streaming && this.isOwner) {
-        const current = this.queue.buffers()[previous.index];
-        if (current === previous) this.queue._qbuf(this, previous.index, undefined);
+      if (previous !== null) {
+        if (requeue) this.requeue(previous);
+        previous = null;
       }
-      previous = null;
+      if (aborted()) return;
       let buffer: VideoBuffer;
       try {
-        buffer = await this.dqbuf();
+        buffer = await this.dqbuf(dqbufOptions);
       } catch (error) {
+        if (aborted() && isUvcError(error, 'ECANCELED')) return;
+        // EINVAL from a wait means streaming was turned off (a disconnect answers ENXIO instead).
         if (isUvcError(error, 'EINVAL') && !this.queue.disconnected) return;
         throw error;
       }
@@ -140,7 +186,31 @@ export class QueueHandle implements AsyncIterable<VideoBuffer> {
     }
   }
 
+  /** Gives a yielded buffer back to the driver, if it is still the user's and streaming goes on. */
+  private requeue(buffer: VideoBuffer): void {
+    if (buffer.state !== 'dequeued' || !this.queue.streaming || !this.isOwner) return;
+    if (this.queue.buffers()[buffer.index] !== buffer) return; // a buffer of a freed pool
+    this.queue.qbuf(buffer.index);
+  }
+
   private checkOpen(): void {
     if (this.closed) throw uvcError('EBADF', 'the queue handle is closed');
+  }
+
+  /** vb2_queue_is_busy(): another handle owns the queue. */
+  private checkNotBusy(): void {
+    const owner = this.queue.owner;
+    if (owner !== null && owner !== this) throw uvcError('EBUSY', 'another handle owns this queue');
+  }
+
+  /** The checks of the asynchronous calls, as a rejected promise (null when the call may go on). */
+  private refusal(): Promise<never> | null {
+    try {
+      this.checkOpen();
+      this.checkNotBusy();
+      return null;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }

@@ -100,12 +100,6 @@ export class VideoBuffer {
     return view;
   }
 
-  /** @internal Forget the previous frame when the buffer goes back into the queue. */
-  _reset(): void {
-    this._bytesused = 0;
-    this._flags = FLAGS[0]!;
-  }
-
   toJSON(): Record<string, unknown> {
     return {
       index: this.index,

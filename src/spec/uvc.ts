@@ -298,7 +298,48 @@ export const ProbeField = {
   bMaxNumberOfRefFramesPlus1: 37,
   bmRateControlModes: 38,
   bmLayoutPerStream: 40,
-} as const;
+} as const satisfies Record<keyof ProbeFields, number>;
+
+/**
+ * The fields of the probe/commit block by the specification's names (UVC 1.5, table 4-75), the one spelling the
+ * driver and the virtual camera share (as uvcvideo and the UVC gadget share struct uvc_streaming_control).
+ * UVC 1.0 defines the first 26 bytes; 1.1 adds the next 8; 1.5 the last 14.
+ */
+export interface ProbeFieldsUvc10 {
+  bmHint: number;
+  bFormatIndex: number;
+  bFrameIndex: number;
+  /** 100 ns units. */
+  dwFrameInterval: number;
+  wKeyFrameRate: number;
+  wPFrameRate: number;
+  wCompQuality: number;
+  wCompWindowSize: number;
+  wDelay: number;
+  dwMaxVideoFrameSize: number;
+  dwMaxPayloadTransferSize: number;
+}
+
+export interface ProbeFieldsUvc11 {
+  dwClockFrequency: number;
+  bmFramingInfo: number;
+  bPreferedVersion: number;
+  bMinVersion: number;
+  bMaxVersion: number;
+}
+
+export interface ProbeFieldsUvc15 {
+  bUsage: number;
+  bBitDepthLuma: number;
+  bmSettings: number;
+  bMaxNumberOfRefFramesPlus1: number;
+  bmRateControlModes: number;
+  /** 8 bytes. */
+  bmLayoutPerStream: Uint8Array;
+}
+
+/** Every field of a 48-byte block. */
+export type ProbeFields = ProbeFieldsUvc10 & ProbeFieldsUvc11 & ProbeFieldsUvc15;
 
 export const PROBE_LENGTH_UVC10 = 26;
 export const PROBE_LENGTH_UVC11 = 34;

@@ -43,12 +43,24 @@ export interface VideoStreamConfig {
   dwClockFrequency?: number;
   /** Nominal frame interval in ns (committed dwFrameInterval × 100): lets lost bus time count lost frames. */
   frameIntervalNs?: number;
+  /**
+   * Camera misbehaviour the stream must allow for, from the camera's quirks (src/uvc/quirks.ts: the quirk table, the
+   * caller, or what the driver detected): 'stream-no-fid' (EOF alone ends frames), 'mjpeg-no-eof' (a payload that
+   * starts with a JPEG SOI ends the pending frame), 'invalid-device-sof' (the SCR's SOF field is not the bus SOF).
+   */
+  quirks?: StreamQuirks;
   /** Sizing overrides (see TransferSizingInput). */
   transfers?: number;
   packetsPerTransfer?: number;
   transferSize?: number;
   targetInFlightMs?: number;
   maxInFlightBytes?: number;
+}
+
+export interface StreamQuirks {
+  streamNoFid: boolean;
+  mjpegNoEof: boolean;
+  invalidDeviceSof: boolean;
 }
 
 export interface VideoStreamOptions {

@@ -103,7 +103,9 @@ export function encodeControlValue(definition: ControlDefinition, input: Control
 
   let value: ControlValue | string = input;
   if (definition.kind === 'menu' && typeof value === 'string') {
-    const entry = (limits.menu ?? definition.menu ?? []).find((e) => e.name === value);
+    // Labels are matched case-insensitively ('50Hz', '50hz'), as the CLI takes them.
+    const wanted = value.toLowerCase();
+    const entry = (limits.menu ?? definition.menu ?? []).find((e) => e.name.toLowerCase() === wanted);
     if (entry === undefined) {
       throw rangeError(name, `'${value}' is not one of ${(limits.menu ?? definition.menu ?? []).map((e) => e.name).join(', ')}`, { value });
     }
@@ -138,22 +140,25 @@ export function encodeControlValue(definition: ControlDefinition, input: Control
   const out = new Uint8Array(definition.size);
   for (const field of definition.fields) {
     const v = fields[field.name]!;
-    const label = definition.fields.length > 1 ? `${name}.${field.name}` : name;
-    if (!Number.isInteger(v)) throw new UvcError('EINVAL', `${label} must be an integer, got ${v}`, { details: { control: name, field: field.name, value: v } });
+    // "pan_tilt_absolute: pan 999 is …", "brightness: 999 is …" (the control's name once).
+    const label = definition.fields.length > 1 ? `${field.name} ${v}` : `${v}`;
+    if (!Number.isInteger(v)) throw new UvcError('EINVAL', `${name}: ${label} is not an integer`, { details: { control: name, field: field.name, value: v } });
+    // The device's range first: it is the one the user can act on (the wire type's bounds are wider).
+    const ranged = field.direction !== true && definition.kind !== 'menu' && definition.kind !== 'boolean';
+    const fMin = ranged ? min?.[field.name] : undefined;
+    const fMax = ranged ? max?.[field.name] : undefined;
+    if (fMin !== undefined && fMax !== undefined && fMin <= fMax && (v < fMin || v > fMax)) {
+      throw rangeError(name, `${label} is outside the device's range ${fMin}…${fMax}`, { field: field.name, value: v, min: fMin, max: fMax });
+    }
     const [lo, hi] = fieldBounds(field);
-    if (v < lo || v > hi) throw rangeError(name, `${label} ${v} is outside ${lo}…${hi}`, { field: field.name, value: v, min: lo, max: hi });
-    if (field.direction !== true && definition.kind !== 'menu' && definition.kind !== 'boolean') {
-      const fMin = min?.[field.name];
-      const fMax = max?.[field.name];
-      if (fMin !== undefined && fMax !== undefined && fMin <= fMax && (v < fMin || v > fMax)) {
-        throw rangeError(name, `${label} ${v} is outside the device's range ${fMin}…${fMax}`, { field: field.name, value: v, min: fMin, max: fMax });
-      }
+    if (v < lo || v > hi) throw rangeError(name, `${label} is outside ${lo}…${hi}`, { field: field.name, value: v, min: lo, max: hi });
+    if (ranged) {
       const fStep = step?.[field.name];
       if (fStep !== undefined && fStep > 1 && fMin !== undefined && (v - fMin) % fStep !== 0) {
-        throw rangeError(name, `${label} ${v} is not on the device's step of ${fStep} from ${fMin}`, { field: field.name, value: v, step: fStep, min: fMin });
+        throw rangeError(name, `${label} is not on the device's step of ${fStep} from ${fMin}`, { field: field.name, value: v, step: fStep, min: fMin });
       }
     }
-    if (definition.kind === 'boolean' && v !== 0 && v !== 1) throw rangeError(name, `${label} must be true/false or 0/1, got ${v}`, { value: v });
+    if (definition.kind === 'boolean' && v !== 0 && v !== 1) throw rangeError(name, `must be true/false or 0/1, got ${v}`, { value: v });
     if (definition.kind === 'menu') {
       const menu = limits.menu ?? definition.menu ?? [];
       if (!menu.some((e) => e.value === v)) {

@@ -17,7 +17,7 @@ import {
   type ControlKind,
   type MenuEntry,
 } from './control-catalog.js';
-import { decodeControlValue, encodeControlValue, type ControlValue } from './control-codec.js';
+import { decodeControlValue, encodeControlValue, type CompoundValue, type ControlValue } from './control-codec.js';
 import type { DeclaredControl, EntityType, UvcFunction, VcEntity } from './descriptors/model.js';
 import { GET_REQUEST, getControl, setControl, type GetRequestName, type RequestOptions } from './requests.js';
 import type { StatusEvent } from './status.js';
@@ -31,22 +31,23 @@ export interface ControlFlags {
   disabledByCommitState: boolean;
 }
 
-export interface ControlEntry {
+/** What every control entry has; `V` is the type of its values (min, max, step, default, value). */
+interface ControlEntryOf<K extends ControlKind, V extends ControlValue> {
   name: string;
   /** The unit or terminal ID. */
   unit: number;
   unitType: EntityType;
   selector: number;
-  type: ControlKind;
+  type: K;
   /** Bytes on the wire (raw controls: GET_LEN's answer; 0 when unknown). */
   size: number;
-  min: ControlValue | null;
-  max: ControlValue | null;
+  min: V | null;
+  max: V | null;
   /** GET_RES (for ae_mode: the bitmap of supported modes). */
-  step: ControlValue | null;
-  default: ControlValue | null;
+  step: V | null;
+  default: V | null;
   /** The last value read or written; null when the control cannot be read. */
-  value: ControlValue | null;
+  value: V | null;
   /** Menu controls: the entries the device supports. */
   menu?: MenuEntry[];
   flags: ControlFlags;
@@ -54,13 +55,28 @@ export interface ControlEntry {
   unsupported: GetRequestName[];
 }
 
+export type IntegerControlEntry = ControlEntryOf<'integer', number>;
+export type BooleanControlEntry = ControlEntryOf<'boolean', boolean>;
+export type MenuControlEntry = ControlEntryOf<'menu', number> & { menu: MenuEntry[] };
+export type CompoundControlEntry = ControlEntryOf<'compound', CompoundValue>;
+export type RawControlEntry = ControlEntryOf<'raw', Uint8Array>;
+
+/**
+ * A control as the camera declared it, typed by `type`: after `if (c.type === 'integer')`, `c.max` is a number
+ * (or null when the device would not say), so `c.max + 1` type-checks once null is ruled out.
+ */
+export type ControlEntry = IntegerControlEntry | BooleanControlEntry | MenuControlEntry | CompoundControlEntry | RawControlEntry;
+
+/** The mutable record behind an entry (values of any kind); handed out as a ControlEntry copy. */
+type ControlRecord = ControlEntryOf<ControlKind, ControlValue>;
+
 export interface UvcControlsOptions {
   /** Per request; default 1000 ms (a control that never answers must not stall discovery for long). */
   timeoutMs?: number;
 }
 
 interface ControlState {
-  entry: ControlEntry;
+  entry: ControlRecord;
   definition: ControlDefinition;
 }
 
@@ -84,7 +100,8 @@ function copyValue(value: ControlValue | null): ControlValue | null {
   return value;
 }
 
-function copyEntry(entry: ControlEntry): ControlEntry {
+function copyEntry(entry: ControlRecord): ControlEntry {
+  // The record's values are of its kind (decoded by the definition of that kind): the union's member by `type`.
   return {
     ...entry,
     min: copyValue(entry.min),
@@ -95,7 +112,7 @@ function copyEntry(entry: ControlEntry): ControlEntry {
     ...(entry.menu === undefined ? {} : { menu: entry.menu.map((m) => ({ ...m })) }),
     flags: { ...entry.flags },
     unsupported: [...entry.unsupported],
-  };
+  } as ControlEntry;
 }
 
 /** Discovery must stop when the device is gone or the handle closed; anything else is the control's problem. */
@@ -270,7 +287,7 @@ export class UvcControls {
     return entity;
   }
 
-  private address(entry: ControlEntry): { interfaceNumber: number; entityId: number; selector: number } {
+  private address(entry: ControlRecord): { interfaceNumber: number; entityId: number; selector: number } {
     return { interfaceNumber: this.vcInterface, entityId: entry.unit, selector: entry.selector };
   }
 
@@ -318,7 +335,7 @@ export class UvcControls {
         ? extensionControlDefinition(declared.entityId, declared.selector)
         : controlDefinition(declared.entityType, declared.selector);
     if (definition === null) return;
-    const entry: ControlEntry = {
+    const entry: ControlRecord = {
       name: declared.name,
       unit: declared.entityId,
       unitType: declared.entityType,
@@ -358,7 +375,7 @@ export class UvcControls {
 }
 
 /** The menu entries the device supports: AE mode's GET_RES bitmap, else the entries within GET_MIN…GET_MAX. */
-function supportedMenu(definition: ControlDefinition, entry: ControlEntry): MenuEntry[] {
+function supportedMenu(definition: ControlDefinition, entry: ControlRecord): MenuEntry[] {
   const all = definition.menu ?? [];
   if (definition.resIsMenuMask === true) {
     const mask = typeof entry.step === 'number' ? entry.step : null;

@@ -2,7 +2,16 @@
 export { parseUvcDescriptors } from './descriptors/parse.js';
 export type * from './descriptors/model.js';
 export { UvcControls } from './controls.js';
-export type { ControlEntry, ControlFlags, UvcControlsOptions } from './controls.js';
+export type {
+  ControlEntry,
+  IntegerControlEntry,
+  BooleanControlEntry,
+  MenuControlEntry,
+  CompoundControlEntry,
+  RawControlEntry,
+  ControlFlags,
+  UvcControlsOptions,
+} from './controls.js';
 export type { ControlValue, CompoundValue } from './control-codec.js';
 export type { ControlKind, MenuEntry } from './control-catalog.js';
 export { selectFormat, nearestInterval, NEAREST_MATCH_RULE } from './format-selection.js';
@@ -17,3 +26,5 @@ export { decodeStatusPacket } from './status.js';
 export type { StatusEvent, ControlChangeEvent, ButtonEvent, UnknownStatusEvent } from './status.js';
 export { getControl, setControl, readRequestErrorCode, errorCodeForRequestError } from './requests.js';
 export type { ControlAddress, GetRequestName, RequestErrorInfo } from './requests.js';
+export { QUIRKS, QUIRK_NAMES, QUIRK_TABLE, DeviceQuirks, quirkTableEntry, validateQuirkNames } from './quirks.js';
+export type { QuirkName, QuirkSource, AppliedQuirk, QuirkTableEntry, DeviceIdentity } from './quirks.js';

@@ -3,35 +3,23 @@
  * Fields the block's length does not reach are null when decoding and left out when encoding.
  */
 import { UvcError } from '../errors.js';
-import { PROBE_LENGTH_UVC10, PROBE_LENGTH_UVC11, PROBE_LENGTH_UVC15, ProbeField } from '../spec/uvc.js';
+import {
+  PROBE_LENGTH_UVC10,
+  PROBE_LENGTH_UVC11,
+  PROBE_LENGTH_UVC15,
+  ProbeField,
+  type ProbeFieldsUvc10,
+  type ProbeFieldsUvc11,
+  type ProbeFieldsUvc15,
+} from '../spec/uvc.js';
 
-export interface ProbeControl {
-  hint: number;
-  formatIndex: number;
-  frameIndex: number;
-  /** 100 ns units. */
-  frameInterval: number;
-  keyFrameRate: number;
-  pFrameRate: number;
-  compQuality: number;
-  compWindowSize: number;
-  delay: number;
-  maxVideoFrameSize: number;
-  maxPayloadTransferSize: number;
-  /** UVC 1.1+ (blocks of 34 bytes or more). */
-  clockFrequency: number | null;
-  framingInfo: number | null;
-  preferredVersion: number | null;
-  minVersion: number | null;
-  maxVersion: number | null;
-  /** UVC 1.5 (48 bytes). */
-  usage: number | null;
-  bitDepthLuma: number | null;
-  settings: number | null;
-  maxNumberOfRefFramesPlus1: number | null;
-  rateControlModes: number | null;
-  layoutPerStream: Uint8Array | null;
-}
+/**
+ * A decoded block, fields by the specification's names. Fields the block's length does not reach are null: the
+ * 1.1 fields in a 26-byte block, the 1.5 fields in a 26- or 34-byte one.
+ */
+export type ProbeControl = ProbeFieldsUvc10 & { [K in keyof ProbeFieldsUvc11]: ProbeFieldsUvc11[K] | null } & {
+  [K in keyof ProbeFieldsUvc15]: ProbeFieldsUvc15[K] | null;
+};
 
 /** The block length a UVC version defines. */
 export function probeLengthForVersion(bcdUVC: number): number {
@@ -52,28 +40,28 @@ export function decodeProbeControl(bytes: Uint8Array): ProbeControl {
   const has11 = bytes.length >= PROBE_LENGTH_UVC11;
   const has15 = bytes.length >= PROBE_LENGTH_UVC15;
   return {
-    hint: u16(bytes, ProbeField.bmHint),
-    formatIndex: bytes[ProbeField.bFormatIndex]!,
-    frameIndex: bytes[ProbeField.bFrameIndex]!,
-    frameInterval: u32(bytes, ProbeField.dwFrameInterval),
-    keyFrameRate: u16(bytes, ProbeField.wKeyFrameRate),
-    pFrameRate: u16(bytes, ProbeField.wPFrameRate),
-    compQuality: u16(bytes, ProbeField.wCompQuality),
-    compWindowSize: u16(bytes, ProbeField.wCompWindowSize),
-    delay: u16(bytes, ProbeField.wDelay),
-    maxVideoFrameSize: u32(bytes, ProbeField.dwMaxVideoFrameSize),
-    maxPayloadTransferSize: u32(bytes, ProbeField.dwMaxPayloadTransferSize),
-    clockFrequency: has11 ? u32(bytes, ProbeField.dwClockFrequency) : null,
-    framingInfo: has11 ? bytes[ProbeField.bmFramingInfo]! : null,
-    preferredVersion: has11 ? bytes[ProbeField.bPreferedVersion]! : null,
-    minVersion: has11 ? bytes[ProbeField.bMinVersion]! : null,
-    maxVersion: has11 ? bytes[ProbeField.bMaxVersion]! : null,
-    usage: has15 ? bytes[ProbeField.bUsage]! : null,
-    bitDepthLuma: has15 ? bytes[ProbeField.bBitDepthLuma]! : null,
-    settings: has15 ? bytes[ProbeField.bmSettings]! : null,
-    maxNumberOfRefFramesPlus1: has15 ? bytes[ProbeField.bMaxNumberOfRefFramesPlus1]! : null,
-    rateControlModes: has15 ? u16(bytes, ProbeField.bmRateControlModes) : null,
-    layoutPerStream: has15 ? bytes.slice(ProbeField.bmLayoutPerStream, ProbeField.bmLayoutPerStream + 8) : null,
+    bmHint: u16(bytes, ProbeField.bmHint),
+    bFormatIndex: bytes[ProbeField.bFormatIndex]!,
+    bFrameIndex: bytes[ProbeField.bFrameIndex]!,
+    dwFrameInterval: u32(bytes, ProbeField.dwFrameInterval),
+    wKeyFrameRate: u16(bytes, ProbeField.wKeyFrameRate),
+    wPFrameRate: u16(bytes, ProbeField.wPFrameRate),
+    wCompQuality: u16(bytes, ProbeField.wCompQuality),
+    wCompWindowSize: u16(bytes, ProbeField.wCompWindowSize),
+    wDelay: u16(bytes, ProbeField.wDelay),
+    dwMaxVideoFrameSize: u32(bytes, ProbeField.dwMaxVideoFrameSize),
+    dwMaxPayloadTransferSize: u32(bytes, ProbeField.dwMaxPayloadTransferSize),
+    dwClockFrequency: has11 ? u32(bytes, ProbeField.dwClockFrequency) : null,
+    bmFramingInfo: has11 ? bytes[ProbeField.bmFramingInfo]! : null,
+    bPreferedVersion: has11 ? bytes[ProbeField.bPreferedVersion]! : null,
+    bMinVersion: has11 ? bytes[ProbeField.bMinVersion]! : null,
+    bMaxVersion: has11 ? bytes[ProbeField.bMaxVersion]! : null,
+    bUsage: has15 ? bytes[ProbeField.bUsage]! : null,
+    bBitDepthLuma: has15 ? bytes[ProbeField.bBitDepthLuma]! : null,
+    bmSettings: has15 ? bytes[ProbeField.bmSettings]! : null,
+    bMaxNumberOfRefFramesPlus1: has15 ? bytes[ProbeField.bMaxNumberOfRefFramesPlus1]! : null,
+    bmRateControlModes: has15 ? u16(bytes, ProbeField.bmRateControlModes) : null,
+    bmLayoutPerStream: has15 ? bytes.slice(ProbeField.bmLayoutPerStream, ProbeField.bmLayoutPerStream + 8) : null,
   };
 }
 
@@ -92,29 +80,29 @@ export function encodeProbeControl(control: ProbeControl, length: number): Uint8
   const put8 = (at: number, v: number | null): void => {
     if (at < length && v !== null) out[at] = v & 0xff;
   };
-  put16(ProbeField.bmHint, control.hint);
-  put8(ProbeField.bFormatIndex, control.formatIndex);
-  put8(ProbeField.bFrameIndex, control.frameIndex);
-  put32(ProbeField.dwFrameInterval, control.frameInterval);
-  put16(ProbeField.wKeyFrameRate, control.keyFrameRate);
-  put16(ProbeField.wPFrameRate, control.pFrameRate);
-  put16(ProbeField.wCompQuality, control.compQuality);
-  put16(ProbeField.wCompWindowSize, control.compWindowSize);
-  put16(ProbeField.wDelay, control.delay);
-  put32(ProbeField.dwMaxVideoFrameSize, control.maxVideoFrameSize);
-  put32(ProbeField.dwMaxPayloadTransferSize, control.maxPayloadTransferSize);
-  put32(ProbeField.dwClockFrequency, control.clockFrequency ?? 0);
-  put8(ProbeField.bmFramingInfo, control.framingInfo);
-  put8(ProbeField.bPreferedVersion, control.preferredVersion);
-  put8(ProbeField.bMinVersion, control.minVersion);
-  put8(ProbeField.bMaxVersion, control.maxVersion);
-  put8(ProbeField.bUsage, control.usage);
-  put8(ProbeField.bBitDepthLuma, control.bitDepthLuma);
-  put8(ProbeField.bmSettings, control.settings);
-  put8(ProbeField.bMaxNumberOfRefFramesPlus1, control.maxNumberOfRefFramesPlus1);
-  put16(ProbeField.bmRateControlModes, control.rateControlModes ?? 0);
-  if (control.layoutPerStream !== null && ProbeField.bmLayoutPerStream + 8 <= length) {
-    out.set(control.layoutPerStream.subarray(0, 8), ProbeField.bmLayoutPerStream);
+  put16(ProbeField.bmHint, control.bmHint);
+  put8(ProbeField.bFormatIndex, control.bFormatIndex);
+  put8(ProbeField.bFrameIndex, control.bFrameIndex);
+  put32(ProbeField.dwFrameInterval, control.dwFrameInterval);
+  put16(ProbeField.wKeyFrameRate, control.wKeyFrameRate);
+  put16(ProbeField.wPFrameRate, control.wPFrameRate);
+  put16(ProbeField.wCompQuality, control.wCompQuality);
+  put16(ProbeField.wCompWindowSize, control.wCompWindowSize);
+  put16(ProbeField.wDelay, control.wDelay);
+  put32(ProbeField.dwMaxVideoFrameSize, control.dwMaxVideoFrameSize);
+  put32(ProbeField.dwMaxPayloadTransferSize, control.dwMaxPayloadTransferSize);
+  put32(ProbeField.dwClockFrequency, control.dwClockFrequency ?? 0);
+  put8(ProbeField.bmFramingInfo, control.bmFramingInfo);
+  put8(ProbeField.bPreferedVersion, control.bPreferedVersion);
+  put8(ProbeField.bMinVersion, control.bMinVersion);
+  put8(ProbeField.bMaxVersion, control.bMaxVersion);
+  put8(ProbeField.bUsage, control.bUsage);
+  put8(ProbeField.bBitDepthLuma, control.bBitDepthLuma);
+  put8(ProbeField.bmSettings, control.bmSettings);
+  put8(ProbeField.bMaxNumberOfRefFramesPlus1, control.bMaxNumberOfRefFramesPlus1);
+  put16(ProbeField.bmRateControlModes, control.bmRateControlModes ?? 0);
+  if (control.bmLayoutPerStream !== null && ProbeField.bmLayoutPerStream + 8 <= length) {
+    out.set(control.bmLayoutPerStream.subarray(0, 8), ProbeField.bmLayoutPerStream);
   }
   return out;
 }

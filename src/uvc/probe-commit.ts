@@ -43,12 +43,12 @@ export interface StreamParameters {
   /** 100 ns units, as the device committed it. */
   interval: number;
   fps: number;
-  maxVideoFrameSize: number;
-  maxPayloadTransferSize: number;
+  dwMaxVideoFrameSize: number;
+  dwMaxPayloadTransferSize: number;
   /** Hz: the probe's dwClockFrequency (UVC 1.1+) or the VideoControl header's. */
-  clockFrequency: number;
+  dwClockFrequency: number;
   /** bmFramingInfo (UVC 1.1+); null when the block has none (then FID and EOF behave as in UVC 1.0). */
-  framingInfo: number | null;
+  bmFramingInfo: number | null;
   /** The block the device offered and that is (or will be) committed, as it sent it. */
   block: Uint8Array;
   /** The decoded block after the fix-ups. */
@@ -168,13 +168,13 @@ class Negotiation {
 
 /** The format and frame the device's answer names, which may differ from what was asked. */
 function lookUp(streaming: VideoStreamingInterface, control: ProbeControl): { format: VideoFormat; frame: VideoFrame } {
-  const format = streaming.formats.find((f) => f.index === control.formatIndex);
-  const frame = format?.frames.find((f) => f.index === control.frameIndex);
+  const format = streaming.formats.find((f) => f.index === control.bFormatIndex);
+  const frame = format?.frames.find((f) => f.index === control.bFrameIndex);
   if (format === undefined || frame === undefined) {
     throw new UvcError(
       'EPROTO',
-      `the device answered the probe with format ${control.formatIndex} frame ${control.frameIndex}, which interface ${streaming.interfaceNumber} does not describe`,
-      { details: { interfaceNumber: streaming.interfaceNumber, formatIndex: control.formatIndex, frameIndex: control.frameIndex } },
+      `the device answered the probe with format ${control.bFormatIndex} frame ${control.bFrameIndex}, which interface ${streaming.interfaceNumber} does not describe`,
+      { details: { interfaceNumber: streaming.interfaceNumber, bFormatIndex: control.bFormatIndex, bFrameIndex: control.bFrameIndex } },
     );
   }
   return { format, frame };
@@ -219,13 +219,13 @@ export async function probe(
   }
   proposal = {
     ...proposal,
-    hint: ProbeHint.FRAME_INTERVAL,
-    formatIndex: selection.format.index,
-    frameIndex: selection.frame.index,
-    frameInterval: selection.interval,
+    bmHint: ProbeHint.FRAME_INTERVAL,
+    bFormatIndex: selection.format.index,
+    bFrameIndex: selection.frame.index,
+    dwFrameInterval: selection.interval,
   };
   // Some webcams stall a proposal whose (device-owned) dwMaxVideoFrameSize is 0 (uvcvideo's PROBE_EXTRAFIELDS).
-  if (proposal.maxVideoFrameSize === 0 && selection.frame.maxFrameSize !== null) proposal.maxVideoFrameSize = selection.frame.maxFrameSize;
+  if (proposal.dwMaxVideoFrameSize === 0 && selection.frame.maxFrameSize !== null) proposal.dwMaxVideoFrameSize = selection.frame.maxFrameSize;
 
   await n.setProbe(proposal);
 
@@ -236,13 +236,13 @@ export async function probe(
     if (bytes.length >= PROBE_LENGTH_UVC10) return decodeProbeControl(bytes);
     if (bytes.length === 2) {
       n.fixups.push('GET_MIN/GET_MAX(PROBE) answer only wCompQuality (Bison workaround)');
-      return { ...emptyProbeControl(), compQuality: bytes[0]! | (bytes[1]! << 8) };
+      return { ...emptyProbeControl(), wCompQuality: bytes[0]! | (bytes[1]! << 8) };
     }
     return null;
   };
   const min = compressionOf(minBytes);
   const max = compressionOf(maxBytes);
-  if (max !== null) proposal = { ...proposal, compQuality: max.compQuality };
+  if (max !== null) proposal = { ...proposal, wCompQuality: max.wCompQuality };
 
   const largest = largestBytesPerInterval(streaming);
   const isochronous = streaming.transferType === 'isochronous';
@@ -255,39 +255,39 @@ export async function probe(
     answer = await n.getCurrent();
     const decoded = decodeProbeControl(answer);
     mode = lookUp(streaming, decoded);
-    if (decoded.frameInterval === 0) {
+    if (decoded.dwFrameInterval === 0) {
       n.fixups.push(`the device answered dwFrameInterval 0; taking the requested ${selection.interval}`);
-      decoded.frameInterval = selection.interval;
+      decoded.dwFrameInterval = selection.interval;
     }
     ({ control, fixups } = fixupProbeControl(decoded, { streaming, format: mode.format, frame: mode.frame, speed }));
-    if (round === 1 || !isochronous || streaming.altSettings.length <= 1 || control.maxPayloadTransferSize <= largest || min === null) break;
+    if (round === 1 || !isochronous || streaming.altSettings.length <= 1 || control.dwMaxPayloadTransferSize <= largest || min === null) break;
     // Too much bandwidth: ask once more with the minimum compression parameters.
-    n.fixups.push(`the device needs ${control.maxPayloadTransferSize} bytes per interval (at most ${largest}); probing again with minimum compression parameters`);
+    n.fixups.push(`the device needs ${control.dwMaxPayloadTransferSize} bytes per interval (at most ${largest}); probing again with minimum compression parameters`);
     proposal = {
       ...decoded,
-      keyFrameRate: min.keyFrameRate,
-      pFrameRate: min.pFrameRate,
-      compQuality: min.compQuality,
-      compWindowSize: min.compWindowSize,
+      wKeyFrameRate: min.wKeyFrameRate,
+      wPFrameRate: min.wPFrameRate,
+      wCompQuality: min.wCompQuality,
+      wCompWindowSize: min.wCompWindowSize,
     };
   }
 
-  const alt = chooseAltSetting(streaming, control.maxPayloadTransferSize);
+  const alt = chooseAltSetting(streaming, control.dwMaxPayloadTransferSize);
   if (alt === null) {
-    const suggestion = suggestFittingMode(streaming, { ...mode, interval: control.frameInterval }, control.maxPayloadTransferSize, largest, speed);
-    const wanted = modeName(mode.format, mode.frame, control.frameInterval);
+    const suggestion = suggestFittingMode(streaming, { ...mode, interval: control.dwFrameInterval }, control.dwMaxPayloadTransferSize, largest, speed);
+    const wanted = modeName(mode.format, mode.frame, control.dwFrameInterval);
     const hint =
       suggestion === null
         ? 'no mode of this interface fits'
         : `${suggestion.fourcc ?? 'format ' + suggestion.formatIndex} ${suggestion.width}x${suggestion.height} at ${Number(suggestion.fps.toFixed(2))} fps would fit`;
     throw new UvcError(
       'ENOSPC',
-      `${wanted} needs ${control.maxPayloadTransferSize} bytes per interval, but the largest alt setting of interface ${streaming.interfaceNumber} offers ${largest}; ${hint}`,
-      { details: { required: control.maxPayloadTransferSize, available: largest, interfaceNumber: streaming.interfaceNumber, suggestion, fixups: [...n.fixups, ...fixups] } },
+      `${wanted} needs ${control.dwMaxPayloadTransferSize} bytes per interval, but the largest alt setting of interface ${streaming.interfaceNumber} offers ${largest}; ${hint}`,
+      { details: { required: control.dwMaxPayloadTransferSize, available: largest, interfaceNumber: streaming.interfaceNumber, suggestion, fixups: [...n.fixups, ...fixups] } },
     );
   }
 
-  const clockFromProbe = control.clockFrequency !== null && control.clockFrequency > 0 ? control.clockFrequency : null;
+  const clockFromProbe = control.dwClockFrequency !== null && control.dwClockFrequency > 0 ? control.dwClockFrequency : null;
   return {
     interfaceNumber: streaming.interfaceNumber,
     endpointAddress: alt.endpointAddress ?? streaming.endpointAddress,
@@ -296,12 +296,12 @@ export async function probe(
     bytesPerInterval: isochronous ? alt.bytesPerInterval : alt.maxPacketSize,
     format: { index: mode.format.index, kind: mode.format.kind, fourcc: mode.format.fourcc, guid: mode.format.guid, bitsPerPixel: mode.format.bitsPerPixel },
     frame: { index: mode.frame.index, width: mode.frame.width, height: mode.frame.height },
-    interval: control.frameInterval,
-    fps: 1e7 / control.frameInterval,
-    maxVideoFrameSize: control.maxVideoFrameSize,
-    maxPayloadTransferSize: control.maxPayloadTransferSize,
-    clockFrequency: clockFromProbe ?? fn.videoControl.clockFrequency,
-    framingInfo: control.framingInfo,
+    interval: control.dwFrameInterval,
+    fps: 1e7 / control.dwFrameInterval,
+    dwMaxVideoFrameSize: control.dwMaxVideoFrameSize,
+    dwMaxPayloadTransferSize: control.dwMaxPayloadTransferSize,
+    dwClockFrequency: clockFromProbe ?? fn.videoControl.clockFrequency,
+    bmFramingInfo: control.bmFramingInfo,
     block: answer,
     control,
     bcdUVC: fn.bcdUVC,

@@ -32,45 +32,45 @@ export function fixupProbeControl(control: ProbeControl, ctx: FixupContext): { c
 
   if (!isCompressed(format)) {
     const size = frameBytes(format, frame);
-    if (fixed.maxVideoFrameSize !== size) {
-      fixups.push(`dwMaxVideoFrameSize ${fixed.maxVideoFrameSize} replaced by ${size} (${frame.width}x${frame.height} at ${format.bitsPerPixel} bpp)`);
-      fixed.maxVideoFrameSize = size;
+    if (fixed.dwMaxVideoFrameSize !== size) {
+      fixups.push(`dwMaxVideoFrameSize ${fixed.dwMaxVideoFrameSize} replaced by ${size} (${frame.width}x${frame.height} at ${format.bitsPerPixel} bpp)`);
+      fixed.dwMaxVideoFrameSize = size;
     }
-  } else if (fixed.maxVideoFrameSize === 0) {
+  } else if (fixed.dwMaxVideoFrameSize === 0) {
     const size = frameBytes(format, frame);
     fixups.push(`dwMaxVideoFrameSize 0 replaced by ${size} from the frame descriptor`);
-    fixed.maxVideoFrameSize = size;
+    fixed.dwMaxVideoFrameSize = size;
   }
 
-  if (((fixed.maxPayloadTransferSize & 0xffff0000) >>> 0) === 0xffff0000) {
-    const low = fixed.maxPayloadTransferSize & 0xffff;
-    fixups.push(`dwMaxPayloadTransferSize 0x${fixed.maxPayloadTransferSize.toString(16)} is a sign-extended 16-bit value; using ${low}`);
-    fixed.maxPayloadTransferSize = low;
+  if (((fixed.dwMaxPayloadTransferSize & 0xffff0000) >>> 0) === 0xffff0000) {
+    const low = fixed.dwMaxPayloadTransferSize & 0xffff;
+    fixups.push(`dwMaxPayloadTransferSize 0x${fixed.dwMaxPayloadTransferSize.toString(16)} is a sign-extended 16-bit value; using ${low}`);
+    fixed.dwMaxPayloadTransferSize = low;
   }
 
   if (streaming.transferType === 'bulk') {
-    if (fixed.maxPayloadTransferSize === 0) {
-      const size = fixed.maxVideoFrameSize + PAYLOAD_HEADER_BYTES;
+    if (fixed.dwMaxPayloadTransferSize === 0) {
+      const size = fixed.dwMaxVideoFrameSize + PAYLOAD_HEADER_BYTES;
       fixups.push(`dwMaxPayloadTransferSize 0 replaced by one frame plus header (${size}) for the bulk endpoint`);
-      fixed.maxPayloadTransferSize = size;
+      fixed.dwMaxPayloadTransferSize = size;
     }
     return { control: fixed, fixups };
   }
 
   const largest = largestBytesPerInterval(streaming);
-  const interval = fixed.frameInterval > 0 ? fixed.frameInterval : frame.defaultInterval;
+  const interval = fixed.dwFrameInterval > 0 ? fixed.dwFrameInterval : frame.defaultInterval;
   const needed = estimatePayloadSize(format, frame, interval, ctx.speed);
   const estimate = Math.max(needed, Math.min(MIN_ESTIMATED_PAYLOAD, largest));
-  const reported = fixed.maxPayloadTransferSize;
+  const reported = fixed.dwMaxPayloadTransferSize;
   if (reported === 0) {
     fixups.push(`dwMaxPayloadTransferSize 0 replaced by the estimate ${estimate}`);
-    fixed.maxPayloadTransferSize = estimate;
+    fixed.dwMaxPayloadTransferSize = estimate;
   } else if (reported > largest && needed <= largest && reported >= 2 * needed) {
     fixups.push(
       `dwMaxPayloadTransferSize ${reported} is more than any alt setting offers (${largest}) and at least twice what ` +
         `${frame.width}x${frame.height} at ${(1e7 / interval).toFixed(2)} fps needs (${needed}); using the estimate ${estimate}`,
     );
-    fixed.maxPayloadTransferSize = estimate;
+    fixed.dwMaxPayloadTransferSize = estimate;
   }
   return { control: fixed, fixups };
 }

@@ -10,7 +10,9 @@
  * pace the same accounting runs on virtual time and nothing ever waits for a capture instant.
  */
 import type { DeviceReplyStatus, EndpointReply, EndpointRequest } from '../transport/device-model.js';
+import { AbortWatch } from './abort-watch.js';
 import { sofFrameNumber, type BusClock } from './bus-clock.js';
+import { noteFault, type SentFrame } from './sent-frames.js';
 import type { VideoStream } from './video-stream.js';
 
 export interface BulkEndpointPort {
@@ -20,6 +22,8 @@ export interface BulkEndpointPort {
   maxPacket: number;
   bytesPerInterval: number;
   gone: () => void;
+  /** Packet loss: whether a transfer of this many max-size packets is spoiled (it fails, its data lost). */
+  lose: (packets: number) => boolean;
 }
 
 interface Pending {
@@ -27,7 +31,9 @@ interface Pending {
   filled: number;
   startInterval: number;
   /** Set once the transfer's content is final; it completes at bus interval `completeAt`. */
-  outcome: 'ok' | 'overflow' | null;
+  outcome: 'ok' | 'overflow' | 'error' | null;
+  /** Ground-truth records of the frames whose data it holds. */
+  frames: SentFrame[];
   completeAt: number;
   resolve: (reply: EndpointReply) => void;
   detach: () => void;
@@ -40,10 +46,12 @@ interface OpenPayload {
   sent: number;
   /** The payload ended on a packet boundary below the maximum: a zero-length packet follows. */
   zlp: boolean;
+  record: SentFrame | null;
 }
 
 export class BulkInEndpoint {
   private readonly queue: Pending[] = [];
+  private readonly aborts = new AbortWatch<Pending>((p) => this.abort(p));
   private payload: OpenPayload | null = null;
   /** Bus time (fractional interval) at which the pipe is free again. */
   private cursor = 0;
@@ -71,6 +79,7 @@ export class BulkInEndpoint {
         filled: 0,
         startInterval: this.clock.now(),
         outcome: null,
+        frames: [],
         completeAt: 0,
         resolve,
         detach: () => {},
@@ -81,9 +90,7 @@ export class BulkInEndpoint {
           resolve({ status: 'cancelled', actualLength: 0, startFrame: sofFrameNumber(this.clock, pending.startInterval) });
           return;
         }
-        const onAbort = () => this.abort(pending);
-        signal.addEventListener('abort', onAbort, { once: true });
-        pending.detach = () => signal.removeEventListener('abort', onAbort);
+        pending.detach = this.aborts.watch(signal, pending);
       }
       this.queue.push(pending);
       this.pump();
@@ -178,6 +185,11 @@ export class BulkInEndpoint {
       }
       if (outcome === 'pending') return;
       p.outcome = outcome;
+      if (this.port.lose(Math.ceil(p.filled / this.port.maxPacket))) {
+        // Spoiled on the bus: the host controller gives up on the transfer, and its data is gone.
+        p.outcome = 'error';
+        for (const record of p.frames) noteFault(record, 'packet-loss');
+      }
       p.completeAt = Math.ceil(this.cursor);
     }
   }
@@ -223,9 +235,11 @@ export class BulkInEndpoint {
           length: payload.length,
           sent: 0,
           zlp: payload.length < maxPayload && payload.length % maxPacket === 0,
+          record: payload.record,
         };
       }
       const open = this.payload;
+      if (open.record !== null && p.frames[p.frames.length - 1] !== open.record) p.frames.push(open.record);
       const remaining = open.length - open.sent;
       const room = buffer.length - p.filled;
       // Whole packets that fit both the payload and the host's buffer move in one go.

@@ -5,7 +5,7 @@
  * consumes bus time. The device clock (the STC behind PTS and SCR) runs at dwClockFrequency off the same
  * time base, optionally drifting by some ppm, from an arbitrary start value like a real free-running counter.
  */
-import type { Pace } from './options.js';
+import type { Pace } from './types.js';
 
 export interface BusClock {
   readonly pace: Pace;
@@ -17,6 +17,11 @@ export interface BusClock {
   msUntil(interval: number): number;
   /** 'fast' pace: let virtual time reach `interval` (never moves back). No effect in 'realtime'. */
   advanceTo(interval: number): void;
+  /**
+   * The host clock (process.hrtime, ns) at (fractional) bus interval `interval`. 'fast' pace: virtual time has
+   * no host instant, so this is the host clock now.
+   */
+  hostNs(interval: number): number;
 }
 
 export function sofFrameNumber(clock: BusClock, interval: number): number {
@@ -51,6 +56,10 @@ export class RealtimeBusClock implements BusClock {
   }
 
   advanceTo(): void {}
+
+  hostNs(interval: number): number {
+    return Number(this.epochNs) + (interval - this.start) * this.intervalUs * 1000;
+  }
 }
 
 export class VirtualBusClock implements BusClock {
@@ -78,6 +87,10 @@ export class VirtualBusClock implements BusClock {
 
   advanceTo(interval: number): void {
     if (interval > this.current) this.current = interval;
+  }
+
+  hostNs(): number {
+    return Number(process.hrtime.bigint());
   }
 }
 

@@ -14,7 +14,7 @@ import {
 } from '../spec/uvc.js';
 import { CAMERA_TERMINAL_ID, EXTENSION_UNIT_ID, PROCESSING_UNIT_ID, XuControl } from './entities.js';
 import { sceneLight, sceneTemperature } from './scene.js';
-import type { UvcVersion } from './options.js';
+import type { UvcVersion } from './types.js';
 
 export interface ControlField {
   offset: number;

@@ -4,7 +4,7 @@
  * negotiation and the endpoint servers all read it, so they can never disagree.
  */
 import { busIntervalMicroseconds } from '../spec/usb.js';
-import type { VirtualSpeed, VirtualTransfer } from './options.js';
+import type { VirtualSpeed, VirtualTransfer } from './types.js';
 
 export interface IsoAltSetting {
   /** bAlternateSetting (1…n; 0 is the zero-bandwidth setting without an endpoint). */

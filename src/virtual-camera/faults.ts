@@ -4,7 +4,7 @@
  * where the camera would commit it (packetising, probe/commit, the class request dispatcher).
  */
 import { RequestErrorCode } from '../spec/uvc.js';
-import type { InvalidOption } from './options.js';
+import type { InvalidOption } from './types.js';
 
 /** Which frames (by sequence number, the number their stamp carries): all, a list, or every n-th from offset. */
 export type FrameSet = 'all' | readonly number[] | { every: number; offset?: number };
@@ -29,7 +29,7 @@ export interface StallMatch extends RequestMatch {
 }
 
 export interface FaultOptions {
-  /** iso: probability in [0, 1] that a packet is spoiled on the bus. */
+  /** Probability in [0, 1] that a packet is spoiled on the bus (iso: that packet; bulk: its transfer fails). */
   packetLossRate?: number;
   /** 'error': the packet completes with status ERROR (a CRC error); 'missing': it arrives empty with status OK. */
   packetLoss?: 'error' | 'missing';
@@ -44,6 +44,8 @@ export interface FaultOptions {
   /** Frames cut short: only `shortFrameRatio` of their bytes are sent before EOF. */
   shortFrames?: FrameSet;
   shortFrameRatio?: number;
+  /** Frames sent longer than the committed dwMaxVideoFrameSize (the picture, then zeros): no buffer holds them. */
+  overflowFrames?: FrameSet;
   /** Class requests answered with STALL. */
   stallRequests?: readonly StallMatch[];
   /** Class requests never answered: they stay pending until the host aborts them. */
@@ -78,6 +80,7 @@ export interface ResolvedFaults {
   fidNeverToggles: boolean;
   shortFrames: FrameSet | null;
   shortFrameRatio: number;
+  overflowFrames: FrameSet | null;
   stallRequests: ResolvedMatch[];
   ignoreRequests: ResolvedMatch[];
   slowRequests: { delayMs: number; match: ResolvedMatch } | null;
@@ -171,6 +174,7 @@ export function resolveFaults(faults: FaultOptions | undefined, invalid: Invalid
     fidNeverToggles: f.fidNeverToggles === undefined ? false : f.fidNeverToggles === true,
     shortFrames: resolveFrameSet('shortFrames', f.shortFrames, invalid),
     shortFrameRatio: ratio,
+    overflowFrames: resolveFrameSet('overflowFrames', f.overflowFrames, invalid),
     stallRequests: list('stallRequests', f.stallRequests).map((m) => resolveMatch('stallRequests', m, invalid, m?.errorCode)),
     ignoreRequests: list('ignoreRequests', f.ignoreRequests).map((m) => resolveMatch('ignoreRequests', m, invalid)),
     slowRequests: slow,

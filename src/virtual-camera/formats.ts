@@ -6,7 +6,7 @@
 import { fourccGuid } from '../spec/uvc.js';
 import type { DeviceLayout, IsoAltSetting } from './device-layout.js';
 import { stampGeometry } from './frame-stamp.js';
-import type { VirtualSpeed, VirtualTransfer, InvalidOption } from './options.js';
+import type { VirtualSpeed, VirtualTransfer, InvalidOption } from './types.js';
 
 export type PixelFormat = 'yuyv' | 'nv12' | 'mjpeg';
 

@@ -10,6 +10,7 @@
  */
 import type { DeviceReplyStatus, EndpointReply, EndpointRequest, IsoPacketSlots } from '../transport/device-model.js';
 import { PacketStatus } from '../transport/device-model.js';
+import { AbortWatch } from './abort-watch.js';
 import { sofFrameNumber, type BusClock } from './bus-clock.js';
 import type { Payload, VideoStream } from './video-stream.js';
 
@@ -50,6 +51,7 @@ function emptyPackets(iso: IsoPacketSlots, status: number): void {
 
 export class IsoInEndpoint {
   private readonly queue: Pending[] = [];
+  private readonly aborts = new AbortWatch<Pending>((p) => this.abort(p));
   /** The first interval no request has been served for (the stream has been carried up to here). */
   private servedUntil: number;
   private timer: NodeJS.Timeout | null = null;
@@ -97,9 +99,7 @@ export class IsoInEndpoint {
           resolve({ status: 'cancelled', actualLength: 0, startFrame: sofFrameNumber(this.clock, start) });
           return;
         }
-        const onAbort = () => this.abort(pending);
-        signal.addEventListener('abort', onAbort, { once: true });
-        pending.detach = () => signal.removeEventListener('abort', onAbort);
+        pending.detach = this.aborts.watch(signal, pending);
       }
       this.queue.push(pending);
       this.schedule();
@@ -252,6 +252,7 @@ export class IsoInEndpoint {
     const { iso, request } = p;
     const loss = this.port.lose();
     if (loss !== null || payload === null) {
+      if (payload !== null) this.port.stream.payloadLost(payload);
       iso.actual[i] = 0;
       iso.status[i] = loss === 'error' ? PacketStatus.ERROR : PacketStatus.OK;
       return;
@@ -260,6 +261,7 @@ export class IsoInEndpoint {
     const room = Math.min(iso.lengths[i]!, request.buffer.length - offset);
     if (payload.length > room || offset < 0) {
       // Babble: the device sent more than the host made room for.
+      this.port.stream.payloadLost(payload);
       iso.actual[i] = 0;
       iso.status[i] = PacketStatus.OVERFLOW;
       return;

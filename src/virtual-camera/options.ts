@@ -7,16 +7,8 @@ import { uvcError } from '../errors.js';
 import { resolveFormats, defaultFormats, type FormatSpec, type ResolvedFormat } from './formats.js';
 import { buildLayout, type DeviceLayout } from './device-layout.js';
 import { resolveFaults, type FaultOptions, type ResolvedFaults } from './faults.js';
-
-export type UvcVersion = '1.0' | '1.1' | '1.5';
-export type VirtualSpeed = 'full' | 'high' | 'super';
-export type VirtualTransfer = 'iso' | 'bulk';
-/**
- * 'realtime': bus intervals follow the wall clock (125 µs microframes, 1 ms frames at full speed) and frames
- * are captured at the negotiated interval. 'fast': a virtual bus clock advances only as the host asks for
- * data; frames follow each other back to back with no idle time and nothing is lost (benchmarks).
- */
-export type Pace = 'realtime' | 'fast';
+import { resolveQuirks, type QuirkSet, type VirtualQuirk } from './quirks.js';
+import type { InvalidOption, Pace, UvcVersion, VirtualSpeed, VirtualTransfer } from './types.js';
 
 export interface VirtualCameraOptions {
   uvcVersion?: UvcVersion;
@@ -60,6 +52,13 @@ export interface VirtualCameraOptions {
   /** Seeds every pseudo-random choice (packet loss, where the SOF counter and the device clock start). Default 1. */
   seed?: number;
   faults?: FaultOptions;
+  /** How many records `camera.sentFrames` keeps (the newest; 0 keeps none). Default 2048. */
+  sentFramesLimit?: number;
+  /**
+   * How this camera misbehaves, always, by the kebab-case names of shared/reference/uvc-quirks.md (see quirks.ts).
+   * 'probe-extrafields' makes the camera UVC 1.0 unless uvcVersion says otherwise (which is refused).
+   */
+  quirks?: readonly VirtualQuirk[];
 }
 
 export interface ResolvedOptions {
@@ -87,6 +86,8 @@ export interface ResolvedOptions {
   renderAhead: number;
   seed: number;
   faults: ResolvedFaults;
+  sentFramesLimit: number;
+  quirks: QuirkSet;
   layout: DeviceLayout;
 }
 
@@ -96,9 +97,9 @@ const VERSIONS: Record<UvcVersion, { bcd: number; probeLength: number }> = {
   '1.5': { bcd: 0x0150, probeLength: 48 },
 };
 
-function invalid(message: string, details?: Record<string, unknown>): never {
+const invalid: InvalidOption = (message, details) => {
   throw uvcError('EINVAL', `virtual camera: ${message}`, details);
-}
+};
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
@@ -141,7 +142,8 @@ function usbString(name: string, value: unknown, fallback: string): string {
 
 export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) invalid('options must be an object');
-  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, '1.1');
+  const wantsExtraFields = Array.isArray(options.quirks) && options.quirks.includes('probe-extrafields');
+  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, wantsExtraFields ? '1.0' : '1.1');
   const speed = oneOf('speed', options.speed, ['full', 'high', 'super'] as const, 'high');
   const transfer = oneOf('transfer', options.transfer, ['iso', 'bulk'] as const, 'iso');
   const pace = oneOf('pace', options.pace, ['realtime', 'fast'] as const, 'realtime');
@@ -193,8 +195,9 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     renderAhead: integer('renderAhead', options.renderAhead, 1, 16, 3),
     seed: integer('seed', options.seed, 0, 0xffffffff, 1),
     faults: resolveFaults(options.faults, invalid),
+    sentFramesLimit: integer('sentFramesLimit', options.sentFramesLimit, 0, 1_000_000, 2048),
+    quirks: resolveQuirks(options.quirks, { uvcVersion, speed, transfer, invalid }),
     layout,
   };
 }
 
-export type InvalidOption = typeof invalid;

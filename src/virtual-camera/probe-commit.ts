@@ -3,36 +3,14 @@
  * answers with its counter-offer (nearest supported format, frame and interval; its real frame size; the
  * payload size its bus needs; its clock). GET_MIN/MAX/RES/DEF describe the ranges around the current choice.
  */
-import { FramingInfo, ProbeField } from '../spec/uvc.js';
+import { FramingInfo, ProbeField, type ProbeFields } from '../spec/uvc.js';
 import { readU16, readU32 } from './byte-writer.js';
 import type { DeviceLayout } from './device-layout.js';
 import { isoBytesPerIntervalNeeded, smallestAltFor, type ResolvedFormat, type ResolvedFrame } from './formats.js';
-import type { UvcVersion, VirtualTransfer } from './options.js';
+import type { UvcVersion, VirtualTransfer } from './types.js';
 
-export interface StreamingParams {
-  bmHint: number;
-  formatIndex: number;
-  frameIndex: number;
-  frameInterval: number;
-  keyFrameRate: number;
-  pFrameRate: number;
-  compQuality: number;
-  compWindowSize: number;
-  delay: number;
-  maxVideoFrameSize: number;
-  maxPayloadTransferSize: number;
-  clockFrequency: number;
-  framingInfo: number;
-  preferedVersion: number;
-  minVersion: number;
-  maxVersion: number;
-  usage: number;
-  bitDepthLuma: number;
-  settings: number;
-  maxNumberOfRefFramesPlus1: number;
-  rateControlModes: number;
-  layoutPerStream: Uint8Array;
-}
+/** The block as the device keeps it: every field, by the spec's names (see ProbeFields in spec/uvc.ts). */
+export type StreamingParams = ProbeFields;
 
 /** wCompQuality range: the spec's abstract 0 (lowest) … 10000 (highest). */
 export const COMP_QUALITY_MIN = 1;
@@ -49,27 +27,27 @@ export function encodeStreamingParams(p: StreamingParams, length: number): Uint8
   const out = new Uint8Array(48);
   const v = new DataView(out.buffer);
   v.setUint16(ProbeField.bmHint, p.bmHint, true);
-  v.setUint8(ProbeField.bFormatIndex, p.formatIndex);
-  v.setUint8(ProbeField.bFrameIndex, p.frameIndex);
-  v.setUint32(ProbeField.dwFrameInterval, p.frameInterval >>> 0, true);
-  v.setUint16(ProbeField.wKeyFrameRate, p.keyFrameRate, true);
-  v.setUint16(ProbeField.wPFrameRate, p.pFrameRate, true);
-  v.setUint16(ProbeField.wCompQuality, p.compQuality, true);
-  v.setUint16(ProbeField.wCompWindowSize, p.compWindowSize, true);
-  v.setUint16(ProbeField.wDelay, p.delay, true);
-  v.setUint32(ProbeField.dwMaxVideoFrameSize, p.maxVideoFrameSize >>> 0, true);
-  v.setUint32(ProbeField.dwMaxPayloadTransferSize, p.maxPayloadTransferSize >>> 0, true);
-  v.setUint32(ProbeField.dwClockFrequency, p.clockFrequency >>> 0, true);
-  v.setUint8(ProbeField.bmFramingInfo, p.framingInfo);
-  v.setUint8(ProbeField.bPreferedVersion, p.preferedVersion);
-  v.setUint8(ProbeField.bMinVersion, p.minVersion);
-  v.setUint8(ProbeField.bMaxVersion, p.maxVersion);
-  v.setUint8(ProbeField.bUsage, p.usage);
-  v.setUint8(ProbeField.bBitDepthLuma, p.bitDepthLuma);
-  v.setUint8(ProbeField.bmSettings, p.settings);
-  v.setUint8(ProbeField.bMaxNumberOfRefFramesPlus1, p.maxNumberOfRefFramesPlus1);
-  v.setUint16(ProbeField.bmRateControlModes, p.rateControlModes, true);
-  out.set(p.layoutPerStream.subarray(0, 8), ProbeField.bmLayoutPerStream);
+  v.setUint8(ProbeField.bFormatIndex, p.bFormatIndex);
+  v.setUint8(ProbeField.bFrameIndex, p.bFrameIndex);
+  v.setUint32(ProbeField.dwFrameInterval, p.dwFrameInterval >>> 0, true);
+  v.setUint16(ProbeField.wKeyFrameRate, p.wKeyFrameRate, true);
+  v.setUint16(ProbeField.wPFrameRate, p.wPFrameRate, true);
+  v.setUint16(ProbeField.wCompQuality, p.wCompQuality, true);
+  v.setUint16(ProbeField.wCompWindowSize, p.wCompWindowSize, true);
+  v.setUint16(ProbeField.wDelay, p.wDelay, true);
+  v.setUint32(ProbeField.dwMaxVideoFrameSize, p.dwMaxVideoFrameSize >>> 0, true);
+  v.setUint32(ProbeField.dwMaxPayloadTransferSize, p.dwMaxPayloadTransferSize >>> 0, true);
+  v.setUint32(ProbeField.dwClockFrequency, p.dwClockFrequency >>> 0, true);
+  v.setUint8(ProbeField.bmFramingInfo, p.bmFramingInfo);
+  v.setUint8(ProbeField.bPreferedVersion, p.bPreferedVersion);
+  v.setUint8(ProbeField.bMinVersion, p.bMinVersion);
+  v.setUint8(ProbeField.bMaxVersion, p.bMaxVersion);
+  v.setUint8(ProbeField.bUsage, p.bUsage);
+  v.setUint8(ProbeField.bBitDepthLuma, p.bBitDepthLuma);
+  v.setUint8(ProbeField.bmSettings, p.bmSettings);
+  v.setUint8(ProbeField.bMaxNumberOfRefFramesPlus1, p.bMaxNumberOfRefFramesPlus1);
+  v.setUint16(ProbeField.bmRateControlModes, p.bmRateControlModes, true);
+  out.set(p.bmLayoutPerStream.subarray(0, 8), ProbeField.bmLayoutPerStream);
   return out.slice(0, length);
 }
 
@@ -81,29 +59,29 @@ export function decodeStreamingParams(data: Uint8Array, base: StreamingParams): 
   const u32 = (o: number, fallback: number) => (has(o, 4) ? readU32(data, o) : fallback);
   return {
     bmHint: u16(ProbeField.bmHint, base.bmHint),
-    formatIndex: u8(ProbeField.bFormatIndex, base.formatIndex),
-    frameIndex: u8(ProbeField.bFrameIndex, base.frameIndex),
-    frameInterval: u32(ProbeField.dwFrameInterval, base.frameInterval),
-    keyFrameRate: u16(ProbeField.wKeyFrameRate, base.keyFrameRate),
-    pFrameRate: u16(ProbeField.wPFrameRate, base.pFrameRate),
-    compQuality: u16(ProbeField.wCompQuality, base.compQuality),
-    compWindowSize: u16(ProbeField.wCompWindowSize, base.compWindowSize),
-    delay: u16(ProbeField.wDelay, base.delay),
-    maxVideoFrameSize: u32(ProbeField.dwMaxVideoFrameSize, base.maxVideoFrameSize),
-    maxPayloadTransferSize: u32(ProbeField.dwMaxPayloadTransferSize, base.maxPayloadTransferSize),
-    clockFrequency: u32(ProbeField.dwClockFrequency, base.clockFrequency),
-    framingInfo: u8(ProbeField.bmFramingInfo, base.framingInfo),
-    preferedVersion: u8(ProbeField.bPreferedVersion, base.preferedVersion),
-    minVersion: u8(ProbeField.bMinVersion, base.minVersion),
-    maxVersion: u8(ProbeField.bMaxVersion, base.maxVersion),
-    usage: u8(ProbeField.bUsage, base.usage),
-    bitDepthLuma: u8(ProbeField.bBitDepthLuma, base.bitDepthLuma),
-    settings: u8(ProbeField.bmSettings, base.settings),
-    maxNumberOfRefFramesPlus1: u8(ProbeField.bMaxNumberOfRefFramesPlus1, base.maxNumberOfRefFramesPlus1),
-    rateControlModes: u16(ProbeField.bmRateControlModes, base.rateControlModes),
-    layoutPerStream: has(ProbeField.bmLayoutPerStream, 8)
+    bFormatIndex: u8(ProbeField.bFormatIndex, base.bFormatIndex),
+    bFrameIndex: u8(ProbeField.bFrameIndex, base.bFrameIndex),
+    dwFrameInterval: u32(ProbeField.dwFrameInterval, base.dwFrameInterval),
+    wKeyFrameRate: u16(ProbeField.wKeyFrameRate, base.wKeyFrameRate),
+    wPFrameRate: u16(ProbeField.wPFrameRate, base.wPFrameRate),
+    wCompQuality: u16(ProbeField.wCompQuality, base.wCompQuality),
+    wCompWindowSize: u16(ProbeField.wCompWindowSize, base.wCompWindowSize),
+    wDelay: u16(ProbeField.wDelay, base.wDelay),
+    dwMaxVideoFrameSize: u32(ProbeField.dwMaxVideoFrameSize, base.dwMaxVideoFrameSize),
+    dwMaxPayloadTransferSize: u32(ProbeField.dwMaxPayloadTransferSize, base.dwMaxPayloadTransferSize),
+    dwClockFrequency: u32(ProbeField.dwClockFrequency, base.dwClockFrequency),
+    bmFramingInfo: u8(ProbeField.bmFramingInfo, base.bmFramingInfo),
+    bPreferedVersion: u8(ProbeField.bPreferedVersion, base.bPreferedVersion),
+    bMinVersion: u8(ProbeField.bMinVersion, base.bMinVersion),
+    bMaxVersion: u8(ProbeField.bMaxVersion, base.bMaxVersion),
+    bUsage: u8(ProbeField.bUsage, base.bUsage),
+    bBitDepthLuma: u8(ProbeField.bBitDepthLuma, base.bBitDepthLuma),
+    bmSettings: u8(ProbeField.bmSettings, base.bmSettings),
+    bMaxNumberOfRefFramesPlus1: u8(ProbeField.bMaxNumberOfRefFramesPlus1, base.bMaxNumberOfRefFramesPlus1),
+    bmRateControlModes: u16(ProbeField.bmRateControlModes, base.bmRateControlModes),
+    bmLayoutPerStream: has(ProbeField.bmLayoutPerStream, 8)
       ? data.slice(ProbeField.bmLayoutPerStream, ProbeField.bmLayoutPerStream + 8)
-      : base.layoutPerStream.slice(),
+      : base.bmLayoutPerStream.slice(),
   };
 }
 
@@ -154,32 +132,32 @@ export class ProbeNegotiator {
     return (alt ?? this.ctx.layout.isoAlts[this.ctx.layout.isoAlts.length - 1]!).bytesPerInterval;
   }
 
-  private complete(format: ResolvedFormat, frame: ResolvedFrame, interval: number, compQuality: number, bmHint: number): StreamingParams {
+  private complete(format: ResolvedFormat, frame: ResolvedFrame, interval: number, wCompQuality: number, bmHint: number): StreamingParams {
     const v11 = this.ctx.uvcVersion !== '1.0';
     return {
       bmHint,
-      formatIndex: format.index,
-      frameIndex: frame.index,
-      frameInterval: interval,
-      keyFrameRate: 0,
-      pFrameRate: 0,
-      compQuality: format.compressed ? compQuality : 0,
-      compWindowSize: 0,
+      bFormatIndex: format.index,
+      bFrameIndex: frame.index,
+      dwFrameInterval: interval,
+      wKeyFrameRate: 0,
+      wPFrameRate: 0,
+      wCompQuality: format.compressed ? wCompQuality : 0,
+      wCompWindowSize: 0,
       // Capture to the bus takes about one frame period (render-ahead aside).
-      delay: Math.min(0xffff, Math.round(interval / 10_000)),
-      maxVideoFrameSize: frame.maxFrameSize,
-      maxPayloadTransferSize: this.payloadSizeFor(frame, interval),
-      clockFrequency: this.ctx.clockFrequency,
-      framingInfo: v11 ? FramingInfo.FID_REQUIRED | FramingInfo.EOF_PRESENT : 0,
-      preferedVersion: 0,
-      minVersion: 0,
-      maxVersion: 0,
-      usage: 0,
-      bitDepthLuma: 0,
-      settings: 0,
-      maxNumberOfRefFramesPlus1: 0,
-      rateControlModes: 0,
-      layoutPerStream: new Uint8Array(8),
+      wDelay: Math.min(0xffff, Math.round(interval / 10_000)),
+      dwMaxVideoFrameSize: frame.maxFrameSize,
+      dwMaxPayloadTransferSize: this.payloadSizeFor(frame, interval),
+      dwClockFrequency: this.ctx.clockFrequency,
+      bmFramingInfo: v11 ? FramingInfo.FID_REQUIRED | FramingInfo.EOF_PRESENT : 0,
+      bPreferedVersion: 0,
+      bMinVersion: 0,
+      bMaxVersion: 0,
+      bUsage: 0,
+      bBitDepthLuma: 0,
+      bmSettings: 0,
+      bMaxNumberOfRefFramesPlus1: 0,
+      bmRateControlModes: 0,
+      bmLayoutPerStream: new Uint8Array(8),
     };
   }
 
@@ -192,21 +170,21 @@ export class ProbeNegotiator {
 
   /** SET_CUR(PROBE/COMMIT): the counter-offer. */
   negotiate(wanted: StreamingParams): StreamingParams {
-    const format = this.format(wanted.formatIndex);
-    const frame = this.frame(format, wanted.frameIndex);
-    const interval = nearestInterval(frame, wanted.frameInterval);
+    const format = this.format(wanted.bFormatIndex);
+    const frame = this.frame(format, wanted.bFrameIndex);
+    const interval = nearestInterval(frame, wanted.dwFrameInterval);
     const quality =
-      wanted.compQuality === 0 ? COMP_QUALITY_DEFAULT : Math.min(COMP_QUALITY_MAX, Math.max(COMP_QUALITY_MIN, wanted.compQuality));
+      wanted.wCompQuality === 0 ? COMP_QUALITY_DEFAULT : Math.min(COMP_QUALITY_MAX, Math.max(COMP_QUALITY_MIN, wanted.wCompQuality));
     return this.complete(format, frame, interval, quality, wanted.bmHint);
   }
 
   /** GET_MIN / GET_MAX / GET_RES around the current format and frame. */
   bound(current: StreamingParams, which: 'min' | 'max' | 'res'): StreamingParams {
-    const format = this.format(current.formatIndex);
-    const frame = this.frame(format, current.frameIndex);
+    const format = this.format(current.bFormatIndex);
+    const frame = this.frame(format, current.bFrameIndex);
     if (which === 'res') {
       const p = this.complete(format, frame, frame.range ? frame.range.step : 0, 1, 0);
-      return { ...p, maxVideoFrameSize: 0, maxPayloadTransferSize: 0, delay: 0 };
+      return { ...p, dwMaxVideoFrameSize: 0, dwMaxPayloadTransferSize: 0, wDelay: 0 };
     }
     const interval = which === 'min' ? frame.minInterval : frame.maxInterval;
     return this.complete(format, frame, interval, which === 'min' ? COMP_QUALITY_MIN : COMP_QUALITY_MAX, current.bmHint);

@@ -132,7 +132,7 @@ export class UvcRequestHandler {
     const faults = this.target.faults();
     const claimed =
       !honest && faults.reportedMaxPayloadTransferSize !== null
-        ? { ...params, maxPayloadTransferSize: faults.reportedMaxPayloadTransferSize }
+        ? { ...params, dwMaxPayloadTransferSize: faults.reportedMaxPayloadTransferSize }
         : params;
     const length = faults.probeReplyLength ?? this.target.options.probeLength;
     return encodeStreamingParams(claimed, Math.min(length, 48));

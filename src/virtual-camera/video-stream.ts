@@ -14,7 +14,9 @@ import { sofFrameNumber, type BusClock, type DeviceClock } from './bus-clock.js'
 import type { ControlChange, ControlModel } from './controls.js';
 import { inFrameSet, type ResolvedFaults } from './faults.js';
 import type { FrameSource, RenderedFrame } from './frame-source.js';
-import type { UvcVersion } from './options.js';
+import type { QuirkSet } from './quirks.js';
+import type { UvcVersion } from './types.js';
+import { noteFault, type FrameFault, type SentFrame, type SentFrameLog } from './sent-frames.js';
 
 export interface VideoStreamConfig {
   clock: BusClock;
@@ -34,7 +36,18 @@ export interface VideoStreamConfig {
   onControlChanges: (changes: ControlChange[]) => void;
   /** Returns false when the device must vanish instead of sending frame `sequence` (unplug-at-frame fault). */
   beforeFrame: (sequence: number) => boolean;
+  /** Committed dwMaxVideoFrameSize: an overflowing frame (fault) goes beyond it. */
+  maxVideoFrameSize: number;
+  /** Ground truth: what happened to every captured frame. */
+  log: SentFrameLog;
+  /** The camera's quirks (quirks.ts); the stream ones are committed here. */
+  quirks: QuirkSet;
+  /** The stream carries MJPEG (mjpeg-no-eof applies to it only). */
+  mjpeg: boolean;
 }
+
+/** mjpeg-no-eof: this many frames apart, a frame ends without EOF and the next one keeps its FID. */
+export const MJPEG_NO_EOF_EVERY = 3;
 
 interface Sending {
   sequence: number;
@@ -50,6 +63,10 @@ interface Sending {
   scrStc: number;
   scrSof: number;
   started: boolean;
+  /** Its ground-truth record, and how many of its payloads a pending request took (heard) or none did. */
+  record: SentFrame;
+  heard: number;
+  unheard: number;
 }
 
 export type FrameChoice =
@@ -65,6 +82,8 @@ export interface Payload {
   body: Uint8Array;
   /** header + body. */
   length: number;
+  /** The ground-truth record of the frame whose data it carries (null for a header-only idle payload). */
+  record: SentFrame | null;
 }
 
 export class VideoStream {
@@ -79,6 +98,8 @@ export class VideoStream {
   private nextCapture = 0;
   private nextCaptureAt: number;
   private readonly captureAt = new Map<number, number>();
+  /** Ground-truth records of captured frames not yet sent or skipped. */
+  private readonly records = new Map<number, SentFrame>();
   /** Real time: the sensor starts once the pipeline has its first frame (a camera's warm-up). */
   private capturing = false;
   /** Real time: the sensor runs whether or not the host listens, one wake-up per frame period. */
@@ -115,6 +136,7 @@ export class VideoStream {
       const keepFrom = Math.min(this.lastStarted + 1, this.nextCapture - 2);
       source.discardBefore(keepFrom);
       for (const seq of this.captureAt.keys()) if (seq < keepFrom) this.captureAt.delete(seq);
+      for (const seq of this.records.keys()) if (seq < keepFrom) this.records.delete(seq);
     }
     const wakeAt = this.capturing ? Math.ceil(this.nextCaptureAt) : now + clock.intervalsPerFrame;
     this.sensorTimer = setTimeout(() => this.sensorTick(), Math.max(1, clock.msUntil(wakeAt)));
@@ -136,7 +158,9 @@ export class VideoStream {
     this.stopped = true;
     if (this.sensorTimer !== null) clearTimeout(this.sensorTimer);
     this.sensorTimer = null;
+    if (this.current !== null) noteFault(this.current.record, 'aborted');
     this.current = null;
+    this.records.clear();
     this.config.source.stop();
   }
 
@@ -153,15 +177,16 @@ export class VideoStream {
     while (this.nextCaptureAt <= t) {
       const seq = this.nextCapture;
       this.captureAt.set(seq, this.nextCaptureAt);
-      this.captured(seq);
+      this.captured(seq, this.nextCaptureAt);
       this.nextCapture++;
       this.nextCaptureAt += this.framePeriodIntervals();
     }
     if (this.nextCapture > before) this.config.source.request(this.nextCapture - 1);
   }
 
-  /** The automatic modes see every captured frame. */
-  private captured(sequence: number): void {
+  /** The automatic modes see every captured frame; the ground truth records it. */
+  private captured(sequence: number, at: number): void {
+    this.records.set(sequence, this.config.log.capture(sequence, this.config.clock.hostNs(at)));
     const changes = this.config.controls.autoAdjust(sequence);
     if (changes.length > 0) this.config.onControlChanges(changes);
   }
@@ -199,40 +224,72 @@ export class VideoStream {
       captureTime = this.captureAt.get(pick)!;
       this.framesDropped += pick - this.lastStarted - 1;
       for (const s of this.captureAt.keys()) if (s <= pick) this.captureAt.delete(s);
+      for (const [s, record] of this.records) {
+        if (s >= pick) continue;
+        record.status = 'skipped';
+        this.records.delete(s);
+      }
     } else {
       sequence = this.lastStarted + 1;
       frame = source.ready(sequence);
       if (frame === null) return { kind: 'wait', ready: source.whenReady(sequence) };
       captureTime = t;
-      this.captured(sequence);
+      this.captured(sequence, t);
     }
     if (!this.config.beforeFrame(sequence)) return { kind: 'gone' };
     this.start(sequence, frame!, captureTime);
     return { kind: 'frame' };
   }
 
+  /** mjpeg-no-eof: whether frame `sequence` ends without EOF (and so the next keeps the FID). */
+  private lacksEof(sequence: number): boolean {
+    return this.config.mjpeg && this.config.quirks.has('mjpeg-no-eof') && sequence % MJPEG_NO_EOF_EVERY === MJPEG_NO_EOF_EVERY - 1;
+  }
+
   private start(sequence: number, frame: RenderedFrame, captureTime: number): void {
     const faults = this.config.faults();
-    const fid = faults.fidNeverToggles ? 0 : this.fid ^ 1;
+    const fidFrozen = faults.fidNeverToggles || this.config.quirks.has('stream-no-fid');
+    // mjpeg-no-eof: the firmware toggles FID when it sends EOF; a frame that went without EOF leaves it as it was.
+    const fid = fidFrozen ? 0 : sequence > 0 && this.lacksEof(sequence - 1) ? this.fid : this.fid ^ 1;
     this.fid = fid;
     const short = inFrameSet(faults.shortFrames, sequence);
-    const length = short ? Math.floor(frame.data.length * faults.shortFrameRatio) : frame.data.length;
+    let data = frame.data;
+    if (inFrameSet(faults.overflowFrames, sequence)) data = overflowing(data, this.config.maxVideoFrameSize);
+    const length = short ? Math.floor(data.length * faults.shortFrameRatio) : data.length;
     const err = frame.failed || inFrameSet(faults.errorFrames, sequence);
     if (err) this.config.onStreamError(frame.failed ? 2 : faults.streamErrorCode);
     const pts = this.config.deviceClock.at(captureTime);
     this.lastPts = pts;
+    const eof = !inFrameSet(faults.missingEof, sequence);
+    const record = this.records.get(sequence) ?? this.config.log.capture(sequence, this.config.clock.hostNs(captureTime));
+    this.records.delete(sequence);
+    record.status = 'sending';
+    record.size = frame.data.length;
+    record.bytes = length;
+    record.pts = this.config.headerPts ? pts : null;
+    const committed: FrameFault[] = [];
+    if (frame.failed) committed.push('render-failed');
+    else if (err) committed.push('error-bit');
+    if (short) committed.push('short');
+    if (data !== frame.data) committed.push('overflow');
+    if (!eof) committed.push('missing-eof');
+    if (faults.fidNeverToggles) committed.push('no-fid');
+    for (const fault of committed) noteFault(record, fault);
     this.current = {
       sequence,
-      data: frame.data,
+      data,
       length,
       offset: 0,
       fid,
       pts,
       err,
-      eof: !inFrameSet(faults.missingEof, sequence),
+      eof: eof && !this.lacksEof(sequence),
       scrStc: 0,
       scrSof: 0,
       started: false,
+      record,
+      heard: 0,
+      unheard: 0,
     };
     this.lastStarted = sequence;
     const { source, renderAhead } = this.config;
@@ -257,7 +314,9 @@ export class VideoStream {
     if (headerScr) {
       // UVC 1.5 samples the SCR once per frame, when its first data goes out; earlier versions per payload.
       let stc = deviceClock.at(t);
-      let sof = sofFrameNumber(clock, t);
+      // invalid-device-sof: the firmware fills the SOF field from a counter of its own (its clock / 65536, about
+      // 732 Hz at 48 MHz) instead of the bus frame number.
+      let sof = this.config.quirks.has('invalid-device-sof') ? (stc >>> 16) & 0x7ff : sofFrameNumber(clock, t);
       if (frame !== null && this.config.uvcVersion === '1.5') {
         if (!frame.started) {
           frame.scrStc = stc;
@@ -292,18 +351,34 @@ export class VideoStream {
     f.started = true;
     const body = f.data.subarray(f.offset, f.offset + chunk);
     f.offset += chunk;
-    if (last) {
-      this.current = null;
-      this.framesSent++;
+    f.heard++;
+    if (last) this.finishSending(f);
+    return { header, headerLength: this.headerLength, body, length: this.headerLength + chunk, record: f.record };
+  }
+
+  /** The frame's last payload went out (heard or not). */
+  private finishSending(f: Sending, counted = true): void {
+    this.current = null;
+    if (counted) this.framesSent++;
+    f.record.status = 'sent';
+    if (f.unheard > 0) {
+      if (f.heard > 0) noteFault(f.record, 'bus-gap');
+      else f.record.unheard = true;
     }
-    return { header, headerLength: this.headerLength, body, length: this.headerLength + chunk };
+  }
+
+  /** The host got the payload spoiled (packet loss, babble): the frame it carried is damaged. */
+  payloadLost(payload: Payload): void {
+    if (payload.record !== null && payload.body.length > 0) noteFault(payload.record, 'packet-loss');
   }
 
   /** A header-only payload for an interval without video data: the previous frame's FID, no EOF. */
   idlePayload(t: number): Payload {
     const pts = this.lastPts ?? this.config.deviceClock.at(t);
     const header = this.writeHeader(t, this.fid, pts, null);
-    return { header, headerLength: this.headerLength, body: this.emptyBody, length: this.headerLength };
+    // zero-scr-idle (SunplusIT firmware): idle headers carry PTS and SCR of all zeros.
+    if (this.config.quirks.has('zero-scr-idle')) header.fill(0, 2, this.headerLength);
+    return { header, headerLength: this.headerLength, body: this.emptyBody, length: this.headerLength, record: null };
   }
 
   /**
@@ -319,9 +394,14 @@ export class VideoStream {
       // A long silence: everything but the last two frame periods went out unheard. Fast-forward without
       // rendering the frames nobody will see; FID and frame numbers move on as if they had been sent.
       const jumpTo = Math.floor(to - 2 * period);
-      this.current = null;
+      const cut = this.current;
+      if (cut !== null) {
+        // The rest of the frame on the wire went into the void (framesSent never counted it).
+        cut.unheard++;
+        this.finishSending(cut, false);
+      }
       while (this.nextCaptureAt <= jumpTo) {
-        this.captured(this.nextCapture);
+        this.captured(this.nextCapture, this.nextCaptureAt);
         this.nextCapture++;
         this.nextCaptureAt += this.framePeriodIntervals();
       }
@@ -330,8 +410,15 @@ export class VideoStream {
       if (unplugAt !== null && unplugAt > this.lastStarted && unplugAt <= newest) return false;
       const passed = newest - this.lastStarted;
       if (passed > 0) {
-        if (!this.config.faults().fidNeverToggles && passed % 2 === 1) this.fid ^= 1;
+        if (!this.config.faults().fidNeverToggles && !this.config.quirks.has('stream-no-fid') && passed % 2 === 1) this.fid ^= 1;
         this.framesSent += passed;
+        for (let s = this.lastStarted + 1; s <= newest; s++) {
+          const record = this.records.get(s);
+          if (record === undefined) continue;
+          record.status = 'sent';
+          record.unheard = true;
+        }
+        this.records.clear();
         this.lastStarted = newest;
         this.captureAt.clear();
         this.config.source.discardBefore(newest + 1);
@@ -346,9 +433,9 @@ export class VideoStream {
         const f = this.current!;
         const needed = Math.max(1, Math.ceil((f.length - f.offset) / room));
         const n = Math.min(needed, to - t);
+        f.unheard += n;
         if (n === needed) {
-          this.current = null;
-          this.framesSent++;
+          this.finishSending(f);
         } else {
           f.offset += n * room;
           f.started = true;
@@ -363,4 +450,12 @@ export class VideoStream {
     }
     return true;
   }
+}
+
+/** Frame data longer than dwMaxVideoFrameSize (the overflow fault): the picture, then zeros past the limit. */
+function overflowing(data: Uint8Array, maxVideoFrameSize: number): Uint8Array {
+  const length = Math.max(data.length, maxVideoFrameSize) + Math.max(1024, data.length >> 3);
+  const out = new Uint8Array(length);
+  out.set(data, 0);
+  return out;
 }

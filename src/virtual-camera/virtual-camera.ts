@@ -32,6 +32,7 @@ import { resolveOptions, type ResolvedOptions, type VirtualCameraOptions } from 
 import { jpegQualityOf, ProbeNegotiator, type StreamingParams } from './probe-commit.js';
 import { handleStandardRequest, type DescriptorSet, type StandardRequestTarget } from './standard-requests.js';
 import { buttonStatusPacket, controlStatusPacket, StatusEndpoint } from './status-endpoint.js';
+import { SentFrameLog, type SentFrame } from './sent-frames.js';
 import { UvcRequestHandler, type ClassRequestTarget } from './uvc-requests.js';
 import { VideoStream } from './video-stream.js';
 
@@ -86,6 +87,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
   private unplugTimer: NodeJS.Timeout | null = null;
   private lastFramesSent = 0;
   private lastFramesDropped = 0;
+  private readonly sentLog: SentFrameLog;
 
   constructor(options: VirtualCameraOptions = {}) {
     super();
@@ -96,6 +98,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.controls.provide('frame_counter', () => [this.framesSent >>> 0]);
     this.faultState = config.faults;
     this.random = createRandom(config.seed);
+    this.sentLog = new SentFrameLog(config.sentFramesLimit);
 
     const layout = config.layout;
     const start = Math.floor(this.random() * 2048 * layout.intervalsPerFrame);
@@ -287,6 +290,15 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     return this.stream?.framesDropped ?? this.lastFramesDropped;
   }
 
+  /**
+   * Ground truth, to score a driver (see scoreCapture): one record per frame captured, oldest first, the newest
+   * `sentFramesLimit` (default 2048) over every stream since the camera was made. Records of frames still on
+   * their way change as they go out.
+   */
+  get sentFrames(): readonly Readonly<SentFrame>[] {
+    return this.sentLog.records();
+  }
+
   /** The committed streaming parameters. */
   get committed(): Readonly<StreamingParams> {
     return this.commit;
@@ -372,14 +384,15 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
 
   private startStream(): void {
     this.stopStream('cancelled');
-    const format = this.negotiator.format(this.commit.formatIndex);
-    const frame = this.negotiator.frame(format, this.commit.frameIndex);
-    const frameIntervalUs = this.commit.frameInterval / 10;
+    const format = this.negotiator.format(this.commit.bFormatIndex);
+    const frame = this.negotiator.frame(format, this.commit.bFrameIndex);
+    const frameIntervalUs = this.commit.dwFrameInterval / 10;
+    this.sentLog.beginStream();
     const source = new FrameSource({
       format,
       frame,
       frameIntervalUs,
-      jpegQuality: jpegQualityOf(this.commit.compQuality),
+      jpegQuality: jpegQualityOf(this.commit.wCompQuality),
       omitHuffmanTables: this.config.omitHuffmanTables,
       frameCache: this.config.frameCache,
       controls: this.controls,
@@ -402,6 +415,10 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       },
       onControlChanges: (changes) => this.postControlChanges(changes),
       beforeFrame: (sequence) => this.faultState.unplugAtFrame === null || sequence < this.faultState.unplugAtFrame,
+      maxVideoFrameSize: this.commit.dwMaxVideoFrameSize,
+      log: this.sentLog,
+      quirks: this.config.quirks,
+      mjpeg: format.kind === 'mjpeg',
     });
   }
 
@@ -437,6 +454,10 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
         maxPacket: layout.bulkMaxPacket,
         bytesPerInterval: layout.bulkBytesPerInterval,
         gone: () => this.unplugNow(),
+        lose: (packets) => {
+          const rate = this.faultState.packetLossRate;
+          return rate > 0 && this.random() < 1 - (1 - rate) ** packets;
+        },
       });
     }
     return this.bulk;
@@ -446,7 +467,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     const setting = this.config.layout.isoAlts[alt - 1]!;
     this.startStream();
     const stream = this.stream!;
-    const truthful = this.commit.maxPayloadTransferSize;
+    const truthful = this.commit.dwMaxPayloadTransferSize;
     this.iso = new IsoInEndpoint(
       this.clock,
       {

@@ -87,10 +87,10 @@ describe('probe/commit with the virtual camera', () => {
           expect(params.committed).toBe(true);
           expect(params.frame).toMatchObject({ width: frame.width, height: frame.height });
           expect(params.interval).toBe(interval);
-          expect(params.bytesPerInterval).toBeGreaterThanOrEqual(params.maxPayloadTransferSize);
-          const alts = fn.streamingInterfaces[0]!.altSettings.filter((a) => a.bytesPerInterval >= params.maxPayloadTransferSize);
+          expect(params.bytesPerInterval).toBeGreaterThanOrEqual(params.dwMaxPayloadTransferSize);
+          const alts = fn.streamingInterfaces[0]!.altSettings.filter((a) => a.bytesPerInterval >= params.dwMaxPayloadTransferSize);
           expect(params.altSetting).toBe(alts[0]!.alternateSetting); // the smallest that fits
-          if (format.kind === 'uncompressed') expect(params.maxVideoFrameSize).toBe(frame.width * frame.height * 2);
+          if (format.kind === 'uncompressed') expect(params.dwMaxVideoFrameSize).toBe(frame.width * frame.height * 2);
           expect(params.fixups).toEqual([]);
         }
       }
@@ -112,7 +112,7 @@ describe('probe/commit with the virtual camera', () => {
       const fn = parseUvcDescriptors(transport.configDescriptor());
       const params = await negotiateStream(transport, fn, { fourcc: 'MJPG', width: 640, height: 480, fps: 30 });
       expect(params.block.length).toBe({ '1.0': 26, '1.1': 34, '1.5': 48 }[uvcVersion]);
-      expect(params.clockFrequency).toBe(48_000_000);
+      expect(params.dwClockFrequency).toBe(48_000_000);
     });
   }
 
@@ -130,8 +130,8 @@ describe('probe/commit with the virtual camera', () => {
     const fn = parseUvcDescriptors(transport.configDescriptor());
     const params = await negotiateStream(transport, fn, { fourcc: 'YUYV', width: 640, height: 480, fps: 5 });
     expect(params.fixups.join(' ')).toMatch(/payload/i);
-    expect(params.maxPayloadTransferSize).toBeLessThanOrEqual(3 * 1024);
-    expect(params.bytesPerInterval).toBeGreaterThanOrEqual(params.maxPayloadTransferSize);
+    expect(params.dwMaxPayloadTransferSize).toBeLessThanOrEqual(3 * 1024);
+    expect(params.bytesPerInterval).toBeGreaterThanOrEqual(params.dwMaxPayloadTransferSize);
   });
 
   it('fails with ENOSPC naming a mode that fits when the camera wants more than any alt setting', async () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
+import { QueueHandle } from '../../src/queue/queue-handle.js';
 import { UvcError } from '../../src/errors.js';
 import { deferred, expectRejectsCode, expectThrowsCode, makeQueue, promiseState, tick } from './helpers.js';
 
@@ -50,7 +51,7 @@ describe('reqbufs / querybuf', () => {
     expectThrowsCode(() => handle.reqbufs(Number.NaN), 'EINVAL');
     const sizeless = new BufferQueue();
     queues.push(sizeless);
-    expectThrowsCode(() => sizeless.open().reqbufs(2), 'EINVAL');
+    expectThrowsCode(() => new QueueHandle(sizeless).reqbufs(2), 'EINVAL');
   });
 
   it('answers EBUSY to reqbufs while streaming, and to setBufferSize while buffers exist', async () => {

@@ -1,5 +1,5 @@
 import { BufferQueue, type QueueDriver } from '../../src/queue/buffer-queue.js';
-import type { QueueHandle } from '../../src/queue/queue-handle.js';
+import { QueueHandle } from '../../src/queue/queue-handle.js';
 import { isUvcError, type UvcErrorCode } from '../../src/errors.js';
 import { expect } from 'vitest';
 
@@ -50,7 +50,7 @@ export function makeQueue(options: { bufferSize?: number; driver?: QueueDriver }
 } {
   const driver = new ControlledDriver();
   const queue = new BufferQueue({ bufferSize: options.bufferSize ?? 1024, driver: options.driver ?? driver });
-  return { queue, handle: queue.open(), driver };
+  return { queue, handle: new QueueHandle(queue), driver };
 }
 
 /** Asserts that `action` throws (synchronously) a UvcError with `code`. */

@@ -15,7 +15,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
-import type { QueueHandle } from '../../src/queue/queue-handle.js';
+import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../../src/queue/video-buffer.js';
 import { isUvcError, type UvcError } from '../../src/errors.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamSink } from '../../src/stream/video-stream.js';
@@ -131,7 +131,7 @@ async function runLife(
   const errors: UvcError[] = [];
   const stream = new VideoStream(transport, sink, configFor(spec), { onError: (e) => errors.push(e) });
   queue.setDriver(stream);
-  const handle: QueueHandle = queue.open();
+  const handle: QueueHandle = new QueueHandle(queue);
   const count = handle.reqbufs(random.int(2, 8));
   const streams: FakeUsbStream[] = [];
   const pending = new Set<Promise<unknown>>();
@@ -306,7 +306,7 @@ async function runLife(
         break;
       }
     }
-    expect(() => handle.qbuf(0)).toThrow(/ENXIO/);
+    expect(() => handle.qbuf(0)).toThrow(expect.objectContaining({ code: 'ENXIO' }));
   } else {
     await handle.streamoff();
     for (const buffer of queue.buffers()) expect(buffer.state).toBe('dequeued');

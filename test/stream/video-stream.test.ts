@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
+import { QueueHandle } from '../../src/queue/queue-handle.js';
 import { UvcError, isUvcError } from '../../src/errors.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamSink } from '../../src/stream/video-stream.js';
 import { expectRejectsCode, tick } from '../queue/helpers.js';
@@ -66,7 +67,7 @@ async function setup(spec = cameraSpec(), buffers = 4) {
   const errors: UvcError[] = [];
   const stream = new VideoStream(transport, sink, streamConfig(spec), { onError: (e) => errors.push(e) });
   queue.setDriver(stream);
-  const handle = queue.open();
+  const handle = new QueueHandle(queue);
   handle.reqbufs(buffers);
   for (let i = 0; i < buffers; i++) handle.qbuf(i);
   return { transport, camera, queue, sink, stream, handle, errors };
@@ -170,7 +171,7 @@ describe('VideoStream', () => {
     const errors: UvcError[] = [];
     const stream = new VideoStream(transport, sink, streamConfig(spec), { onError: (e) => errors.push(e) });
     queue.setDriver(stream);
-    const handle = queue.open();
+    const handle = new QueueHandle(queue);
     handle.reqbufs(4);
     for (let i = 0; i < 4; i++) handle.qbuf(i);
     await handle.streamon();
@@ -221,7 +222,7 @@ describe('VideoStream', () => {
       const packetsPerFrame = Math.ceil(FRAME / (spec.packetSize - spec.headerLength)) + spec.idlePackets;
       const stream = new VideoStream(transport, queue, streamConfig(spec, { frameIntervalNs: packetsPerFrame * 125_000, packetsPerTransfer: 8 }));
       queue.setDriver(stream);
-      const handle = queue.open();
+      const handle = new QueueHandle(queue);
       handle.reqbufs(8);
       for (let i = 0; i < 8; i++) handle.qbuf(i);
       await handle.streamon();

@@ -173,8 +173,10 @@ describe('UvcControls', () => {
   it('checks values before any transfer: range, step, shape, menu (ERANGE / EINVAL)', async () => {
     const before = transport.log.length;
     const tooBright = await expectError(controls.set('brightness', 65), 'ERANGE');
-    expect(tooBright.message).toBe("ERANGE: brightness: brightness 65 is outside the device's range -64…64");
+    expect(tooBright.message).toBe("brightness: 65 is outside the device's range -64…64");
     expect(tooBright.details).toMatchObject({ control: 'brightness', value: 65, min: -64, max: 64 });
+    // Far out: still the device's range, not the wire type's (what the user can act on).
+    expect((await expectError(controls.set('brightness', 999999), 'ERANGE')).message).toBe("brightness: 999999 is outside the device's range -64…64");
     await expectError(controls.set('contrast', 52), 'ERANGE'); // step 5 from 0
     await expectError(controls.set('contrast', 1.5), 'EINVAL');
     await expectError(controls.set('contrast', -1), 'ERANGE'); // below u16
@@ -188,6 +190,8 @@ describe('UvcControls', () => {
     await expectError(controls.set('xu4_1', Uint8Array.of(1, 2, 3)), 'EINVAL');
     await expectError(controls.set('nonexistent', 1), 'ENOENT');
     expect(transport.log.length).toBe(before);
+    await controls.set('power_line_frequency', '60Hz'); // menu labels: any case
+    expect(Array.from(device.controls.get('2:5')!.cur!)).toEqual([2]);
     await controls.set('power_line_frequency', '50hz');
     await controls.set('ae_mode', 'manual');
     expect(Array.from(device.controls.get('2:5')!.cur!)).toEqual([1]);

@@ -26,11 +26,11 @@ describe('the C310 capture', () => {
       [0xa1, REQ.GET_CUR, 26, 26, 0],
     ]);
     expect(decodeProbeControl(getCur!.data)).toMatchObject({
-      formatIndex: 1,
-      frameIndex: 1,
-      frameInterval: 333333,
-      maxVideoFrameSize: 614400,
-      maxPayloadTransferSize: 3060,
+      bFormatIndex: 1,
+      bFrameIndex: 1,
+      dwFrameInterval: 333333,
+      dwMaxVideoFrameSize: 614400,
+      dwMaxPayloadTransferSize: 3060,
     });
   });
 });
@@ -71,10 +71,10 @@ describe('negotiating with the C310 as captured', () => {
       format: { index: 1, kind: 'uncompressed', fourcc: 'YUY2', bitsPerPixel: 16 },
       frame: { index: 1, width: 640, height: 480 },
       interval: 333333,
-      maxVideoFrameSize: 614400,
-      maxPayloadTransferSize: 3060,
-      clockFrequency: 48_000_000, // UVC 1.0: the VideoControl header's dwClockFrequency
-      framingInfo: null,
+      dwMaxVideoFrameSize: 614400,
+      dwMaxPayloadTransferSize: 3060,
+      dwClockFrequency: 48_000_000, // UVC 1.0: the VideoControl header's dwClockFrequency
+      bmFramingInfo: null,
       bcdUVC: 0x0100,
       committed: true,
     });

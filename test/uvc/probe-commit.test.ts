@@ -36,11 +36,11 @@ function descriptorsFor(bcdUVC: number, altSettings: number[] | 'bulk' = [0x0080
 /** An honest device: it takes the proposal and states the frame size and a payload size by the uvcvideo formula. */
 function honest(speed: UsbSpeed, payload?: (p: ProbeControl) => number): (p: ProbeControl) => ProbeControl {
   return (p) => {
-    const width = p.formatIndex === 1 && p.frameIndex === 1 ? 640 : 1280;
+    const width = p.bFormatIndex === 1 && p.bFrameIndex === 1 ? 640 : 1280;
     const height = width === 640 ? 480 : 720;
     const bytes = width * height * 2;
-    const estimated = Math.ceil((bytes * (1e7 / p.frameInterval)) / (speed === 'full' ? 1000 : 8000)) + 12;
-    return { ...p, maxVideoFrameSize: bytes, maxPayloadTransferSize: payload?.(p) ?? estimated, clockFrequency: p.clockFrequency === null ? null : 12_000_000, framingInfo: p.framingInfo === null ? null : 0x03 };
+    const estimated = Math.ceil((bytes * (1e7 / p.dwFrameInterval)) / (speed === 'full' ? 1000 : 8000)) + 12;
+    return { ...p, dwMaxVideoFrameSize: bytes, dwMaxPayloadTransferSize: payload?.(p) ?? estimated, dwClockFrequency: p.dwClockFrequency === null ? null : 12_000_000, bmFramingInfo: p.bmFramingInfo === null ? null : 0x03 };
   };
 }
 
@@ -49,13 +49,13 @@ function setup(bcdUVC: number, model: Partial<StreamingModel>, options: { altSet
   const config = descriptorsFor(bcdUVC, options.altSettings);
   const descriptors = parseUvcDescriptors(config);
   const length = bcdUVC < 0x0110 ? 26 : bcdUVC < 0x0150 ? 34 : 48;
-  const initial = decodeProbeControl(encodeProbeControl({ ...emptyProbeControl(), formatIndex: 1, frameIndex: 1, frameInterval: 333333 }, length));
+  const initial = decodeProbeControl(encodeProbeControl({ ...emptyProbeControl(), bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 }, length));
   const streaming = new FakeStreaming(1, {
     acceptedLengths: [length],
     answerLength: length,
     getLen: length,
     def: initial,
-    minMax: { min: { ...initial, compQuality: 0 }, max: { ...initial, compQuality: 10000 } },
+    minMax: { min: { ...initial, wCompQuality: 0 }, max: { ...initial, wCompQuality: 10000 } },
     negotiate: honest(speed),
     ...model,
   }, initial);
@@ -90,9 +90,9 @@ describe('probe and commit', () => {
     ]);
     expect(streaming.proposalLengths).toEqual([34, 34]);
     // bmHint keeps the interval; the quality is GET_MAX's, as uvcvideo asks
-    expect(streaming.proposals[1]).toMatchObject({ hint: 1, formatIndex: 1, frameIndex: 1, frameInterval: 333333, compQuality: 10000 });
+    expect(streaming.proposals[1]).toMatchObject({ bmHint: 1, bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333, wCompQuality: 10000 });
     // 614400 B × 30.00003 fps / 8000 + 12 = 2317 bytes per microframe: more than alt 4 (2048), so alt 5 (3072)
-    expect(stream).toMatchObject({ altSetting: 5, bytesPerInterval: 3072, maxPayloadTransferSize: 2317, clockFrequency: 12_000_000, framingInfo: 3, committed: true });
+    expect(stream).toMatchObject({ altSetting: 5, bytesPerInterval: 3072, dwMaxPayloadTransferSize: 2317, dwClockFrequency: 12_000_000, bmFramingInfo: 3, committed: true });
     expect(stream.block.length).toBe(34);
     expect(streaming.committed).toEqual(stream.block);
     expect(stream.fixups).toEqual([]);
@@ -104,8 +104,8 @@ describe('probe and commit', () => {
     expect(stream.block.length).toBe(26);
     expect(streaming.proposalLengths).toEqual([26, 26]);
     expect(streaming.committed?.length).toBe(26);
-    expect(stream.framingInfo).toBe(null);
-    expect(stream.clockFrequency).toBe(30_000_000); // no dwClockFrequency in the block: the header's
+    expect(stream.bmFramingInfo).toBe(null);
+    expect(stream.dwClockFrequency).toBe(30_000_000); // no dwClockFrequency in the block: the header's
     expect(stream.fixups).toContain('the device answers GET_DEF(PROBE) with 26 bytes where bcdUVC 1.10 implies 34; using 26');
   });
 
@@ -129,7 +129,7 @@ describe('probe and commit', () => {
       ]),
     );
     // 614400 × 15.000015 / 8000 + 12 = 1165 bytes: alt 4 (2048)
-    expect(stream).toMatchObject({ interval: 666666, maxPayloadTransferSize: 1165, altSetting: 4 });
+    expect(stream).toMatchObject({ interval: 666666, dwMaxPayloadTransferSize: 1165, altSetting: 4 });
   });
 
   it('GET_LEN is believed: a 1.5 device with 34-byte blocks', async () => {
@@ -143,7 +143,7 @@ describe('probe and commit', () => {
     const { descriptors, transport } = setup(0x0100, { negotiate: honest('high', () => 0x000c0000) });
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 640, height: 480, fps: 5 });
     // 614400 × 5 / 8000 + 12 = 396, raised to uvcvideo's 1024 floor → alt 3 (1024)
-    expect(stream).toMatchObject({ maxPayloadTransferSize: 1024, altSetting: 3, bytesPerInterval: 1024 });
+    expect(stream).toMatchObject({ dwMaxPayloadTransferSize: 1024, altSetting: 3, bytesPerInterval: 1024 });
     expect(stream.fixups).toEqual([
       'dwMaxPayloadTransferSize 786432 is more than any alt setting offers (3072) and at least twice what 640x480 at 5.00 fps needs (396); using the estimate 1024',
     ]);
@@ -152,18 +152,18 @@ describe('probe and commit', () => {
   it('a sign-extended 16-bit payload size (Chicony) loses its upper half; 0 becomes the estimate', async () => {
     const signExtended = setup(0x0100, { negotiate: honest('high', () => 0xffff0800) });
     const a = await negotiateStream(signExtended.transport, signExtended.descriptors, { width: 640, height: 480, fps: 30 });
-    expect(a).toMatchObject({ maxPayloadTransferSize: 0x800, altSetting: 4 });
+    expect(a).toMatchObject({ dwMaxPayloadTransferSize: 0x800, altSetting: 4 });
     expect(a.fixups).toEqual(['dwMaxPayloadTransferSize 0xffff0800 is a sign-extended 16-bit value; using 2048']);
     const zero = setup(0x0100, { negotiate: honest('high', () => 0) });
     const c = await negotiateStream(zero.transport, zero.descriptors, { width: 640, height: 480, fps: 30 });
-    expect(c).toMatchObject({ maxPayloadTransferSize: 2317, altSetting: 5 });
+    expect(c).toMatchObject({ dwMaxPayloadTransferSize: 2317, altSetting: 5 });
     expect(c.fixups).toEqual(['dwMaxPayloadTransferSize 0 replaced by the estimate 2317']);
   });
 
   it('uncompressed frame size from the descriptor when the device says 0 or nonsense', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => ({ ...honest('high')(p), maxVideoFrameSize: 0x00090000 }) });
+    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => ({ ...honest('high')(p), dwMaxVideoFrameSize: 0x00090000 }) });
     const stream = await negotiateStream(transport, descriptors, { width: 640, height: 480, fps: 30 });
-    expect(stream.maxVideoFrameSize).toBe(614400);
+    expect(stream.dwMaxVideoFrameSize).toBe(614400);
     expect(stream.fixups).toEqual(['dwMaxVideoFrameSize 589824 replaced by 614400 (640x480 at 16 bpp)']);
   });
 
@@ -172,7 +172,7 @@ describe('probe and commit', () => {
     const error = await failure(negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 1280, height: 720, fps: 30 }));
     expect(error.code).toBe('ENOSPC');
     expect(error.message).toBe(
-      'ENOSPC: YUY2 1280x720 at 30 fps needs 6925 bytes per interval, but the largest alt setting of interface 1 offers 3072; YUY2 1280x720 at 10 fps would fit',
+      'YUY2 1280x720 at 30 fps needs 6925 bytes per interval, but the largest alt setting of interface 1 offers 3072; YUY2 1280x720 at 10 fps would fit',
     );
     // 15 fps would need 3469 bytes; 10 fps needs 2316
     expect(error.details).toMatchObject({ required: 6925, available: 3072, suggestion: { fourcc: 'YUY2', width: 1280, height: 720, interval: 1000000, payloadSize: 2316 } });
@@ -184,31 +184,31 @@ describe('probe and commit', () => {
 
   it('too much bandwidth: a second round with the minimum compression parameters (uvcvideo)', async () => {
     const { descriptors, streaming, transport } = setup(0x0100, {
-      negotiate: honest('high', (p) => (p.compQuality > 5000 ? 4000 : 3000)),
+      negotiate: honest('high', (p) => (p.wCompQuality > 5000 ? 4000 : 3000)),
     });
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'MJPG', width: 1280, height: 720, fps: 30 });
     // the first proposal carries GET_DEF's quality; then GET_MAX's (uvcvideo); then, too big, GET_MIN's
-    expect(streaming.proposals.map((p) => p.compQuality)).toEqual([0, 10000, 0]);
-    expect(stream).toMatchObject({ maxPayloadTransferSize: 3000, altSetting: 5 });
+    expect(streaming.proposals.map((p) => p.wCompQuality)).toEqual([0, 10000, 0]);
+    expect(stream).toMatchObject({ dwMaxPayloadTransferSize: 3000, altSetting: 5 });
   });
 
   it('tolerates GET_MIN/GET_MAX answering only wCompQuality (Bison) or stalling', async () => {
     const bison = setup(0x0100, { minMax: { minQuality: 100, maxQuality: 9000 } });
     const stream = await negotiateStream(bison.transport, bison.descriptors, {});
-    expect(bison.streaming.proposals[1]!.compQuality).toBe(9000);
+    expect(bison.streaming.proposals[1]!.wCompQuality).toBe(9000);
     expect(stream.fixups).toContain('GET_MIN/GET_MAX(PROBE) answer only wCompQuality (Bison workaround)');
     const stalls = setup(0x0100, { minMax: null });
     await expect(negotiateStream(stalls.transport, stalls.descriptors, {})).resolves.toMatchObject({ committed: true });
   });
 
   it('the device\'s counter-offer wins: another interval, another frame', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => honest('high')({ ...p, frameIndex: 1, frameInterval: 666666 }) });
+    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => honest('high')({ ...p, bFrameIndex: 1, dwFrameInterval: 666666 }) });
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 1280, height: 720, fps: 30 });
-    expect(stream).toMatchObject({ frame: { index: 1, width: 640, height: 480 }, interval: 666666, maxVideoFrameSize: 614400 });
+    expect(stream).toMatchObject({ frame: { index: 1, width: 640, height: 480 }, interval: 666666, dwMaxVideoFrameSize: 614400 });
   });
 
   it('a counter-offer naming a format the descriptors lack is EPROTO', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => ({ ...p, formatIndex: 9 }) });
+    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => ({ ...p, bFormatIndex: 9 }) });
     expect((await failure(negotiateStream(transport, descriptors, {}))).code).toBe('EPROTO');
   });
 
@@ -223,7 +223,7 @@ describe('probe and commit', () => {
   it('bulk: alt setting 0, the endpoint\'s packet size, and 0 payload becomes a frame plus header', async () => {
     const { descriptors, transport } = setup(0x0110, { negotiate: honest('high', () => 0) }, { altSettings: 'bulk' });
     const stream = await negotiateStream(transport, descriptors, { width: 640, height: 480 });
-    expect(stream).toMatchObject({ transferType: 'bulk', altSetting: 0, bytesPerInterval: 512, endpointAddress: 0x81, maxPayloadTransferSize: 614412 });
+    expect(stream).toMatchObject({ transferType: 'bulk', altSetting: 0, bytesPerInterval: 512, endpointAddress: 0x81, dwMaxPayloadTransferSize: 614412 });
   });
 
   it('full speed: the estimate counts 1 ms frames, and nothing of this camera fits 1023 bytes', async () => {
@@ -231,7 +231,7 @@ describe('probe and commit', () => {
     const error = await failure(negotiateStream(transport, descriptors, { width: 640, height: 480, fps: 5 }));
     // 614400 × 5 / 1000 + 12 = 3084 bytes per 1 ms frame
     expect(error.message).toBe(
-      'ENOSPC: YUY2 640x480 at 5 fps needs 3084 bytes per interval, but the largest alt setting of interface 1 offers 1023; no mode of this interface fits',
+      'YUY2 640x480 at 5 fps needs 3084 bytes per interval, but the largest alt setting of interface 1 offers 1023; no mode of this interface fits',
     );
     expect(error.details).toMatchObject({
       suggestion: null,

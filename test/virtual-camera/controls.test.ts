@@ -198,7 +198,7 @@ describe('UVC controls', () => {
 
   it('report automatic changes, the privacy switch and the button on the status endpoint', async () => {
     const camera = await configured({ pace: 'fast' });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     let frames = 0;
     // Stream a while: auto exposure and auto white balance follow the scene's light.
@@ -250,7 +250,7 @@ describe('UVC controls', () => {
 
   it('count frames in the extension unit', async () => {
     const camera = await configured({ pace: 'fast' });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     let eofs = 0;
     await readIso(camera, 3072, 32, 1, (p) => {

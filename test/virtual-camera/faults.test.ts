@@ -26,7 +26,7 @@ const stampOf = (data: Uint8Array) => decodeFrameStamp({ data, width: 640, heigh
 async function streaming(options: VirtualCameraOptions, alt = 6) {
   const camera = new VirtualCamera({ pace: 'fast', ...options });
   await enumerate(camera);
-  await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+  await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
   await setInterface(camera, VS, alt);
   return camera;
 }
@@ -113,7 +113,7 @@ describe('fault injection', () => {
     await enumerate(camera);
     expect(Array.from((await classGet(camera, UvcRequest.GET_CUR, VC, 2, PuControl.BRIGHTNESS, 2)).data!)).toEqual([0, 0]);
     // It streams again, from frame 0.
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     const { frames } = await collect(camera, 2);
     expect(frames.map((f) => stampOf(f.data))).toEqual([0, 1]);
@@ -213,7 +213,7 @@ describe('fault injection', () => {
     expect(raced).toBe('pending');
     controller.abort();
     expect((await reply).status).toBe('cancelled');
-    expect((await classSet(camera, VS, 0, VsControl.PROBE, buildProbe(34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 }))).status).toBe('ok');
+    expect((await classSet(camera, VS, 0, VsControl.PROBE, buildProbe(34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 }))).status).toBe('ok');
     camera.unplug();
   });
 
@@ -231,8 +231,8 @@ describe('fault injection', () => {
   it('can lie about dwMaxPayloadTransferSize: a host that believes it picks a too small alt setting and frames drop', async () => {
     const camera = new VirtualCamera({ faults: { reportedMaxPayloadTransferSize: 1024 } });
     await enumerate(camera);
-    const probe = await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
-    expect(probe.maxPayloadTransferSize).toBe(1024);
+    const probe = await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
+    expect(probe.dwMaxPayloadTransferSize).toBe(1024);
     await setInterface(camera, VS, 4); // the 1024-byte setting
     const { frames } = await collect(camera, 6, 1024, 16);
     const stamps = frames.map((f) => stampOf(f.data)).filter((s): s is number => s !== null);

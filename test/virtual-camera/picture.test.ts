@@ -162,7 +162,7 @@ describe('controls set over USB change the streamed picture', () => {
       new DataView(value.buffer).setInt16(0, brightness, true);
       expect((await classSet(camera, VC, 2, PuControl.BRIGHTNESS, value)).status).toBe('ok');
     }
-    await negotiate(camera, 34, { formatIndex: format, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: format, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     const collector = new FrameCollector();
     await readIso(camera, 3072, 32, 3, (p) => {

@@ -44,13 +44,13 @@ describe('probe and commit', () => {
       const commitLen = await classGet(cam, UvcRequest.GET_LEN, VS, 0, VsControl.COMMIT, 2);
       expect(Array.from(commitLen.data!)).toEqual([len, 0]);
       const p = parseProbe(def.data!);
-      expect(p.formatIndex).toBe(1);
-      expect(p.frameIndex).toBe(1);
-      expect(p.frameInterval).toBe(333333);
-      expect(p.maxVideoFrameSize).toBe(640 * 480 * 2);
+      expect(p.bFormatIndex).toBe(1);
+      expect(p.bFrameIndex).toBe(1);
+      expect(p.dwFrameInterval).toBe(333333);
+      expect(p.dwMaxVideoFrameSize).toBe(640 * 480 * 2);
       if (version !== '1.0') {
-        expect(p.clockFrequency).toBe(48_000_000);
-        expect(p.framingInfo).toBe(0x03); // FID required, EOF present
+        expect(p.dwClockFrequency).toBe(48_000_000);
+        expect(p.bmFramingInfo).toBe(0x03); // FID required, EOF present
       }
       cam.unplug();
     });
@@ -63,24 +63,24 @@ describe('probe and commit', () => {
       return probeGet(cam, UvcRequest.GET_CUR, 34);
     };
     // 720p YUYV at 30 fps does not exist at high speed: the nearest is 10 fps.
-    let p = await ask({ formatIndex: 1, frameIndex: 2, frameInterval: 333333 });
-    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([1, 2, 1_000_000]);
+    let p = await ask({ bFormatIndex: 1, bFrameIndex: 2, dwFrameInterval: 333333 });
+    expect([p.bFormatIndex, p.bFrameIndex, p.dwFrameInterval]).toEqual([1, 2, 1_000_000]);
     // 20 fps is nearer 15 than 30 in interval terms (500000 vs 666666 / 333333).
-    p = await ask({ formatIndex: 1, frameIndex: 1, frameInterval: 500000 });
-    expect(p.frameInterval).toBe(666666);
+    p = await ask({ bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 500000 });
+    expect(p.dwFrameInterval).toBe(666666);
     // Interval 0: the frame's default.
-    p = await ask({ formatIndex: 2, frameIndex: 3, frameInterval: 0 });
-    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([2, 3, 333333]);
+    p = await ask({ bFormatIndex: 2, bFrameIndex: 3, dwFrameInterval: 0 });
+    expect([p.bFormatIndex, p.bFrameIndex, p.dwFrameInterval]).toEqual([2, 3, 333333]);
     // Indexes out of range are clamped.
-    p = await ask({ formatIndex: 9, frameIndex: 9, frameInterval: 10_000_000 });
-    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([2, 3, 2_000_000]);
-    p = await ask({ formatIndex: 0, frameIndex: 0, frameInterval: 1 });
-    expect([p.formatIndex, p.frameIndex, p.frameInterval]).toEqual([1, 1, 333333]);
+    p = await ask({ bFormatIndex: 9, bFrameIndex: 9, dwFrameInterval: 10_000_000 });
+    expect([p.bFormatIndex, p.bFrameIndex, p.dwFrameInterval]).toEqual([2, 3, 2_000_000]);
+    p = await ask({ bFormatIndex: 0, bFrameIndex: 0, dwFrameInterval: 1 });
+    expect([p.bFormatIndex, p.bFrameIndex, p.dwFrameInterval]).toEqual([1, 1, 333333]);
     // wCompQuality: honoured and clamped for MJPEG, 0 for YUYV.
-    p = await ask({ formatIndex: 2, frameIndex: 1, frameInterval: 333333, compQuality: 12000 });
-    expect(p.compQuality).toBe(10000);
-    p = await ask({ formatIndex: 1, frameIndex: 1, frameInterval: 333333, compQuality: 5000 });
-    expect(p.compQuality).toBe(0);
+    p = await ask({ bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333, wCompQuality: 12000 });
+    expect(p.wCompQuality).toBe(10000);
+    p = await ask({ bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333, wCompQuality: 5000 });
+    expect(p.wCompQuality).toBe(0);
     cam.unplug();
   });
 
@@ -88,11 +88,11 @@ describe('probe and commit', () => {
     const { cam } = await camera({
       formats: [{ format: 'yuyv', frames: [{ width: 320, height: 240, intervalRange: { min: 400000, max: 2000000, step: 400000 } }] }],
     });
-    expect((await classSet(cam, VS, 0, VsControl.PROBE, buildProbe(34, { formatIndex: 1, frameIndex: 1, frameInterval: 900000 }))).status).toBe('ok');
-    expect((await probeGet(cam, UvcRequest.GET_CUR, 34)).frameInterval).toBe(800000);
-    expect((await probeGet(cam, UvcRequest.GET_MIN, 34)).frameInterval).toBe(400000);
-    expect((await probeGet(cam, UvcRequest.GET_MAX, 34)).frameInterval).toBe(2000000);
-    expect((await probeGet(cam, UvcRequest.GET_RES, 34)).frameInterval).toBe(400000);
+    expect((await classSet(cam, VS, 0, VsControl.PROBE, buildProbe(34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 900000 }))).status).toBe('ok');
+    expect((await probeGet(cam, UvcRequest.GET_CUR, 34)).dwFrameInterval).toBe(800000);
+    expect((await probeGet(cam, UvcRequest.GET_MIN, 34)).dwFrameInterval).toBe(400000);
+    expect((await probeGet(cam, UvcRequest.GET_MAX, 34)).dwFrameInterval).toBe(2000000);
+    expect((await probeGet(cam, UvcRequest.GET_RES, 34)).dwFrameInterval).toBe(400000);
     cam.unplug();
   });
 
@@ -105,17 +105,17 @@ describe('probe and commit', () => {
         for (const frame of format.frames) {
           let previous = Number.POSITIVE_INFINITY;
           for (const interval of frame.intervals as number[]) {
-            const p = await negotiate(cam, 34, { formatIndex: format.index, frameIndex: frame.index, frameInterval: interval });
-            expect(alts).toContain(p.maxPayloadTransferSize);
+            const p = await negotiate(cam, 34, { bFormatIndex: format.index, bFrameIndex: frame.index, dwFrameInterval: interval });
+            expect(alts).toContain(p.dwMaxPayloadTransferSize);
             // The smallest setting that carries a frame within its period (headers included).
-            const perFrame = ((interval / 10) / intervalUs) * (p.maxPayloadTransferSize - 12);
-            expect(perFrame).toBeGreaterThanOrEqual(p.maxVideoFrameSize);
-            const smaller = alts.filter((a) => a < p.maxPayloadTransferSize);
+            const perFrame = ((interval / 10) / intervalUs) * (p.dwMaxPayloadTransferSize - 12);
+            expect(perFrame).toBeGreaterThanOrEqual(p.dwMaxVideoFrameSize);
+            const smaller = alts.filter((a) => a < p.dwMaxPayloadTransferSize);
             if (smaller.length > 0) {
-              expect(((interval / 10) / intervalUs) * 0.9 * (Math.max(...smaller) - 12)).toBeLessThan(p.maxVideoFrameSize);
+              expect(((interval / 10) / intervalUs) * 0.9 * (Math.max(...smaller) - 12)).toBeLessThan(p.dwMaxVideoFrameSize);
             }
-            expect(p.maxPayloadTransferSize).toBeLessThanOrEqual(previous);
-            previous = p.maxPayloadTransferSize;
+            expect(p.dwMaxPayloadTransferSize).toBeLessThanOrEqual(previous);
+            previous = p.dwMaxPayloadTransferSize;
           }
         }
       }
@@ -125,24 +125,24 @@ describe('probe and commit', () => {
 
   it('reports its bulk payload size for bulk streaming', async () => {
     const { cam } = await camera({ transfer: 'bulk', bulkMaxPayloadTransferSize: 20000 });
-    const p = await negotiate(cam, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
-    expect(p.maxPayloadTransferSize).toBe(20000);
+    const p = await negotiate(cam, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
+    expect(p.dwMaxPayloadTransferSize).toBe(20000);
     cam.unplug();
   });
 
   it('commits the negotiated values and locks them while an iso alt setting is selected', async () => {
     const { cam } = await camera();
-    const p = await negotiate(cam, 34, { formatIndex: 2, frameIndex: 2, frameInterval: 666666, compQuality: 9000 });
+    const p = await negotiate(cam, 34, { bFormatIndex: 2, bFrameIndex: 2, dwFrameInterval: 666666, wCompQuality: 9000 });
     const committed = await probeGet(cam, UvcRequest.GET_CUR, 34, VsControl.COMMIT);
     expect(committed).toEqual(p);
-    expect(cam.committed.formatIndex).toBe(2);
+    expect(cam.committed.bFormatIndex).toBe(2);
     // COMMIT supports only SET_CUR, GET_CUR, GET_LEN, GET_INFO.
     for (const request of [UvcRequest.GET_MIN, UvcRequest.GET_MAX, UvcRequest.GET_DEF, UvcRequest.GET_RES]) {
       expect((await classGet(cam, request, VS, 0, VsControl.COMMIT, 34)).status).toBe('stall');
       expect(await requestErrorCode(cam)).toBe(RequestErrorCode.INVALID_REQUEST);
     }
     await setInterface(cam, VS, 4);
-    const again = buildProbe(34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    const again = buildProbe(34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     expect((await classSet(cam, VS, 0, VsControl.COMMIT, again)).status).toBe('stall');
     expect(await requestErrorCode(cam)).toBe(RequestErrorCode.WRONG_STATE);
     // PROBE stays usable while streaming.
@@ -158,8 +158,8 @@ describe('probe and commit', () => {
     expect((await classSet(cam, VS, 0, VsControl.PROBE, new Uint8Array(20))).status).toBe('stall');
     expect(await requestErrorCode(cam)).toBe(RequestErrorCode.INVALID_REQUEST);
     // A UVC 1.0 host talking to a 1.1 device: 26 bytes are enough, the rest keeps its value.
-    expect((await classSet(cam, VS, 0, VsControl.PROBE, buildProbe(26, { formatIndex: 2, frameIndex: 1, frameInterval: 333333 }))).status).toBe('ok');
-    expect((await probeGet(cam, UvcRequest.GET_CUR, 34)).clockFrequency).toBe(48_000_000);
+    expect((await classSet(cam, VS, 0, VsControl.PROBE, buildProbe(26, { bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333 }))).status).toBe('ok');
+    expect((await probeGet(cam, UvcRequest.GET_CUR, 34)).dwClockFrequency).toBe(48_000_000);
     expect((await classGet(cam, UvcRequest.GET_CUR, VS, 0, VsControl.STILL_PROBE, 11)).status).toBe('stall');
     expect(await requestErrorCode(cam)).toBe(RequestErrorCode.INVALID_CONTROL);
     expect((await classGet(cam, UvcRequest.GET_CUR, VS, 3, VsControl.PROBE, 34)).status).toBe('stall');

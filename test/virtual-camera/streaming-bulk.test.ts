@@ -43,8 +43,8 @@ async function readFrames(camera: VirtualCamera, maxPayload: number, transferSiz
 describe('bulk streaming', () => {
   it('sends 300 frames in payloads of dwMaxPayloadTransferSize spanning host transfers (fast pace)', async () => {
     const camera = await bulkCamera({ pace: 'fast' });
-    const probe = await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
-    expect(probe.maxPayloadTransferSize).toBe(32768);
+    const probe = await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
+    expect(probe.dwMaxPayloadTransferSize).toBe(32768);
     // uvcvideo's bulk URBs: 32 packets of 512 bytes, half a payload each.
     const { frames, payloads, transfers, invalid } = await readFrames(camera, 32768, 16384, 300);
     expect(invalid).toBe(0);
@@ -71,7 +71,7 @@ describe('bulk streaming', () => {
 
   it('sends 300 MJPEG frames that decode to stamps 0…299, SCR advancing with the bus', async () => {
     const camera = await bulkCamera({ pace: 'fast' });
-    await negotiate(camera, 34, { formatIndex: 2, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333 });
     const { frames, payloads } = await readFrames(camera, 32768, 16384, 300);
     const stamps: (number | null)[] = [];
     for (const f of frames) {
@@ -91,7 +91,7 @@ describe('bulk streaming', () => {
   it('packs the end of one full-size payload and the start of the next into one transfer', async () => {
     // Payloads of exactly 1024 bytes end on a packet boundary without a short packet.
     const camera = await bulkCamera({ pace: 'fast', bulkMaxPayloadTransferSize: 1024 });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     const { frames, transfers } = await readFrames(camera, 1024, 4096, 2);
     const first = transfers[0]!.data;
     expect(first.length).toBe(4096);
@@ -107,7 +107,7 @@ describe('bulk streaming', () => {
       bulkMaxPayloadTransferSize: 2834,
       formats: [{ format: 'yuyv', frames: [{ width: 64, height: 48, fps: [30] }] }],
     });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     const lengths: number[] = [];
     await readBulk(camera, 512, 2, (t) => {
       lengths.push(t.data.length);
@@ -124,7 +124,7 @@ describe('bulk streaming', () => {
 
   it('babbles into a transfer that is not a multiple of the packet size', async () => {
     const camera = await bulkCamera({ pace: 'fast' });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     const reply = await camera.transfer({ endpoint: VIDEO_EP, buffer: new Uint8Array(1000) });
     expect(reply.status).toBe('overflow');
     expect(reply.actualLength).toBe(1000);
@@ -141,7 +141,7 @@ describe('bulk streaming', () => {
     early.abort();
     expect((await waiting).status).toBe('cancelled');
 
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     expect(camera.streaming).toBe(false);
     let { frames } = await readFrames(camera, 32768, 16384, 2);
     expect(camera.streaming).toBe(true);
@@ -160,7 +160,7 @@ describe('bulk streaming', () => {
     inFlight.abort();
 
     // A new stream needs a new COMMIT and starts again from frame 0.
-    await negotiate(camera, 34, { formatIndex: 2, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333 });
     ({ frames } = await readFrames(camera, 32768, 16384, 1));
     expect([frames[0]!.data[0], frames[0]!.data[1]]).toEqual([0xff, 0xd8]);
     camera.unplug();
@@ -168,9 +168,9 @@ describe('bulk streaming', () => {
 
   it('restarts the stream with the new parameters on a COMMIT while streaming', async () => {
     const camera = await bulkCamera({ pace: 'fast' });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await readFrames(camera, 32768, 16384, 3);
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 2, frameInterval: 1_000_000 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 2, dwFrameInterval: 1_000_000 });
     const { frames } = await readFrames(camera, 32768, 16384, 2);
     const last = frames[frames.length - 1]!;
     expect(last.data.length).toBe(1280 * 720 * 2);
@@ -180,7 +180,7 @@ describe('bulk streaming', () => {
 
   it('stalls while halted', async () => {
     const camera = await bulkCamera({ pace: 'fast' });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     const queued = camera.transfer({ endpoint: VIDEO_EP, buffer: new Uint8Array(16384) });
     await queued;
     const second = new AbortController();
@@ -198,9 +198,9 @@ describe('bulk streaming', () => {
   ] as const) {
     it(`streams at ${speed} speed with its packet size`, async () => {
       const camera = await bulkCamera({ pace: 'fast', speed });
-      const probe = await negotiate(camera, 34, { formatIndex: 1, frameIndex: speed === 'full' ? 1 : 3, frameInterval: 0 });
+      const probe = await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: speed === 'full' ? 1 : 3, dwFrameInterval: 0 });
       const packet = speed === 'full' ? 64 : 1024;
-      const { frames, transfers } = await readFrames(camera, probe.maxPayloadTransferSize, packet * 16, 2);
+      const { frames, transfers } = await readFrames(camera, probe.dwMaxPayloadTransferSize, packet * 16, 2);
       expect(transfers.every((t) => t.data.length % packet === 0 || t.data.length < packet * 16)).toBe(true);
       expect(frames.map((f) => decodeFrameStamp({ data: f.data, width, height, format: 'yuyv' }))).toEqual([0, 1]);
       camera.unplug();
@@ -209,12 +209,12 @@ describe('bulk streaming', () => {
 
   it('stops when the host selects alt setting 0 or reconfigures', async () => {
     const camera = await bulkCamera({ pace: 'fast' });
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await readFrames(camera, 32768, 16384, 1);
     expect(camera.streaming).toBe(true);
     expect((await standardOut(camera, 0x01, StandardRequest.SET_INTERFACE, 0, 1)).status).toBe('ok');
     expect(camera.streaming).toBe(false);
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await readFrames(camera, 32768, 16384, 1);
     expect(camera.streaming).toBe(true);
     expect((await standardOut(camera, 0x00, StandardRequest.SET_CONFIGURATION, 1, 0)).status).toBe('ok');
@@ -224,7 +224,7 @@ describe('bulk streaming', () => {
 
   it('paces frames at the negotiated interval in real time', async () => {
     const camera = await bulkCamera();
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 666666 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 666666 });
     const { frames } = await readFrames(camera, 32768, 16384, 8, 6);
     const stamps = frames.map((f) => decodeFrameStamp({ data: f.data, width: 640, height: 480, format: 'yuyv' }));
     const perFrame: number[] = [];

@@ -35,7 +35,7 @@ interface StreamResult {
 /** Enumerates, negotiates, selects the smallest fitting alt setting and reads `count` frames. */
 async function isoStream(
   options: VirtualCameraOptions,
-  mode: { formatIndex: number; frameIndex: number; frameInterval: number; compQuality?: number },
+  mode: { bFormatIndex: number; bFrameIndex: number; dwFrameInterval: number; wCompQuality?: number },
   count: number,
   setup?: (camera: VirtualCamera) => Promise<void>,
 ): Promise<StreamResult> {
@@ -44,7 +44,7 @@ async function isoStream(
   const summary = checkConfiguration(config, options.speed ?? 'high');
   if (setup) await setup(camera);
   const probe = await negotiate(camera, { '1.0': 26, '1.1': 34, '1.5': 48 }[options.uvcVersion ?? '1.1'], mode);
-  const alt = summary.alts.find((a) => a.bytesPerInterval >= probe.maxPayloadTransferSize)!;
+  const alt = summary.alts.find((a) => a.bytesPerInterval >= probe.dwMaxPayloadTransferSize)!;
   expect((await setInterface(camera, VS, alt.alt)).status).toBe('ok');
   const collector = new FrameCollector();
   const packets: Packet[] = [];
@@ -110,7 +110,7 @@ function checkHeaderRules(packets: Packet[], capacity: number): void {
 
 describe('isochronous streaming', () => {
   it('sends 300 YUYV frames whose headers follow the rules and whose stamps run 0…299 (fast pace)', async () => {
-    const { camera, frames, packets, capacity, invalid } = await isoStream({ pace: 'fast' }, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 }, 300);
+    const { camera, frames, packets, capacity, invalid } = await isoStream({ pace: 'fast' }, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 }, 300);
     expect(invalid).toBe(0);
     expect(frames.length).toBe(300);
     expect(frames.map((f) => decodeFrameStamp({ data: f.data, width: 640, height: 480, format: 'yuyv' }))).toEqual(
@@ -135,7 +135,7 @@ describe('isochronous streaming', () => {
   it('sends 300 MJPEG frames that decode to stamps 0…299, baseline with the Annex K Huffman tables', async () => {
     const { camera, frames, packets, capacity } = await isoStream(
       { pace: 'fast', frameCache: undefined },
-      { formatIndex: 2, frameIndex: 1, frameInterval: 333333 },
+      { bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333 },
       300,
     );
     checkHeaderRules(packets, capacity);
@@ -143,7 +143,7 @@ describe('isochronous streaming', () => {
     const stamps: (number | null)[] = [];
     for (const { data: jpeg } of frames) {
       const framed = jpeg[0] === 0xff && jpeg[1] === 0xd8 && jpeg[jpeg.length - 2] === 0xff && jpeg[jpeg.length - 1] === 0xd9;
-      if (!framed || jpeg.length > camera.committed.maxVideoFrameSize) {
+      if (!framed || jpeg.length > camera.committed.dwMaxVideoFrameSize) {
         stamps.push(null);
         continue;
       }
@@ -161,7 +161,7 @@ describe('isochronous streaming', () => {
   });
 
   it('sends MJPEG without DHT segments when told to, repairable with the Annex K tables', async () => {
-    const { camera, frames } = await isoStream({ pace: 'fast', omitHuffmanTables: true }, { formatIndex: 2, frameIndex: 2, frameInterval: 333333 }, 3);
+    const { camera, frames } = await isoStream({ pace: 'fast', omitHuffmanTables: true }, { bFormatIndex: 2, bFrameIndex: 2, dwFrameInterval: 333333 }, 3);
     for (const [i, f] of frames.entries()) {
       expect(segmentsOf(f.data).some((s) => s.marker === 0xc4)).toBe(false);
       const repaired = insertAnnexKTables(f.data);
@@ -172,8 +172,8 @@ describe('isochronous streaming', () => {
   });
 
   it('maps wCompQuality to the JPEG quality', async () => {
-    const low = await isoStream({ pace: 'fast' }, { formatIndex: 2, frameIndex: 1, frameInterval: 333333, compQuality: 1 }, 2);
-    const high = await isoStream({ pace: 'fast' }, { formatIndex: 2, frameIndex: 1, frameInterval: 333333, compQuality: 10000 }, 2);
+    const low = await isoStream({ pace: 'fast' }, { bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333, wCompQuality: 1 }, 2);
+    const high = await isoStream({ pace: 'fast' }, { bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333, wCompQuality: 10000 }, 2);
     const dqt = (jpeg: Uint8Array) => segmentsOf(jpeg).find((s) => s.marker === 0xdb)!.data;
     // Larger quantisers mean lower quality: compare the first luma quantiser.
     expect(dqt(low.frames[1]!.data)[1]!).toBeGreaterThan(dqt(high.frames[1]!.data)[1]!);
@@ -183,7 +183,7 @@ describe('isochronous streaming', () => {
   });
 
   it('samples the SCR once per frame under UVC 1.5', async () => {
-    const { camera, frames } = await isoStream({ pace: 'fast', uvcVersion: '1.5' }, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 }, 4);
+    const { camera, frames } = await isoStream({ pace: 'fast', uvcVersion: '1.5' }, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 }, 4);
     for (const f of frames) {
       const scrs = new Set(f.headers.map((h) => `${u32(h, 6)}/${sofOf(h)}`));
       expect(scrs.size).toBe(1);
@@ -195,10 +195,10 @@ describe('isochronous streaming', () => {
   it('runs its clock at dwClockFrequency against the bus, with the drift it is given', async () => {
     const { camera, packets } = await isoStream(
       { pace: 'fast', clockFrequency: 30_000_000, clockDriftPpm: 1000 },
-      { formatIndex: 1, frameIndex: 1, frameInterval: 333333 },
+      { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 },
       6,
     );
-    expect(camera.committed.clockFrequency).toBe(30_000_000);
+    expect(camera.committed.dwClockFrequency).toBe(30_000_000);
     // 125 µs of a 30 MHz clock running 1000 ppm fast: 3753.75 ticks per microframe.
     const span = (u32(packets[1000]!.data, 6) - u32(packets[0]!.data, 6)) >>> 0;
     expect(span / 1000).toBeCloseTo(3753.75, 1);
@@ -208,7 +208,7 @@ describe('isochronous streaming', () => {
   it('streams NV12, and 2-byte headers when PTS and SCR are off', async () => {
     const { camera, frames, packets } = await isoStream(
       { pace: 'fast', headerPts: false, headerScr: false, formats: [{ format: 'nv12', frames: [{ width: 320, height: 240, fps: [30] }] }] },
-      { formatIndex: 1, frameIndex: 1, frameInterval: 333333 },
+      { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 },
       3,
     );
     for (const p of packets) if (p.data.length > 0) expect([p.data[0], p.data[1]! & 0x0c]).toEqual([2, 0]);
@@ -220,18 +220,18 @@ describe('isochronous streaming', () => {
   });
 
   it('streams at full speed and at SuperSpeed (1080p YUYV)', async () => {
-    const full = await isoStream({ pace: 'fast', speed: 'full' }, { formatIndex: 1, frameIndex: 1, frameInterval: 666666 }, 3);
+    const full = await isoStream({ pace: 'fast', speed: 'full' }, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 666666 }, 3);
     expect(full.capacity).toBeLessThanOrEqual(1023);
     full.frames.forEach((f, i) => expect(decodeFrameStamp({ data: f.data, width: 160, height: 120, format: 'yuyv' })).toBe(i));
     full.camera.unplug();
-    const ss = await isoStream({ pace: 'fast', speed: 'super' }, { formatIndex: 1, frameIndex: 3, frameInterval: 333333 }, 3);
+    const ss = await isoStream({ pace: 'fast', speed: 'super' }, { bFormatIndex: 1, bFrameIndex: 3, dwFrameInterval: 333333 }, 3);
     expect(ss.capacity).toBeGreaterThan(3072);
     ss.frames.forEach((f, i) => expect(decodeFrameStamp({ data: f.data, width: 1920, height: 1080, format: 'yuyv' })).toBe(i));
     ss.camera.unplug();
   });
 
   it('cycles a frame cache of N frames: stamps run modulo N', async () => {
-    const { camera, frames } = await isoStream({ pace: 'fast', frameCache: 4 }, { formatIndex: 2, frameIndex: 1, frameInterval: 333333 }, 10);
+    const { camera, frames } = await isoStream({ pace: 'fast', frameCache: 4 }, { bFormatIndex: 2, bFrameIndex: 1, dwFrameInterval: 333333 }, 10);
     const stamps = [];
     for (const f of frames) {
       const { data } = await sharp(f.data).raw().toBuffer({ resolveWithObject: true });
@@ -244,7 +244,7 @@ describe('isochronous streaming', () => {
   it('babbles when the host makes less room per packet than the alt setting moves', async () => {
     const camera = new VirtualCamera({ pace: 'fast' });
     await enumerate(camera);
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     const { buffer, iso } = isoSlots(8, 1024);
     const reply = await camera.transfer({ endpoint: VIDEO_EP, buffer, iso });
@@ -257,7 +257,7 @@ describe('isochronous streaming', () => {
   it('cancels a queued request when its signal aborts; the next one goes on', async () => {
     const camera = new VirtualCamera();
     await enumerate(camera);
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     const controller = new AbortController();
     const a = isoSlots(800, 3072);
@@ -275,7 +275,7 @@ describe('isochronous streaming', () => {
   it('ends with the alt setting: queued requests are cancelled, new ones find no endpoint', async () => {
     const camera = new VirtualCamera();
     await enumerate(camera);
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     expect(camera.streaming).toBe(true);
     const { buffer, iso } = isoSlots(64, 3072);
@@ -316,7 +316,7 @@ describe('isochronous streaming at the real-time pace', () => {
       [333333, 266.67],
       [666666, 533.33],
     ] as const) {
-      const { camera, frames, packets, capacity } = await isoStream({}, { formatIndex: 1, frameIndex: 1, frameInterval: interval }, 16);
+      const { camera, frames, packets, capacity } = await isoStream({}, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: interval }, 16);
       checkHeaderRules(packets, capacity);
       const { perFrame, stamps } = periods(frames, 640, 480);
       expect(perFrame.length).toBeGreaterThan(5);
@@ -340,7 +340,7 @@ describe('isochronous streaming at the real-time pace', () => {
       new DataView(exposure.buffer).setUint32(0, 666, true); // 66.6 ms
       expect((await classSet(camera, VC, 1, CtControl.EXPOSURE_TIME_ABSOLUTE, exposure)).status).toBe('ok');
     };
-    const { camera, frames } = await isoStream({}, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 }, 8, setup);
+    const { camera, frames } = await isoStream({}, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 }, 8, setup);
     const { perFrame } = periods(frames, 640, 480);
     expect(median(perFrame)).toBeGreaterThan(532 * 0.98);
     expect(median(perFrame)).toBeLessThan(533 * 1.02);
@@ -350,7 +350,7 @@ describe('isochronous streaming at the real-time pace', () => {
   it('loses what it sends while no request is queued', async () => {
     const camera = new VirtualCamera();
     await enumerate(camera);
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     const collector = new FrameCollector();
     const read = async (n: number) => {
@@ -382,7 +382,7 @@ describe('isochronous streaming at the real-time pace', () => {
   it('carries on after a long silence: frames sent unheard are skipped, not replayed', async () => {
     const camera = new VirtualCamera();
     await enumerate(camera);
-    await negotiate(camera, 34, { formatIndex: 1, frameIndex: 1, frameInterval: 333333 });
+    await negotiate(camera, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
     await setInterface(camera, VS, 6);
     const collector = new FrameCollector();
     const read = async (n: number) => {
@@ -403,7 +403,7 @@ describe('isochronous streaming at the real-time pace', () => {
   });
 
   it('sends empty packets between frames when told to', async () => {
-    const { camera, packets } = await isoStream({ idlePackets: 'empty' }, { formatIndex: 1, frameIndex: 1, frameInterval: 666666 }, 3);
+    const { camera, packets } = await isoStream({ idlePackets: 'empty' }, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 666666 }, 3);
     expect(packets.filter((p) => p.data.length === 0 && p.status === PacketStatus.OK).length).toBeGreaterThan(100);
     expect(packets.filter((p) => p.data.length === 12).length).toBe(0);
     camera.unplug();

@@ -183,7 +183,7 @@ export class PreviewServer {
       await this.camera.setControl(name, value);
       const value2 = await this.camera.getControl(name).catch(() => null);
       const updated = this.camera.controls.find((c) => c.name === name)!;
-      send(response, 200, { control: controlJson({ ...updated, value: value2 ?? updated.value }), controls: this.camera.controls.map(controlJson) });
+      send(response, 200, { control: controlJson({ ...updated, value: value2 ?? updated.value } as typeof updated), controls: this.camera.controls.map(controlJson) });
     } else if (method === 'POST' && url.pathname === '/api/mode') {
       const body = await readJson(request);
       const mode = await this.feed.changeMode({

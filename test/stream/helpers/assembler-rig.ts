@@ -1,6 +1,6 @@
 /** A FrameAssembler wired to a real BufferQueue, with a way to read back what it produced. */
 import { BufferQueue } from '../../../src/queue/buffer-queue.js';
-import type { QueueHandle } from '../../../src/queue/queue-handle.js';
+import { QueueHandle } from '../../../src/queue/queue-handle.js';
 import { FrameAssembler, type FrameAssemblerOptions } from '../../../src/stream/frame-assembler.js';
 import type { CompletedTransfer } from '../../../src/transport/usb-transport.js';
 
@@ -28,7 +28,7 @@ export async function assemblerRig(
   setup: { buffers?: number; bufferSize: number; queueAll?: boolean },
 ): Promise<AssemblerRig> {
   const queue = new BufferQueue({ bufferSize: setup.bufferSize });
-  const handle = queue.open();
+  const handle = new QueueHandle(queue);
   const count = handle.reqbufs(setup.buffers ?? 4);
   if (setup.queueAll !== false) for (let i = 0; i < count; i++) handle.qbuf(i);
   await handle.streamon();

@@ -73,14 +73,14 @@ export async function requestErrorCode(dev: UsbDeviceModel): Promise<number> {
 
 export interface Probe {
   bmHint: number;
-  formatIndex: number;
-  frameIndex: number;
-  frameInterval: number;
-  compQuality: number;
-  maxVideoFrameSize: number;
-  maxPayloadTransferSize: number;
-  clockFrequency: number;
-  framingInfo: number;
+  bFormatIndex: number;
+  bFrameIndex: number;
+  dwFrameInterval: number;
+  wCompQuality: number;
+  dwMaxVideoFrameSize: number;
+  dwMaxPayloadTransferSize: number;
+  dwClockFrequency: number;
+  bmFramingInfo: number;
   length: number;
 }
 
@@ -88,26 +88,26 @@ export function parseProbe(data: Uint8Array): Probe {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return {
     bmHint: v.getUint16(0, true),
-    formatIndex: data[2]!,
-    frameIndex: data[3]!,
-    frameInterval: v.getUint32(4, true),
-    compQuality: v.getUint16(12, true),
-    maxVideoFrameSize: v.getUint32(18, true),
-    maxPayloadTransferSize: v.getUint32(22, true),
-    clockFrequency: data.length >= 30 ? v.getUint32(26, true) : 0,
-    framingInfo: data.length >= 31 ? data[30]! : 0,
+    bFormatIndex: data[2]!,
+    bFrameIndex: data[3]!,
+    dwFrameInterval: v.getUint32(4, true),
+    wCompQuality: v.getUint16(12, true),
+    dwMaxVideoFrameSize: v.getUint32(18, true),
+    dwMaxPayloadTransferSize: v.getUint32(22, true),
+    dwClockFrequency: data.length >= 30 ? v.getUint32(26, true) : 0,
+    bmFramingInfo: data.length >= 31 ? data[30]! : 0,
     length: data.length,
   };
 }
 
-export function buildProbe(length: number, fields: { formatIndex: number; frameIndex: number; frameInterval: number; compQuality?: number; bmHint?: number }): Uint8Array {
+export function buildProbe(length: number, fields: { bFormatIndex: number; bFrameIndex: number; dwFrameInterval: number; wCompQuality?: number; bmHint?: number }): Uint8Array {
   const data = new Uint8Array(length);
   const v = new DataView(data.buffer);
   v.setUint16(0, fields.bmHint ?? 1, true);
-  data[2] = fields.formatIndex;
-  data[3] = fields.frameIndex;
-  v.setUint32(4, fields.frameInterval, true);
-  v.setUint16(12, fields.compQuality ?? 0, true);
+  data[2] = fields.bFormatIndex;
+  data[3] = fields.bFrameIndex;
+  v.setUint32(4, fields.dwFrameInterval, true);
+  v.setUint16(12, fields.wCompQuality ?? 0, true);
   return data;
 }
 
@@ -121,7 +121,7 @@ export async function probeGet(dev: UsbDeviceModel, request: number, length: num
 export async function negotiate(
   dev: UsbDeviceModel,
   length: number,
-  wanted: { formatIndex: number; frameIndex: number; frameInterval: number; compQuality?: number },
+  wanted: { bFormatIndex: number; bFrameIndex: number; dwFrameInterval: number; wCompQuality?: number },
 ): Promise<Probe> {
   const set = await classSet(dev, VS, 0, VsControl.PROBE, buildProbe(length, wanted));
   if (set.status !== 'ok') throw new Error('SET_CUR(PROBE) stalled');
