@@ -72,7 +72,7 @@ export async function adviseNoBandwidth(error: unknown, context: AdviceContext):
       : vs.altSettings.filter((a) => a.bytesPerInterval > 0 && a.bytesPerInterval < params.bytesPerInterval).map((a) => a.alternateSetting),
   );
   const suggestion = fitting.size > 0 ? await findFittingMode(context, wanted, fitting) : null;
-  const reason = error.message.replace(/^ENOSPC: /, '');
+  const reason = error.message;
   const advice =
     suggestion !== null
       ? `${describe(suggestion)} would fit${known ? '' : ' if the controller has room for a smaller alt setting (it does not say how much is free)'} (alt setting ${suggestion.altSetting})`
