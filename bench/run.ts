@@ -3,7 +3,7 @@
  * stdout; `npm run bench -- --json`: the same figures as one JSON object on one line of stdout (progress goes to
  * stderr; `npm run -s bench -- --json` keeps npm's own banner off stdout too).
  *
- * Options: --json; --only=assembly,endToEnd,latency,memory,native (default all); --quick (short timing windows,
+ * Options: --json; --only=assembly,endToEnd,latency,memory,native,multiCamera (default all); --quick (short timing windows,
  * for trying the harness: the figures are noisier, and the JSON says quick: true); --render=<file.json> prints
  * the readable report of a saved --json run without measuring anything.
  */
@@ -16,8 +16,9 @@ import { collectGarbage, progress } from './lib/measure.js';
 import { formatNumber, mb, mib, percent, table } from './lib/table.js';
 import { benchMemory, USBFS_DEFAULT_LIMIT_BYTES, type MemoryResult } from './memory.js';
 import { benchNative, type NativeResult } from './native.js';
+import { benchMultiCamera, DEFAULT_MULTI_CAMERA_OPTIONS, multiCameraReport, type MultiCameraResult } from './multi-camera.js';
 
-const SECTIONS = ['assembly', 'endToEnd', 'latency', 'memory', 'native'] as const;
+const SECTIONS = ['assembly', 'endToEnd', 'latency', 'memory', 'native', 'multiCamera'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -40,7 +41,7 @@ function parseArgs(argv: readonly string[]): Options {
       }
       options.only = new Set(wanted as Section[]);
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--only=assembly,endToEnd,latency,memory,native] [--render=saved.json]\n');
+      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--only=assembly,endToEnd,latency,memory,native,multiCamera] [--render=saved.json]\n');
       process.exit(0);
     } else {
       throw new Error(`unknown option '${arg}'`);
@@ -67,6 +68,7 @@ export interface BenchReport {
   latency?: Record<string, LatencyResult>;
   memory?: MemoryResult;
   native?: NativeResult;
+  multiCamera?: MultiCameraResult;
 }
 
 async function main(): Promise<void> {
@@ -124,6 +126,10 @@ async function main(): Promise<void> {
     await collectGarbage();
   }
   if (options.only.has('native')) report.native = await benchNative();
+  if (options.only.has('multiCamera')) {
+    await collectGarbage();
+    report.multiCamera = await benchMultiCamera(options.quick ? { windowMs: 500, repeats: 1 } : DEFAULT_MULTI_CAMERA_OPTIONS);
+  }
 
   report.meta.durationS = Math.round((Date.now() - started) / 100) / 10;
   report.meta.machine.loadAverageAtEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
@@ -231,6 +237,7 @@ function humanReport(report: BenchReport): string {
     }
     out.push(`addon: ${n.addon.loaded ? `loaded (${n.addon.source})` : `not loaded: ${n.addon.error}`}; cameras found: ${n.camerasFound}`, n.kernelRig);
   }
+  if (report.multiCamera) out.push(...multiCameraReport(report.multiCamera, table));
   return out.join('\n');
 }
 

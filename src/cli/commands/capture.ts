@@ -20,6 +20,7 @@ import { describeMode, differenceNote, formatRequestOf, negotiate, round } from 
 import { onInterrupt } from '../interrupts.js';
 import { startProgress } from '../progress.js';
 import { Ui } from '../ui.js';
+import { runMultiCapture } from '../multi-capture.js';
 
 export interface CaptureFlags extends CameraFlags {
   frames?: number;
@@ -94,6 +95,8 @@ function formatBytes(bytes: number): string {
 }
 
 export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
+  // --camera given more than once: several cameras, a folder each and their frames paired (multi-capture.ts).
+  if (Array.isArray(flags.camera)) return runMultiCapture(flags);
   if (flags.buffers < 2 || flags.buffers > 32) throw new CliError('--buffers takes 2 to 32', ExitCode.USAGE);
   const target = await resolveOutput(flags.output ?? defaultOutputDirectory());
   const ui = new Ui({ quiet: flags.quiet === true, stdoutTaken: target.kind === 'stdout' });
