@@ -8,3 +8,5 @@ export type { CameraInfo } from './list-cameras.js';
 export type { CameraFormat, CameraFrameSize, NegotiatedFormat } from './camera-formats.js';
 export { planBandwidth } from './plan-bandwidth.js';
 export type { BandwidthRequest, PlanBandwidthOptions, BandwidthPlan, PlannedCamera, PlannedMode, BandwidthDomain } from './plan-bandwidth.js';
+export { pairFrames, FramePairing } from './frame-pairing.js';
+export type { PairFramesOptions, FrameSet, PairingStats } from './frame-pairing.js';
