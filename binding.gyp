@@ -1,10 +1,11 @@
-# The native transport: a node-addon-api module with libusb compiled in statically from the sources the `usb`
-# package ships, so no system libusb (and no libudev) is needed. Linux only.
+# The native transport: a node-addon-api module with libusb compiled in statically, so no system libusb (and no
+# libudev) is needed. Linux only. The libusb sources: deps/libusb in a packed package (scripts/pack-libusb.mjs
+# copies them there at `npm pack`), else those the `usb` development dependency ships (a clone).
 {
   'variables': {
-    # Where npm put the `usb` package (hoisted next to us in an installing project, or our own node_modules),
-    # relative to this file: gyp's make generator cannot place objects for absolute source paths.
-    'usb_dir%': '<!(node -p "const p = require(\'path\'); p.relative(process.cwd(), p.dirname(require.resolve(\'usb/package.json\'))) || \'.\'")',
+    # The directory holding libusb/libusb/*.c, relative to this file: gyp's make generator cannot place objects for
+    # absolute source paths.
+    'usb_dir%': '<!(node -p "const fs = require(\'fs\'), p = require(\'path\'); fs.existsSync(\'deps/libusb/libusb/core.c\') ? \'deps\' : (p.relative(process.cwd(), p.dirname(require.resolve(\'usb/package.json\'))) || \'.\')")',
   },
   'targets': [
     {
@@ -46,6 +47,7 @@
       'target_name': 'uvc_capture',
       'sources': [
         'native/addon.cc',
+        'native/bench_copy.cc',
         'native/bridge.cc',
         'native/control.cc',
         'native/device.cc',

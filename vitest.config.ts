@@ -9,6 +9,8 @@ export default defineConfig({
     // Native code and child processes behave best in separate processes; the machines are small and shared,
     // so keep the worker count modest and the timeouts generous (timeouts catch hangs, not slowness).
     pool: 'forks',
+    // Any Node process warning fails the run (tests print no warnings).
+    setupFiles: ['test/setup/no-process-warnings.ts'],
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,

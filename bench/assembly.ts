@@ -10,10 +10,11 @@
  */
 import type { UsbSpeed } from '../src/spec/usb.js';
 import { planTransfers } from '../src/stream/transfer-sizing.js';
+import { loadNativeAddon } from '../src/transport/native/load-addon.js';
 import { AssemblyRig } from './lib/assembly-rig.js';
 import { countCopies } from './lib/copy-counter.js';
 import { collectGarbage, median, nowNs, progress, quantile, round } from './lib/measure.js';
-import { buildSyntheticStream, type SyntheticStreamSpec } from './lib/synthetic-stream.js';
+import { buildSyntheticStream, type SyntheticStream, type SyntheticStreamSpec } from './lib/synthetic-stream.js';
 
 /** openCamera's default bus time in flight (OpenCameraOptions.inFlightMs): the transfer shape users get. */
 export const OPEN_CAMERA_IN_FLIGHT_MS = 100;
@@ -56,6 +57,10 @@ export interface AssemblyResult {
   memcpyMbps: number;
   /** Assembler ÷ memcpy baseline, the median of the per-round ratios (each round runs both back to back). */
   ratio: number;
+  /** Baseline in C: memcpy of the same slices into the same buffers (the addon's memcpySlices); null without the addon. */
+  cMemcpyMbps: number | null;
+  /** Assembler ÷ C memcpy, the median of the per-round ratios. */
+  ratioCMemcpy: number | null;
   /** Second baseline: one big Uint8Array.prototype.set per frame (a contiguous frame into the same buffers). */
   bigCopyMbps: number;
   ratioToBigCopy: number;
@@ -144,6 +149,9 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
     }
     let checksummed = rig.framesChecked;
 
+    const cMemcpy = cMemcpyOf(stream.slices, rig.bufferMemories);
+    const cMbps: number[] = [];
+    const cRatios: number[] = [];
     const assemblerMbps: number[] = [];
     const assemblerNs: number[] = [];
     const sliceMbps: number[] = [];
@@ -176,13 +184,22 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
         rig.copyFrames();
         g = nowNs() - t0;
       };
+      let m = 0;
+      const runC = () => {
+        if (cMemcpy === null) return;
+        const t0 = nowNs();
+        cMemcpy();
+        m = nowNs() - t0;
+      };
       // Alternate the order so neither method always runs on caches the other one warmed.
       if (round % 2 === 0) {
         await runAssembler();
         runSlices();
+        runC();
         runBig();
       } else {
         runBig();
+        runC();
         runSlices();
         await runAssembler();
       }
@@ -196,6 +213,10 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
       sliceMbps.push((bytes / b) * 1e3);
       bigMbps.push((bytes / g) * 1e3);
       ratios.push(b / a);
+      if (cMemcpy !== null) {
+        cMbps.push((bytes / m) * 1e3);
+        cRatios.push(m / a);
+      }
       bigRatios.push(g / a);
     }
 
@@ -221,6 +242,8 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
       usPerPacket: round(medianNs / 1e3 / stream.packets),
       memcpyMbps: round(median(sliceMbps)),
       ratio: round(median(ratios), 3),
+      cMemcpyMbps: cMemcpy === null ? null : round(median(cMbps)),
+      ratioCMemcpy: cMemcpy === null ? null : round(median(cRatios), 3),
       bigCopyMbps: round(median(bigMbps)),
       ratioToBigCopy: round(median(bigRatios), 3),
       mbpsP10: round(quantile(assemblerMbps, 0.1)),
@@ -250,13 +273,41 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
   }
 }
 
+/**
+ * The C memcpy baseline: the addon's memcpySlices over exactly the slices the assembler copies, each into the
+ * queue buffer and offset it lands at (frame f in buffer f mod pool size). null when the addon does not load.
+ */
+function cMemcpyOf(slices: SyntheticStream['slices'], memories: readonly Uint8Array[]): (() => void) | null {
+  let addon;
+  try {
+    addon = loadNativeAddon();
+  } catch {
+    return null;
+  }
+  const sources: ArrayBuffer[] = [];
+  const sourceIndex = new Map<ArrayBufferLike, number>();
+  const destinations = memories.map((m) => m.buffer as ArrayBuffer);
+  const table = new Int32Array(slices.length * 5);
+  slices.forEach((slice, i) => {
+    const buffer = slice.view.buffer;
+    let index = sourceIndex.get(buffer);
+    if (index === undefined) {
+      index = sources.push(buffer as ArrayBuffer) - 1;
+      sourceIndex.set(buffer, index);
+    }
+    const memory = memories[slice.frame % memories.length]!;
+    table.set([index, slice.view.byteOffset, slice.view.byteLength, slice.frame % memories.length, memory.byteOffset + slice.frameOffset], i * 5);
+  });
+  return () => addon.memcpySlices(sources, destinations, table);
+}
+
 export async function benchAssembly(options: AssemblyOptions = DEFAULT_ASSEMBLY_OPTIONS, only?: (name: string) => boolean): Promise<Record<string, AssemblyResult>> {
   const results: Record<string, AssemblyResult> = {};
   for (const c of assemblyCases()) {
     if (only !== undefined && !only(c.name)) continue;
     progress(`assembly ${c.name}: ${c.description}`);
     const result = await benchAssemblyCase(c, options);
-    progress(`  ${result.mbps} MB/s, ${result.ratio}× memcpy (${result.memcpyMbps} MB/s), ${result.rounds} rounds`);
+    progress(`  ${result.mbps} MB/s, ${result.ratio}× Uint8Array.set (${result.memcpyMbps} MB/s), ${result.ratioCMemcpy ?? '-'}× C memcpy (${result.cMemcpyMbps ?? '-'} MB/s), ${result.rounds} rounds`);
     results[c.name] = result;
     await collectGarbage();
   }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "addon_data.h"
+#include "bench_copy.h"
 #include "device_wrap.h"
 #include "errors.h"
 #include "stream.h"
@@ -82,6 +83,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openDeviceByPort", Napi::Function::New<OpenDeviceByPort>(env, "openDeviceByPort"));
   exports.Set("libusbVersion", Napi::Function::New<LibusbVersion>(env, "libusbVersion"));
   exports.Set("liveObjects", Napi::Function::New<LiveObjects>(env, "liveObjects"));
+  exports.Set("memcpySlices", Napi::Function::New<MemcpySlices>(env, "memcpySlices"));
   exports.Set("Device", device_class);
   exports.Set("Stream", stream_class);
   return exports;

@@ -6,7 +6,6 @@
 
 #include "bridge.h"
 #include "control.h"
-#include "device_wrap.h"
 #include "errors.h"
 #include "stream.h"
 #include "usb_context.h"
@@ -23,16 +22,9 @@ std::string Hex(int value, int digits) {
   return buf;
 }
 
-class DisconnectMessage : public Message {
- public:
-  explicit DisconnectMessage(std::shared_ptr<DeviceState> device) : device_(std::move(device)) {}
-  void Deliver(Napi::Env env) override {
-    if (device_->wrap != nullptr) device_->wrap->EmitDisconnect(env);
-  }
-
- private:
-  std::shared_ptr<DeviceState> device_;
-};
+// Longest a disconnect waits for the device's transfers to come back before it is told anyway. usbfs kills every
+// URB of a disconnected device at once, so this is only a bound.
+constexpr int64_t kDisconnectWaitNs = 2000000000;
 
 int64_t BusIntervalNs(int speed) {
   return (speed == LIBUSB_SPEED_LOW || speed == LIBUSB_SPEED_FULL) ? 1000000 : 125000;
@@ -211,7 +203,47 @@ OpResult DeviceState::UnusableResult(const std::string& what) const {
 
 void DeviceState::MarkGone() {
   if (gone_.exchange(true)) return;
-  bridge_->Post(std::make_unique<DisconnectMessage>(shared_from_this()));
+  {
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    if (in_flight_ > 0) {
+      disconnect_waiting_ = true;
+      std::weak_ptr<DeviceState> weak = shared_from_this();
+      usb_->RunAt(MonotonicNs() + kDisconnectWaitNs, [weak] {
+        if (auto self = weak.lock()) self->TellDisconnect();
+      });
+      return;
+    }
+  }
+  TellDisconnect();
+}
+
+void DeviceState::TellDisconnect() {
+  {
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    if (disconnect_told_) return;
+    disconnect_told_ = true;
+    disconnect_waiting_ = false;
+  }
+  std::shared_ptr<DeviceObserver> observer;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    observer = observer_;
+  }
+  if (observer) observer->Disconnected();
+}
+
+void DeviceState::SetObserver(std::shared_ptr<DeviceObserver> observer) {
+  bool tell;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    observer_ = observer;
+  }
+  {
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    tell = disconnect_told_;
+  }
+  // Gone before JavaScript had its object: JavaScript reads `gone` as it sets up, and is told once more here.
+  if (tell) observer->Disconnected();
 }
 
 int DeviceState::Note(int libusb_result) {
@@ -348,7 +380,6 @@ void DeviceState::CloseBlocking(std::chrono::milliseconds drain) {
     for (ControlOp* op : controls_) libusb_cancel_transfer(op->transfer());
   }
   for (auto& stream : streams) stream->BeginStop();
-  streams.clear();
 
   bool drained;
   {
@@ -363,6 +394,8 @@ void DeviceState::CloseBlocking(std::chrono::milliseconds drain) {
       std::lock_guard<std::mutex> lock(mu_);
       state_ = State::kClosed;
     }
+    // Their stop() promises settle (nothing will be delivered); the memory stays, with the leaked device.
+    for (auto& stream : streams) stream->Abandon();
     usb_->Leak(shared_from_this());
     usb_->Untrack(this);
     return;
@@ -475,14 +508,19 @@ void DeviceState::RemoveControl(ControlOp* op) {
   controls_.erase(op);
 }
 
-void DeviceState::TransferSubmitted() {
-  std::lock_guard<std::mutex> lock(drain_mu_);
-  in_flight_++;
-}
+void DeviceState::TransferSubmitted() { in_flight_++; }
 
 void DeviceState::TransferReturned() {
-  std::lock_guard<std::mutex> lock(drain_mu_);
-  if (--in_flight_ == 0) drain_cv_.notify_all();
+  if (--in_flight_ != 0) return;
+  bool tell;
+  {
+    // Waiters check in_flight_ under this lock: taking it after the decrement means none misses the notice.
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    drain_cv_.notify_all();
+    tell = disconnect_waiting_;
+  }
+  // The last transfer of a gone device came back (its completion already queued for JavaScript).
+  if (tell) TellDisconnect();
 }
 
 }  // namespace uvc

@@ -1,6 +1,7 @@
 // One open device: the libusb handle and everything that must happen in order around it (claims, alt settings,
 // streams, pending control transfers, disconnect, close). Native-only and thread-safe; DeviceWrap is its face in
-// JavaScript. Lives in a shared_ptr held by its wrap, its streams, its pending control transfers and workers.
+// JavaScript, told of a disconnect through a DeviceObserver. Lives in a shared_ptr held by its wrap, its streams,
+// its pending control transfers and workers (see stream.h for the ownership rule).
 #pragma once
 
 #include <libusb.h>
@@ -22,7 +23,13 @@ class EnvBridge;
 class UsbContext;
 class StreamState;
 class ControlOp;
-class DeviceWrap;
+
+// Told (once, from any thread) that the device is gone; the wrapper posts it to JavaScript. Owned by the device.
+class DeviceObserver {
+ public:
+  virtual ~DeviceObserver() = default;
+  virtual void Disconnected() = 0;
+};
 
 // The outcome of a native operation: success, or a POSIX code with a message (and the libusb error, if any).
 struct OpResult {
@@ -77,6 +84,9 @@ class DeviceState : public std::enable_shared_from_this<DeviceState> {
   libusb_device* libusb_dev() const { return dev_; }
   libusb_device_handle* handle() const { return handle_; }
   const std::shared_ptr<EnvBridge>& bridge() const { return bridge_; }
+  UsbContext* usb() const { return usb_; }
+  // JavaScript thread, once the wrapper exists. A disconnect already waiting is told at once.
+  void SetObserver(std::shared_ptr<DeviceObserver> observer);
 
   // Why a call cannot proceed: nullptr if open and present, else "EBADF" (close() was called) or "ENODEV".
   const char* Unusable() const;
@@ -84,7 +94,10 @@ class DeviceState : public std::enable_shared_from_this<DeviceState> {
   bool gone() const { return gone_.load(); }
   State state() const;
 
-  // Any thread. The first call posts the disconnect message; later calls do nothing.
+  // Any thread. The first call marks the device gone (nothing is submitted any more) and tells the observer once
+  // every transfer of the device in flight has come back, so that JavaScript gets the completions that arrived
+  // before the unplug first (libusb runs its hotplug "left" callback before it reaps the transfers finished in
+  // the same pass); after kDisconnectWait at most. Later calls do nothing.
   void MarkGone();
   // Marks the device gone if a libusb call said LIBUSB_ERROR_NO_DEVICE.
   int Note(int libusb_result);
@@ -114,7 +127,6 @@ class DeviceState : public std::enable_shared_from_this<DeviceState> {
   void TransferSubmitted();
   void TransferReturned();
 
-  DeviceWrap* wrap = nullptr;  // JavaScript thread only
 
   static int live_count() { return live_count_.load(); }
 
@@ -148,10 +160,14 @@ class DeviceState : public std::enable_shared_from_this<DeviceState> {
   std::set<ControlOp*> controls_;
 
   std::atomic<bool> gone_{false};
+  std::shared_ptr<DeviceObserver> observer_;  // mu_
+  bool disconnect_waiting_ = false;           // drain_mu_: gone, not yet told (transfers still in flight)
+  bool disconnect_told_ = false;              // drain_mu_
+  void TellDisconnect();
 
-  std::mutex drain_mu_;
+  std::mutex drain_mu_;  // for the waits on in_flight_ reaching 0 (close, a waiting disconnect)
   std::condition_variable drain_cv_;
-  int in_flight_ = 0;
+  std::atomic<int> in_flight_{0};  // counted without a lock: every submit and completion touches it
 
   static std::atomic<int> live_count_;
 };

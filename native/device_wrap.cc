@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "addon_data.h"
+#include "bridge.h"
 #include "control.h"
 #include "errors.h"
 #include "stream.h"
@@ -11,18 +12,45 @@
 
 namespace uvc {
 
+// The device's observer: posts the disconnect to the JavaScript thread, where the wrap (if it still exists) calls
+// this.ondisconnect(). Holds no reference to the device (which owns it).
+class DeviceEvents : public DeviceObserver, public std::enable_shared_from_this<DeviceEvents> {
+ public:
+  explicit DeviceEvents(std::shared_ptr<EnvBridge> bridge) : bridge_(std::move(bridge)) {}
+  void Disconnected() override { bridge_->Post(std::make_unique<Notice>(shared_from_this())); }
+  DeviceWrap* wrap = nullptr;  // JavaScript thread only
+
+ private:
+  class Notice : public Message {
+   public:
+    explicit Notice(std::shared_ptr<DeviceEvents> events) : events_(std::move(events)) {}
+    void Deliver(Napi::Env env) override {
+      if (events_->wrap != nullptr) events_->wrap->EmitDisconnect(env);
+    }
+
+   private:
+    std::shared_ptr<DeviceEvents> events_;
+  };
+  std::shared_ptr<EnvBridge> bridge_;
+};
+
 namespace {
 
 // Transfer memory one stream may pin: MAX_STREAM_BYTES of the transport contract (src/transport/usb-transport.ts).
 // Linux caps all usbfs transfers in flight at usbfs_memory_mb (16 MB by default) for every device and program
 // together, so one stream stays well under it.
 constexpr int64_t kMaxStreamBytes = 8 * 1024 * 1024;
+// Memory of the spare transfers one stream may hold: MAX_SPARE_BYTES of the contract. Plain process memory (not
+// pinned by usbfs until submitted, and then in place of a completed one), bounded so a stall budget stays sane.
+constexpr int64_t kMaxSpareBytes = 64 * 1024 * 1024;
 constexpr int kMaxTransfers = 64;
+constexpr int kMaxSpares = 4096;
 constexpr int kMaxIsoPackets = 128;         // usbfs: packets per URB
 constexpr int kMaxIsoPacketSize = 98304;    // usbfs: SuperSpeedPlus bytes per interval
 constexpr auto kCloseDrain = std::chrono::milliseconds(5000);
 
 thread_local std::shared_ptr<DeviceState>* pending_device = nullptr;
+
 
 // A blocking operation on the thread pool, settling a promise with undefined or an error.
 class OpWorker : public Napi::AsyncWorker {
@@ -130,7 +158,9 @@ DeviceWrap::DeviceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device
   if (pending_device == nullptr) ThrowError(env, "EINVAL", "Device objects come from openDevice(), not from new");
   state_ = *pending_device;
   pending_device = nullptr;
-  state_->wrap = this;
+  events_ = std::make_shared<DeviceEvents>(GetAddonData(env)->bridge);
+  events_->wrap = this;
+  state_->SetObserver(events_);
 
   const DeviceIdentity& id = state_->identity();
   Napi::Object description = Napi::Object::New(env);
@@ -150,8 +180,8 @@ DeviceWrap::DeviceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device
 }
 
 DeviceWrap::~DeviceWrap() {
+  if (events_) events_->wrap = nullptr;
   if (!state_) return;
-  state_->wrap = nullptr;
   // Collected without close(): close it off this thread (releasing interfaces may wait for a kernel driver).
   if (state_->state() != DeviceState::State::kClosed) state_->CloseLater();
 }
@@ -247,11 +277,18 @@ Napi::Value DeviceWrap::StartStream(const Napi::CallbackInfo& info) {
     config.transfer_size = IntegerProp(options, "transferSize", 1, kMaxStreamBytes, 0, true);
     config.timeout_ms = static_cast<unsigned int>(IntegerProp(options, "timeoutMs", 0, 0x7fffffff, 0, false));
   }
+  config.spares = IntegerProp(options, "spareTransfers", 0, kMaxSpares, 0, false);
   int64_t total = static_cast<int64_t>(config.data_bytes()) * config.transfers;
   if (total > kMaxStreamBytes) {
     ThrowError(env, "EINVAL",
                "the stream would pin " + std::to_string(total) + " bytes of transfer memory; the limit is " +
                    std::to_string(kMaxStreamBytes) + " (Linux allows 16 MB for all USB transfers in flight)");
+  }
+  int64_t spare = static_cast<int64_t>(config.data_bytes()) * config.spares;
+  if (spare > kMaxSpareBytes) {
+    ThrowError(env, "EINVAL",
+               "the stream's spare transfers would hold " + std::to_string(spare) + " bytes; the limit is " +
+                   std::to_string(kMaxSpareBytes));
   }
 
   if (const char* code = state_->Unusable()) {

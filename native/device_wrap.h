@@ -9,6 +9,8 @@
 
 namespace uvc {
 
+class DeviceEvents;  // its observer (in the .cc)
+
 class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
  public:
   static Napi::Function DefineClass(Napi::Env env);
@@ -32,6 +34,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value IsGone(const Napi::CallbackInfo& info);
 
   std::shared_ptr<DeviceState> state_;
+  std::shared_ptr<DeviceEvents> events_;
 };
 
 // Opens a device on the thread pool; the promise resolves with a Device.

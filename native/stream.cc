@@ -2,17 +2,31 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
-#include "bridge.h"
-#include "stream_wrap.h"
+#include "usb_context.h"
 
 namespace uvc {
 
 std::atomic<int> StreamState::live_count_{0};
 std::atomic<int> Block::live_count{0};
+
+namespace {
+// Backoff after the n-th consecutive immediate failure: 1, 2, 4 … ms, at most 100 ms.
+int64_t BackoffNs(int failures) {
+  int64_t ms = int64_t{1} << std::min(failures - 1, 7);
+  return std::min<int64_t>(ms, 100) * 1000000;
+}
+
+bool IsFailure(int status) {
+  // A timeout is the bulk endpoint having nothing to say; anything else but success failed at once.
+  return status != LIBUSB_TRANSFER_COMPLETED && status != LIBUSB_TRANSFER_TIMED_OUT;
+}
+}  // namespace
 
 int64_t MonotonicNs() {
   timespec ts;
@@ -38,42 +52,14 @@ Block::~Block() {
   }
 }
 
-namespace {
-
-class CompletionMessage : public Message {
- public:
-  CompletionMessage(std::shared_ptr<StreamState> stream, int slot) : stream_(std::move(stream)), slot_(slot) {}
-  void Deliver(Napi::Env env) override {
-    Completion completion;
-    if (!stream_->TakeCompletion(slot_, &completion)) return;
-    if (stream_->wrap != nullptr) stream_->wrap->Dispatch(env, completion);
-  }
-
- private:
-  std::shared_ptr<StreamState> stream_;
-  int slot_;
-};
-
-class DrainedMessage : public Message {
- public:
-  explicit DrainedMessage(std::shared_ptr<StreamState> stream) : stream_(std::move(stream)) {}
-  void Deliver(Napi::Env env) override {
-    if (stream_->wrap != nullptr) stream_->wrap->OnDrained(env);
-  }
-
- private:
-  std::shared_ptr<StreamState> stream_;
-};
-
-}  // namespace
-
 StreamState::StreamState(std::shared_ptr<DeviceState> device, const StreamConfig& config)
     : device_(std::move(device)), config_(config) {
   live_count_++;
 }
 
 StreamState::~StreamState() {
-  // Only reached once drained (a stream with transfers in flight is owned by its device until it drains).
+  // Only reached once drained (a stream with transfers in flight is owned by its device until it drains), or
+  // never (abandoned with a leaked device).
   for (Slot& slot : slots_) {
     if (slot.transfer != nullptr) libusb_free_transfer(slot.transfer);
   }
@@ -87,15 +73,20 @@ size_t StreamState::status_offset(int slot) const {
 size_t StreamState::length_offset(int slot) const { return status_offset(slot) + 4 * static_cast<size_t>(config_.packets); }
 
 bool StreamState::Allocate() {
+  int count = config_.slots();
   size_t data_bytes = config_.data_bytes();
   data_stride_ = (data_bytes + 63) & ~size_t{63};
-  meta_base_ = data_stride_ * config_.transfers;
+  meta_base_ = data_stride_ * count;
   size_t meta = config_.iso() ? 8 * static_cast<size_t>(config_.packets) : 0;
-  block_ = std::make_shared<Block>(meta_base_ + meta * config_.transfers);
+  records_base_ = (meta_base_ + meta * count + 7) & ~size_t{7};
+  batch_base_ = records_base_ + static_cast<size_t>(count) * kRecordFields * 8;
+  block_ = std::make_shared<Block>(batch_base_ + 4 * static_cast<size_t>(count));
   if (block_->data == nullptr) return false;
 
-  slots_.resize(config_.transfers);  // never resized again: transfers point at their slot
-  for (int i = 0; i < config_.transfers; i++) {
+  slots_.resize(count);  // never resized again: transfers point at their slot
+  free_.reserve(count);
+  ready_.assign(count, 0);
+  for (int i = 0; i < count; i++) {
     Slot& slot = slots_[i];
     slot.stream = this;
     slot.index = i;
@@ -119,11 +110,18 @@ bool StreamState::Allocate() {
         break;
     }
   }
+  // Slot 0 on top: the first submits take 0, 1, 2 … in order.
+  for (int i = count - 1; i >= 0; i--) free_.push_back(i);
+  free_low_ = count - config_.transfers;
   return true;
 }
 
-int StreamState::SubmitLocked(Slot& slot, double lost) {
-  slot.lost_at_submit = lost;
+int StreamState::SubmitLocked(Slot& slot, int64_t now) {
+  double lost = 0;
+  if (in_flight_ == 0 && empty_since_ns_ != 0) {
+    // Nothing was in flight since empty_since_ns_: whatever the device sent meanwhile is lost.
+    lost = std::floor(static_cast<double>(now - empty_since_ns_) / static_cast<double>(config_.interval_ns));
+  }
   if (config_.iso()) {
     // No stale packet results can survive into the next completion.
     for (int i = 0; i < config_.packets; i++) {
@@ -134,13 +132,98 @@ int StreamState::SubmitLocked(Slot& slot, double lost) {
   device_->TransferSubmitted();
   in_flight_++;
   slot.state = SlotState::kInFlight;
-  int r = device_->Note(libusb_submit_transfer(slot.transfer));
+  slot.submitted_at_ns = now;
+  int r = libusb_submit_transfer(slot.transfer);
   if (r != LIBUSB_SUCCESS) {
-    slot.state = SlotState::kIdle;
-    if (--in_flight_ == 0) empty_since_ns_ = MonotonicNs();
+    slot.state = SlotState::kFree;
+    in_flight_--;
     device_->TransferReturned();
+    return r;
   }
+  slot.lost_at_submit = lost;
+  lost_total_ += lost;
+  empty_since_ns_ = 0;
+  starved_now_ = false;
   return r;
+}
+
+bool StreamState::RefillLocked(int64_t now, bool* gone) {
+  bool notify = false;
+  while (!stopping_ && in_flight_ < config_.transfers && !free_.empty() && !device_->gone()) {
+    if (retry_at_ns_ != 0) break;  // backing off: RetryDue refills
+    int index = free_.back();
+    free_.pop_back();
+    Slot& slot = slots_[index];
+    int r = SubmitLocked(slot, now);
+    if (r == LIBUSB_SUCCESS) continue;
+    // Tell JavaScript through an ordinary (failed) completion, so the slot stays accounted for.
+    slot.status = r == LIBUSB_ERROR_NO_DEVICE ? LIBUSB_TRANSFER_NO_DEVICE : LIBUSB_TRANSFER_ERROR;
+    slot.actual_length = 0;
+    slot.lost_at_submit = 0;
+    if (config_.iso()) {
+      auto* status = reinterpret_cast<int32_t*>(block_->data + status_offset(index));
+      auto* length = reinterpret_cast<int32_t*>(block_->data + length_offset(index));
+      for (int i = 0; i < config_.packets; i++) {
+        status[i] = slot.status;
+        length[i] = 0;
+      }
+    }
+    slot.completed_at_ns = now;
+    if (r != LIBUSB_ERROR_NO_DEVICE) FailureLocked(slot, now);
+    notify |= ReadyLocked(slot);
+    if (r == LIBUSB_ERROR_NO_DEVICE) {
+      *gone = true;  // the caller marks the device gone, after telling JavaScript of this completion
+      break;
+    }
+  }
+  if (in_flight_ == 0 && empty_since_ns_ == 0 && !stopping_) {
+    empty_since_ns_ = now;
+    if (free_.empty()) {
+      starved_now_ = true;
+      starved_ += 1;
+    }
+  }
+  int free_count = static_cast<int>(free_.size());
+  if (free_count < free_low_) free_low_ = free_count;
+  return notify;
+}
+
+bool StreamState::ReadyLocked(Slot& slot) {
+  slot.state = SlotState::kReady;
+  ready_[(ready_head_ + ready_count_) % ready_.size()] = slot.index;
+  ready_count_++;
+  if (notice_pending_) return false;
+  notice_pending_ = true;
+  return true;
+}
+
+bool StreamState::FailureLocked(Slot& slot, int64_t now) {
+  failures_total_ += 1;
+  if (++consecutive_failures_ >= FailureLimit(config_.transfers)) {
+    slot.final = true;
+    StopLocked();
+    return true;
+  }
+  retry_at_ns_ = now + BackoffNs(consecutive_failures_);
+  std::weak_ptr<StreamState> weak = weak_from_this();
+  device_->usb()->RunAt(retry_at_ns_, [weak] {
+    if (auto self = weak.lock()) self->RetryDue();
+  });
+  return false;
+}
+
+void StreamState::RetryDue() {
+  bool notify;
+  bool gone = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t now = MonotonicNs();
+    // A later failure may have pushed the retry back (its own task comes then).
+    if (retry_at_ns_ == 0 || now < retry_at_ns_) return;
+    retry_at_ns_ = 0;
+    notify = RefillLocked(now, &gone);
+  }
+  Notify(notify, false, gone);
 }
 
 OpResult StreamState::Start() {
@@ -149,17 +232,21 @@ OpResult StreamState::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return OpResult::Fail("EBADF", "cannot start the stream: the device was closed");
-    for (Slot& slot : slots_) {
-      failure = SubmitLocked(slot, 0);
-      if (failure != LIBUSB_SUCCESS) break;
+    int64_t now = MonotonicNs();
+    for (int i = 0; i < config_.transfers; i++) {
+      int index = free_.back();
+      free_.pop_back();
+      failure = SubmitLocked(slots_[index], now);
+      if (failure != LIBUSB_SUCCESS) {
+        free_.push_back(index);
+        break;
+      }
     }
     if (failure == LIBUSB_SUCCESS) return OpResult::Ok();
-    stopping_ = true;
-    for (Slot& slot : slots_) {
-      if (slot.state == SlotState::kInFlight) libusb_cancel_transfer(slot.transfer);
-    }
+    StopLocked();
     drained = DrainedLocked();
   }
+  if (failure == LIBUSB_ERROR_NO_DEVICE) device_->MarkGone();
   if (drained) Drained();
   char ep[8];
   snprintf(ep, sizeof ep, "0x%02x", config_.endpoint);
@@ -176,13 +263,15 @@ void LIBUSB_CALL StreamState::OnTransfer(libusb_transfer* transfer) {
   // The stream may otherwise be freed by the JavaScript thread as soon as it has drained.
   std::shared_ptr<StreamState> self = slot->stream->shared_from_this();
   int64_t now = MonotonicNs();
-  bool post = false;
+  bool notify = false;
   bool drained = false;
+  bool gone = transfer->status == LIBUSB_TRANSFER_NO_DEVICE;
   {
     std::lock_guard<std::mutex> lock(self->mu_);
-    if (--self->in_flight_ == 0) self->empty_since_ns_ = now;
+    self->in_flight_--;
+    slot->state = SlotState::kFree;  // neither in flight nor on the free list until decided below
     if (self->stopping_) {
-      slot->state = SlotState::kIdle;
+      self->free_.push_back(slot->index);
       drained = self->DrainedLocked();
     } else {
       const StreamConfig& config = self->config_;
@@ -202,69 +291,103 @@ void LIBUSB_CALL StreamState::OnTransfer(libusb_transfer* transfer) {
         slot->actual_length = transfer->actual_length;
       }
       slot->completed_at_ns = now;
-      slot->state = SlotState::kDelivering;
-      post = true;
+      bool gave_up = false;
+      if (gone) {
+        // Nothing more is submitted; JavaScript learns from this completion, then from the device.
+      } else if (IsFailure(transfer->status)) {
+        gave_up = self->FailureLocked(*slot, now);
+      } else {
+        self->consecutive_failures_ = 0;
+      }
+      // A spare goes out before the completed one is handed on: the bus does not wait for JavaScript.
+      notify = self->ReadyLocked(*slot);
+      if (!gone && !gave_up) {
+        if (self->RefillLocked(now, &gone)) notify = true;
+      } else if (self->in_flight_ == 0 && self->empty_since_ns_ == 0) {
+        self->empty_since_ns_ = now;
+      }
+      drained = self->DrainedLocked();
     }
   }
-  if (transfer->status == LIBUSB_TRANSFER_NO_DEVICE) self->device_->MarkGone();
-  if (post) self->device_->bridge()->Post(std::make_unique<CompletionMessage>(self, slot->index));
-  if (drained) self->Drained();
+  self->Notify(notify, drained, gone);
   self->device_->TransferReturned();
 }
 
-void StreamState::FailLocked(Slot& slot, int libusb_error, int64_t now) {
-  // Tell JavaScript through an ordinary (failed) completion, so the slot stays accounted for.
-  slot.status = libusb_error == LIBUSB_ERROR_NO_DEVICE ? LIBUSB_TRANSFER_NO_DEVICE : LIBUSB_TRANSFER_ERROR;
-  slot.actual_length = 0;
-  if (config_.iso()) {
-    auto* status = reinterpret_cast<int32_t*>(block_->data + status_offset(slot.index));
-    auto* length = reinterpret_cast<int32_t*>(block_->data + length_offset(slot.index));
-    for (int i = 0; i < config_.packets; i++) {
-      status[i] = slot.status;
-      length[i] = 0;
-    }
-  }
-  slot.completed_at_ns = now;
-  slot.state = SlotState::kDelivering;
-  device_->bridge()->Post(std::make_unique<CompletionMessage>(shared_from_this(), slot.index));
+void StreamState::Notify(bool ready, bool drained, bool gone) {
+  // Order matters: the completions first, then (through the device) the disconnect, then the drained notice.
+  if (ready && observer_) observer_->CompletionsReady();
+  if (gone) device_->MarkGone();
+  if (drained) Drained();
 }
 
 void StreamState::Release(int index) {
   if (index < 0 || index >= static_cast<int>(slots_.size())) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  Slot& slot = slots_[index];
-  if (slot.state != SlotState::kHeld) return;  // released twice, or the stream stopped meanwhile
-  held_--;
-  if (stopping_ || device_->gone()) {
-    slot.state = SlotState::kIdle;
-    return;
+  bool notify;
+  bool gone = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& slot = slots_[index];
+    if (slot.state != SlotState::kHeld) return;  // released twice, or the stream stopped meanwhile
+    held_--;
+    slot.state = SlotState::kFree;
+    free_.push_back(index);
+    if (stopping_ || device_->gone()) return;
+    notify = RefillLocked(MonotonicNs(), &gone);
   }
-  int64_t now = MonotonicNs();
-  double lost = 0;
-  if (in_flight_ == 0) {
-    // JavaScript held every transfer: whatever the device sent since the last one came back is lost.
-    lost = std::floor(static_cast<double>(now - empty_since_ns_) / static_cast<double>(config_.interval_ns));
-    lost_total_ += lost;
-  }
-  int r = SubmitLocked(slot, lost);
-  if (r != LIBUSB_SUCCESS) FailLocked(slot, r, now);
+  Notify(notify, false, gone);
 }
 
-bool StreamState::TakeCompletion(int index, Completion* out) {
+int StreamState::TakeReady(int max, bool* more) {
   std::lock_guard<std::mutex> lock(mu_);
-  Slot& slot = slots_[index];
-  if (stopping_ || slot.state != SlotState::kDelivering) return false;
-  slot.state = SlotState::kHeld;
-  held_++;
-  out->slot = index;
-  out->status = slot.status;
-  out->actual_length = slot.actual_length;
-  out->packet_count = config_.iso() ? config_.packets : 0;
-  out->lost_intervals = slot.lost_at_submit;
-  out->completed_at_ns = static_cast<double>(slot.completed_at_ns);
-  out->sequence = completed_;
-  completed_ += 1;
-  return true;
+  int n = 0;
+  auto* batch = reinterpret_cast<int32_t*>(block_->data + batch_base_);
+  while (ready_count_ > 0 && n < max) {
+    int index = ready_[ready_head_];
+    ready_head_ = (ready_head_ + 1) % ready_.size();
+    ready_count_--;
+    Slot& slot = slots_[index];
+    if (slot.state != SlotState::kReady) continue;  // dropped by a stop meanwhile
+    if (stopping_ && !slot.final) continue;
+    slot.state = SlotState::kHeld;
+    held_++;
+    auto* record = reinterpret_cast<double*>(block_->data + record_offset(index));
+    record[kRecordStatus] = slot.status;
+    record[kRecordActualLength] = slot.actual_length;
+    record[kRecordPacketCount] = config_.iso() ? config_.packets : 0;
+    record[kRecordLostIntervals] = slot.lost_at_submit;
+    record[kRecordCompletedAtNs] = static_cast<double>(slot.completed_at_ns);
+    record[kRecordSequence] = completed_;
+    record[kRecordFinal] = slot.final ? 1 : 0;
+    completed_ += 1;
+    batch[n++] = index;
+  }
+  // More left: the caller asks again with a new notice; none left: the next completion sends one.
+  *more = ready_count_ > 0;
+  notice_pending_ = *more;
+  return n;
+}
+
+void StreamState::StopLocked() {
+  stopping_ = true;
+  for (Slot& slot : slots_) {
+    switch (slot.state) {
+      case SlotState::kInFlight:
+        libusb_cancel_transfer(slot.transfer);  // comes back through OnTransfer, cancelled or completed
+        break;
+      case SlotState::kHeld:
+        held_--;
+        slot.state = SlotState::kFree;
+        free_.push_back(slot.index);
+        break;
+      case SlotState::kReady:
+        if (slot.final) break;  // the failure that stopped the stream is still told
+        slot.state = SlotState::kFree;  // its entry in ready_ is skipped
+        free_.push_back(slot.index);
+        break;
+      case SlotState::kFree:
+        break;
+    }
+  }
 }
 
 void StreamState::BeginStop() {
@@ -272,26 +395,22 @@ void StreamState::BeginStop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
-    stopping_ = true;
-    for (Slot& slot : slots_) {
-      switch (slot.state) {
-        case SlotState::kInFlight:
-          libusb_cancel_transfer(slot.transfer);  // comes back through OnTransfer, cancelled or completed
-          break;
-        case SlotState::kHeld:
-          held_--;
-          slot.state = SlotState::kIdle;
-          break;
-        case SlotState::kDelivering:
-          slot.state = SlotState::kIdle;  // its message finds the stream stopping and is dropped
-          break;
-        case SlotState::kIdle:
-          break;
-      }
-    }
+    StopLocked();
     drained = DrainedLocked();
   }
   if (drained) Drained();
+}
+
+void StreamState::Abandon() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (drained_) return;
+    stopping_ = true;
+    drained_ = true;
+    abandoned_ = true;
+  }
+  // Still owned by the (leaked) device: its memory stays for transfers that may yet come back.
+  if (observer_) observer_->Drained();
 }
 
 bool StreamState::DrainedLocked() {
@@ -302,7 +421,7 @@ bool StreamState::DrainedLocked() {
 
 void StreamState::Drained() {
   device_->RemoveStream(this);
-  device_->bridge()->Post(std::make_unique<DrainedMessage>(shared_from_this()));
+  if (observer_) observer_->Drained();
 }
 
 StreamStats StreamState::Stats() {
@@ -312,6 +431,10 @@ StreamStats StreamState::Stats() {
   stats.in_flight = in_flight_;
   stats.held = held_;
   stats.lost_intervals = lost_total_;
+  stats.spares_free = static_cast<int>(free_.size());
+  stats.spares_low = free_low_;
+  stats.starved = starved_;
+  stats.failures = failures_total_;
   return stats;
 }
 

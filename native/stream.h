@@ -1,13 +1,29 @@
-// The stream engine: N transfers on one IN endpoint, kept in flight and resubmitted when JavaScript releases
-// them. Each completion reaches JavaScript once, as views on the transfer's own memory (no copy).
+// The stream engine: `transfers` transfers kept in flight on one IN endpoint, out of `transfers + spares` slots
+// (each a libusb transfer with its own buffer). When a transfer completes, the event thread submits a free slot
+// at once and queues the completed one for JavaScript, so the bus never waits for JavaScript while a spare is
+// left; release() puts a slot back on the free list. Each completion reaches JavaScript once, as views on the
+// slot's own memory (no copy, no allocation per transfer).
 //
-// A slot cycles IN_FLIGHT → (event thread) DELIVERING → (JavaScript thread) HELD → (release) IN_FLIGHT.
+// A slot cycles FREE → IN_FLIGHT → (event thread) READY → (JavaScript thread) HELD → (release) FREE.
+// When JavaScript holds every slot long enough that nothing is in flight, the intervals that pass are lost
+// (counted, and reported with the next completion). A transfer that fails at once (an error status, or a submit
+// error) is resubmitted after a growing delay; after FailureLimit() in a row the engine gives up: the
+// last failed completion is marked final and the stream stops itself.
 // Stopping cancels what is in flight; the stream is drained when nothing is, and only then frees its transfers.
 //
-// Memory: one block per stream holds every slot's data and, for iso, each slot's packet status and length
-// arrays. It is shared (reference-counted) between the stream and the external ArrayBuffer that JavaScript's views
-// sit on, so neither the kernel nor JavaScript ever sees it freed: the stream keeps it while transfers may be in
-// flight, the ArrayBuffer while any view is reachable.
+// Ownership (who keeps whom alive):
+// - DeviceState owns each StreamState from AddStream until it drained (its `streams_` entry), so a stream with
+//   transfers in flight outlives everything else; the JavaScript Stream object (StreamWrap) holds a second
+//   reference for as long as it lives. A StreamState holds its DeviceState, never the other way round once drained.
+// - The stream's memory (Block) is co-owned by the StreamState and the external ArrayBuffer under JavaScript's
+//   views: neither the kernel nor JavaScript ever sees it freed.
+// - The StreamObserver (the wrapper's side: it posts to JavaScript) is owned by the StreamState; it holds no
+//   reference back to the state, so there is no cycle. Core code never touches JavaScript: it only tells the
+//   observer, from any thread, that completions are ready, that the stream drained.
+//
+// Memory layout of the block: every slot's data (64-byte aligned stride), then for iso each slot's packet status
+// and length arrays (int32 × packets each), then each slot's completion record (kRecordFields doubles), then
+// the batch list (int32 per slot) that tells JavaScript which slots one dispatch carries, in order.
 #pragma once
 
 #include <libusb.h>
@@ -22,8 +38,6 @@
 
 namespace uvc {
 
-class StreamWrap;
-
 // Raw memory with a destructor; shared by the stream and the ArrayBuffer finalizer.
 struct Block {
   explicit Block(size_t size);
@@ -36,15 +50,17 @@ struct Block {
 struct StreamConfig {
   int endpoint = 0;
   int transfer_type = 0;  // LIBUSB_TRANSFER_TYPE_ISOCHRONOUS / _BULK / _INTERRUPT
-  int transfers = 0;
-  int packets = 0;       // iso
-  int packet_size = 0;   // iso
+  int transfers = 0;      // kept in flight
+  int spares = 0;         // slots beyond those, submitted while JavaScript holds completed ones
+  int packets = 0;        // iso
+  int packet_size = 0;    // iso
   int transfer_size = 0;  // bulk / interrupt
   unsigned int timeout_ms = 0;
   int interface_number = -1;
   int64_t interval_ns = 125000;
 
   bool iso() const { return transfer_type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS; }
+  int slots() const { return transfers + spares; }
   size_t data_bytes() const {
     return iso() ? static_cast<size_t>(packets) * packet_size : static_cast<size_t>(transfer_size);
   }
@@ -55,81 +71,139 @@ struct StreamStats {
   int in_flight = 0;
   int held = 0;
   double lost_intervals = 0;
+  int spares_free = 0;         // free slots now
+  int spares_low = 0;          // fewest free slots seen since the start (0: JavaScript fell behind by all spares)
+  double starved = 0;          // times nothing was in flight because JavaScript held every slot
+  double failures = 0;         // failed completions and submits
 };
 
-// What one completion tells JavaScript (the data and packet arrays are in the block).
-struct Completion {
-  int slot = 0;
-  int status = 0;
-  int actual_length = 0;
-  int packet_count = 0;
-  double lost_intervals = 0;
-  double completed_at_ns = 0;
-  double sequence = 0;
+// A completion record, as JavaScript reads it (doubles, in this order).
+enum RecordField {
+  kRecordStatus = 0,
+  kRecordActualLength,
+  kRecordPacketCount,
+  kRecordLostIntervals,
+  kRecordCompletedAtNs,
+  kRecordSequence,
+  kRecordFinal,  // 1: the engine gave up after this failure; the stream has stopped itself
+  kRecordFields,
+};
+
+// Told by the engine from native threads (the event thread, the thread pool) or the JavaScript thread;
+// implementations only post work to JavaScript. Never called with the stream's lock held.
+class StreamObserver {
+ public:
+  virtual ~StreamObserver() = default;
+  // Completions wait in TakeReady. Called once per batch: not again until TakeReady ran.
+  virtual void CompletionsReady() = 0;
+  // Every transfer came back after stop (or the device was abandoned with them): no completion follows.
+  virtual void Drained() = 0;
 };
 
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
+  // Consecutive immediate failures before the engine gives up: at least 16 (the status endpoint monitor's bound),
+  // and two rounds of every transfer in flight (one bus event can fail all of those at once). The same rule as
+  // the video stream's above it (src/stream/video-stream.ts).
+  static int FailureLimit(int transfers) { return transfers * 2 > 16 ? transfers * 2 : 16; }
+
   StreamState(std::shared_ptr<DeviceState> device, const StreamConfig& config);
   ~StreamState();
 
   // Allocates the block and the transfers. False: out of memory.
   bool Allocate();
+  // Before Start, on the JavaScript thread.
+  void SetObserver(std::shared_ptr<StreamObserver> observer) { observer_ = std::move(observer); }
+
   const StreamConfig& config() const { return config_; }
   const std::shared_ptr<Block>& block() const { return block_; }
   size_t data_offset(int slot) const { return slot * data_stride_; }
   size_t status_offset(int slot) const;
   size_t length_offset(int slot) const;
+  size_t record_offset(int slot) const { return records_base_ + static_cast<size_t>(slot) * kRecordFields * 8; }
+  size_t batch_offset() const { return batch_base_; }
 
-  // JavaScript thread. Submits every slot. On failure nothing stays in flight for long: the stream is already
-  // stopping (its drained message still comes).
+  // JavaScript thread. Submits `transfers` slots. On failure nothing stays in flight for long: the stream is
+  // already stopping (its drained notice still comes).
   OpResult Start();
   // JavaScript thread. Hands a held slot back; anything else (twice, after stop) is a no-op.
   void Release(int slot);
-  // Any thread. Cancels what is in flight; idempotent. The drained message follows once all came back.
+  // Any thread. Cancels what is in flight; idempotent. The drained notice follows once all came back.
   void BeginStop();
+  // Any thread: the device gave up waiting for this stream's transfers (they stay allocated, with the device,
+  // forever). JavaScript is told the stream drained, so nothing waits on it any more.
+  void Abandon();
+  // Event thread: a backoff delay ended.
+  void RetryDue();
   StreamStats Stats();
 
-  // JavaScript thread, from messages.
-  bool TakeCompletion(int slot, Completion* out);  // false: stale (stopped since), drop it
-  StreamWrap* wrap = nullptr;                      // JavaScript thread only
+  // JavaScript thread: moves up to `max` ready completions to HELD, writes their records and the batch list in
+  // the block, and returns how many (0: none, or stopped since). *more: some are left (the caller must come back:
+  // no notice is sent for them).
+  int TakeReady(int max, bool* more);
 
   static int live_count() { return live_count_.load(); }
 
  private:
-  enum class SlotState { kIdle, kInFlight, kDelivering, kHeld };
+  enum class SlotState { kFree, kInFlight, kReady, kHeld };
   struct Slot {
     StreamState* stream = nullptr;
     int index = 0;
     libusb_transfer* transfer = nullptr;
-    SlotState state = SlotState::kIdle;
+    SlotState state = SlotState::kFree;
     double lost_at_submit = 0;
     int status = 0;
     int actual_length = 0;
+    int64_t submitted_at_ns = 0;
     int64_t completed_at_ns = 0;
+    bool final = false;
   };
 
   static void LIBUSB_CALL OnTransfer(libusb_transfer* transfer);
-  int SubmitLocked(Slot& slot, double lost);  // mu_ held
-  void FailLocked(Slot& slot, int libusb_error, int64_t now);
+  // mu_ held. Submits free slots until `transfers` are in flight (unless stopping, gone or backing off).
+  // Returns true if a notice must be sent (a failed submit became a ready completion); sets *gone when a submit
+  // said the device is gone.
+  bool RefillLocked(int64_t now, bool* gone);
+  int SubmitLocked(Slot& slot, int64_t now);
+  // mu_ held: queues a completed slot for JavaScript; true if the observer must be told.
+  bool ReadyLocked(Slot& slot);
+  // mu_ held: counts a failure; schedules the retry or gives up. Returns true when it gave up.
+  bool FailureLocked(Slot& slot, int64_t now);
+  void StopLocked();     // mu_ held: stopping_, cancel in flight, drop what JavaScript holds
   bool DrainedLocked();  // mu_ held: true exactly once, when stopping and nothing is in flight
   void Drained();        // after DrainedLocked: unregister, tell JavaScript
+  void Notify(bool ready, bool drained, bool gone);
 
   std::shared_ptr<DeviceState> device_;
   StreamConfig config_;
+  std::shared_ptr<StreamObserver> observer_;
   std::shared_ptr<Block> block_;
   size_t data_stride_ = 0;
   size_t meta_base_ = 0;
+  size_t records_base_ = 0;
+  size_t batch_base_ = 0;
 
   std::mutex mu_;
   std::vector<Slot> slots_;
+  std::vector<int> free_;   // stack of free slot indexes (capacity reserved: never allocates after Allocate)
+  std::vector<int> ready_;  // ring of slot indexes waiting for JavaScript, in completion order
+  size_t ready_head_ = 0;
+  size_t ready_count_ = 0;
+  bool notice_pending_ = false;
   int in_flight_ = 0;
   int held_ = 0;
   double completed_ = 0;
   double lost_total_ = 0;
-  int64_t empty_since_ns_ = 0;
+  double starved_ = 0;
+  double failures_total_ = 0;
+  int free_low_ = 0;
+  int64_t empty_since_ns_ = 0;  // when in_flight_ last dropped to 0 (0: never)
+  bool starved_now_ = false;    // nothing in flight because no slot was free
+  int consecutive_failures_ = 0;
+  int64_t retry_at_ns_ = 0;  // backing off until then (0: not)
   bool stopping_ = false;
   bool drained_ = false;
+  bool abandoned_ = false;
 
   static std::atomic<int> live_count_;
 };

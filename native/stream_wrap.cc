@@ -1,11 +1,46 @@
 #include "stream_wrap.h"
 
 #include "addon_data.h"
+#include "bridge.h"
 #include "errors.h"
 
 namespace uvc {
 
+// The engine's observer: posts to the JavaScript thread, where the wrap (if it still exists) takes over. Holds no
+// reference to the StreamState (which owns it).
+class StreamEvents : public StreamObserver, public std::enable_shared_from_this<StreamEvents> {
+ public:
+  explicit StreamEvents(std::shared_ptr<EnvBridge> bridge) : bridge_(std::move(bridge)) {}
+  void CompletionsReady() override { Post(false); }
+  void Drained() override { Post(true); }
+  StreamWrap* wrap = nullptr;  // JavaScript thread only
+  void Post(bool drained) { bridge_->Post(std::make_unique<Notice>(shared_from_this(), drained)); }
+
+ private:
+  class Notice : public Message {
+   public:
+    Notice(std::shared_ptr<StreamEvents> events, bool drained) : events_(std::move(events)), drained_(drained) {}
+    void Deliver(Napi::Env env) override {
+      StreamWrap* wrap = events_->wrap;
+      if (wrap == nullptr) return;
+      if (drained_) {
+        wrap->OnDrained(env);
+      } else {
+        wrap->DeliverReady(env);
+      }
+    }
+
+   private:
+    std::shared_ptr<StreamEvents> events_;
+    bool drained_;
+  };
+  std::shared_ptr<EnvBridge> bridge_;
+};
+
 namespace {
+
+// Completions per call into JavaScript.
+constexpr int kMaxBatch = 8;
 
 struct PendingStream {
   std::shared_ptr<StreamState> state;
@@ -50,7 +85,9 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   state_ = pending.state;
   dispatch_ = Napi::Persistent(pending.dispatch);
   device_ = Napi::Persistent(pending.device);
-  state_->wrap = this;
+  events_ = std::make_shared<StreamEvents>(GetAddonData(env)->bridge);
+  events_->wrap = this;
+  state_->SetObserver(events_);
   Ref();  // strong until drained
   GetAddonData(env)->bridge->Hold();
 
@@ -59,9 +96,11 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   const std::shared_ptr<Block>& block = state_->block();
   Napi::ArrayBuffer memory =
       Napi::ArrayBuffer::New(env, block->data, block->size, FreeBlockRef, new std::shared_ptr<Block>(block));
-  Napi::Array slots = Napi::Array::New(env, config.transfers);
-  for (int i = 0; i < config.transfers; i++) {
+  int count = config.slots();
+  Napi::Array slots = Napi::Array::New(env, count);
+  for (int i = 0; i < count; i++) {
     Napi::Object slot = Napi::Object::New(env);
+    slot.Set("record", Napi::Float64Array::New(env, kRecordFields, memory, state_->record_offset(i)));
     slot.Set("buffer", Napi::Uint8Array::New(env, config.data_bytes(), memory, state_->data_offset(i)));
     if (config.iso()) {
       slot.Set("packetStatus", Napi::Int32Array::New(env, config.packets, memory, state_->status_offset(i)));
@@ -73,26 +112,26 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
     slots.Set(i, slot);
   }
   info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("slots", slots, napi_enumerable));
+  info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value(
+      "batch", Napi::Int32Array::New(env, count, memory, state_->batch_offset()), napi_enumerable));
   info.This().As<Napi::Object>().DefineProperty(
       Napi::PropertyDescriptor::Value("intervalNs", Napi::Number::New(env, static_cast<double>(config.interval_ns)),
                                       napi_enumerable));
 }
 
 StreamWrap::~StreamWrap() {
-  if (state_) state_->wrap = nullptr;
+  if (events_) events_->wrap = nullptr;
 }
 
-void StreamWrap::Dispatch(Napi::Env env, const Completion& c) {
+void StreamWrap::DeliverReady(Napi::Env env) {
   if (dispatch_.IsEmpty()) return;
-  dispatch_.Call({
-      Napi::Number::New(env, c.slot),
-      Napi::Number::New(env, c.status),
-      Napi::Number::New(env, c.actual_length),
-      Napi::Number::New(env, c.packet_count),
-      Napi::Number::New(env, c.lost_intervals),
-      Napi::Number::New(env, c.completed_at_ns),
-      Napi::Number::New(env, c.sequence),
-  });
+  bool more = false;
+  int count = state_->TakeReady(kMaxBatch, &more);
+  // The rest after other work of the event loop (a backlog after a stall must not starve timers and promises).
+  if (more) events_->Post(false);
+  if (count == 0) return;
+  // One call into JavaScript for the batch: the records and the batch list are in the block already.
+  dispatch_.Call({Napi::Number::New(env, count)});
 }
 
 void StreamWrap::OnDrained(Napi::Env env) {
@@ -106,7 +145,7 @@ void StreamWrap::OnDrained(Napi::Env env) {
 }
 
 Napi::Value StreamWrap::Release(const Napi::CallbackInfo& info) {
-  int slot = IntegerArg(info, 0, "slot", 0, state_->config().transfers - 1);
+  int slot = IntegerArg(info, 0, "slot", 0, state_->config().slots() - 1);
   state_->Release(slot);
   return info.Env().Undefined();
 }
@@ -131,6 +170,10 @@ Napi::Value StreamWrap::Stats(const Napi::CallbackInfo& info) {
   result.Set("inFlight", stats.in_flight);
   result.Set("held", stats.held);
   result.Set("lostIntervals", stats.lost_intervals);
+  result.Set("sparesFree", stats.spares_free);
+  result.Set("sparesLow", stats.spares_low);
+  result.Set("starved", stats.starved);
+  result.Set("failures", stats.failures);
   return result;
 }
 

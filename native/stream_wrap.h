@@ -1,5 +1,7 @@
 // Stream: the JavaScript object of one running stream. While the stream runs it keeps itself, its dispatch
 // function and its device's JavaScript object alive (and the event loop), whatever JavaScript drops.
+// The engine tells it of completions through a StreamObserver (stream_wrap.cc) that posts to this thread; one
+// dispatch(count) call hands JavaScript every completion that is ready, listed in the block's batch array.
 #pragma once
 
 #include <napi.h>
@@ -11,6 +13,8 @@
 
 namespace uvc {
 
+class StreamEvents;  // its observer (in the .cc)
+
 class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
  public:
   static Napi::Function DefineClass(Napi::Env env);
@@ -20,7 +24,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   explicit StreamWrap(const Napi::CallbackInfo& info);
   ~StreamWrap() override;
 
-  void Dispatch(Napi::Env env, const Completion& completion);
+  // JavaScript thread, from the observer's messages.
+  void DeliverReady(Napi::Env env);
   void OnDrained(Napi::Env env);
 
  private:
@@ -29,6 +34,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
 
   std::shared_ptr<StreamState> state_;
+  std::shared_ptr<StreamEvents> events_;
   Napi::FunctionReference dispatch_;
   Napi::ObjectReference device_;
   std::optional<Napi::Promise::Deferred> stop_;

@@ -2,10 +2,12 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "bridge.h"
 #include "device.h"
+#include "stream.h"
 
 namespace uvc {
 
@@ -49,9 +51,45 @@ UsbContext* UsbContext::Get(int* error) {
 void UsbContext::EventLoop() {
   pthread_setname_np(pthread_self(), "uvc-usb-events");
   while (!stop_events_.load()) {
-    timeval timeout{1, 0};
+    int64_t wait_ns = 1000000000;
+    {
+      std::lock_guard<std::mutex> lock(tasks_mu_);
+      if (!tasks_.empty()) {
+        int64_t now = MonotonicNs();
+        for (const Task& task : tasks_) wait_ns = std::max<int64_t>(0, std::min(wait_ns, task.at_ns - now));
+      }
+    }
+    timeval timeout{static_cast<time_t>(wait_ns / 1000000000), static_cast<suseconds_t>((wait_ns % 1000000000) / 1000)};
     libusb_handle_events_timeout_completed(ctx_, &timeout, nullptr);
+    RunDueTasks();
   }
+}
+
+void UsbContext::RunAt(int64_t at_ns, std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    tasks_.push_back({at_ns, std::move(task)});
+  }
+  libusb_interrupt_event_handler(ctx_);  // recompute the wait
+}
+
+void UsbContext::RunDueTasks() {
+  std::vector<std::function<void()>> due;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    if (tasks_.empty()) return;
+    int64_t now = MonotonicNs();
+    for (size_t i = 0; i < tasks_.size();) {
+      if (tasks_[i].at_ns <= now) {
+        due.push_back(std::move(tasks_[i].run));
+        tasks_[i] = std::move(tasks_.back());
+        tasks_.pop_back();
+      } else {
+        i++;
+      }
+    }
+  }
+  for (auto& run : due) run();
 }
 
 int LIBUSB_CALL UsbContext::OnHotplug(libusb_context*, libusb_device* device, libusb_hotplug_event event,

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,9 +38,18 @@ class UsbContext {
   // Devices that could not be drained: kept forever rather than freed under the kernel's feet.
   void Leak(std::shared_ptr<DeviceState> device);
 
+  // Runs `task` on the event thread at `at_ns` (CLOCK_MONOTONIC) or soon after: stream retry backoff, the bound
+  // on a disconnect waiting for transfers. Any thread.
+  void RunAt(int64_t at_ns, std::function<void()> task);
+
  private:
   UsbContext() = default;
   void EventLoop();
+  void RunDueTasks();
+  struct Task {
+    int64_t at_ns;
+    std::function<void()> run;
+  };
   void CloserLoop();
   void Shutdown();
   static void AtExit();
@@ -55,6 +65,9 @@ class UsbContext {
   std::mutex mu_;
   std::vector<std::weak_ptr<DeviceState>> devices_;
   std::vector<std::shared_ptr<DeviceState>> leaked_;
+
+  std::mutex tasks_mu_;
+  std::vector<Task> tasks_;
 
   std::mutex closer_mu_;
   std::condition_variable closer_cv_;

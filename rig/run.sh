@@ -7,7 +7,10 @@
 # Environment:
 #   UVC_RIG_CACHE    cache directory (default ~/.cache/uvc-capture-rig)
 #   UVC_RIG_CHECKS   comma-separated check names to run (default: all)
-#   UVC_RIG_TIMEOUT  seconds the guest may run in all (default 1500)
+#   UVC_RIG_REPEAT   run the checks N times in one boot (stress mode; default 1); one failed run fails the rig
+#   UVC_RIG_TIMEOUT  seconds the guest may run in all (default 3000, times UVC_RIG_REPEAT)
+#   UVC_RIG_TIME_FACTOR  each check's time limit is its declared one times this (default 3): limits guard
+#                    against hangs and must hold on a loaded machine
 #   UVC_RIG_KERNEL   kernel package to use instead of the current linux-image-6.1.0-*-amd64
 #   UVC_RIG_SMP / UVC_RIG_MEM   guest CPUs (default 2) and memory (default 2G)
 set -euo pipefail
@@ -15,10 +18,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RIG=$ROOT/rig
 CACHE=${UVC_RIG_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/uvc-capture-rig}
 RUN=$CACHE/run
-GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-1500}
+REPEAT=${UVC_RIG_REPEAT:-1}
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "UVC_RIG_REPEAT must be a whole number >= 1, not '$REPEAT'" >&2; exit 2; }
+GUEST_TIMEOUT=${UVC_RIG_TIMEOUT:-$((3000 * REPEAT))}
 MODULES_INITRAMFS="virtio_pci 9pnet_virtio 9p usbip-core vhci-hcd uvcvideo"
 MODULES_LOADED="usbip-core vhci-hcd uvcvideo"
-PACKAGES="qemu-system-x86 busybox-static kmod cpio udev usbip usbutils v4l-utils libusb-1.0-0-dev gcc libc6-dev"
+PACKAGES="qemu-system-x86 busybox-static kmod cpio udev usbip usbutils v4l-utils libusb-1.0-0-dev libuvc-dev gcc libc6-dev"
 export DEBIAN_FRONTEND=noninteractive
 
 T0=$EPOCHREALTIME
@@ -106,10 +111,17 @@ for src in "$RIG"/tools/*.c; do
   sum=$(sha256sum "$src" | cut -c1-16)
   if [[ ! -x $TOOLS/$name || "$(cat "$TOOLS/$name.sum" 2>/dev/null)" != "$sum" ]]; then
     say "building $name"
-    gcc -O2 -Wall -Wextra -Werror -o "$TOOLS/$name" "$src" -lusb-1.0
+    # A tool names the libraries it needs beyond libusb in a ` * rig-link: -lfoo` line of its header comment.
+    # shellcheck disable=SC2046
+    gcc -O2 -Wall -Wextra -Werror -o "$TOOLS/$name" "$src" -lusb-1.0 $(sed -n 's/^ \* rig-link: //p' "$src")
     echo "$sum" >"$TOOLS/$name.sum"
   fi
 done
+# The addon built with ASan + UBSan (build/asan), for the payload-fuzz check; incremental after the first time.
+if [[ -z ${UVC_RIG_CHECKS:-} || ,${UVC_RIG_CHECKS// /}, == *,payload-fuzz,* ]]; then
+  say "building the addon with AddressSanitizer (build/asan)"
+  (cd "$ROOT" && bash native/scripts/asan-test.sh --build-only >/dev/null) || die "the ASan build of the addon failed"
+fi
 T_SETUP=$(since "$T0")
 
 # --- 5. The guest's JavaScript: src/ and rig/guest/ compiled side by side into rig/.out --------------------
@@ -132,6 +144,8 @@ mkdir -p "$RUN"
   printf 'UVC_RIG_RUN=%q\n' "$RUN"
   printf 'UVC_RIG_TOOLS=%q\n' "$TOOLS"
   printf 'UVC_RIG_CHECKS=%q\n' "${UVC_RIG_CHECKS:-}"
+  printf 'UVC_RIG_REPEAT=%q\n' "$REPEAT"
+  printf 'UVC_RIG_TIME_FACTOR=%q\n' "${UVC_RIG_TIME_FACTOR:-3}"
   printf 'UVC_RIG_RUNNER=%q\n' "$RIG/.out/rig/guest/runner.js"
   printf 'UVC_RIG_MODULES=%q\n' "$MODULES_LOADED"
 } >"$RUN/guest.env"
@@ -139,11 +153,13 @@ mkdir -p "$RUN"
 boot() {
   rm -f "$RUN/console.log" "$RUN/.checks-started" "$RUN/results.tsv"
   set +e
+  # no_timer_check: on a loaded host, TCG is too slow for the kernel's IO-APIC timer check, which then panics
+  # ("IO-APIC + timer doesn't work!") before anything runs.
   timeout -k 10 "$GUEST_TIMEOUT" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp "${UVC_RIG_SMP:-2}" -m "${UVC_RIG_MEM:-2G}" -machine q35 \
     -nographic -no-reboot -nodefaults -serial stdio \
     -kernel "$VMLINUZ" -initrd "$INITRD" \
-    -append "console=ttyS0 quiet loglevel=4 panic=-1" \
+    -append "console=ttyS0 quiet loglevel=4 panic=-1 no_timer_check" \
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
     -virtfs "local,path=$RUN,mount_tag=run,security_model=none,multidevs=remap" \
     </dev/null 2>&1 | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' -e 's/\r$//' | while IFS= read -r line; do
@@ -194,6 +210,11 @@ elif [[ $guest_exit != 0 ]]; then
   problem="the guest runner exited $guest_exit"
 elif ((passed == 0)); then
   problem="no check ran"
+fi
+if ((REPEAT > 1)) && [[ -s $RUN/results.tsv ]]; then
+  echo "per check over $REPEAT rounds (a check that failed once fails the rig):"
+  cut -f1,2 "$RUN/results.tsv" | sed 's/#[0-9]*$//' | sort -k2,2 -k1,1 | uniq -c |
+    awk '{ runs[$3] += $1; if ($2 == "FAIL") bad[$3] += $1 } END { for (c in runs) printf "  %-28s %d of %d runs passed\n", c, runs[c] - bad[c], runs[c] }' | sort
 fi
 echo "kernel rig checks: $passed passed, $failed failed"
 if [[ -n $problem || $failed != 0 ]]; then

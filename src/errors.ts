@@ -23,6 +23,7 @@ export type UvcErrorCode =
   | 'ENOTSUP' // the device or platform does not do this
   | 'EPROTO' // the device broke the protocol
   | 'ENOMEM'
+  | 'ENOBUFS' // the host fell behind: no transfer buffer was left to receive into (bus time lost)
   | 'EALREADY'
   | 'EBADF'; // use of a closed handle
 

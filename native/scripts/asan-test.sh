@@ -7,7 +7,8 @@
 # each process exit by LeakSanitizer, which also sees node's own (deliberate) leaks at exit: so leaks are logged,
 # and the run fails only on a direct leak allocated from the addon (a stack through uvc_capture.node).
 #
-# With UVC_TEST_DEVICE set (in the kernel rig) the device tests run too. Arguments go to vitest (e.g. --maxWorkers=1).
+# With UVC_TEST_DEVICE set (in the kernel rig) the device tests run too. Arguments go to vitest (e.g. --maxWorkers=1);
+# `--build-only` builds the instrumented addon and stops.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -38,6 +39,8 @@ nodedir=${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}
 )
 addon=$stage/build/Release/uvc_capture.node
 echo "asan-test: instrumented addon at $addon"
+# --build-only: just the instrumented addon (the kernel rig's payload-fuzz check loads it in the guest).
+[ "${1:-}" = "--build-only" ] && exit 0
 
 rm -rf "$logs"
 mkdir -p "$logs"

@@ -3,24 +3,36 @@
  * media device allocator's idea): the transport, the parsed descriptors, the controls, the status endpoint and
  * one StreamingInterface per VideoStreaming interface. It is freed when the last handle closes.
  *
- * On disconnect, every queue is cancelled in one synchronous step (BufferQueue.disconnect) and every handle is
- * told; handles stay usable far enough to return errors and be closed.
+ * On disconnect, every handle is told and every queue is cancelled in one synchronous step (BufferQueue.disconnect):
+ * at once, or for a running stream from its NO_DEVICE completion, so frames completed before the unplug are kept.
+ * Handles stay usable far enough to return errors and be closed.
  */
 import { EventEmitter } from 'node:events';
 import { UvcError, isUvcError } from '../errors.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
-import { DeviceQuirks, parseUvcDescriptors, UvcControls, type QuirkName, type StatusEvent, type UvcDescriptors } from '../uvc/index.js';
+import {
+  applyDescriptorQuirks,
+  DeviceQuirks,
+  parseUvcDescriptors,
+  statusIntervalUs,
+  UvcControls,
+  type QuirkName,
+  type StatusEvent,
+  type UvcDescriptors,
+} from '../uvc/index.js';
 import { describeFormats, type CameraFormat } from './camera-formats.js';
 import { StatusMonitor } from './status-monitor.js';
 import { StreamingInterface, type StreamingOptions } from './streaming-interface.js';
 
-export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning' | 'quirks'> {
+export interface CameraDeviceOptions extends Omit<StreamingOptions, 'onWarning' | 'onStreamError' | 'quirks'> {
   /** Quirks the caller forces on (validated names). */
   quirks: readonly QuirkName[];
 }
 
 export interface CameraDeviceEvents {
   disconnect: [];
+  /** A running stream failed and stopped (not 'error': nobody may be listening on the shared device). */
+  streamError: [UvcError];
   /** The last handle let go: the device is being freed and must not be handed out again. */
   released: [];
   status: [StatusEvent];
@@ -49,14 +61,24 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
       { vendorId: transport.info.vendorId, productId: transport.info.productId, deviceRelease: (descriptor[12] ?? 0) | ((descriptor[13] ?? 0) << 8) },
       options.quirks,
     );
-    this.descriptors = parseUvcDescriptors(transport.configDescriptor());
+    // force-y8, restrict-frame-rate: what the descriptors mean for this camera (src/uvc/descriptor-quirks.ts).
+    this.descriptors = applyDescriptorQuirks(parseUvcDescriptors(transport.configDescriptor()), this.quirks);
     this.formats = describeFormats(this.descriptors);
     const warn = (error: UvcError): void => {
       this.emit('warning', error);
     };
     this.streams = this.descriptors.streamingInterfaces
       .filter((vs) => vs.direction === 'in')
-      .map((vs) => new StreamingInterface(transport, this.descriptors, vs, { ...options, quirks: this.quirks, onWarning: warn }));
+      .map(
+        (vs) =>
+          new StreamingInterface(transport, this.descriptors, vs, {
+            ...options,
+            quirks: this.quirks,
+            onWarning: warn,
+            onStreamError: (error) => this.emit('streamError', error),
+            onStreamStarted: () => this.afterStreamStart(),
+          }),
+      );
     transport.once('disconnect', this.onDisconnect);
   }
 
@@ -69,9 +91,14 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     try {
       device = new CameraDevice(transport, options);
       await device.initialise(options);
+      // Unplugged while it was being set up, with no step failing loudly (a warning, a courtesy read): not a camera.
+      if (device.gone) throw new UvcError('ENODEV', 'the camera was unplugged while it was being opened');
       return device;
     } catch (error) {
-      device?.transport.off('disconnect', device.onDisconnect);
+      if (device) {
+        device.transport.off('disconnect', device.onDisconnect);
+        await device.statusMonitor?.stop().catch(() => undefined);
+      }
       await transport.close().catch(() => undefined);
       throw error;
     }
@@ -109,8 +136,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   async release(): Promise<void> {
     if (this.references === 0) return;
     if (--this.references > 0) return;
-    this.emit('released');
+    // Marked freed before anyone hears of it: a listener (or an open) must see released and freed() that waits.
     this.closing ??= this.shutdown();
+    this.emit('released');
     await this.closing;
   }
 
@@ -122,7 +150,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
       // uvcvideo selects alt 0 before it probes: some cameras refuse to negotiate otherwise.
       if (stream.descriptor.transferType === 'isochronous') await this.transport.setAltSetting(stream.interfaceNumber, 0);
     }
-    this.controlSet = await UvcControls.create(this.transport, fn, { timeoutMs: options.controlTimeoutMs });
+    this.controlSet = await UvcControls.create(this.transport, fn, { timeoutMs: options.controlTimeoutMs, quirks: this.quirks });
     for (const stream of this.streams) {
       try {
         await stream.setFormat({});
@@ -133,6 +161,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     }
     const interrupt = fn.videoControl.interruptEndpoint;
     if (interrupt) {
+      // The host controller polls the endpoint; a bInterval no high-speed endpoint may have is a quirk worth saying.
+      statusIntervalUs(interrupt.interval, this.transport.info.speed, this.quirks);
       this.statusMonitor = new StatusMonitor(
         this.transport,
         interrupt,
@@ -140,6 +170,28 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
         (error) => this.emit('warning', error),
       );
       this.statusMonitor.start();
+    }
+  }
+
+  /**
+   * Some cameras forget control values when they start streaming (uvcvideo's RESTORE_CTRLS_ON_INIT, the C920's
+   * exposure). With the quirk the values the caller set are written back, as uvc_video_start_transfer does; without
+   * it they are read back, and a camera that lost them earns the quirk (and gets them back). Never fatal to the
+   * stream: a failure is a warning.
+   */
+  private async afterStreamStart(): Promise<void> {
+    const controls = this.controlSet;
+    if (controls === null || controls.modified.length === 0) return;
+    try {
+      if (!this.quirks.has('restore-ctrls-on-init')) {
+        const lost = await controls.forgotten();
+        if (lost.length === 0) return;
+        this.quirks.detect('restore-ctrls-on-init', `after streaming started the camera no longer held ${lost.join(', ')}`);
+      }
+      await controls.restore();
+    } catch (error) {
+      if (isUvcError(error, 'ENODEV')) return;
+      this.emit('warning', new UvcError(isUvcError(error) ? error.code : 'EIO', `restoring control values after stream start failed: ${String(error)}`, { cause: error }));
     }
   }
 
@@ -151,8 +203,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   private readonly onDisconnect = (): void => {
     if (this.gone) return;
     this.gone = true;
-    // One synchronous step per queue: buffers complete in error, waiters wake, QBUF fails from now on.
-    for (const stream of this.streams) stream.queue.disconnect();
+    // Each queue is cancelled in one synchronous step (buffers complete in error, waiters wake, QBUF fails from
+    // then on): now, or, for a stream that is running, once the frames completed before the unplug are in.
+    for (const stream of this.streams) stream.deviceGone();
     this.emit('disconnect');
   };
 

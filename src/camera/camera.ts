@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { UvcError } from '../errors.js';
 import { QueueHandle } from '../queue/index.js';
-import type { AssemblerStats } from '../stream/index.js';
+import type { AssemblerStats, BusKind } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
 import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
 import type { CameraFormat, NegotiatedFormat } from './camera-formats.js';
@@ -19,6 +19,14 @@ export interface CameraDescription extends UsbDeviceInfo {
   uvcVersion: string;
   /** The quirks applied when the camera was opened, each with its source and reason (stats.quirks has later ones). */
   quirks: AppliedQuirk[];
+  /**
+   * Where the camera is: 'local' (a USB bus of this machine), 'usbip' (behind USB/IP's vhci_hcd: completions reach
+   * this host out of step with its clock), 'virtual' (the in-process host, or a software host controller) or
+   * 'unknown'. Also in stats.assembly.bus and the NODE_DEBUG=uvc trace.
+   */
+  bus: BusKind;
+  /** The host controller's driver (Linux sysfs), e.g. 'xhci_hcd' or 'vhci_hcd', when known. */
+  hostController?: string;
   manufacturer?: string;
   product?: string;
   serial?: string;
@@ -46,6 +54,12 @@ export interface CameraEvents {
   button: [ButtonEvent];
   /** Trouble nobody asked about: a failing status endpoint, an error while stopping a stream. */
   warning: [UvcError];
+  /**
+   * The stream failed and stopped (EIO: the video endpoint keeps failing); dqbuf and qbuf answer the same error
+   * until streamoff(). Emitted only while someone listens for 'error' (else it comes as 'warning'): an unheard
+   * 'error' would end the process, and the queue reports it anyway.
+   */
+  error: [UvcError];
 }
 
 export interface CameraStats {
@@ -76,6 +90,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     device.on('disconnect', this.onDisconnect);
     device.on('status', this.onStatus);
     device.on('warning', this.onWarning);
+    device.on('streamError', this.onStreamError);
   }
 
   /** Every format the camera offers, with its frame sizes and rates. */
@@ -198,6 +213,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.device.off('disconnect', this.onDisconnect);
     this.device.off('status', this.onStatus);
     this.device.off('warning', this.onWarning);
+    this.device.off('streamError', this.onStreamError);
     await this.device.release();
   }
 
@@ -235,5 +251,10 @@ export class Camera extends EventEmitter<CameraEvents> {
 
   private readonly onWarning = (error: UvcError): void => {
     this.emit('warning', error);
+  };
+
+  private readonly onStreamError = (error: UvcError): void => {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.emit('warning', error);
   };
 }

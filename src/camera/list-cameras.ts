@@ -99,6 +99,8 @@ export function describeCameras(devices: UsbDeviceFacts[]): CameraInfo[] {
         'then run: sudo udevadm control --reload && sudo udevadm trigger (or replug the camera)';
     } else if (facts.access === 'busy') {
       camera.problem = `the camera is in use by another program${facts.accessError ? ` (${facts.accessError})` : ''}`;
+    } else if (facts.access === 'unknown' && facts.accessError) {
+      camera.problem = `cannot be opened: ${facts.accessError}`;
     } else if (kernelDrivers.length > 0) {
       camera.problem =
         `kernel driver ${kernelDrivers.join(', ')} is bound to it: opening the camera detaches it for as long as ` +

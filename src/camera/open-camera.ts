@@ -7,6 +7,7 @@ import { isUsbDeviceModel, type UsbDeviceModel } from '../transport/device-model
 import type { UsbTransport } from '../transport/usb-transport.js';
 import { openVirtualDevice } from '../transport/virtual/virtual-transport.js';
 import { validateQuirkNames, type QuirkName } from '../uvc/quirks.js';
+import { describeBus } from './bus-kind.js';
 import { Camera, type CameraDescription } from './camera.js';
 import { CameraDevice } from './camera-device.js';
 import { listCameras, type CameraInfo } from './list-cameras.js';
@@ -34,6 +35,14 @@ export interface OpenCameraOptions {
    * completes, however many are queued behind it.
    */
   inFlightMs?: number;
+  /**
+   * How long the JavaScript thread may stall (GC, a file write, a busy handler) with no bus time lost, ms.
+   * Default 250. The driver keeps spare transfer buffers for that much bus time beyond those in flight: the
+   * addon submits one the moment a transfer completes, whatever JavaScript holds (6 MB at high speed, at most
+   * 64 MiB). When JavaScript falls further behind, the camera emits a 'warning' (ENOBUFS) with the bus time
+   * lost, and the frames it cut are flagged.
+   */
+  stallToleranceMs?: number;
   /** Overrides of the sizing: transfers kept in flight, iso packets per transfer. */
   transfers?: number;
   packetsPerTransfer?: number;
@@ -45,7 +54,11 @@ export interface OpenCameraOptions {
   quirks?: readonly QuirkName[];
 }
 
-/** Open devices, by physical identity; the promise lets concurrent opens of one camera share the work. */
+/**
+ * Open devices, by physical identity; the promise lets concurrent opens of one camera share the work. A device
+ * stays here until it is gone or has let go of everything after its last handle closed: an open meanwhile waits
+ * for that and then opens afresh, so it never meets the old handle's claims on the interfaces.
+ */
 const devices = new Map<unknown, Promise<CameraDevice>>();
 
 export async function openCamera(target?: CameraTarget, options: OpenCameraOptions = {}): Promise<Camera> {
@@ -57,47 +70,67 @@ export async function openCamera(target?: CameraTarget, options: OpenCameraOptio
 }
 
 async function openShared(key: unknown, openTransport: () => Promise<UsbTransport>, options: OpenCameraOptions): Promise<Camera> {
-  let pending = devices.get(key);
-  if (!pending) {
-    pending = openTransport().then((transport) =>
-      CameraDevice.open(transport, {
-        controlTimeoutMs: options.controlTimeoutMs ?? 5000,
-        dropErroredFrames: options.dropErroredFrames ?? false,
-        hardwareTimestamps: options.hardwareTimestamps ?? true,
-        inFlightMs: options.inFlightMs ?? 100,
-        quirks: validateQuirkNames(options.quirks, 'openCamera: quirks'),
-        ...(options.transfers !== undefined ? { transfers: options.transfers } : {}),
-        ...(options.packetsPerTransfer !== undefined ? { packetsPerTransfer: options.packetsPerTransfer } : {}),
-      }),
-    );
-    const settled = pending;
-    const forget = (): void => {
-      if (devices.get(key) === settled) devices.delete(key);
-    };
-    devices.set(key, settled);
-    // A device that is gone, or freed by its last handle, is never handed out again.
-    settled.then(
-      (device) => {
-        device.once('disconnect', forget);
-        device.once('released', forget);
-      },
-      forget,
-    );
+  for (;;) {
+    const pending = devices.get(key) ?? openDevice(key, openTransport, options);
+    const device = await pending;
+    if (device.disconnected) throw unpluggedWhileOpening();
+    if (device.released) {
+      // Its last handle is closing it: once it has let go of the camera, open it afresh.
+      await device.freed().catch(() => undefined);
+      if (devices.get(key) === pending) devices.delete(key);
+      continue;
+    }
+    // Take the reference in the same turn as the checks, so a closing handle cannot free it under us.
+    device.retain();
+    let info: CameraDescription;
+    try {
+      info = await describe(device);
+    } catch (error) {
+      await device.release();
+      throw error;
+    }
+    // Like v4l2_open, check again once the reference is held: a camera that left while we read its names (the
+    // 'disconnect' event went by before this handle existed) is not handed out.
+    if (device.disconnected) {
+      await device.release();
+      throw unpluggedWhileOpening();
+    }
+    return new Camera(device, info);
   }
-  const device = await pending;
-  if (device.released) {
-    // Freed while we waited: once it has let go of the camera, open it afresh.
-    await device.freed().catch(() => undefined);
-    return openShared(key, openTransport, options);
-  }
-  // Take the reference in the same turn as the check, so a closing handle cannot free it under us.
-  device.retain();
-  try {
-    return new Camera(device, await describe(device));
-  } catch (error) {
-    await device.release();
-    throw error;
-  }
+}
+
+function openDevice(key: unknown, openTransport: () => Promise<UsbTransport>, options: OpenCameraOptions): Promise<CameraDevice> {
+  const pending = openTransport().then((transport) =>
+    CameraDevice.open(transport, {
+      controlTimeoutMs: options.controlTimeoutMs ?? 5000,
+      dropErroredFrames: options.dropErroredFrames ?? false,
+      hardwareTimestamps: options.hardwareTimestamps ?? true,
+      inFlightMs: options.inFlightMs ?? 100,
+      stallToleranceMs: options.stallToleranceMs ?? 250,
+      quirks: validateQuirkNames(options.quirks, 'openCamera: quirks'),
+      ...(options.transfers !== undefined ? { transfers: options.transfers } : {}),
+      ...(options.packetsPerTransfer !== undefined ? { packetsPerTransfer: options.packetsPerTransfer } : {}),
+    }),
+  );
+  const forget = (): void => {
+    if (devices.get(key) === pending) devices.delete(key);
+  };
+  devices.set(key, pending);
+  pending.then(
+    (device) => {
+      if (device.disconnected) forget();
+      device.once('disconnect', forget);
+      device.once('released', () => {
+        device.freed().then(forget, forget);
+      });
+    },
+    forget,
+  );
+  return pending;
+}
+
+function unpluggedWhileOpening(): UvcError {
+  return new UvcError('ENODEV', 'the camera was unplugged while it was being opened');
 }
 
 async function describe(device: CameraDevice): Promise<CameraDescription> {
@@ -106,6 +139,7 @@ async function describe(device: CameraDevice): Promise<CameraDescription> {
   const description: CameraDescription = {
     ...transport.info,
     transport: transport.kind,
+    ...describeBus(transport.kind, transport.info.busNumber),
     uvcVersion: device.descriptors.uvcVersion,
     quirks: device.quirks.list(),
   };

@@ -9,6 +9,7 @@ import { VideoStream, type VideoStreamConfig, type VideoStreamOptions } from '..
 import type { UsbTransport } from '../transport/usb-transport.js';
 import { commit, probe, selectFormat, type DeviceQuirks, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
 import { adviseNoBandwidth } from './bandwidth-advice.js';
+import { describeBus } from './bus-kind.js';
 import { assemblyKindOf, describeNegotiated, expectedFrameBytes, type NegotiatedFormat } from './camera-formats.js';
 
 export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredFrames' | 'hardwareTimestamps'> {
@@ -16,6 +17,8 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   controlTimeoutMs: number;
   /** Bus time kept in flight, ms (see OpenCameraOptions.inFlightMs). */
   inFlightMs: number;
+  /** See OpenCameraOptions.stallToleranceMs. */
+  stallToleranceMs?: number;
   /** Overrides of the transfer sizing (see TransferSizingInput). */
   transfers?: number;
   packetsPerTransfer?: number;
@@ -23,6 +26,10 @@ export interface StreamingOptions extends Pick<VideoStreamOptions, 'dropErroredF
   onWarning: (error: UvcError) => void;
   /** The camera's quirks: negotiation applies and learns them. */
   quirks: DeviceQuirks;
+  /** The running stream failed and stopped (the queue answers the same error until streamoff). */
+  onStreamError: (error: UvcError) => void;
+  /** Runs once the stream is running (the camera writes back controls a forgetful camera lost). */
+  onStreamStarted?: () => Promise<void>;
 }
 
 export class StreamingInterface implements QueueDriver {
@@ -56,6 +63,15 @@ export class StreamingInterface implements QueueDriver {
     return this.video;
   }
 
+  /**
+   * The device left. A running video stream disconnects the queue itself, from its NO_DEVICE completion, after
+   * the frames completed before the unplug; otherwise the queue is disconnected now.
+   */
+  deviceGone(): void {
+    if (this.video?.running === true) return;
+    this.queue.disconnect();
+  }
+
   /** True when this interface offers what the request names (its FourCC, if any). */
   offers(request: FormatRequest): boolean {
     try {
@@ -75,7 +91,7 @@ export class StreamingInterface implements QueueDriver {
       throw new UvcError('EBUSY', 'buffers are allocated: free them with queue.reqbufs(0) before changing the format');
     }
     const selection = selectFormat(this.fn, { ...request, interfaceNumber: this.interfaceNumber });
-    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs });
+    const params = await probe(this.transport, this.fn, selection, { timeoutMs: this.options.controlTimeoutMs, quirks: this.options.quirks });
     // The queue might have been given buffers while the probe ran.
     this.queue.setBufferSize(params.dwMaxVideoFrameSize);
     this.params = params;
@@ -104,6 +120,7 @@ export class StreamingInterface implements QueueDriver {
         dropErroredFrames: this.options.dropErroredFrames,
         hardwareTimestamps: this.options.hardwareTimestamps,
         onError: this.options.onWarning,
+        onStreamError: this.options.onStreamError,
       });
       video.start();
       this.video = video;
@@ -111,6 +128,7 @@ export class StreamingInterface implements QueueDriver {
       if (iso && !this.transport.isDisconnected) await this.transport.setAltSetting(this.interfaceNumber, 0).catch(() => undefined);
       throw error;
     }
+    await this.options.onStreamStarted?.();
   }
 
   async stopStreaming(): Promise<void> {
@@ -140,6 +158,8 @@ export class StreamingInterface implements QueueDriver {
       dwClockFrequency: params.dwClockFrequency,
       frameIntervalNs: params.interval * 100,
       targetInFlightMs: this.options.inFlightMs,
+      stallToleranceMs: this.options.stallToleranceMs,
+      bus: describeBus(this.transport.kind, this.transport.info.busNumber).bus,
       quirks: {
         streamNoFid: this.options.quirks.has('stream-no-fid'),
         mjpegNoEof: this.options.quirks.has('mjpeg-no-eof'),

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { isUvcError } from '../errors.js';
 import { listCameras, openCamera, type Camera, type CameraInfo, type OpenCameraOptions } from '../camera/index.js';
+import { usbVisibilityProblem } from '../camera/usb-enumeration.js';
 import { VirtualCamera, type VirtualCameraOptions } from '../virtual-camera/index.js';
 import { collect } from './arguments.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -93,8 +94,9 @@ export async function openSelectedCamera(
     const cameras = await listCameras();
     if (cameras.length === 0 && target === undefined) {
       if (!flags.fallbackVirtual) {
+        const blind = usbVisibilityProblem();
         throw new CliError(
-          'no UVC camera is attached.',
+          `no UVC camera is attached${blind ? ` (${blind})` : ''}.`,
           ExitCode.NO_CAMERA,
           'Plug one in (see `uvc-capture list`), or try uvc-capture without one: add --virtual to use the built-in virtual camera, ' +
             'or --fallback-virtual to use it only when no camera is attached.',
@@ -129,7 +131,7 @@ export async function openSelectedCamera(
 /** Errors of finding and opening a camera, as the CLI reports them. */
 export function classifyOpenError(error: unknown): unknown {
   if (!isUvcError(error)) return error;
-  const message = error.message.replace(/^[A-Z]+: /, '');
+  const message = error.message;
   switch (error.code) {
     case 'ENOENT':
       return new CliError(message, ExitCode.NO_CAMERA, 'See `uvc-capture list` for the cameras attached, or use --virtual.', { cause: error });
@@ -143,6 +145,6 @@ export function classifyOpenError(error: unknown): unknown {
     case 'ENOTSUP':
       return new CliError(`cannot open the camera: ${message}`, ExitCode.FAILURE, undefined, { cause: error });
     default:
-      return new CliError(`cannot open the camera: ${error.message}`, ExitCode.DEVICE, undefined, { cause: error });
+      return new CliError(`cannot open the camera: ${message}`, ExitCode.DEVICE, undefined, { cause: error });
   }
 }

@@ -5,12 +5,12 @@
  * A frame is written completely before the next is taken. Frame files are written under a temporary name and
  * renamed when complete, so a `frame-*` file is never half a frame, whatever stops the process.
  */
-import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { frameExtensionOf, frameToPng, insertHuffmanTables, isConvertible, type FrameGeometry, type PixelLayout } from '../media/index.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { checkWritableDirectory, checkWritableFile, fsReason, makeDirectory } from './output-location.js';
 
 export type OutputKind = 'directory' | 'file' | 'stdout';
 
@@ -63,6 +63,28 @@ export async function resolveOutput(text: string): Promise<OutputTarget> {
   return { kind: 'file', path: absolute, accepts: known.accepts, preferredFourcc: known.prefer };
 }
 
+/**
+ * Checks, before the camera is opened, that the target can be written: a directory that exists or can be made on a
+ * writable filesystem (not procfs or sysfs), a file that can be created; stdout that is not a terminal (binary frames
+ * would garble it: refused, as curl does). Throws a CliError with the real reason (EROFS, EACCES, …).
+ */
+export async function checkOutput(target: OutputTarget): Promise<void> {
+  switch (target.kind) {
+    case 'directory':
+      return checkWritableDirectory(target.path);
+    case 'file':
+      return checkWritableFile(target.path);
+    case 'stdout':
+      if (process.stdout.isTTY) {
+        throw new CliError(
+          'refusing to write binary frames to a terminal',
+          ExitCode.USAGE,
+          'Pipe them to a program (-o - | ffplay -f mjpeg -) or redirect them to a file (-o - > clip.mjpeg); -o DIR/ writes one file per frame.',
+        );
+      }
+  }
+}
+
 /** The default output: ./captures/<local date and time>/ */
 export function defaultOutputDirectory(now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -79,14 +101,22 @@ export interface WrittenFrame {
   file: string;
 }
 
+/** The reader of stdout went away (`-o - | head -c 1000`): a normal end of the capture, like any Unix tool's. */
+export class OutputClosed extends Error {
+  override readonly name = 'OutputClosed';
+}
+
 export interface FrameWriter {
   readonly target: OutputTarget;
   /** Files written (directory output): frames and PNGs. */
   readonly filesWritten: number;
   write(number: number, data: Uint8Array, errored: boolean): Promise<WrittenFrame>;
   close(): Promise<void>;
-  /** Synchronous last-resort cleanup (a second Ctrl-C): removes a temporary file in progress. */
-  abandon(): void;
+  /**
+   * Last-resort cleanup (a second Ctrl-C): lets a file operation in flight settle (at most `waitMs`), then removes
+   * the temporary file in progress. Resolves when the process may exit without leaving a `.partial` file behind.
+   */
+  abandon(waitMs?: number): Promise<void>;
 }
 
 /** MJPEG frames are stored as standalone JPEGs: put back the Huffman tables cameras may leave out. */
@@ -104,7 +134,11 @@ async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
 class DirectoryWriter implements FrameWriter {
   filesWritten = 0;
   private readonly extension: string;
+  /** The temporary file being written, from before it is created until it is renamed. */
   private pending: string | null = null;
+  /** The file operation in flight (open, write, close, rename). */
+  private operation: Promise<unknown> | null = null;
+  private abandoned = false;
   private pngProblem = false;
 
   constructor(
@@ -116,17 +150,28 @@ class DirectoryWriter implements FrameWriter {
     this.extension = frameExtensionOf(geometry.layout);
   }
 
+  /** Runs one file operation, recorded so that abandon() can wait for it: an open() still in the thread pool would create the file after it was removed. */
+  private async step<T>(operation: Promise<T>): Promise<T> {
+    this.operation = operation;
+    try {
+      return await operation;
+    } finally {
+      this.operation = null;
+      if (this.abandoned) throw new CliError('stopped', ExitCode.INTERRUPTED);
+    }
+  }
+
   private async writeFile(name: string, data: Uint8Array): Promise<string> {
     const final = path.join(this.target.path, name);
     const temporary = path.join(this.target.path, `.${name}.partial`);
     this.pending = temporary;
-    const handle = await open(temporary, 'w');
+    const handle = await this.step(open(temporary, 'w'));
     try {
-      await writeAll(handle, data);
+      await this.step(writeAll(handle, data));
     } finally {
       await handle.close();
     }
-    await rename(temporary, final);
+    await this.step(rename(temporary, final));
     this.pending = null;
     this.filesWritten++;
     return final;
@@ -138,14 +183,17 @@ class DirectoryWriter implements FrameWriter {
     const file = await this.writeFile(`${base}.${this.extension}`, frame);
     let pngBytes = 0;
     if (this.png) {
+      let png: Uint8Array | null = null;
       try {
-        const png = await frameToPng(frame, this.geometry);
-        await this.writeFile(`${base}.png`, png);
-        pngBytes = png.length;
+        png = await frameToPng(frame, this.geometry);
       } catch (error) {
         // A damaged frame may not decode; the frame file is there all the same.
         if (!this.pngProblem || !errored) this.warn(`no PNG for ${base}: ${(error as Error).message}`);
         this.pngProblem = true;
+      }
+      if (png !== null) {
+        await this.writeFile(`${base}.png`, png);
+        pngBytes = png.length;
       }
     }
     return { bytes: frame.length, pngBytes, file };
@@ -155,7 +203,13 @@ class DirectoryWriter implements FrameWriter {
     if (this.pending) await rm(this.pending, { force: true });
   }
 
-  abandon(): void {
+  async abandon(waitMs = 2000): Promise<void> {
+    this.abandoned = true;
+    if (this.operation !== null) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.operation.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+      clearTimeout(timer);
+    }
     if (!this.pending) return;
     try {
       rmSync(this.pending, { force: true });
@@ -184,7 +238,7 @@ class StreamFileWriter implements FrameWriter {
     await this.handle.close();
   }
 
-  abandon(): void {}
+  async abandon(): Promise<void> {}
 }
 
 class StdoutWriter implements FrameWriter {
@@ -198,21 +252,32 @@ class StdoutWriter implements FrameWriter {
     process.stdout.on('error', () => {
       this.closed = true;
     });
+    process.stdout.on('close', () => {
+      this.closed = true;
+    });
   }
 
   async write(_number: number, data: Uint8Array): Promise<WrittenFrame> {
-    if (this.closed) throw new CliError('the program reading stdout went away', ExitCode.FAILURE);
+    if (this.closed) throw new OutputClosed('the program reading stdout went away');
     // Copy: the camera's buffer is queued again as soon as this returns, while stdout may still hold the bytes.
     const frame = Buffer.from(storable(data, this.layout));
     if (!process.stdout.write(frame)) {
-      await Promise.race([once(process.stdout, 'drain'), once(process.stdout, 'close')]);
+      // Until the pipe takes more, or closes (EPIPE: the reader went away; events.once would reject on 'error').
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          process.stdout.off('drain', done).off('close', done).off('error', done);
+          resolve();
+        };
+        process.stdout.on('drain', done).on('close', done).on('error', done);
+      });
     }
+    if (this.closed) throw new OutputClosed('the program reading stdout went away');
     return { bytes: frame.length, pngBytes: 0, file: '-' };
   }
 
   async close(): Promise<void> {}
 
-  abandon(): void {}
+  async abandon(): Promise<void> {}
 }
 
 export async function openFrameWriter(
@@ -227,16 +292,16 @@ export async function openFrameWriter(
   try {
     switch (target.kind) {
       case 'directory':
-        await mkdir(target.path, { recursive: true });
+        await makeDirectory(target.path);
         return new DirectoryWriter(target, geometry, options.png, options.warn);
       case 'file':
-        await mkdir(path.dirname(target.path), { recursive: true });
+        await makeDirectory(path.dirname(target.path));
         return new StreamFileWriter(target, await open(target.path, 'w'), geometry.layout);
       case 'stdout':
         return new StdoutWriter(target, geometry.layout);
     }
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(`cannot write to ${target.path}: ${(error as Error).message}`, ExitCode.FAILURE, undefined, { cause: error });
+    throw new CliError(`cannot write to ${target.path}: ${fsReason(error).text}`, ExitCode.FAILURE, undefined, { cause: error });
   }
 }

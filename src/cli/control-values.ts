@@ -6,6 +6,7 @@ import { isUvcError } from '../errors.js';
 import type { Camera } from '../camera/index.js';
 import type { ControlEntry, ControlValue } from '../uvc/index.js';
 import { splitAssignment } from './arguments.js';
+import { ownerOf } from './control-owners.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 const TRUE = new Set(['1', 'true', 'on', 'yes']);
@@ -42,9 +43,11 @@ export function parseControlValue(control: ControlEntry, text: string): ControlV
           throw new CliError(`${what}: '${text}' is not valid JSON`, ExitCode.USAGE);
         }
       } else {
-        for (const part of text.split(',')) {
-          const [field, value] = splitAssignment(part, what);
-          fields[field] = integer(value, `${what}.${field}`);
+        // 'pan=3600,tilt=0' as --set takes it, 'pan=3600 tilt=0' or 'pan 3600, tilt 0' as info and the preview show it.
+        for (const part of text.split(/[,;]\s*|\s+(?=[A-Za-z_]\w*\s*[=\s]\s*-?\d)/).filter((p) => p.trim() !== '')) {
+          const match = /^\s*([A-Za-z_]\w*)\s*(?:=|\s)\s*(\S+)\s*$/.exec(part);
+          if (!match) throw new CliError(`${what} takes field=value pairs such as ${fieldsExample(control)}, got '${text}'`, ExitCode.USAGE);
+          fields[match[1]!] = integer(match[2]!, `${what}.${match[1]}`);
         }
       }
       return fields;
@@ -57,6 +60,11 @@ export function parseControlValue(control: ControlEntry, text: string): ControlV
     default:
       return integer(text, what);
   }
+}
+
+function fieldsExample(control: ControlEntry): string {
+  const names = control.value !== null && typeof control.value === 'object' && !(control.value instanceof Uint8Array) ? Object.keys(control.value) : ['pan', 'tilt'];
+  return names.map((n) => `${n}=0`).join(',');
 }
 
 export function formatControlValue(value: ControlValue | null | undefined, control?: ControlEntry): string {
@@ -85,8 +93,16 @@ export async function applyControlSettings(camera: Camera, assignments: readonly
     } catch (error) {
       if (isUvcError(error) && ['ERANGE', 'EINVAL', 'EACCES', 'EPERM', 'EBUSY'].includes(error.code)) {
         const range = error.code !== 'ERANGE' && control.min !== null && control.max !== null ? ` (range ${formatControlValue(control.min)}…${formatControlValue(control.max)})` : '';
-        const hint = error.code === 'EBUSY' ? 'An automatic mode owns this control: turn it off first, e.g. --set ae_mode=manual or --set white_balance_temperature_auto=off.' : undefined;
-        throw new CliError(`cannot set ${name}=${text}: ${error.message}${range}`, ExitCode.USAGE, hint, { cause: error });
+        const owner = error.code === 'EBUSY' ? ownerOf(control, camera.controls) : null;
+        const hint =
+          error.code !== 'EBUSY'
+            ? undefined
+            : owner !== null
+              ? `${owner.name} owns ${name} while it is on: ${owner.howToTake} first (e.g. --set ${owner.name}=${formatControlValue(owner.manual as ControlValue)} before --set ${name}=…).`
+              : 'An automatic mode owns this control: turn it off first.';
+        // The library names the control; the message here already does.
+        const reason = error.message.startsWith(`${name}: `) ? error.message.slice(name.length + 2) : error.message;
+        throw new CliError(`cannot set ${name}=${text}: ${reason}${range}`, ExitCode.USAGE, hint, { cause: error });
       }
       throw error;
     }

@@ -35,17 +35,44 @@ export const EXIT_CODE_HELP = `Exit codes:
   6    check: at least one check failed
   130  interrupted by Ctrl-C before the requested frames/seconds (what was captured is kept)`;
 
-/** An error the CLI reports as one message (plus an optional hint) and an exit code, without a stack trace. */
+/** The POSIX code a failure is reported with when nothing more precise is known, by exit code. */
+const CODE_OF_EXIT: Record<ExitCodeValue, string> = {
+  [ExitCode.OK]: 'EINVAL',
+  [ExitCode.FAILURE]: 'EIO',
+  [ExitCode.USAGE]: 'EINVAL',
+  [ExitCode.NO_CAMERA]: 'ENOENT',
+  [ExitCode.NO_ACCESS]: 'EACCES',
+  [ExitCode.DEVICE]: 'EIO',
+  [ExitCode.CHECK_FAILED]: 'EIO',
+  [ExitCode.INTERRUPTED]: 'EINTR',
+};
+
+/**
+ * An error the CLI reports as one message (plus an optional hint) and an exit code, without a stack trace. `code`
+ * is the POSIX code `--json` reports: given, else the cause's (a UvcError's or a system error's), else by exit code.
+ */
 export class CliError extends Error {
   override readonly name = 'CliError';
+  readonly code: string;
   constructor(
     message: string,
     readonly exitCode: ExitCodeValue,
     readonly hint?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    const causeCode = (options?.cause as { code?: unknown } | undefined)?.code;
+    this.code = options?.code ?? (typeof causeCode === 'string' && /^E[A-Z]+$/.test(causeCode) ? causeCode : CODE_OF_EXIT[exitCode]);
   }
+}
+
+/** The POSIX code of any error, for `--json`: a CliError's, a UvcError's, a system error's; EIO otherwise. */
+export function errorCodeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof CliError) return error.code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  if (typeof code === 'string' && code.startsWith('commander.')) return 'EINVAL';
+  return 'EIO';
 }
 
 /** The exit code for an error that no command stage classified: by its POSIX code where it has one. */

@@ -53,20 +53,29 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * f) / f;
 }
 
-/** A note when the camera gave something other than what was asked (it picks the nearest mode). */
+/**
+ * The size rule: `--size` is exact. A size the camera does not offer (in the format asked for, or in any format when
+ * none was) is a usage error listing the sizes it has, never silently replaced by another; the frame rate is the
+ * nearest the camera has for that size (see differenceNote).
+ */
+export function checkSizeOffered(camera: Camera, request: FormatRequest): void {
+  if (request.width === undefined || request.height === undefined) return;
+  const formats = camera.formats.filter((f) => request.fourcc === undefined || canonicalFourcc(f.fourcc) === canonicalFourcc(request.fourcc));
+  if (formats.length === 0) return; // no such format: negotiate() says so, with the formats there are
+  if (formats.some((f) => f.frames.some((s) => s.width === request.width && s.height === request.height))) return;
+  const sizes = [...new Set(formats.flatMap((f) => f.frames.map((s) => `${s.width}x${s.height}`)))];
+  throw new CliError(
+    `the camera has no ${request.width}x${request.height} frame size${request.fourcc !== undefined ? ` in ${canonicalFourcc(request.fourcc)}` : ''}`,
+    ExitCode.USAGE,
+    `Its sizes${request.fourcc !== undefined ? ` in ${canonicalFourcc(request.fourcc)}` : ''}: ${sizes.join(', ')} (see \`uvc-capture info\`).`,
+    { code: 'ENOENT' },
+  );
+}
+
+/** What to say when the camera's frame rate is not the one asked for (it picks the nearest it has for the size). */
 export function differenceNote(request: FormatRequest, mode: NegotiatedFormat): string | null {
-  const asked: string[] = [];
-  const got: string[] = [];
-  if (request.width !== undefined && (request.width !== mode.width || request.height !== mode.height)) {
-    asked.push(`${request.width}×${request.height}`);
-    got.push(`${mode.width}×${mode.height}`);
-  }
-  if (request.fps !== undefined && Math.abs(request.fps - mode.fps) > request.fps * 0.001) {
-    asked.push(`${request.fps} fps`);
-    got.push(`${round(mode.fps)} fps`);
-  }
-  if (asked.length === 0) return null;
-  return `the camera has no ${asked.join(' at ')} in ${mode.fourcc}; using the nearest it offers: ${got.join(' at ')}`;
+  if (request.fps === undefined || Math.abs(request.fps - mode.fps) <= request.fps * 0.001) return null;
+  return `the camera has no ${request.fps} fps at ${mode.width}x${mode.height} in ${mode.fourcc}; using the nearest rate it offers: ${round(mode.fps)} fps`;
 }
 
 /** Negotiates, turning the camera's refusals into messages that list what it offers. */
@@ -75,7 +84,7 @@ export async function negotiate(camera: Camera, request: FormatRequest): Promise
     return await camera.setFormat(request);
   } catch (error) {
     if (isUvcError(error, 'ENOENT') || isUvcError(error, 'EINVAL')) {
-      throw new CliError(error.message.replace(/^[A-Z]+: /, ''), ExitCode.USAGE, `Its modes: ${listModes(camera)} (see \`uvc-capture info\`).`, { cause: error });
+      throw new CliError(error.message, ExitCode.USAGE, `Its modes: ${listModes(camera)} (see \`uvc-capture info\`).`, { cause: error });
     }
     if (isUvcError(error, 'ENOSPC')) {
       throw new CliError(`not enough USB bandwidth: ${error.message}`, ExitCode.DEVICE, 'Try a smaller size, a lower --fps, or MJPEG; or move the camera to another USB controller.', { cause: error });

@@ -12,8 +12,8 @@ import { listCommand } from './commands/list.js';
 import { planCommand } from './commands/plan.js';
 import { previewCommand } from './commands/preview.js';
 import { serveUsbipCommand } from './commands/serve-usbip.js';
-import { EXIT_CODE_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
-import { printError } from './ui.js';
+import { CliError, EXIT_CODE_HELP, ExitCode, errorCodeOf, exitCodeFor, type ExitCodeValue } from './exit-codes.js';
+import { jsonReplacer, printError } from './ui.js';
 import { VIRTUAL_OPTION_HELP } from './virtual-options.js';
 
 function packageVersion(): string {
@@ -57,8 +57,10 @@ export function buildProgram(): Command {
     command.addHelpText('after', `\n${EXIT_CODE_HELP}\n`);
     program.addCommand(command, command.name() === 'capture' ? { isDefault: true } : {});
   }
-  program.exitOverride();
-  for (const command of commands) command.exitOverride();
+  // One voice for every failure: commander's own messages ("error: unknown option") read like ours.
+  const output = { outputError: (text: string, write: (s: string) => void) => write(text.replace(/^error: /, 'uvc-capture: ')) };
+  program.exitOverride().configureOutput(output);
+  for (const command of commands) command.exitOverride().configureOutput(output);
   return program;
 }
 
@@ -83,6 +85,17 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/**
+ * With --json, a run that fails before it has anything to report still answers in JSON, on stdout (stderr when
+ * `-o -` gives stdout to frames): `{ "error": { "code", "message" }, "exitCode" }`. The message goes to stderr too.
+ */
+function reportJsonFailure(argv: readonly string[], error: unknown, message: string, exitCode: ExitCodeValue): void {
+  if (!argv.includes('--json')) return;
+  const output = argv.findIndex((a, i) => (a === '-o' || a === '--output') && argv[i + 1] === '-') >= 0 || argv.includes('--output=-');
+  const text = `${JSON.stringify({ error: { code: errorCodeOf(error), message }, exitCode }, jsonReplacer, 2)}\n`;
+  (output ? process.stderr : process.stdout).write(text);
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help-virtual')) {
     process.stdout.write(`${VIRTUAL_OPTION_HELP}\n`);
@@ -95,7 +108,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const names = program.commands.map((c) => c.name());
   if (first !== undefined && !first.startsWith('-') && !names.includes(first) && first !== 'help') {
     const near = names.filter((n) => distance(n, first) <= 2);
-    printError(new Error(`unknown command '${first}'${near.length ? ` (did you mean ${near.join(' or ')}?)` : ''}; commands: ${names.join(', ')}`));
+    const error = new CliError(`unknown command '${first}'${near.length ? ` (did you mean ${near.join(' or ')}?)` : ''}; commands: ${names.join(', ')}`, ExitCode.USAGE);
+    printError(error);
+    reportJsonFailure(argv, error, error.message, ExitCode.USAGE);
     return ExitCode.USAGE;
   }
   try {
@@ -109,11 +124,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         // Thrown by our own parsers inside an action (not through commander's option parsing): print it.
         printError(new Error(error.message));
       }
+      reportJsonFailure(argv, error, error.message.replace(/^error: /, '').split('\n')[0]!, ExitCode.USAGE);
       return ExitCode.USAGE;
     }
     printError(error);
     if (process.env.UVC_CAPTURE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
-    return exitCodeFor(error);
+    const exitCode = exitCodeFor(error);
+    reportJsonFailure(argv, error, error instanceof Error ? error.message : String(error), exitCode);
+    return exitCode;
   }
 }
 

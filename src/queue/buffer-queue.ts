@@ -104,6 +104,8 @@ export class BufferQueue {
   private userStreaming = false;
   private driverPhase: DriverPhase = 'idle';
   private isDisconnected = false;
+  /** Set by fail() (vb2's q->error): what every wait and qbuf answers until streamoff. */
+  private failure: UvcError | null = null;
   /** Bumped by every streamon, streamoff and disconnect, so a late hook result knows it was overtaken. */
   private generation = 0;
   /** Driver hook calls run one after the other, like vb2's ioctls under the queue lock. */
@@ -158,6 +160,10 @@ export class BufferQueue {
   }
   get disconnected(): boolean {
     return this.isDisconnected;
+  }
+  /** The error the stream failed with (fail()), until streamoff; null while all is well. */
+  get error(): UvcError | null {
+    return this.failure;
   }
   get phase(): DriverPhase {
     return this.driverPhase;
@@ -217,6 +223,7 @@ export class BufferQueue {
   /** Queues a dequeued buffer (see QueueHandle.qbuf). */
   qbuf(index: number, options?: QbufOptions): Promise<VideoBuffer> | undefined {
     if (this.isDisconnected) throw uvcError('ENXIO', 'the device is gone');
+    if (this.failure !== null) throw this.failureError();
     const buffer = this.bufferAt(index);
     if (buffer._state !== 'dequeued') {
       throw uvcError('EINVAL', `buffer ${index} is ${buffer._state}, only a dequeued buffer can be queued`, { index });
@@ -246,6 +253,7 @@ export class BufferQueue {
     }
     if (this.isDisconnected) return Promise.reject(uvcError('ENXIO', 'the device is gone'));
     if (!this.userStreaming) return Promise.reject(uvcError('EINVAL', 'not streaming'));
+    if (this.failure !== null) return Promise.reject(this.failureError());
     if (options?.nonblock === true) return Promise.reject(uvcError('EAGAIN', 'no buffer is ready'));
     const timeoutMs = options?.timeoutMs;
     if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
@@ -284,6 +292,7 @@ export class BufferQueue {
     this.generation++;
     this.userStreaming = false;
     this.pendingStart = null;
+    this.failure = null;
     this.wakeWaiters(() => uvcError('EINVAL', 'streaming was turned off'));
     this.returnAllToUser();
     return this.runExclusive(() => this.stopDriver());
@@ -303,7 +312,7 @@ export class BufferQueue {
    * disconnected). The driver writes into `buffer.memory` and hands it back with completeBuffer().
    */
   nextBuffer(): VideoBuffer | null {
-    if (!this.userStreaming || this.isDisconnected) return null;
+    if (!this.userStreaming || this.isDisconnected || this.failure !== null) return null;
     if (this.driverPhase !== 'starting' && this.driverPhase !== 'started') return null;
     const buffer = this.queued.shift();
     if (buffer === undefined) return null;
@@ -358,6 +367,17 @@ export class BufferQueue {
   }
 
   /**
+   * The stream broke for good (vb2_queue_error): a transfer that keeps failing. Every waiting dqbuf rejects with
+   * `error` (after the buffers still done), and so do later dqbuf and qbuf calls, until streamoff() clears it.
+   * Queued and active buffers stay where they are; streamoff returns them. Ignored while not streaming.
+   */
+  fail(error: UvcError): void {
+    if (!this.userStreaming || this.isDisconnected || this.failure !== null) return;
+    this.failure = error;
+    this.wakeWaiters(() => this.failureError());
+  }
+
+  /**
    * The device is gone. In one synchronous step: every queued and active buffer completes in error, every waiter
    * wakes, the queue is marked disconnected. After that qbuf and streamon fail with ENXIO, dqbuf returns the
    * buffers still done and then fails with ENXIO at once; reqbufs(0) and close still work. The driver's
@@ -406,6 +426,7 @@ export class BufferQueue {
     }
     if (this.waiters.length > 0 && this.done.length > 0) problems.push('waiters wait while buffers are done');
     if (this.waiters.length > 0 && !this.userStreaming) problems.push('waiters wait while not streaming');
+    if (this.waiters.length > 0 && this.failure !== null) problems.push('waiters wait on a failed stream');
     if (!this.userStreaming && this.active.length > 0) problems.push('buffers are active while not streaming');
     if (this.isDisconnected && (this.queued.length > 0 || this.active.length > 0)) {
       problems.push('buffers are queued or active after disconnect');
@@ -421,6 +442,12 @@ export class BufferQueue {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** A fresh error each time, with the stream's failure as its cause (a rejection per caller). */
+  private failureError(): UvcError {
+    const failure = this.failure!;
+    return new UvcError(failure.code, failure.message, { cause: failure });
+  }
 
   private bufferAt(index: number): VideoBuffer {
     const buffer = Number.isInteger(index) ? this.pool[index] : undefined;

@@ -262,6 +262,73 @@ export const PU_CONTROL_BIT: Readonly<Record<number, number>> = {
   0x13: 18,
 };
 
+/**
+ * The GET requests the specification defines for a standard control, beyond GET_INFO and GET_CUR (which every
+ * control has): `range` is GET_MIN + GET_MAX + GET_RES (numeric controls, and the speed of relative ones), `res` is
+ * GET_RES alone (AE mode: the bitmap of supported modes), `def` is GET_DEF. GET_LEN is for extension units only.
+ * Booleans, bitmaps and status controls have no range: asking is undefined and real cameras stall it at best.
+ * (UVC 1.5 tables 4-13 to 4-44; uvcvideo's uvc_ctrls[] flags say the same.)
+ */
+export interface ControlRequests {
+  range: boolean;
+  res: boolean;
+  def: boolean;
+}
+
+const RANGED: ControlRequests = { range: true, res: true, def: true };
+const SWITCH: ControlRequests = { range: false, res: false, def: true };
+const STATUS: ControlRequests = { range: false, res: false, def: false };
+
+/** Camera terminal: selector → defined requests. */
+export const CT_CONTROL_REQUESTS: Readonly<Record<number, ControlRequests>> = {
+  [CtControl.SCANNING_MODE]: STATUS,
+  [CtControl.AE_MODE]: { range: false, res: true, def: true },
+  [CtControl.AE_PRIORITY]: STATUS,
+  [CtControl.EXPOSURE_TIME_ABSOLUTE]: RANGED,
+  [CtControl.EXPOSURE_TIME_RELATIVE]: STATUS,
+  [CtControl.FOCUS_ABSOLUTE]: RANGED,
+  [CtControl.FOCUS_RELATIVE]: RANGED,
+  [CtControl.FOCUS_AUTO]: SWITCH,
+  [CtControl.IRIS_ABSOLUTE]: RANGED,
+  [CtControl.IRIS_RELATIVE]: STATUS,
+  [CtControl.ZOOM_ABSOLUTE]: RANGED,
+  [CtControl.ZOOM_RELATIVE]: RANGED,
+  [CtControl.PANTILT_ABSOLUTE]: RANGED,
+  [CtControl.PANTILT_RELATIVE]: RANGED,
+  [CtControl.ROLL_ABSOLUTE]: RANGED,
+  [CtControl.ROLL_RELATIVE]: RANGED,
+  [CtControl.PRIVACY]: STATUS,
+  [CtControl.FOCUS_SIMPLE]: SWITCH,
+  [CtControl.WINDOW]: RANGED,
+  [CtControl.REGION_OF_INTEREST]: RANGED,
+};
+
+/** Processing unit: selector → defined requests. */
+export const PU_CONTROL_REQUESTS: Readonly<Record<number, ControlRequests>> = {
+  [PuControl.BACKLIGHT_COMPENSATION]: RANGED,
+  [PuControl.BRIGHTNESS]: RANGED,
+  [PuControl.CONTRAST]: RANGED,
+  [PuControl.GAIN]: RANGED,
+  [PuControl.POWER_LINE_FREQUENCY]: SWITCH,
+  [PuControl.HUE]: RANGED,
+  [PuControl.SATURATION]: RANGED,
+  [PuControl.SHARPNESS]: RANGED,
+  [PuControl.GAMMA]: RANGED,
+  [PuControl.WHITE_BALANCE_TEMPERATURE]: RANGED,
+  [PuControl.WHITE_BALANCE_TEMPERATURE_AUTO]: SWITCH,
+  [PuControl.WHITE_BALANCE_COMPONENT]: RANGED,
+  [PuControl.WHITE_BALANCE_COMPONENT_AUTO]: SWITCH,
+  [PuControl.DIGITAL_MULTIPLIER]: RANGED,
+  [PuControl.DIGITAL_MULTIPLIER_LIMIT]: RANGED,
+  [PuControl.HUE_AUTO]: SWITCH,
+  [PuControl.ANALOG_VIDEO_STANDARD]: STATUS,
+  [PuControl.ANALOG_LOCK_STATUS]: STATUS,
+  [PuControl.CONTRAST_AUTO]: SWITCH,
+};
+
+/** Selector unit input select, encoding unit and extension unit controls: every GET but GET_LEN (XUs: all). */
+export const RANGED_CONTROL_REQUESTS: ControlRequests = RANGED;
+
 /** Payload header: bmHeaderInfo bits. */
 export const PayloadHeader = {
   FID: 1 << 0,

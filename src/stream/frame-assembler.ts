@@ -6,36 +6,75 @@
  * Frame boundaries. A frame begins at the first payload whose FID differs from the current frame's, and ends at
  * EOF, at the next FID change, at overflow, or (uncompressed) when exactly the expected frame size has arrived.
  * Cameras that bend the rules are handled without quirk tables, by what they are seen to do (learned only from
- * frames that arrived whole):
+ * frames that arrived whole, and kept as `framing.fid`, shown in stats as `fidMode`):
  * - never set EOF: frames end at the FID change;
- * - never toggle FID: after a frame ended (EOF or full size), the next payload with data begins a new frame.
- *   Same-FID data after a frame's end is dropped as stray only once the camera has shown that it toggles FID;
- * - send the last payload of a frame with the next frame's FID ("late FID"): a payload that switches FID while
- *   a frame is open is taken as that frame's tail when it carries EOF and does not look like a frame start (no
+ * - never toggle FID ('unknown' stays): after a frame ended (EOF or full size), the next payload with data
+ *   begins a new frame. Same-FID data after a frame's end is dropped as stray only once the camera has shown
+ *   that it toggles FID ('toggles');
+ * - send the last payload of a frame with the next frame's FID ('late'): a payload that switches FID while a
+ *   frame is open is taken as that frame's tail when it carries EOF and does not look like a frame start (no
  *   JPEG SOI, no H.264 start code), or when it completes an uncompressed frame to the byte. Once learned, tails
  *   are recognised after losses too, and a tail arriving with no frame open (its frame lost) begins nothing.
  *
- * Errors. A frame is flagged when a payload has the ERR bit, a packet or transfer failed, a header was invalid,
- * bus intervals were lost (back-pressure), the data overflowed the buffer, an uncompressed frame is not exactly
- * the expected size, or an MJPEG frame does not start with SOI (H.264: with a start code). A loss between two
- * frames flags both neighbours, because either may have lost data; so is a frame whose start is a guess (after
- * an overflow, or after a damaged frame that ended by size). `sequence` advances at every frame boundary, with
- * or without a buffer, and by the number of frames a back-pressure gap swallowed (from the gap's length and the
- * FID parity), so a gap in sequence means lost frames.
+ * Errors, from the device's own evidence only (issue 12). A frame is flagged when a payload has the ERR bit, a
+ * packet or transfer failed, a header was invalid, the data overflowed the buffer, an uncompressed frame is not
+ * exactly the expected size, an MJPEG frame lacks SOI or EOI (zero padding after EOI allowed; H.264: a start
+ * code), its PTS changed inside it, or the SCR's SOF counter jumped over bus time none of our packets covered.
+ * A loss just before a frame makes its start unsure: it is flagged unless the boundary before it was seen (a FID
+ * change, the previous frame's EOF) and its start mark is there (exact size, SOI and EOI, a start code); data
+ * lost after a JPEG's EOI is not the JPEG's. Bus intervals the host's clock saw pass with no transfer in flight
+ * (CompletedTransfer.lostIntervals) are counted and traced, never evidence on their own: over USB/IP, or
+ * whenever completions arrive late, they are not the device's bus time. They only keep the next payload from
+ * teaching anything, and confirm a SOF jump too small for the counter's 1 ms resolution. `sequence` advances
+ * at every frame boundary, with or without a buffer, and by the frame boundaries lost bus time held, when the
+ * device shows it (a SOF jump, a failed transfer; sized by the lost time, its parity by the FID, a new PTS with
+ * the old FID), so a gap in sequence means lost frames. `NODE_DEBUG=uvc` traces every frame end, flag and drop
+ * with its reason, and what was learned (FID mode, SOF mode), with the bus kind (assembly-trace.ts).
+ *
+ * State. Every mutable field lives in one of these records, each with one place that begins or clears it:
+ * `frame` (the frame being assembled), `target` (the queue buffer it goes into, kept across frames that end
+ * without using it), `sync` (where the stream stands between frames: FID, sequence, losses not yet settled),
+ * `framing` (what was learned about the camera), `payload` (bulk: the payload being received), `packet` (the
+ * packet in hand), `busTime` (iso: the SOF counter against our packet slots), `views` (cached subarray views
+ * per transfer slot) and `timing` (timestamps, frame-timing.ts).
  *
  * Cost per packet: a few byte reads and one TypedArray.set from a cached subarray view (the views are kept
  * per transfer slot and packet, so steady streaming allocates nothing per packet); packets that simply
- * continue the open frame take a short path.
+ * continue the open frame take a short path, which shares the header check and the view cache with the long
+ * one (a property test holds the two to the same results).
  */
 import { PayloadHeader } from '../spec/uvc.js';
 import { TransferStatus, type CompletedTransfer } from '../transport/usb-transport.js';
 import type { CompletedFrame } from '../queue/buffer-queue.js';
 import type { VideoBuffer } from '../queue/video-buffer.js';
-import { ClockRecovery } from './clock-recovery.js';
-import { checkPayloadHeader, readU16, readU32 } from './payload-header.js';
+import type { ClockRecovery } from './clock-recovery.js';
+import { describeFlags, FrameFlag, trace, traceEnabled } from './assembly-trace.js';
+import { FrameTiming } from './frame-timing.js';
+import { checkPayloadHeader } from './payload-header.js';
 
 /** What the stream carries, as far as assembly cares. */
 export type VideoFormatKind = 'uncompressed' | 'mjpeg' | 'h264' | 'compressed';
+
+/**
+ * What was learned about the camera's FID: 'unknown' (no change seen yet; a camera that never toggles FID stays
+ * here), 'changes' (it changes, how is not settled yet), 'toggles' (it toggles between frames: same-FID data
+ * after a frame's end is stray), 'late' (it switches FID with a frame's last payload).
+ */
+export type FidMode = 'unknown' | 'changes' | 'toggles' | 'late';
+
+/**
+ * Where the camera is: on a local USB bus ('local'), behind USB/IP's vhci_hcd ('usbip'), the in-process host
+ * ('virtual'), or not known. Reported in stats and the trace: behind USB/IP the host's clock says nothing about
+ * the device's bus, which is why host-side idle time is never taken as evidence of loss (issue 12).
+ */
+export type BusKind = 'local' | 'usbip' | 'virtual' | 'unknown';
+
+/**
+ * What was learned about the SCR's SOF counter: 'unknown' (not enough samples), 'consistent' (it advances with
+ * the bus time our packets cover: a jump past that is evidence of lost bus time), 'unusable' (it does not: some
+ * devices put something else there, UVC_QUIRK_INVALID_DEVICE_SOF).
+ */
+export type SofMode = 'unknown' | 'consistent' | 'unusable';
 
 /** The part of BufferQueue the assembler drives (the driver side). */
 export interface FrameSink {
@@ -66,6 +105,16 @@ export interface FrameAssemblerOptions {
   requireEoh?: boolean;
   /** Translate device PTS to host time (needs clockFrequency). Default true. */
   hardwareTimestamps?: boolean;
+  /** Where the camera is (stats and trace only). Default 'unknown'. */
+  bus?: BusKind;
+  /** The SCR's SOF field is not the bus SOF (quirk invalid-device-sof): never take it as evidence. */
+  deviceSofInvalid?: boolean;
+  /** MJPEG frames may lack EOF (quirk mjpeg-no-eof): a payload starting with SOI ends the open frame. */
+  mjpegNoEof?: boolean;
+  /** The camera never toggles FID (quirk stream-no-fid): EOF alone ends frames, FID changes are not learned. */
+  streamNoFid?: boolean;
+  /** @internal Tests only: false sends every packet down the long path (the short one must agree with it). */
+  shortPath?: boolean;
 }
 
 export interface AssemblerStats {
@@ -87,8 +136,14 @@ export interface AssemblerStats {
   outOfSyncPayloads: number;
   /** Iso packets and transfers that completed with an error status. */
   lostPackets: number;
-  /** Bus intervals lost while no transfer was in flight. */
+  /**
+   * Bus intervals the host's clock says passed with no transfer in flight (CompletedTransfer.lostIntervals).
+   * Reported only: over USB/IP (and with late completions anywhere) it is not the device's bus time, so it never
+   * flags a frame or moves `sequence` by itself; see busGapIntervals for the device's own evidence.
+   */
   lostIntervals: number;
+  /** Bus intervals the SCR's SOF counter showed passing with none of our packets covering them (iso). */
+  busGapIntervals: number;
   /** Payloads with the ERR bit set. */
   errorBits: number;
   /** Frames that overflowed their buffer. */
@@ -101,6 +156,12 @@ export interface AssemblerStats {
   bytes: number;
   /** Frames timestamped from the device clock (PTS + SCR) rather than packet arrival. */
   deviceTimestamps: number;
+  /** What was learned about the camera's FID (see FidMode). */
+  fidMode: FidMode;
+  /** What was learned about the SCR's SOF counter (see SofMode). */
+  sofMode: SofMode;
+  /** Where the camera is (see BusKind). */
+  bus: BusKind;
 }
 
 function emptyStats(): AssemblerStats {
@@ -121,7 +182,233 @@ function emptyStats(): AssemblerStats {
     payloads: 0,
     bytes: 0,
     deviceTimestamps: 0,
+    fidMode: 'unknown',
+    sofMode: 'unknown',
+    bus: 'unknown',
+    busGapIntervals: 0,
   };
+}
+
+/** How a frame ended: EOF, a FID change, its exact size, a tail payload, overflow, a JPEG SOI (mjpeg-no-eof). */
+type FrameEnd = 'eof' | 'fid' | 'size' | 'tail' | 'overflow' | 'soi';
+
+// ------------------------------------------------------------------------------------------------ the records
+
+/** The frame being assembled: begun at its first payload, cleared when it ends. */
+class OpenFrame {
+  open = false;
+  /** Its `sequence` (sync.sequence when it began). */
+  sequence = 0;
+  /** Payload bytes received for it, also those not stored (no buffer, overflow). */
+  bytes = 0;
+  /** It will be returned flagged; `flags` says why (FrameFlag bits). */
+  error = false;
+  flags = 0;
+  /** It lost data (or may have lost its start): its size says nothing about where it ends. */
+  damaged = false;
+  /** It lost data while open (not just maybe before its start); `bytes` when that first happened. */
+  lost = false;
+  lostFrom = 0;
+  /**
+   * The boundary before it was seen (a FID change from a camera that toggles before a frame, or the previous
+   * frame's EOF, tail or exact size): if its start mark is there too, nothing lost before it was its own.
+   */
+  cleanStart = false;
+  /** The payload in hand is this frame's tail, sent with the next frame's FID. */
+  tail = false;
+
+  begin(sequence: number, lossBefore: boolean, cleanStart: boolean): void {
+    this.open = true;
+    this.sequence = sequence;
+    this.bytes = 0;
+    this.error = lossBefore;
+    this.flags = lossBefore ? FrameFlag.START_UNSURE : 0;
+    this.damaged = lossBefore;
+    this.lost = false;
+    this.lostFrom = 0;
+    this.cleanStart = cleanStart;
+    this.tail = false;
+  }
+
+  clear(): void {
+    this.open = false;
+    this.bytes = 0;
+    this.error = false;
+    this.flags = 0;
+    this.damaged = false;
+    this.lost = false;
+    this.lostFrom = 0;
+    this.cleanStart = false;
+    this.tail = false;
+  }
+
+  flag(reason: number): void {
+    this.error = true;
+    this.flags |= reason;
+  }
+
+  /** Data of this frame was lost (a failed packet, a refused header, lost bus time, overflow). */
+  lose(reason: number): void {
+    this.flag(reason);
+    this.damaged = true;
+    if (!this.lost) this.lostFrom = this.bytes;
+    this.lost = true;
+  }
+}
+
+/** The queue buffer the frame goes into. Kept across frames that end without using it (empty, discarded). */
+class Target {
+  buffer: VideoBuffer | null = null;
+  /** The buffer's activation when we took it: the queue may take it back (streamoff) and hand it out again. */
+  activation = 0;
+  memory: Uint8Array | null = null;
+  capacity = 0;
+  /** Bytes written into memory. */
+  position = 0;
+
+  take(buffer: VideoBuffer | null): void {
+    this.buffer = buffer;
+    this.activation = buffer === null ? 0 : buffer._activation;
+    this.memory = buffer === null ? null : buffer.memory;
+    this.capacity = buffer === null ? 0 : buffer.length;
+    this.position = 0;
+  }
+
+  clear(): void {
+    this.buffer = null;
+    this.activation = 0;
+    this.memory = null;
+    this.capacity = 0;
+    this.position = 0;
+  }
+}
+
+/** Where the stream stands between and across frames. */
+class SyncState {
+  /** FID of the current (or last ended) frame; -1 before the first payload. */
+  fid = -1;
+  /** `sequence` of the last frame begun; -1 before the first. */
+  sequence = -1;
+  /** The rest of an overflowed frame is being ignored. */
+  skipping = false;
+  /** The last frame ended whole (EOF, exact size, tail), not by overflow and without lost data. */
+  endedCleanly = false;
+  /** Payloads dropped as stray since the last frame ended. */
+  strayPayloads = 0;
+  /**
+   * The last frame ended by size or overflow after losing data: unless a FID change marks the next frame's
+   * start, that start is a guess and the frame is not trusted.
+   */
+  alignmentUnsure = false;
+  /** Something was lost since the last payload placed in a frame: the next frame to begin may lack its start. */
+  pendingLoss = false;
+  /** FID of the latest header-only payload seen since the last loss; -1 when none. */
+  idleFidAfterLoss = -1;
+  /** Bus intervals known lost (a failed transfer, a SOF jump) since the last payload, settled at the next one. */
+  gapIntervals = 0;
+  /** How the last frame ended ('none' before the first). */
+  lastEnd: FrameEnd | 'none' = 'none';
+  /** Frame boundaries a gap was found to hold since the last frame began. */
+  settled = 0;
+  /**
+   * The host's clock saw a gap since the last payload. Not evidence of loss (nothing is flagged or counted for
+   * it), but what comes next is no clean observation: nothing is learned from it and no size-based guess made.
+   */
+  hostGap = false;
+
+  clear(): void {
+    this.hostGap = false;
+    this.lastEnd = 'none';
+    this.settled = 0;
+    this.fid = -1;
+    this.sequence = -1;
+    this.skipping = false;
+    this.endedCleanly = false;
+    this.strayPayloads = 0;
+    this.alignmentUnsure = false;
+    this.pendingLoss = false;
+    this.idleFidAfterLoss = -1;
+    this.gapIntervals = 0;
+  }
+}
+
+/** What was learned about how the camera marks frames (only from frames that arrived whole) and its SOF counter. */
+class Framing {
+  fid: FidMode = 'unknown';
+  sof: SofMode = 'unknown';
+  /** SOF samples in a row that agreed with our packets (learning 'consistent'), and that ran slow. */
+  sofAgreed = 0;
+  sofSlow = 0;
+
+  clear(): void {
+    this.fid = 'unknown';
+    this.sof = 'unknown';
+    this.sofAgreed = 0;
+    this.sofSlow = 0;
+  }
+}
+
+/**
+ * Iso bus time as the device tells it: the SCR's SOF counter against the packet slots we received. Slots are
+ * counted over the stream (failed transfers included: their time is accounted for), so a SOF that moved further
+ * than our slots did means bus time passed that none of our transfers covered.
+ */
+class BusTime {
+  /** Packet slots of the transfers before the current one. */
+  base = 0;
+  /** The last SOF seen (-1: none) and the slot it was first seen in. */
+  lastSof = -1;
+  lastSofAt = 0;
+  /** Intervals the host's clock said were lost since that SOF (a second witness while the SOF is not trusted yet). */
+  hostGap = 0;
+
+  clear(): void {
+    this.base = 0;
+    this.lastSof = -1;
+    this.lastSofAt = 0;
+    this.hostGap = 0;
+  }
+}
+
+/** Bulk: the payload being received (a payload may span transfers, and a transfer may hold two). */
+class BulkPayload {
+  /** A payload has begun and not ended. */
+  open = false;
+  /** Its bytes so far, header included. */
+  bytes = 0;
+  /** Its bmHeaderInfo. */
+  info = 0;
+  /** Its data is dropped (refused header, or its frame decided so). */
+  skip = false;
+  /** After a failed transfer: waiting for something that plainly starts a payload. */
+  resync = false;
+  /** The payload being started is complete in hand (always for iso; bulk: it ends in this transfer). */
+  whole = true;
+
+  clear(): void {
+    this.open = false;
+    this.bytes = 0;
+    this.info = 0;
+    this.skip = false;
+    this.resync = false;
+    this.whole = true;
+  }
+}
+
+/** The packet in hand. */
+class Packet {
+  /** When it arrived (host clock, ns): iso packets are dated back from their transfer's completion. */
+  ns = 0;
+  /** Its position in its transfer (the view cache's key). */
+  index = 0;
+  /** Iso: its packet slot counted over the stream (BusTime). */
+  slot = 0;
+
+  clear(): void {
+    this.ns = 0;
+    this.index = 0;
+    this.slot = 0;
+  }
 }
 
 /** Cached subarray views of one transfer slot's buffer, one per packet position. */
@@ -132,158 +419,157 @@ interface SlotViews {
   ends: Int32Array;
 }
 
+/**
+ * Subarray views of the transfers' memory, cached per slot and packet position, so steady streaming allocates
+ * nothing per packet. Both the short and the long path take their views here.
+ */
+class ViewCache {
+  private readonly slots: (SlotViews | undefined)[] = [];
+  /** The cache of the transfer being processed. */
+  current: SlotViews | null = null;
+
+  /** Selects the cache of a transfer slot, new when the slot's memory changed or has more packets than before. */
+  select(slot: number, source: Uint8Array, positions: number): void {
+    let cache = this.slots[slot];
+    if (cache === undefined || cache.source !== source || cache.starts.length < positions) {
+      const size = Math.max(positions, 1);
+      cache = { source, views: new Array<Uint8Array | undefined>(size), starts: new Int32Array(size), ends: new Int32Array(size) };
+      this.slots[slot] = cache;
+    }
+    this.current = cache;
+  }
+
+  /** bytes[start, end) of the current transfer, as the view cached for packet position `i`. */
+  view(i: number, bytes: Uint8Array, start: number, end: number): Uint8Array {
+    const cache = this.current;
+    if (cache === null || cache.source !== bytes || i >= cache.starts.length) return bytes.subarray(start, end);
+    const cached = cache.views[i];
+    if (cached !== undefined && cache.starts[i] === start && cache.ends[i] === end) return cached;
+    const fresh = bytes.subarray(start, end);
+    cache.views[i] = fresh;
+    cache.starts[i] = start;
+    cache.ends[i] = end;
+    return fresh;
+  }
+
+  clear(): void {
+    this.slots.length = 0;
+    this.current = null;
+  }
+}
+
+/** What the options fix for the life of the assembler. */
+interface AssemblerConfig {
+  kind: VideoFormatKind;
+  iso: boolean;
+  expectedSize: number;
+  maxPayload: number;
+  transferSize: number;
+  intervalNs: number;
+  frameIntervalNs: number;
+  dropErrored: boolean;
+  requireEoh: boolean;
+  shortPath: boolean;
+  deviceSofInvalid: boolean;
+  mjpegNoEof: boolean;
+  streamNoFid: boolean;
+  /** NODE_DEBUG=uvc was set when the assembler was made. */
+  trace: boolean;
+}
+
 // Imported values used per packet are copied into module constants once: a module loader may turn each use
 // of an imported binding into a property lookup on the module namespace (vite-node does), which is
 // measurable in the per-packet loop.
 const COMPLETED = TransferStatus.COMPLETED;
 const CANCELLED = TransferStatus.CANCELLED;
 const NO_DEVICE = TransferStatus.NO_DEVICE;
-const readU32At = readU32;
-const readU16At = readU16;
+const checkHeader = checkPayloadHeader;
 const FID = PayloadHeader.FID;
 const EOF = PayloadHeader.EOF;
 const PTS = PayloadHeader.PTS;
 const SCR = PayloadHeader.SCR;
 const ERR = PayloadHeader.ERR;
-const EOH = PayloadHeader.EOH;
-const MAX_HEADER = 12;
-/** Header length the PTS and SCR bits call for, indexed by (bmHeaderInfo >> 2) & 3. */
-const REQUIRED_HEADER_LENGTH = Int32Array.of(2, 6, 8, 12);
 /** How far into an H.264 frame to look for its first slice NAL. */
 const H264_SCAN_LIMIT = 4096;
 
 export class FrameAssembler {
   readonly stats: AssemblerStats = emptyStats();
-  readonly clock: ClockRecovery | null;
 
   private readonly sink: FrameSink;
-  private readonly kind: VideoFormatKind;
-  private readonly iso: boolean;
-  private readonly expectedSize: number;
-  private readonly maxPayload: number;
-  private readonly transferSize: number;
-  private readonly intervalNs: number;
-  private readonly frameIntervalNs: number;
-  private readonly dropErrored: boolean;
-  private readonly requireEoh: boolean;
-
-  // Stream state.
-  /** FID of the current (or last ended) frame; -1 before the first payload. */
-  private curFid = -1;
-  private frameOpen = false;
-  /** The rest of an overflowed frame is being ignored. */
-  private skipping = false;
-  /** Learned: after a frame ended, the camera toggles FID before the next one (so same-FID data is stray). */
-  private fidToggles = false;
-  /** Learned: the camera sends a frame's last payload with the next FID (then same-FID data is never stray). */
-  private lateFid = false;
-  /** The last frame ended whole (EOF, exact size, tail), not by overflow and without lost data. */
-  private endedCleanly = false;
-  /** Payloads dropped as stray since the last frame ended. */
-  private strayPayloads = 0;
-  /**
-   * The last frame ended by size or overflow after losing data: unless a FID change marks the next frame's
-   * start, that start is a guess and the frame is not trusted.
-   */
-  private alignmentUnsure = false;
-  /** Learned: the camera changes FID at all (also early, with a frame's last payload). */
-  private fidChanges = false;
-  private sequence = -1;
-  /** Something was lost since the last payload placed in a frame: the next frame to begin may lack its start. */
-  private pendingLoss = false;
-  /** FID of the latest header-only payload seen since the last loss; -1 when none. */
-  private idleFidAfterLoss = -1;
-  /** Bus intervals lost since the last payload, settled at the next payload (0: none). */
-  private pendingGapIntervals = 0;
-  /** The current payload is the previous frame's tail sent with the next FID. */
-  private tail = false;
-
-  // Current frame.
-  private buffer: VideoBuffer | null = null;
-  private activation = 0;
-  private memory: Uint8Array | null = null;
-  private capacity = 0;
-  private position = 0;
-  private frameBytes = 0;
-  private frameError = false;
-  /** The frame lost data (or may have lost its start): its size says nothing about where it ends. */
-  private frameDamaged = false;
-  private frameSequence = 0;
-  private frameStartNs = 0;
-  private framePts = 0;
-  private frameHasPts = false;
-
-  // Current packet.
-  private packetNs = 0;
-  /** SOF of the last SCR handed to the clock (-1: none). */
-  private lastScrSof = -1;
-  private views: SlotViews | null = null;
-  private viewIndex = 0;
-  private readonly slotViews: (SlotViews | undefined)[] = [];
-
-  /** The payload being started is complete in hand (iso packets; a bulk payload ending in this transfer). */
-  private payloadWhole = true;
-
-  // Bulk payload state.
-  private inPayload = false;
-  private payloadBytes = 0;
-  private payloadInfo = 0;
-  private payloadSkip = false;
-  private bulkResync = false;
+  private readonly config: AssemblerConfig;
+  private readonly frame = new OpenFrame();
+  private readonly target = new Target();
+  private readonly sync = new SyncState();
+  private readonly framing = new Framing();
+  private readonly payload = new BulkPayload();
+  private readonly packet = new Packet();
+  private readonly views = new ViewCache();
+  private readonly busTime = new BusTime();
+  private readonly timing: FrameTiming;
+  /** Where the camera is (fixed for the assembler's life). */
+  private readonly bus: BusKind;
 
   constructor(sink: FrameSink, options: FrameAssemblerOptions) {
     this.sink = sink;
-    this.kind = options.formatKind;
-    this.iso = options.transferType === 'iso';
-    this.expectedSize = options.formatKind === 'uncompressed' ? (options.expectedFrameSize ?? 0) : 0;
-    this.maxPayload = options.maxPayloadSize ?? 0;
-    this.transferSize = options.transferSize ?? 0;
-    this.intervalNs = options.intervalNs ?? 0;
-    this.frameIntervalNs = options.frameIntervalNs ?? 0;
-    this.dropErrored = options.dropErroredFrames ?? false;
-    this.requireEoh = options.requireEoh ?? false;
-    if (!this.iso && !(this.maxPayload > 0 && this.transferSize > 0)) {
+    const iso = options.transferType === 'iso';
+    this.config = {
+      kind: options.formatKind,
+      iso,
+      expectedSize: options.formatKind === 'uncompressed' ? (options.expectedFrameSize ?? 0) : 0,
+      maxPayload: options.maxPayloadSize ?? 0,
+      transferSize: options.transferSize ?? 0,
+      intervalNs: options.intervalNs ?? 0,
+      frameIntervalNs: options.frameIntervalNs ?? 0,
+      dropErrored: options.dropErroredFrames ?? false,
+      requireEoh: options.requireEoh ?? false,
+      shortPath: options.shortPath ?? true,
+      deviceSofInvalid: options.deviceSofInvalid ?? false,
+      mjpegNoEof: options.mjpegNoEof ?? false,
+      streamNoFid: options.streamNoFid ?? false,
+      trace: traceEnabled(),
+    };
+    this.bus = options.bus ?? 'unknown';
+    this.stats.bus = this.bus;
+    this.framing.sof = this.config.deviceSofInvalid ? 'unusable' : 'unknown';
+    this.stats.sofMode = this.framing.sof;
+    if (!iso && !(this.config.maxPayload > 0 && this.config.transferSize > 0)) {
       throw new RangeError('bulk assembly needs maxPayloadSize and transferSize');
     }
     const useClock = (options.hardwareTimestamps ?? true) && (options.clockFrequency ?? 0) > 0;
-    this.clock = useClock ? new ClockRecovery({ clockFrequency: options.clockFrequency! }) : null;
+    this.timing = new FrameTiming(useClock ? options.clockFrequency! : null);
+  }
+
+  /** Clock recovery, when the device clock is used for timestamps. */
+  get clock(): ClockRecovery | null {
+    return this.timing.clock;
   }
 
   /** Starts over for a new stream: forgets FID history, sequence, clock samples; gives back the active buffer. */
   reset(): void {
     this.abandon();
-    this.curFid = -1;
-    this.frameOpen = false;
-    this.skipping = false;
-    this.fidToggles = false;
-    this.lateFid = false;
-    this.endedCleanly = false;
-    this.strayPayloads = 0;
-    this.alignmentUnsure = false;
-    this.fidChanges = false;
-    this.sequence = -1;
-    this.pendingLoss = false;
-    this.idleFidAfterLoss = -1;
-    this.pendingGapIntervals = 0;
-    this.tail = false;
-    this.inPayload = false;
-    this.payloadBytes = 0;
-    this.payloadSkip = false;
-    this.bulkResync = false;
-    this.slotViews.length = 0;
-    this.clock?.reset();
-    this.lastScrSof = -1;
+    this.frame.clear();
+    this.target.clear();
+    this.sync.clear();
+    this.framing.clear();
+    this.payload.clear();
+    this.packet.clear();
+    this.views.clear();
+    this.busTime.clear();
+    this.timing.reset();
     Object.assign(this.stats, emptyStats());
+    this.stats.bus = this.bus;
+    if (this.config.deviceSofInvalid) this.framing.sof = 'unusable';
+    this.stats.sofMode = this.framing.sof;
   }
 
   /** Gives the active buffer back to the head of the queue, unfilled (stream stopping mid-frame). */
   abandon(): void {
-    const buffer = this.buffer;
-    this.buffer = null;
-    this.memory = null;
-    this.position = 0;
-    this.frameOpen = false;
-    if (buffer !== null && this.sink.isActive(buffer, this.activation)) this.sink.requeueBuffer(buffer);
+    const buffer = this.target.buffer;
+    const activation = this.target.activation;
+    this.target.clear();
+    if (this.frame.open && this.config.trace) trace(`frame ${this.frame.sequence} abandoned (stream stopping)`);
+    this.frame.clear();
+    if (buffer !== null && this.sink.isActive(buffer, activation)) this.sink.requeueBuffer(buffer);
   }
 
   /** Feeds one completion. Does not release it: the caller does, right after. */
@@ -293,25 +579,50 @@ export class FrameAssembler {
     if (status === CANCELLED || status === NO_DEVICE) return;
     // Only user code can take a buffer back (streamoff, cancel, disconnect), and none runs while a transfer is
     // processed: one check per transfer covers every packet in it.
-    const buffer = this.buffer;
-    if (buffer !== null && !this.sink.isActive(buffer, this.activation)) {
-      if (this.frameOpen) this.stats.cancelledFrames++;
-      this.buffer = null;
-      this.memory = null;
+    const target = this.target;
+    if (target.buffer !== null && !this.sink.isActive(target.buffer, target.activation)) {
+      if (this.frame.open) {
+        this.stats.cancelledFrames++;
+        if (this.config.trace) trace(`frame ${this.frame.sequence}: its buffer was taken back (cancelled)`);
+      }
+      target.clear();
     }
-    this.views = this.viewsFor(transfer.slot, transfer.buffer, this.iso ? transfer.packetCount : 1);
-    if (this.iso) this.processIso(transfer);
+    this.views.select(transfer.slot, transfer.buffer, this.config.iso ? transfer.packetCount : 1);
+    if (this.config.iso) this.processIso(transfer);
     else this.processBulk(transfer);
   }
 
-  // ---------------------------------------------------------------- iso
+  // ------------------------------------------------------------------------------------------------ iso
+
+  /*
+   * The decode contract, per payload (an iso packet, or a bulk payload that may span transfers):
+   *
+   * payloadStart(header) runs once, when the payload's header is in hand and was checked. It decides which
+   * frame the payload belongs to: the open one, a new one (the open one ends first, with the reason), or none
+   * (returns false: the payload's data is dropped, e.g. stray data of an ended frame, a lost frame's tail).
+   * It takes the header's ERR bit, PTS and SCR.
+   *
+   * append(data) runs for the payload's data, in one piece (iso) or per transfer (bulk). It copies into the
+   * open frame's buffer, or only counts when there is none; data that does not fit ends the frame (overflow).
+   *
+   * payloadEnd(info) runs once the payload's data is all in: EOF, a tail, or (uncompressed) the exact frame size
+   * ends the frame here.
+   *
+   * Losses (failed packets or transfers, refused headers, bus time the SOF shows lost) go to noteLoss between
+   * payloads: they damage the open frame and make the next frame's start unsure.
+   *
+   * The short path in processIso does the whole contract inline for the common packet (the open frame
+   * continues: same FID, no EOF, no ERR, nothing lost before it, valid header, data fits).
+   */
 
   private processIso(transfer: CompletedTransfer): void {
-    if (transfer.lostIntervals > 0) this.noteGap(transfer.lostIntervals);
+    if (transfer.lostIntervals > 0) this.noteHostGap(transfer.lostIntervals);
     if (transfer.status !== COMPLETED) {
       // The packet table of a failed iso transfer cannot be trusted: its bus time is lost as a whole.
       this.stats.lostPackets += transfer.packetCount;
-      this.noteGap(transfer.packetCount);
+      this.noteLoss(FrameFlag.LOST_PACKET, `iso transfer failed (status ${transfer.status}): ${transfer.packetCount} packets lost`);
+      this.noteLostTime(transfer.packetCount);
+      this.busTime.base += transfer.packetCount;
       return;
     }
     const bytes = transfer.buffer;
@@ -320,16 +631,21 @@ export class FrameAssembler {
     const statuses = transfer.packetStatus;
     const lengths = transfer.packetLength;
     const last = transfer.completedAtNs;
-    const interval = this.intervalNs;
+    const { intervalNs: interval, requireEoh, expectedSize, shortPath } = this.config;
     const stats = this.stats;
-    const cache = this.views!;
-    const views = cache.views;
-    const starts = cache.starts;
-    const ends = cache.ends;
+    const frame = this.frame;
+    const target = this.target;
+    const sync = this.sync;
+    const timing = this.timing;
+    const views = this.views;
+    const packet = this.packet;
+    const busTime = this.busTime;
+    const base = busTime.base;
+    const { views: cachedViews, starts: cachedStarts, ends: cachedEnds } = views.current!;
     for (let i = 0; i < count; i++) {
       if (statuses[i] !== COMPLETED) {
         stats.lostPackets++;
-        this.noteLoss();
+        this.noteLoss(FrameFlag.LOST_PACKET, 'iso packet failed');
         continue;
       }
       const length = lengths[i]!;
@@ -337,130 +653,132 @@ export class FrameAssembler {
       const offset = i * stride;
       if (length > stride || offset + length > bytes.length) {
         stats.invalidHeaders++;
-        this.noteLoss();
+        this.noteLoss(FrameFlag.INVALID_HEADER, 'iso packet longer than its slot');
         continue;
       }
-      this.packetNs = last - (count - 1 - i) * interval;
-      const headerLength = bytes[offset]!;
       const info = bytes[offset + 1]!;
 
-      // The common case, kept lean: a packet that continues the open frame (valid header, same FID, no EOF,
-      // no ERR, nothing lost before it), whose data fits.
-      if (this.frameOpen && (info & (FID | EOF | ERR)) === this.curFid && !this.pendingLoss && this.pendingGapIntervals === 0) {
-        const needed = REQUIRED_HEADER_LENGTH[(info >> 2) & 3]!;
-        const headerOk =
-          headerLength <= length &&
-          headerLength >= needed &&
-          ((info & EOH) !== 0 ? headerLength <= MAX_HEADER : headerLength === needed && !this.requireEoh);
+      // The short path: a packet that continues the open frame (valid header, same FID, no EOF, no ERR,
+      // nothing lost before it, the frame's PTS if any, no SOF jump), whose data fits.
+      if (shortPath && frame.open && (info & (FID | EOF | ERR)) === sync.fid && !sync.pendingLoss && !sync.hostGap && sync.gapIntervals === 0) {
+        const headerLength = checkHeader(bytes, offset, length, requireEoh);
         const dataLength = length - headerLength;
-        const memory = this.memory;
-        if (headerOk && (memory === null || dataLength <= this.capacity - this.position)) {
+        const memory = target.memory;
+        if (
+          headerLength > 0 &&
+          (memory === null || dataLength <= target.capacity - target.position) &&
+          // Most packets repeat the previous SOF: check that here, without a call. The PTS is checked where the
+          // SOF moves on (a new frame's first payload moves it too) or where there is no SCR.
+          ((info & SCR) === 0
+            ? (info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts
+            : sofAt(bytes, offset, info) === busTime.lastSof ||
+              (((info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts) &&
+                !this.noteSof(bytes, offset, info, dataLength > 0, base + i, last - (count - 1 - i) * interval)))
+        ) {
           stats.payloads++;
-          if ((info & SCR) !== 0 && this.clock !== null) {
-            // Most packets repeat the previous SOF: check that here, without a call.
-            const sofAt = offset + ((info & PTS) !== 0 ? 10 : 6);
-            if (((bytes[sofAt]! | (bytes[sofAt + 1]! << 8)) & 0x7ff) !== this.lastScrSof) {
-              this.sampleClock(bytes, offset, info, dataLength > 0);
-            }
-          }
           if (dataLength === 0) continue;
-          if ((info & PTS) !== 0 && !this.frameHasPts) {
-            this.framePts = readU32At(bytes, offset + 2);
-            this.frameHasPts = true;
-          }
-          this.frameBytes += dataLength;
+          if ((info & PTS) !== 0 && !timing.hasPts) timing.notePts(bytes, offset);
+          frame.bytes += dataLength;
           stats.bytes += dataLength;
           if (memory !== null) {
-            // One copy, from a subarray view cached per slot and packet (no allocation in steady streaming).
+            // One copy, from a subarray view cached per slot and packet (no allocation in steady streaming): the
+            // hit is checked here, a miss goes to the cache.
             const start = offset + headerLength;
             const end = offset + length;
-            let view = views[i];
-            if (view === undefined || starts[i] !== start || ends[i] !== end) {
-              view = bytes.subarray(start, end);
-              views[i] = view;
-              starts[i] = start;
-              ends[i] = end;
-            }
-            memory.set(view, this.position);
-            this.position += dataLength;
+            let view = cachedViews[i];
+            if (view === undefined || cachedStarts[i] !== start || cachedEnds[i] !== end) view = views.view(i, bytes, start, end);
+            memory.set(view, target.position);
+            target.position += dataLength;
           }
-          if (this.expectedSize > 0 && this.frameBytes === this.expectedSize) this.payloadEnd(info);
+          if (expectedSize > 0 && frame.bytes === expectedSize) this.payloadEnd(info);
           continue;
         }
       }
 
-      this.viewIndex = i;
-      const checked = checkPayloadHeader(bytes, offset, length, this.requireEoh);
+      packet.ns = last - (count - 1 - i) * interval;
+      packet.index = i;
+      packet.slot = base + i;
+      const checked = checkHeader(bytes, offset, length, requireEoh);
       if (checked < 0) {
         stats.invalidHeaders++;
-        this.noteLoss();
+        this.noteLoss(FrameFlag.INVALID_HEADER, 'invalid payload header');
         continue;
       }
       if (!this.payloadStart(bytes, offset, checked, info, length > checked, length - checked)) continue;
       if (length > checked) this.append(bytes, offset + checked, offset + length);
       this.payloadEnd(info);
     }
+    busTime.base = base + count;
   }
 
-  // ---------------------------------------------------------------- bulk
+  // ------------------------------------------------------------------------------------------------ bulk
 
   private processBulk(transfer: CompletedTransfer): void {
     const length = transfer.actualLength;
+    const payload = this.payload;
+    const { requireEoh, transferSize, maxPayload } = this.config;
     if (transfer.status !== COMPLETED) {
       // Where the next payload starts is unknown now: resynchronise.
       this.stats.lostPackets++;
-      this.noteLoss();
-      this.inPayload = false;
-      this.payloadSkip = false;
-      this.bulkResync = true;
+      this.noteLoss(FrameFlag.LOST_PACKET, `bulk transfer failed (status ${transfer.status})`);
+      payload.open = false;
+      payload.skip = false;
+      payload.resync = true;
       return;
     }
     const bytes = transfer.buffer;
-    const short = length < this.transferSize;
-    if (length === 0 && !this.inPayload) return; // a zero-length packet between payloads
-    this.packetNs = transfer.completedAtNs;
-    this.viewIndex = 0;
-    if (this.bulkResync) {
+    const short = length < transferSize;
+    if (length === 0 && !payload.open) return; // a zero-length packet between payloads
+    this.packet.ns = transfer.completedAtNs;
+    this.packet.index = 0;
+    if (payload.resync) {
       if (!this.looksLikePayloadStart(bytes, length)) {
-        if (short) this.bulkResync = false;
+        if (short) payload.resync = false;
         return;
       }
-      this.bulkResync = false;
+      payload.resync = false;
     }
-    if (!this.inPayload) {
-      this.inPayload = true;
-      this.payloadBytes = 0;
-      const headerLength = checkPayloadHeader(bytes, 0, length, this.requireEoh);
+    if (!payload.open) {
+      payload.open = true;
+      payload.bytes = 0;
+      const headerLength = checkHeader(bytes, 0, length, requireEoh);
       if (headerLength < 0) {
         this.stats.invalidHeaders++;
-        this.noteLoss();
-        this.payloadSkip = true;
+        this.noteLoss(FrameFlag.INVALID_HEADER, 'invalid payload header');
+        payload.skip = true;
       } else {
         const info = bytes[1]!;
-        this.payloadInfo = info;
+        payload.info = info;
         const hasData = length > headerLength || !short;
-        this.payloadWhole = short || length >= this.maxPayload;
-        this.payloadSkip = !this.payloadStart(bytes, 0, headerLength, info, hasData, length - headerLength);
-        if (!this.payloadSkip && length > headerLength) this.append(bytes, headerLength, length);
+        payload.whole = short || length >= maxPayload;
+        payload.skip = !this.payloadStart(bytes, 0, headerLength, info, hasData, length - headerLength);
+        if (!payload.skip && length > headerLength) this.append(bytes, headerLength, length);
       }
-    } else if (!this.payloadSkip && length > 0) {
+    } else if (!payload.skip && length > 0) {
       this.append(bytes, 0, length);
     }
-    this.payloadBytes += length;
-    if (short || this.payloadBytes >= this.maxPayload) {
-      this.inPayload = false;
-      if (!this.payloadSkip) this.payloadEnd(this.payloadInfo);
-      this.payloadSkip = false;
+    payload.bytes += length;
+    if (short || payload.bytes >= maxPayload) {
+      payload.open = false;
+      if (!payload.skip) this.payloadEnd(payload.info);
+      payload.skip = false;
     }
   }
 
-  /** After a failed bulk transfer: a strictly valid header that changes FID is taken as a fresh start. */
+  /**
+   * After a failed bulk transfer: a strictly valid header that changes FID is taken as a fresh start, and so is
+   * one with the old FID and a new PTS (two frame boundaries passed in what failed).
+   */
   private looksLikePayloadStart(bytes: Uint8Array, length: number): boolean {
-    const headerLength = checkPayloadHeader(bytes, 0, length, true);
-    return headerLength > 0 && (bytes[1]! & FID) !== this.curFid;
+    const headerLength = checkHeader(bytes, 0, length, true);
+    if (headerLength <= 0) return false;
+    const info = bytes[1]!;
+    if ((info & FID) !== this.sync.fid) return true;
+    const timing = this.timing;
+    return (info & PTS) !== 0 && !this.frame.open && timing.hasPts && ptsOf(bytes, 0) !== timing.pts;
   }
 
-  // ---------------------------------------------------------------- payloads and frames
+  // ------------------------------------------------------------------------------------------------ payloads and frames
 
   /**
    * Header bookkeeping at the start of a payload; decides which frame the payload belongs to.
@@ -474,146 +792,202 @@ export class FrameAssembler {
     hasData: boolean,
     firstDataLength: number,
   ): boolean {
+    const { sync, frame, framing, timing } = this;
     this.stats.payloads++;
     const fid = info & FID;
-    if (this.clock !== null && (info & SCR) !== 0) this.sampleClock(bytes, offset, info, hasData);
-    if (this.pendingGapIntervals > 0) this.settleGap(fid, (info & EOF) !== 0);
+    // Iso: the PTS is checked where the SOF moves on (as the short path does), bulk payloads always.
+    let ptsChecked = true;
+    if ((info & SCR) !== 0) {
+      if (this.config.iso) {
+        ptsChecked = sofAt(bytes, offset, info) !== this.busTime.lastSof;
+        this.noteSof(bytes, offset, info, hasData, this.packet.slot, this.packet.ns);
+      } else if (timing.clock !== null) {
+        timing.sample(bytes, offset, info, hasData, frame.bytes, this.packet.ns);
+      }
+    }
+    if (sync.gapIntervals > 0) this.settleGap(fid, (info & EOF) !== 0);
+    const pts = (info & PTS) !== 0 && hasData ? ptsOf(bytes, offset) : -1;
 
-    if (fid !== this.curFid && this.curFid >= 0) this.fidChanges = true;
-    if (this.pendingLoss && !hasData) {
-      this.idleFidAfterLoss = fid;
-    } else if (this.pendingLoss && hasData && this.idleFidAfterLoss >= 0 && fid !== this.idleFidAfterLoss && !this.lateFid) {
+    if (fid !== sync.fid && sync.fid >= 0 && framing.fid === 'unknown') this.learn('changes', 'FID changed');
+    const late = framing.fid === 'late';
+    if (sync.pendingLoss && !hasData) {
+      sync.idleFidAfterLoss = fid;
+    } else if (sync.pendingLoss && hasData && sync.idleFidAfterLoss >= 0 && fid !== sync.idleFidAfterLoss && !late) {
       // A header-only payload came after the loss and this data carries another FID: the frame it begins
       // started after that payload (a FID never changes inside a frame), so the loss is not in it.
-      this.pendingLoss = false;
+      sync.pendingLoss = false;
     }
-    if (this.frameOpen) {
-      if (fid !== this.curFid) {
+    if (frame.open) {
+      if (fid === sync.fid) {
+        if (pts >= 0 && ptsChecked && timing.hasPts && pts !== timing.pts) {
+          // One frame has one PTS: data of another frame ran into this one (its end and the next start lost).
+          frame.lose(FrameFlag.PTS_CHANGED);
+          if (this.config.trace) trace(`frame ${frame.sequence}: the PTS changed inside it`);
+        } else if (hasData && this.config.kind === 'mjpeg' && frame.bytes > 0 && this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength) && (this.config.mjpegNoEof || this.endsWithEoi())) {
+          // A JPEG that ended without EOF, then the next one with the same FID (mjpeg-no-eof): SOI begins it.
+          this.endFrame('soi');
+          this.beginFrame(fid);
+        }
+      } else {
         if (this.isTail(info, bytes, offset + headerLength, firstDataLength)) {
           // The camera already switched FID for the last payload of this frame.
-          this.tail = true;
-          this.curFid = fid;
+          frame.tail = true;
+          sync.fid = fid;
           // Learn from a clean decision only: a bulk payload taken on trust is judged when it ends.
-          if (this.payloadWhole || this.expectedSize === 0) this.learnLateFid();
+          if ((this.payload.whole || this.config.expectedSize === 0) && !sync.hostGap) this.learn('late', 'a frame ended with a payload of the next FID');
         } else {
-          this.endFrame();
+          this.endFrame('fid');
           // From a camera that ends frames with an early FID switch, a switch that is not a tail means a lost
           // or malformed tail: this payload may itself be one, so the frame it begins is not trusted.
-          if (this.lateFid) this.pendingLoss = true;
+          if (framing.fid === 'late') sync.pendingLoss = true;
           this.beginFrame(fid);
         }
       }
     } else if (this.isOrphanTail(info, bytes, offset + headerLength, firstDataLength)) {
       // The last payload of a frame whose other payloads were lost (or skipped after an overflow): nothing to
       // begin, only the FID moves on, and the next frame starts clean after it.
-      this.curFid = fid;
-      this.skipping = false;
-      this.pendingLoss = false;
-      this.alignmentUnsure = false;
+      sync.fid = fid;
+      sync.skipping = false;
+      sync.pendingLoss = false;
+      sync.alignmentUnsure = false;
       this.stats.outOfSyncPayloads++;
+      if (this.config.trace) trace('dropped the tail of a frame that was lost');
       return false;
-    } else if (fid !== this.curFid && this.strayPayloads > 0 && (info & EOF) !== 0 && !this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength)) {
+    } else if (fid !== sync.fid && sync.strayPayloads > 0 && (info & EOF) !== 0 && !this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength)) {
       // Data was dropped as stray, and now an EOF payload with a new FID that starts no frame: the camera
       // switches FID with a frame's last payload after all, and the dropped data was a whole frame.
-      this.fidToggles = false;
-      this.lateFid = true;
-      this.curFid = fid;
-      this.strayPayloads = 0;
-      this.sequence++;
+      this.learn('late', 'the data dropped as stray was a frame that ended with a payload of the next FID');
+      sync.fid = fid;
+      sync.strayPayloads = 0;
+      sync.sequence++;
       this.stats.droppedFrames++;
+      if (this.config.trace) trace(`frame ${sync.sequence} dropped: its payloads were taken for stray data`);
       return false;
-    } else if (this.curFid < 0 && !hasData) {
+    } else if (sync.fid < 0 && !hasData) {
       // Idle packets before the first frame: their FID says nothing about frames yet. Beginning a frame here
       // would count an empty one when the first real frame comes with the other FID, and the user's first frame
       // would look like the second (uvcvideo, too, never counts a FID change over a buffer holding no data).
-      this.curFid = fid;
+      sync.fid = fid;
       return false;
-    } else if (fid !== this.curFid) {
+    } else if (fid !== sync.fid) {
       // Learn only from a clean observation: after a loss or an overflow, the payload that ended the previous
       // frame may be gone.
-      if (this.curFid >= 0 && this.endedCleanly && !this.pendingLoss && !this.skipping && !this.lateFid) this.fidToggles = true;
-      this.skipping = false;
+      if (sync.fid >= 0 && sync.endedCleanly && !sync.pendingLoss && !sync.hostGap && !sync.skipping && framing.fid === 'changes') {
+        this.learn('toggles', 'FID changed after a whole frame ended');
+      }
+      sync.skipping = false;
       this.beginFrame(fid);
-    } else if (this.skipping) {
+    } else if (sync.skipping) {
       // The rest of an overflowed frame; its EOF ends the skip.
-      if ((info & EOF) !== 0) this.skipping = false;
+      if ((info & EOF) !== 0) sync.skipping = false;
       return false;
     } else if (hasData) {
-      if (this.fidToggles) {
+      if (framing.fid === 'toggles' && pts >= 0 && timing.hasPts && pts !== timing.pts) {
+        // Not stray: the data of a new frame with the old FID. The FID says an even number of frame boundaries
+        // passed, the PTS that at least one. A gap settled just now counted them, this frame's among them;
+        // otherwise two passed, the frame between them lost. This one may lack its start.
+        if (sync.settled > 0) {
+          sync.sequence--;
+          this.stats.droppedFrames--;
+        } else {
+          sync.sequence++;
+          this.stats.droppedFrames++;
+          if (this.config.trace) trace(`a new PTS with the old FID: frame ${sync.sequence} was lost`);
+        }
+        sync.pendingLoss = true;
+        this.beginFrame(fid);
+      } else if (framing.fid === 'toggles') {
         // Stray data of a frame that already ended (uvcvideo drops it the same way).
         this.stats.outOfSyncPayloads++;
-        this.strayPayloads++;
+        sync.strayPayloads++;
+        if (this.config.trace && sync.strayPayloads === 1) trace(`dropped stray data with the FID of frame ${sync.sequence}, which ended`);
         return false;
+      } else {
+        this.beginFrame(fid);
       }
-      this.beginFrame(fid);
     } else {
       return false; // a header-only payload between frames
     }
 
-    this.pendingLoss = false;
+    sync.pendingLoss = false;
+    sync.hostGap = false;
     if ((info & ERR) !== 0) {
       this.stats.errorBits++;
-      this.frameError = true;
+      frame.flag(FrameFlag.ERR_BIT);
     }
     // The PTS of the first payload with data: idle header-only payloads that already carry the next FID often
     // still carry the previous frame's PTS (the Vaultmicro captures do).
-    if ((info & PTS) !== 0 && hasData && !this.frameHasPts && !this.tail) {
-      this.framePts = readU32At(bytes, offset + 2);
-      this.frameHasPts = true;
-    }
+    if (pts >= 0 && !frame.tail) timing.notePts(bytes, offset);
     return true;
+  }
+
+  /** The open MJPEG frame's data ends with EOI (trailing zero padding allowed, as real cameras send). */
+  private endsWithEoi(): boolean {
+    const memory = this.target.memory;
+    return memory !== null && endsWithEoi(memory, this.target.position);
   }
 
   /** Header bookkeeping at the end of a payload (its data is in). */
   private payloadEnd(info: number): void {
-    if (!this.frameOpen) return;
-    if (this.tail) {
-      this.tail = false;
-      if (this.expectedSize > 0 && this.frameBytes === this.expectedSize && !this.frameDamaged) this.learnLateFid();
-      this.endFrame();
+    const frame = this.frame;
+    if (!frame.open) return;
+    const expectedSize = this.config.expectedSize;
+    if (frame.tail) {
+      if (expectedSize > 0 && frame.bytes === expectedSize && !frame.damaged) {
+        this.learn('late', 'an uncompressed frame was completed by a payload of the next FID');
+      }
+      this.endFrame('tail');
       return;
     }
     // EOF on a frame without data does not end it (uvcvideo does the same): idle packets may carry it.
-    if ((info & EOF) !== 0 && this.frameBytes > 0) {
-      this.endFrame();
+    if ((info & EOF) !== 0 && frame.bytes > 0) {
+      this.endFrame('eof');
       return;
     }
-    if (this.expectedSize > 0 && this.frameBytes === this.expectedSize) {
-      // Ended by its size alone: if it had lost data, where the next frame starts is a guess.
-      const unsure = this.frameDamaged;
-      this.endFrame();
-      if (unsure) this.alignmentUnsure = true;
+    if (expectedSize > 0 && frame.bytes === expectedSize) {
+      // Ended by its size alone: if it had lost data, where the next frame starts is a guess. (A loss just
+      // before a frame seen to begin cleanly was not its own when it has exactly its size.)
+      const unsure = frame.lost || (frame.damaged && !frame.cleanStart);
+      this.endFrame('size');
+      if (unsure) this.sync.alignmentUnsure = true;
     }
   }
 
-  /** The camera switches FID with a frame's last payload: same-FID data after a frame end is never stray. */
-  private learnLateFid(): void {
-    this.lateFid = true;
-    this.fidToggles = false;
+  /** Something was learned about the camera's framing. */
+  private learn(mode: FidMode, why: string): void {
+    if (this.framing.fid === mode || this.config.streamNoFid) return;
+    this.framing.fid = mode;
+    this.stats.fidMode = mode;
+    if (this.config.trace) trace(`learned FID mode '${mode}': ${why}`);
   }
 
   /** A payload with a new FID while a frame is open: is it that frame's tail? */
   private isTail(info: number, bytes: Uint8Array, dataOffset: number, dataLength: number): boolean {
-    if (this.frameBytes === 0) return false;
+    const frame = this.frame;
+    if (frame.bytes === 0) return false;
     const eof = (info & EOF) !== 0;
-    if (this.pendingLoss || this.frameDamaged) {
+    const late = this.framing.fid === 'late';
+    if (this.sync.pendingLoss || frame.damaged) {
       // Data was lost: whether this is the open frame's tail cannot be told from sizes, and nothing may be
       // learned from it. A camera known to switch FID early ends every frame this way, so an EOF here closes
       // the (already flagged) frame, unless the payload plainly starts a frame.
-      return this.lateFid && eof && !this.looksLikeFrameStart(bytes, dataOffset, dataLength);
+      return late && eof && !this.looksLikeFrameStart(bytes, dataOffset, dataLength);
     }
-    if (this.expectedSize > 0) {
-      const remaining = this.expectedSize - this.frameBytes;
+    const expectedSize = this.config.expectedSize;
+    if (expectedSize > 0) {
+      const remaining = expectedSize - frame.bytes;
       if (remaining <= 0) return false;
       // A bulk payload spanning transfers shows its size only at its end: an incomplete, undamaged frame
       // takes it (and is flagged then if it does not fit exactly). A whole payload is the tail when it
       // completes the frame exactly, or, from a camera known to switch FID early, when it carries EOF (an
       // uncompressed frame never starts with an EOF payload).
-      if (!this.payloadWhole) return true;
-      return dataLength === remaining || (eof && this.lateFid);
+      if (!this.payload.whole) return true;
+      // After a gap by the host's clock, an exact fit is no proof (the gap may have taken this frame's end and the
+      // next one's start) until the camera is known to send such tails.
+      return (dataLength === remaining && (late || !this.sync.hostGap)) || (eof && late);
     }
     if (!eof) return false;
-    return dataLength <= 0 || this.kind === 'compressed' || !this.looksLikeFrameStart(bytes, dataOffset, dataLength);
+    return dataLength <= 0 || this.config.kind === 'compressed' || !this.looksLikeFrameStart(bytes, dataOffset, dataLength);
   }
 
   /**
@@ -622,8 +996,8 @@ export class FrameAssembler {
    */
   private isOrphanTail(info: number, bytes: Uint8Array, dataOffset: number, dataLength: number): boolean {
     return (
-      this.lateFid &&
-      (this.pendingLoss || this.skipping) &&
+      this.framing.fid === 'late' &&
+      (this.sync.pendingLoss || this.sync.skipping) &&
       (info & EOF) !== 0 &&
       !this.looksLikeFrameStart(bytes, dataOffset, dataLength)
     );
@@ -631,158 +1005,233 @@ export class FrameAssembler {
 
   /** A JPEG SOI or an H.264 start code at the start of the data; false for formats without such a mark. */
   private looksLikeFrameStart(bytes: Uint8Array, offset: number, length: number): boolean {
-    if (this.kind === 'mjpeg') return length >= 2 && bytes[offset] === 0xff && bytes[offset + 1] === 0xd8;
-    if (this.kind === 'h264') return startsWithStartCode(bytes, offset, length);
+    const kind = this.config.kind;
+    if (kind === 'mjpeg') return length >= 2 && bytes[offset] === 0xff && bytes[offset + 1] === 0xd8;
+    if (kind === 'h264') return startsWithStartCode(bytes, offset, length);
     return false;
   }
 
   private beginFrame(fid: number): void {
-    if (this.alignmentUnsure) {
+    const { sync, target } = this;
+    const late = this.framing.fid === 'late';
+    if (sync.alignmentUnsure) {
       // A FID change marks a frame start, except from a camera that changes FID with a frame's last payload.
-      if (fid === this.curFid || this.lateFid) this.pendingLoss = true;
-      this.alignmentUnsure = false;
+      if (fid === sync.fid || late) sync.pendingLoss = true;
+      sync.alignmentUnsure = false;
     }
-    this.sequence++;
-    this.curFid = fid;
-    this.frameOpen = true;
-    this.frameBytes = 0;
-    this.frameError = this.pendingLoss;
-    this.frameDamaged = this.pendingLoss;
-    this.frameSequence = this.sequence;
-    this.frameStartNs = this.packetNs;
-    this.frameHasPts = false;
-    this.position = 0;
+    // The boundary before this frame was seen: a FID change (from a camera that changes FID between frames),
+    // or the end of the previous frame by EOF, a tail, a JPEG start, or its exact size with nothing lost.
+    const last = sync.lastEnd;
+    const cleanStart =
+      (sync.fid >= 0 && fid !== sync.fid && !late) || last === 'eof' || last === 'tail' || last === 'soi' || (last === 'size' && sync.endedCleanly);
+    sync.sequence++;
+    sync.fid = fid;
+    sync.settled = 0;
+    this.frame.begin(sync.sequence, sync.pendingLoss, cleanStart);
+    this.timing.beginFrame(this.packet.ns);
     // A buffer kept from an empty or discarded frame is reused if the queue still lets us.
-    let buffer = this.buffer;
-    if (buffer !== null && !this.sink.isActive(buffer, this.activation)) buffer = null;
-    if (buffer === null) {
-      buffer = this.sink.nextBuffer();
-      if (buffer !== null) this.activation = buffer._activation;
-    }
-    this.buffer = buffer;
-    this.memory = buffer === null ? null : buffer.memory;
-    this.capacity = buffer === null ? 0 : buffer.length;
+    let buffer = target.buffer;
+    if (buffer !== null && !this.sink.isActive(buffer, target.activation)) buffer = null;
+    if (buffer === null) buffer = this.sink.nextBuffer();
+    target.take(buffer);
   }
 
-  private endFrame(): void {
-    this.frameOpen = false;
-    this.endedCleanly = !this.frameDamaged;
-    this.strayPayloads = 0;
-    const stats = this.stats;
-    if (this.frameBytes === 0) {
+  private endFrame(how: FrameEnd): void {
+    const { frame, target, stats, sync } = this;
+    const tracing = this.config.trace;
+    const sequence = frame.sequence;
+    const bytes = frame.bytes;
+    let flags = frame.flags;
+    const lost = frame.lost;
+    const lostFrom = frame.lostFrom;
+    const cleanStart = frame.cleanStart;
+    // Whole as far as losses go (an ERR bit or a wrong size does not make the boundaries unsure).
+    sync.endedCleanly = !frame.damaged;
+    frame.clear();
+    sync.lastEnd = how;
+    sync.strayPayloads = 0;
+    if (bytes === 0) {
       // No data: the camera sent an empty frame, or everything it sent for it was lost.
-      if (this.frameError) stats.droppedFrames++;
+      if (flags !== 0) stats.droppedFrames++;
       else stats.emptyFrames++;
+      if (tracing) trace(`frame ${sequence} ended (${how}) without data: ${flags !== 0 ? `dropped (${describeFlags(flags)})` : 'empty'}`);
       return; // the buffer, if any, stays ours for the next frame
     }
-    let error = this.frameError;
-    if (this.expectedSize > 0 && this.frameBytes !== this.expectedSize) {
+    const expectedSize = this.config.expectedSize;
+    if (expectedSize > 0 && bytes !== expectedSize) {
       stats.sizeMismatches++;
-      error = true;
+      flags |= FrameFlag.SIZE;
     }
-    const buffer = this.buffer;
-    const memory = this.memory;
+    const buffer = target.buffer;
+    const memory = target.memory;
     if (buffer === null || memory === null) {
       stats.droppedFrames++;
-      if (error) stats.erroredFrames++;
+      if (flags !== 0) stats.erroredFrames++;
+      if (tracing) trace(`frame ${sequence} ended (${how}), ${bytes} bytes: dropped, no buffer was queued`);
       return;
     }
-    // A frame that does not start the way its format must was joined in the middle.
-    if (this.kind === 'mjpeg' && !(this.position >= 2 && memory[0] === 0xff && memory[1] === 0xd8)) error = true;
-    if (this.kind === 'h264' && !startsWithStartCode(memory, 0, this.position)) error = true;
+    // A frame that does not start the way its format must was joined in the middle; a JPEG without EOI was cut.
+    const kind = this.config.kind;
+    const used = target.position;
+    if (kind === 'mjpeg' && !(used >= 2 && memory[0] === 0xff && memory[1] === 0xd8)) flags |= FrameFlag.NO_START_MARK;
+    if (kind === 'mjpeg' && !endsWithEoi(memory, used)) flags |= FrameFlag.NO_END_MARK;
+    if (kind === 'h264' && !startsWithStartCode(memory, 0, used)) flags |= FrameFlag.NO_START_MARK;
+    if (kind === 'mjpeg' && (flags & ~LOSSES) === 0 && (flags & LOSSES) !== 0 && lostFrom === bytes) {
+      // Losses came only after the last data, and that data is a whole JPEG: they were not its own.
+      flags = 0;
+      sync.endedCleanly = true;
+      if (tracing) trace(`frame ${sequence}: the loss after its EOI was not its own`);
+    }
+    if (flags === FrameFlag.START_UNSURE && cleanStart && !lost && this.startMarked()) {
+      // Something was lost just before this frame, and its start is where it must be: the loss was not its own.
+      flags = 0;
+      sync.endedCleanly = true;
+      if (tracing) trace(`frame ${sequence}: the loss before it was not its own (clean start, start and size marks present)`);
+    }
+    const error = flags !== 0;
     if (error) stats.erroredFrames++;
-    if (!this.sink.isActive(buffer, this.activation)) {
+    if (!this.sink.isActive(buffer, target.activation)) {
       stats.cancelledFrames++;
-      this.buffer = null;
-      this.memory = null;
+      target.clear();
+      if (tracing) trace(`frame ${sequence} ended (${how}): its buffer was taken back (cancelled)`);
       return;
     }
-    if (error && this.dropErrored) {
+    if (error && this.config.dropErrored) {
       stats.discardedFrames++;
-      this.position = 0;
+      target.position = 0;
+      if (tracing) trace(`frame ${sequence} ended (${how}), ${bytes} bytes: discarded (${describeFlags(flags)})`);
       return; // keep the buffer for the next frame
     }
-    const bytesused = this.position;
-    this.buffer = null;
-    this.memory = null;
-    this.position = 0;
+    target.clear();
     stats.frames++;
+    const timestamp = this.timing.timestamp();
+    if (this.timing.fromDevice) stats.deviceTimestamps++;
+    if (tracing) trace(`frame ${sequence} ended (${how}), ${used} bytes${error ? `, flagged: ${describeFlags(flags)}` : ''}`);
     this.sink.completeBuffer(buffer, {
-      bytesused,
+      bytesused: used,
       error,
-      timestamp: this.frameTimestamp(),
-      sequence: this.frameSequence,
-      keyframe: this.isKeyframe(memory, bytesused),
+      timestamp,
+      sequence,
+      keyframe: this.isKeyframe(memory, used),
     });
+  }
+
+  /**
+   * Whether the format lets a frame show its own start (checked by endFrame): an uncompressed frame by its exact
+   * size, a JPEG by SOI (and EOI), an H.264 access unit by its start code. Other compressed formats cannot.
+   */
+  private startMarked(): boolean {
+    const kind = this.config.kind;
+    return (kind === 'uncompressed' && this.config.expectedSize > 0) || kind === 'mjpeg' || kind === 'h264';
   }
 
   /** Copies payload bytes [start, end) of the current packet into the frame: the one copy of the data path. */
   private append(bytes: Uint8Array, start: number, end: number): void {
+    const { frame, target } = this;
     const length = end - start;
-    this.frameBytes += length;
+    frame.bytes += length;
     this.stats.bytes += length;
-    const memory = this.memory;
+    const memory = target.memory;
     if (memory === null) return; // no buffer: the frame is being dropped, only counted
-    const room = this.capacity - this.position;
+    const room = target.capacity - target.position;
     if (length > room) {
-      if (room > 0) memory.set(bytes.subarray(start, start + room), this.position);
-      this.position = this.capacity;
-      this.frameError = true;
-      this.frameDamaged = true;
+      if (room > 0) memory.set(bytes.subarray(start, start + room), target.position);
+      target.position = target.capacity;
+      frame.lose(FrameFlag.OVERFLOW);
       this.stats.overflows++;
-      this.tail = false;
-      this.endFrame();
-      this.skipping = true;
-      this.alignmentUnsure = true;
+      frame.tail = false;
+      this.endFrame('overflow');
+      this.sync.skipping = true;
+      this.sync.alignmentUnsure = true;
       return;
     }
-    memory.set(this.view(bytes, start, end), this.position);
-    this.position += length;
-  }
-
-  /** A subarray of the current transfer, cached per slot and packet so steady streaming allocates nothing. */
-  private view(bytes: Uint8Array, start: number, end: number): Uint8Array {
-    const cache = this.views;
-    if (cache === null || cache.source !== bytes) return bytes.subarray(start, end);
-    const i = this.viewIndex;
-    if (i < cache.starts.length) {
-      const cached = cache.views[i];
-      if (cached !== undefined && cache.starts[i] === start && cache.ends[i] === end) return cached;
-      const fresh = bytes.subarray(start, end);
-      cache.views[i] = fresh;
-      cache.starts[i] = start;
-      cache.ends[i] = end;
-      return fresh;
-    }
-    return bytes.subarray(start, end);
-  }
-
-  /** The view cache of a transfer slot, new when the slot's memory changed or has more packets than before. */
-  private viewsFor(slot: number, source: Uint8Array, positions: number): SlotViews {
-    let cache = this.slotViews[slot];
-    if (cache === undefined || cache.source !== source || cache.starts.length < positions) {
-      const size = Math.max(positions, 1);
-      cache = { source, views: new Array<Uint8Array | undefined>(size), starts: new Int32Array(size), ends: new Int32Array(size) };
-      this.slotViews[slot] = cache;
-    }
-    return cache;
+    memory.set(this.views.view(this.packet.index, bytes, start, end), target.position);
+    target.position += length;
   }
 
   /** A packet or transfer was lost or refused: the open frame is damaged, and so may be the next one. */
-  private noteLoss(): void {
-    if (this.frameOpen) {
-      this.frameError = true;
-      this.frameDamaged = true;
-    }
-    this.pendingLoss = true;
-    this.idleFidAfterLoss = -1;
+  private noteLoss(reason: number, what: string): void {
+    const { frame, sync } = this;
+    if (frame.open) frame.lose(reason);
+    if (this.config.trace) trace(`${what}${frame.open ? `: frame ${frame.sequence} is damaged` : ''}; the next frame may lack its start`);
+    sync.pendingLoss = true;
+    sync.idleFidAfterLoss = -1;
   }
 
-  /** Bus intervals passed with no transfer in flight (iso): data, maybe whole frames, are gone. */
-  private noteGap(lostIntervals: number): void {
+  /**
+   * The host's clock says bus intervals passed with no transfer in flight. Counted and traced only: it is the
+   * host's view (over USB/IP, or whenever completions arrive late, it is no view of the device's bus at all);
+   * what the device sent says whether anything was lost (the SOF counter, FID, PTS, sizes, start and end marks).
+   */
+  private noteHostGap(lostIntervals: number): void {
     this.stats.lostIntervals += lostIntervals;
-    this.noteLoss();
-    if (this.frameIntervalNs > 0 && this.intervalNs > 0) this.pendingGapIntervals += lostIntervals;
+    this.busTime.hostGap += lostIntervals;
+    this.sync.hostGap = true;
+    if (this.config.trace) {
+      trace(`${lostIntervals} bus intervals with no transfer in flight, by the host's clock (bus: ${this.bus}): not evidence of loss by itself`);
+    }
+  }
+
+  /** Bus intervals known lost (a failed transfer, a SOF jump): they may hold frame boundaries `sequence` must count. */
+  private noteLostTime(intervals: number): void {
+    const { frameIntervalNs, intervalNs } = this.config;
+    if (frameIntervalNs > 0 && intervalNs > 0) this.sync.gapIntervals += intervals;
+  }
+
+  /**
+   * A payload's SCR, when its SOF differs from the last: a clock sample, and the device's own word on bus time.
+   * Returns true when the SOF jumped over bus time none of our packet slots covered (the open frame lost data
+   * and frames may have passed unseen). `slot` is the packet's slot counted over the stream.
+   */
+  private noteSof(bytes: Uint8Array, offset: number, info: number, hasData: boolean, slot: number, packetNs: number): boolean {
+    const at = offset + ((info & PTS) !== 0 ? 6 : 2);
+    const sof = sofAt(bytes, offset, info);
+    const busTime = this.busTime;
+    if (sof === busTime.lastSof) return false;
+    const timing = this.timing;
+    if (timing.clock !== null) timing.sample(bytes, offset, info, hasData, this.frame.bytes, packetNs);
+    // An all-zero SCR (idle payloads of some cameras) is no sample.
+    if (sof === 0 && bytes[at]! === 0 && bytes[at + 1]! === 0 && bytes[at + 2]! === 0 && bytes[at + 3]! === 0) return false;
+    const framing = this.framing;
+    const intervalNs = this.config.intervalNs;
+    let lostMs = 0;
+    let hostAgrees = false;
+    if (busTime.lastSof >= 0 && framing.sof !== 'unusable' && intervalNs > 0) {
+      // The SOF counts 1 ms bus frames modulo 2048; our slots count service intervals.
+      const excessMs = ((sof - busTime.lastSof) & 0x7ff) - ((slot - busTime.lastSofAt) * intervalNs) / 1e6;
+      // A jump past its 1 ms granularity counts once the counter has been seen to follow the bus. A smaller one,
+      // or one before that, counts when the host's clock, a witness of its own, saw about as much time go by with
+      // nothing in flight (over USB/IP the host's clock sees gaps the SOF does not: they do not agree).
+      const hostMs = (busTime.hostGap * intervalNs) / 1e6;
+      hostAgrees = busTime.hostGap > 0 && excessMs >= 1 && Math.abs(excessMs - hostMs) <= Math.max(1.5, hostMs / 4);
+      if (hostAgrees || (excessMs >= SOF_EVIDENCE_MS && framing.sof === 'consistent')) {
+        lostMs = excessMs;
+      } else if (excessMs >= SOF_EVIDENCE_MS) {
+        // Not trusted yet: neither agreement nor disagreement.
+      } else if (excessMs <= -SOF_EVIDENCE_MS) {
+        // Slower than the bus: not the bus SOF.
+        if (++framing.sofSlow >= 3) this.learnSof('unusable', 'the SCR SOF counter ran slower than the bus');
+      } else if (++framing.sofAgreed >= 8 && framing.sof === 'unknown') {
+        this.learnSof('consistent', 'the SCR SOF counter follows the bus time our packets cover');
+      }
+    }
+    const hostGap = busTime.hostGap;
+    busTime.lastSof = sof;
+    busTime.lastSofAt = slot;
+    busTime.hostGap = 0;
+    if (lostMs === 0) return false;
+    // The SOF counts whole milliseconds; when the host's count agrees with it, the host's is the finer one.
+    const intervals = hostAgrees ? hostGap : Math.round((lostMs * 1e6) / intervalNs);
+    this.stats.busGapIntervals += intervals;
+    this.noteLoss(FrameFlag.LOST_TIME, `the SCR SOF counter jumped ${lostMs.toFixed(1)} ms past our packets (${intervals} bus intervals lost)`);
+    this.noteLostTime(intervals);
+    return true;
+  }
+
+  private learnSof(mode: SofMode, why: string): void {
+    this.framing.sof = mode;
+    this.stats.sofMode = mode;
+    if (this.config.trace) trace(`learned SOF mode '${mode}': ${why}`);
   }
 
   /**
@@ -790,14 +1239,16 @@ export class FrameAssembler {
    * of that count (when the camera toggles FID), the gap's length its size; the boundary the FID change itself
    * reveals is counted by the normal path.
    */
-  private settleGap(fid: number, eof: boolean): void {
+  private settleGap(fid: number, eof: boolean): number {
+    const sync = this.sync;
+    const { intervalNs, frameIntervalNs } = this.config;
     // The boundaries that may have passed lie in the lost intervals and at this payload's own interval.
-    const periods = ((this.pendingGapIntervals + 1) * this.intervalNs) / this.frameIntervalNs;
-    this.pendingGapIntervals = 0;
-    if (this.curFid < 0) return;
-    const toggled = fid !== this.curFid;
+    const periods = ((sync.gapIntervals + 1) * intervalNs) / frameIntervalNs;
+    sync.gapIntervals = 0;
+    if (sync.fid < 0) return 0;
+    const toggled = fid !== sync.fid;
     let boundaries = Math.round(periods);
-    if (this.fidChanges) {
+    if (this.framing.fid !== 'unknown') {
       // The nearest count whose parity matches what the FID says.
       const parity = toggled ? 1 : 0;
       // On a tie, the larger count: a lost frame hidden from the sequence is worse than one counted twice.
@@ -808,40 +1259,19 @@ export class FrameAssembler {
     // A camera that switches FID early with a frame's last payload begins frames one payload after the change:
     // with a frame open (or being skipped), this payload either ends it (EOF, or a new FID) and its successor's
     // begin follows, or it continues it; with none open, the next begin is still to come either way.
-    const current = this.frameOpen || this.skipping; // a frame whose end has not been seen yet
-    const counted = this.lateFid ? (current && (toggled || eof) ? 1 : 0) : toggled ? 1 : 0;
+    const current = this.frame.open || sync.skipping; // a frame whose end has not been seen yet
+    const counted = this.framing.fid === 'late' ? (current && (toggled || eof) ? 1 : 0) : toggled ? 1 : 0;
     const missed = boundaries - counted;
-    if (missed > 0) {
-      this.sequence += missed;
-      this.stats.droppedFrames += missed;
-    }
-  }
-
-  private sampleClock(bytes: Uint8Array, offset: number, info: number, hasData: boolean): void {
-    const at = offset + ((info & PTS) !== 0 ? 6 : 2);
-    const sof = readU16At(bytes, at + 4) & 0x7ff;
-    // Most packets repeat the previous SOF (8 microframes per frame, or UVC 1.5's one SOF per video frame).
-    if (sof === this.lastScrSof) return;
-    const stc = readU32At(bytes, at);
-    // Some devices send all-zero SCRs in header-only packets before a frame's data (uvcvideo ignores them).
-    if (stc === 0 && sof === 0 && !hasData && this.frameBytes === 0) return;
-    this.lastScrSof = sof;
-    this.clock!.addSample(stc, sof, this.packetNs);
-  }
-
-  private frameTimestamp(): number {
-    if (this.frameHasPts && this.clock !== null) {
-      const host = this.clock.toHostNs(this.framePts);
-      if (!Number.isNaN(host)) {
-        this.stats.deviceTimestamps++;
-        return Math.round(host);
-      }
-    }
-    return this.frameStartNs;
+    if (missed <= 0) return 0;
+    sync.settled += missed;
+    sync.sequence += missed;
+    this.stats.droppedFrames += missed;
+    if (this.config.trace) trace(`${missed} frames lost in the gap (sequence moves on to ${sync.sequence})`);
+    return missed;
   }
 
   private isKeyframe(memory: Uint8Array, length: number): boolean {
-    switch (this.kind) {
+    switch (this.config.kind) {
       case 'uncompressed':
       case 'mjpeg':
         return true;
@@ -851,6 +1281,30 @@ export class FrameAssembler {
         return false;
     }
   }
+}
+
+/** Flags that say data went missing while the frame was open (as opposed to what its bytes show). */
+const LOSSES = FrameFlag.LOST_PACKET | FrameFlag.INVALID_HEADER | FrameFlag.LOST_TIME;
+
+/** A frame whose lost bus time the SOF counter must show before it counts: more than its 1 ms granularity can explain. */
+const SOF_EVIDENCE_MS = 2;
+
+/** The SOF frame number in the SCR of the header at `offset` (its SCR bit is set and the header was checked). */
+function sofAt(bytes: Uint8Array, offset: number, info: number): number {
+  const at = offset + ((info & PTS) !== 0 ? 10 : 6);
+  return (bytes[at]! | (bytes[at + 1]! << 8)) & 0x7ff;
+}
+
+/** dwPresentationTime of the header at `offset` (its PTS bit is set and the header was checked). */
+function ptsOf(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset + 2]! | (bytes[offset + 3]! << 8) | (bytes[offset + 4]! << 16) | (bytes[offset + 5]! << 24)) >>> 0;
+}
+
+/** The JPEG in bytes[0, length) ends with EOI, after which only zero padding may follow. */
+function endsWithEoi(bytes: Uint8Array, length: number): boolean {
+  let end = length;
+  while (end > 2 && bytes[end - 1] === 0) end--;
+  return end >= 4 && bytes[end - 2] === 0xff && bytes[end - 1] === 0xd9;
 }
 
 function startsWithStartCode(bytes: Uint8Array, offset: number, length: number): boolean {

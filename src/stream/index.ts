@@ -2,7 +2,7 @@
 export { VideoStream } from './video-stream.js';
 export type { VideoStreamConfig, VideoStreamOptions, VideoStreamSink } from './video-stream.js';
 export { FrameAssembler, containsIdrSlice } from './frame-assembler.js';
-export type { AssemblerStats, FrameAssemblerOptions, FrameSink, VideoFormatKind } from './frame-assembler.js';
+export type { AssemblerStats, BusKind, FidMode, FrameAssemblerOptions, FrameSink, SofMode, VideoFormatKind } from './frame-assembler.js';
 export { ClockRecovery } from './clock-recovery.js';
 export type { ClockRecoveryOptions } from './clock-recovery.js';
 export { planTransfers, streamOptionsFor, bulkTransferSize, busIntervalNs } from './transfer-sizing.js';

@@ -2,8 +2,9 @@
  * The UVC payload header that starts every iso packet and every bulk payload (UVC 1.5, 2.4.3.3):
  * bHeaderLength, bmHeaderInfo, then an optional 4-byte PTS and an optional 6-byte SCR.
  *
- * The assembler checks headers on the hot path, once per packet, so the checker returns a number instead of an
- * object: the header length when the header is usable, a negative `HeaderProblem` otherwise. `parsePayloadHeader`
+ * The assembler checks headers on the hot path, once per packet (its short and long paths share this one check),
+ * so the checker returns a number instead of an object: the header length when the header is usable, a negative
+ * `HeaderProblem` otherwise. `parsePayloadHeader`
  * is the friendly form for tests and diagnostics.
  */
 import { PayloadHeader } from '../spec/uvc.js';
@@ -47,6 +48,11 @@ export function requiredHeaderLength(info: number): number {
   return 2 + ((info & PayloadHeader.PTS) !== 0 ? 4 : 0) + ((info & PayloadHeader.SCR) !== 0 ? 6 : 0);
 }
 
+// Per-packet values as module constants (see the note in frame-assembler.ts).
+const EOH = PayloadHeader.EOH;
+/** Header length the PTS and SCR bits call for, indexed by (bmHeaderInfo >> 2) & 3. */
+const REQUIRED_HEADER_LENGTH = Int32Array.of(2, 6, 8, 12);
+
 /**
  * Checks the header at `bytes[offset]` of a payload of `length` bytes. Returns bHeaderLength when usable,
  * otherwise a negative HeaderProblem code.
@@ -63,9 +69,9 @@ export function checkPayloadHeader(bytes: Uint8Array, offset: number, length: nu
   if (headerLength > length) return HeaderProblem.LENGTH_EXCEEDS_PACKET;
   if (headerLength > MAX_HEADER_LENGTH) return HeaderProblem.LENGTH_TOO_LARGE;
   const info = bytes[offset + 1]!;
-  const needed = requiredHeaderLength(info);
+  const needed = REQUIRED_HEADER_LENGTH[(info >> 2) & 3]!;
   if (headerLength < needed) return HeaderProblem.FIELDS_DO_NOT_FIT;
-  if ((info & PayloadHeader.EOH) === 0 && (requireEoh || headerLength !== needed)) return HeaderProblem.NO_EOH;
+  if ((info & EOH) === 0 && (requireEoh || headerLength !== needed)) return HeaderProblem.NO_EOH;
   return headerLength;
 }
 

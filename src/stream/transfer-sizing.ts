@@ -6,12 +6,17 @@
  * camera gets fewer, smaller transfers; a SuperSpeed one as many packets as 20 ms takes), and cap the memory in
  * flight well below Linux's usbfs limit (16 MB by default, shared by every program using libusb on the machine).
  *
+ * Beyond those in flight, spare transfers let the bus ride out a stalled JavaScript thread (GC, a file write, a
+ * busy handler): the addon submits a spare the moment a transfer completes, whatever JavaScript holds. Their
+ * number comes from a time budget, `stallToleranceMs`: enough spares to cover that much bus time on their own.
+ * They are plain memory (nothing is pinned in usbfs beyond the transfers in flight), bounded by MAX_SPARE_BYTES.
+ *
  * Bulk has a second constraint: a bulk payload ends when a transfer comes back short or when
  * dwMaxPayloadTransferSize bytes have arrived. A transfer must therefore never straddle two payloads: if the
  * payload size is a multiple of the packet size (no short packet ends it), the transfer size must divide it.
  */
 import type { UsbSpeed } from '../spec/usb.js';
-import type { StreamOptions } from '../transport/usb-transport.js';
+import { MAX_SPARE_BYTES, type StreamOptions } from '../transport/usb-transport.js';
 import { uvcError } from '../errors.js';
 
 export interface TransferSizingInput {
@@ -33,6 +38,8 @@ export interface TransferSizingInput {
   targetInFlightMs?: number;
   /** Most transfer memory in flight for this stream. Default 6 MiB. */
   maxInFlightBytes?: number;
+  /** How long JavaScript may stall with no bus time lost: sizes the spare transfers. Default 0 (none). */
+  stallToleranceMs?: number;
 }
 
 export interface TransferPlan {
@@ -50,6 +57,10 @@ export interface TransferPlan {
   inFlightNs: number;
   /** iso: the service interval, ns (bulk: 0). */
   intervalNs: number;
+  /** Transfers beyond those in flight (see stallToleranceMs). */
+  spareTransfers: number;
+  /** Bus time the spares cover on their own, ns (may fall short of stallToleranceMs when MAX_SPARE_BYTES caps them). */
+  spareNs: number;
 }
 
 export const DEFAULT_TRANSFERS = 5;
@@ -101,10 +112,20 @@ function positiveInteger(value: number | undefined, name: string): number {
   return value;
 }
 
+/** Most spare transfers a stream gets, whatever the budget (the addon's own limit is higher). */
+export const MAX_SPARE_TRANSFERS = 1024;
+
 export function planTransfers(input: TransferSizingInput): TransferPlan {
   const targetMs = input.targetInFlightMs ?? DEFAULT_TARGET_IN_FLIGHT_MS;
   const budget = input.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
-  return input.transferType === 'iso' ? planIso(input, targetMs, budget) : planBulk(input, targetMs, budget);
+  const plan = input.transferType === 'iso' ? planIso(input, targetMs, budget) : planBulk(input, targetMs, budget);
+  const stallMs = input.stallToleranceMs ?? 0;
+  if (!(Number.isFinite(stallMs) && stallMs >= 0)) throw uvcError('EINVAL', `stallToleranceMs must be a number >= 0, got ${stallMs}`);
+  const transferNs = plan.inFlightNs / plan.transfers;
+  const wanted = stallMs > 0 ? Math.ceil((stallMs * 1_000_000) / transferNs) : 0;
+  plan.spareTransfers = Math.min(wanted, MAX_SPARE_TRANSFERS, Math.floor(MAX_SPARE_BYTES / plan.transferSize));
+  plan.spareNs = Math.round(plan.spareTransfers * transferNs);
+  return plan;
 }
 
 function planIso(input: TransferSizingInput, targetMs: number, budget: number): TransferPlan {
@@ -142,6 +163,8 @@ function planIso(input: TransferSizingInput, targetMs: number, budget: number): 
     inFlightBytes: transfers * transferSize,
     inFlightNs: transfers * packets * intervalNs,
     intervalNs,
+    spareTransfers: 0,
+    spareNs: 0,
   };
 }
 
@@ -191,19 +214,23 @@ function planBulk(input: TransferSizingInput, targetMs: number, budget: number):
     inFlightBytes: transfers * transferSize,
     inFlightNs: Math.round(((transfers * transferSize) / rate) * 1e9),
     intervalNs: 0,
+    spareTransfers: 0,
+    spareNs: 0,
   };
 }
 
 /** The transport's stream options for a plan. */
 export function streamOptionsFor(endpoint: number, plan: TransferPlan): StreamOptions {
+  const spares = plan.spareTransfers > 0 ? { spareTransfers: plan.spareTransfers } : {};
   if (plan.transferType === 'iso') {
     return {
       endpoint,
       type: 'iso',
       transfers: plan.transfers,
+      ...spares,
       packetsPerTransfer: plan.packetsPerTransfer,
       packetSize: plan.packetSize,
     };
   }
-  return { endpoint, type: 'bulk', transfers: plan.transfers, transferSize: plan.transferSize };
+  return { endpoint, type: 'bulk', transfers: plan.transfers, ...spares, transferSize: plan.transferSize };
 }

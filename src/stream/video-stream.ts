@@ -6,6 +6,14 @@
  *
  * It also implements the queue's driver hooks (startStreaming/stopStreaming), so a queue can drive it directly;
  * the camera layer wraps it when it has more to do around them (alt setting, probe/commit).
+ *
+ * Two ends come from the transfers themselves, in order with the frames:
+ * - The device leaves: the queue is disconnected from the stream's first NO_DEVICE completion, after the
+ *   completions that came back before it, as uvcvideo cancels its queue from the ESHUTDOWN completion; so the
+ *   last frames the camera sent before the unplug reach the user whole. The transport's 'disconnect' event only
+ *   arms a fallback, for a transport that never reports NO_DEVICE.
+ * - The endpoint keeps failing: after `maxConsecutiveFailures` transfers in a row come back failed (not a lost
+ *   packet: the whole transfer), the stream stops and the queue fails with EIO (vb2_queue_error).
  */
 import type { UsbSpeed } from '../spec/usb.js';
 import { UvcError, isUvcError, uvcError } from '../errors.js';
@@ -17,7 +25,7 @@ import {
   type UsbTransport,
 } from '../transport/usb-transport.js';
 import type { QueueDriver } from '../queue/buffer-queue.js';
-import { FrameAssembler, type AssemblerStats, type FrameSink, type VideoFormatKind } from './frame-assembler.js';
+import { FrameAssembler, type AssemblerStats, type BusKind, type FrameSink, type VideoFormatKind } from './frame-assembler.js';
 import { planTransfers, streamOptionsFor, type TransferPlan } from './transfer-sizing.js';
 
 /** What the protocol layer negotiated, in the form the stream needs. */
@@ -49,12 +57,16 @@ export interface VideoStreamConfig {
    * starts with a JPEG SOI ends the pending frame), 'invalid-device-sof' (the SCR's SOF field is not the bus SOF).
    */
   quirks?: StreamQuirks;
+  /** Where the camera is (stats and trace). */
+  bus?: BusKind;
   /** Sizing overrides (see TransferSizingInput). */
   transfers?: number;
   packetsPerTransfer?: number;
   transferSize?: number;
   targetInFlightMs?: number;
   maxInFlightBytes?: number;
+  /** How long the JavaScript thread may stall with no bus time lost (sizes the spare transfers). Default 0. */
+  stallToleranceMs?: number;
 }
 
 export interface StreamQuirks {
@@ -72,12 +84,27 @@ export interface VideoStreamOptions {
   hardwareTimestamps?: boolean;
   /** Errors with no caller to go to (a bug in assembly, a failing stop). */
   onError?: (error: UvcError) => void;
+  /** The stream failed and stopped (the endpoint keeps failing); the queue has been failed with the same error. */
+  onStreamError?: (error: UvcError) => void;
 }
 
 /** The queue side the stream feeds: BufferQueue is one. */
 export interface VideoStreamSink extends FrameSink {
+  /** The device is gone (vb2: the queue is cancelled, then every call answers ENXIO). */
   disconnect(): void;
+  /**
+   * The stream broke (vb2_queue_error): waiters and later calls get this error until streaming is turned off.
+   * A sink without it only stops receiving frames (the error still goes to onStreamError).
+   */
+  fail?(error: UvcError): void;
 }
+
+/** Transfers in a row that may fail before the stream is given up: at least this many, and two rounds of all. */
+const MIN_CONSECUTIVE_FAILURES = 16;
+/** How long a 'disconnect' event waits for the stream's NO_DEVICE completion before it cancels the queue itself. */
+const DISCONNECT_FALLBACK_MS = 500;
+
+const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(TransferStatus).map(([name, code]) => [code, name]));
 
 export class VideoStream implements QueueDriver {
   readonly config: Readonly<VideoStreamConfig>;
@@ -87,9 +114,15 @@ export class VideoStream implements QueueDriver {
   private readonly sink: VideoStreamSink;
   private readonly assembler: FrameAssembler;
   private readonly onError: ((error: UvcError) => void) | undefined;
+  private readonly onStreamError: ((error: UvcError) => void) | undefined;
+  private readonly maxConsecutiveFailures: number;
   private usbStream: UsbStream | null = null;
   private stopping: Promise<void> | null = null;
   private disconnectHandled = false;
+  /** The transport said the device left; the stream's NO_DEVICE completion is awaited (see the header). */
+  private disconnectFallback: NodeJS.Timeout | null = null;
+  private consecutiveFailures = 0;
+  private failed = false;
 
   constructor(transport: UsbTransport, sink: VideoStreamSink, config: VideoStreamConfig, options: VideoStreamOptions = {}) {
     if (!Number.isInteger(config.endpoint) || (config.endpoint & 0x80) === 0) {
@@ -104,6 +137,7 @@ export class VideoStream implements QueueDriver {
     this.sink = sink;
     this.config = Object.freeze({ ...config });
     this.onError = options.onError;
+    this.onStreamError = options.onStreamError;
     this.plan = planTransfers({
       transferType: config.transferType,
       speed: config.speed,
@@ -117,6 +151,7 @@ export class VideoStream implements QueueDriver {
       transferSize: config.transferSize,
       targetInFlightMs: config.targetInFlightMs,
       maxInFlightBytes: config.maxInFlightBytes,
+      stallToleranceMs: config.stallToleranceMs,
     });
     this.assembler = new FrameAssembler(sink, {
       formatKind: config.formatKind,
@@ -130,7 +165,12 @@ export class VideoStream implements QueueDriver {
       dropErroredFrames: options.dropErroredFrames,
       requireEoh: options.requireEoh,
       hardwareTimestamps: options.hardwareTimestamps,
+      bus: config.bus,
+      deviceSofInvalid: config.quirks?.invalidDeviceSof,
+      mjpegNoEof: config.quirks?.mjpegNoEof,
+      streamNoFid: config.quirks?.streamNoFid,
     });
+    this.maxConsecutiveFailures = Math.max(MIN_CONSECUTIVE_FAILURES, 2 * this.plan.transfers);
   }
 
   /** Assembly counters since the last start(). */
@@ -160,6 +200,8 @@ export class VideoStream implements QueueDriver {
       throw uvcError('ENODEV', 'the device is gone');
     }
     this.assembler.reset();
+    this.consecutiveFailures = 0;
+    this.failed = false;
     this.transport.on('disconnect', this.onDisconnect);
     try {
       this.usbStream = this.transport.startStream(streamOptionsFor(this.config.endpoint, this.plan), this.onTransfer);
@@ -183,6 +225,8 @@ export class VideoStream implements QueueDriver {
         this.assembler.abandon();
         this.usbStream = null;
         this.stopping = null;
+        // Stopped while the NO_DEVICE completion was still awaited: the queue must learn the device is gone.
+        if (this.disconnectFallback !== null) this.handleDisconnect();
       }
     })();
     this.stopping = stopping;
@@ -200,11 +244,23 @@ export class VideoStream implements QueueDriver {
   }
 
   private readonly onTransfer = (transfer: CompletedTransfer): void => {
-    if (transfer.status === TransferStatus.NO_DEVICE) {
+    const status = transfer.status;
+    if (status === TransferStatus.NO_DEVICE) {
       transfer.release();
       this.handleDisconnect();
       return;
     }
+    // A failed stream keeps what comes back: released, it would only be resubmitted to the broken endpoint.
+    // stop() (already under way) takes the transfers back.
+    if (this.failed) return;
+    if (status === TransferStatus.COMPLETED || status === TransferStatus.TIMED_OUT || status === TransferStatus.CANCELLED) {
+      this.consecutiveFailures = 0;
+    } else if (++this.consecutiveFailures >= this.maxConsecutiveFailures || this.usbStream?.failure !== undefined) {
+      // (The addon gives up by the same rule and says so on the last failure it hands over.)
+      this.failStream(status);
+      return;
+    }
+    if (transfer.lostIntervals > 0) this.reportStarved(transfer.lostIntervals);
     try {
       this.assembler.processTransfer(transfer);
     } catch (error) {
@@ -215,10 +271,34 @@ export class VideoStream implements QueueDriver {
   };
 
   private readonly onDisconnect = (): void => {
-    this.handleDisconnect();
+    if (this.usbStream === null || this.stopping !== null) {
+      this.handleDisconnect();
+      return;
+    }
+    // The transfers that completed before the device left are still on their way: wait for NO_DEVICE.
+    this.disconnectFallback ??= setTimeout(() => this.handleDisconnect(), DISCONNECT_FALLBACK_MS);
   };
 
+  /** The endpoint keeps failing: stop asking it, and tell the queue (and the camera) why frames stopped. */
+  private failStream(status: number): void {
+    this.failed = true;
+    const error = new UvcError(
+      'EIO',
+      `video endpoint 0x${this.config.endpoint.toString(16)}: ${this.consecutiveFailures} transfers in a row failed (${STATUS_NAMES[status] ?? status}); streaming stopped`,
+      { details: { status, consecutiveFailures: this.consecutiveFailures } },
+    );
+    this.sink.fail?.(error);
+    queueMicrotask(() => {
+      this.stop().catch((stopError: unknown) => this.report(stopError));
+    });
+    this.onStreamError?.(error);
+  }
+
   private handleDisconnect(): void {
+    if (this.disconnectFallback !== null) {
+      clearTimeout(this.disconnectFallback);
+      this.disconnectFallback = null;
+    }
     if (this.disconnectHandled) return;
     this.disconnectHandled = true;
     this.sink.disconnect();
@@ -226,6 +306,25 @@ export class VideoStream implements QueueDriver {
     queueMicrotask(() => {
       this.stop().catch((error: unknown) => this.report(error));
     });
+  }
+
+  /** JavaScript held every transfer buffer, spares included, until the bus went idle: say what it cost. */
+  private reportStarved(lostIntervals: number): void {
+    const plan = this.plan;
+    const lostMs = (lostIntervals * (this.usbStreamIntervalNs() / 1e6)).toFixed(1);
+    this.report(
+      new UvcError(
+        'ENOBUFS',
+        `the JavaScript thread fell behind by every transfer buffer (${plan.transfers} in flight + ${plan.spareTransfers} spare, ` +
+          `${((plan.inFlightNs + plan.spareNs) / 1e6).toFixed(0)} ms of bus time): ${lostIntervals} bus intervals (${lostMs} ms) lost; ` +
+          'keep the event loop free or raise stallToleranceMs',
+        { details: { lostIntervals } },
+      ),
+    );
+  }
+
+  private usbStreamIntervalNs(): number {
+    return this.plan.intervalNs > 0 ? this.plan.intervalNs : this.config.speed === 'full' || this.config.speed === 'low' ? 1_000_000 : 125_000;
   }
 
   private report(error: unknown): void {

@@ -34,6 +34,11 @@ export interface ControlReply {
   status: DeviceReplyStatus;
   /** IN: the data stage. The device may send less than wLength, never more (the host truncates). */
   data?: Uint8Array;
+  /**
+   * OUT: how many bytes of the data stage the device took before it acknowledged (default: all of them). Fewer is a
+   * device bug some firmware has (the host sees a short control write).
+   */
+  accepted?: number;
 }
 
 /** Per-packet result of an iso request; the numbers deliberately equal libusb's transfer status values. */

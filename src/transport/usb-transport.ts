@@ -8,9 +8,17 @@
  *   use after close → 'EBADF', bad arguments → 'EINVAL', permission → 'EACCES', busy interface → 'EBUSY'.
  * - After the device is gone, every call fails with 'ENODEV' (close() still succeeds) and 'disconnect' has been
  *   emitted exactly once.
+ * - When the device leaves, each stream hands over the transfers that completed before it left, in order, and
+ *   then its transfers in flight come back NO_DEVICE. 'disconnect' may be emitted before those completions
+ *   (libusb runs its hotplug callback before it reaps), so a driver with a stream running cancels its queue from
+ *   that stream's first NO_DEVICE completion (uvcvideo cancels from the ESHUTDOWN completion), not from the event.
+ *   Nothing is submitted after the device left, not even to a device plugged in meanwhile at the same address: a
+ *   transfer released afterwards comes back NO_DEVICE without reaching the bus.
+ * - A request in flight (a control transfer, a stream's transfers) keeps the process alive until it ends.
+ * - close() ends the control transfers still pending with 'ECANCELED' and stops every stream first.
  */
 import type { UsbSpeed } from '../spec/usb.js';
-import type { UvcErrorCode } from '../errors.js';
+import type { UvcError, UvcErrorCode } from '../errors.js';
 
 /**
  * Most transfer memory one stream may hold (transfers × bytes per transfer); startStream fails EINVAL above it,
@@ -18,6 +26,13 @@ import type { UvcErrorCode } from '../errors.js';
  * (16 MB by default), so one stream keeps to half of that and transfer sizing stays well below this.
  */
 export const MAX_STREAM_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Most memory one stream's spare transfers may hold (spareTransfers × bytes per transfer); startStream fails EINVAL
+ * above it, on every transport. Spares are ordinary process memory (usbfs pins a buffer only while it is
+ * submitted, in place of one that completed), so this bound only keeps a stall budget sane.
+ */
+export const MAX_SPARE_BYTES = 64 * 1024 * 1024;
 
 /** Completion status of a transfer or of one iso packet: libusb's `enum libusb_transfer_status`, same numbers. */
 export const TransferStatus = {
@@ -64,8 +79,14 @@ export interface StreamOptions {
   /** IN endpoint address, e.g. 0x81. */
   endpoint: number;
   type: 'iso' | 'bulk' | 'interrupt';
-  /** Transfers kept in flight (and the number of transfer buffers). */
+  /** Transfers kept in flight. */
   transfers: number;
+  /**
+   * Transfer buffers beyond those in flight (default 0). When a transfer completes, the engine submits a free
+   * one at once and hands the completed one to JavaScript, so the bus waits for JavaScript only once it holds
+   * every spare too. Slots are numbered 0 … transfers + spareTransfers − 1.
+   */
+  spareTransfers?: number;
   /** iso: packets per transfer. */
   packetsPerTransfer?: number;
   /** iso: bytes reserved per packet (the alt setting's bytes per interval); packet i sits at i × packetSize. */
@@ -99,8 +120,8 @@ export interface CompletedTransfer {
   readonly packetLength: Int32Array;
   /**
    * Bus intervals (1 ms frames at full speed, 125 µs microframes above) during which no transfer of this stream
-   * was in flight before this one was submitted, because JavaScript held them all: data the device sent then is
-   * lost. 0 when nothing was lost.
+   * was in flight before this one was submitted, because JavaScript held every buffer (spares included) or the
+   * engine was backing off after failures: data the device sent then is lost. 0 when nothing was lost.
    */
   readonly lostIntervals: number;
   /** CLOCK_MONOTONIC time of completion in ns (the clock of process.hrtime). */
@@ -118,6 +139,9 @@ export interface StreamStats {
   held: number;
   /** Total bus intervals with no transfer in flight (see CompletedTransfer.lostIntervals). */
   lostIntervals: number;
+  /** Free transfer buffers now (the spares not in use), and the fewest since the start (0: JavaScript fell behind by all of them). */
+  sparesFree?: number;
+  sparesLow?: number;
 }
 
 export interface UsbStream {
@@ -125,10 +149,24 @@ export interface UsbStream {
   readonly stats: Readonly<StreamStats>;
   readonly stopped: boolean;
   /**
+   * Set when the engine gave up: transfers failed at once (an error status or a failed submit, never a timeout)
+   * streamFailureLimit(transfers) times in a row, resubmitted after a growing delay in between. The completion
+   * that carries the last failure is the last one; the stream has stopped itself (stop() resolves).
+   */
+  readonly failure?: UvcError | undefined;
+  /**
    * Cancel every transfer; resolves once all have come back. No callback runs after it resolves.
    * Idempotent: a second call returns the same promise.
    */
   stop(): Promise<void>;
+}
+
+/**
+ * Consecutive immediate transfer failures after which a stream gives up (see UsbStream.failure): at least 16,
+ * and two rounds of every transfer in flight (one bus event can fail all of those at once).
+ */
+export function streamFailureLimit(transfers: number): number {
+  return Math.max(16, 2 * transfers);
 }
 
 export type TransferCallback = (transfer: CompletedTransfer) => void;

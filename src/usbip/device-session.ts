@@ -12,6 +12,11 @@
  *   already answered: RET_UNLINK 0.
  * - The model's 'unplug' closes the socket: a real unplug for the host. The host closing the socket (usbip
  *   detach) is an unplug for us: everything pending is aborted.
+ * - The host is a network peer, not trusted: a URB is checked against the device's endpoints (EndpointLimits)
+ *   before anything is allocated for it, an iso IN buffer is sized by what the endpoint can send (not by the
+ *   host's transfer_buffer_length), and the bytes the session holds for the host (pending buffers, a partly
+ *   received OUT body, replies it has not read) have a ceiling. A host that breaks a rule is disconnected with
+ *   the reason ('protocol-error', 'resource-limit') in `closed`.
  */
 import type { Socket } from 'node:net';
 import { UvcError } from '../errors.js';
@@ -26,6 +31,7 @@ import {
   type UsbDeviceModel,
 } from '../transport/device-model.js';
 import { BufferPool } from './buffer-pool.js';
+import { isIsochronous, type EndpointLimits } from './endpoint-limits.js';
 import {
   Errno,
   ISO_DESCRIPTOR_SIZE,
@@ -47,8 +53,10 @@ export type UsbipCloseReason =
   | 'device-unplugged'
   /** close() was called. */
   | 'server-closed'
-  /** The host sent something that is not USB/IP. */
+  /** The host sent something that is not USB/IP, or a URB no USB host would send to this device. */
   | 'protocol-error'
+  /** The host asked the session to hold more than its limits (pending URBs, buffered bytes). */
+  | 'resource-limit'
   /** The socket failed. */
   | 'socket-error';
 
@@ -60,10 +68,23 @@ export interface UsbipSessionEnd {
 export interface UsbipSessionOptions {
   /** Bytes already read from the socket after the handshake. */
   initialData?: Uint8Array;
-  /** Largest transfer_buffer_length accepted; more is a protocol error (default 64 MiB). */
+  /**
+   * The device's endpoints (readEndpointLimits): a URB for an endpoint it lacks, or with packets on a non-iso
+   * endpoint (or none on an iso one), is a protocol error, and iso buffers are sized by the endpoint. Without it
+   * only the generic limits below apply.
+   */
+  endpoints?: EndpointLimits;
+  /** Largest transfer_buffer_length accepted; more is a protocol error (default 16 MiB, usbfs's default budget). */
   maxTransferLength?: number;
-  /** Largest number_of_packets accepted (default 4096). */
+  /** Largest number_of_packets accepted (default 1024; usbfs allows 128). */
   maxIsoPackets?: number;
+  /** Most URBs pending at once (default 4096); more is a resource-limit disconnect. */
+  maxPendingUrbs?: number;
+  /**
+   * Most bytes the session holds for the host at once: buffers of pending URBs, OUT data, replies not yet read
+   * by the host (default 64 MiB); more is a resource-limit disconnect.
+   */
+  maxBufferedBytes?: number;
 }
 
 export interface UsbipSessionStats {
@@ -76,6 +97,8 @@ export interface UsbipSessionStats {
   isoPackets: number;
   bytesIn: number;
   bytesOut: number;
+  /** The most bytes the session held for the host at once (see maxBufferedBytes). */
+  peakBufferedBytes: number;
 }
 
 /** One URB between CMD_SUBMIT and the moment its RET_SUBMIT leaves (or its unlink is answered). */
@@ -89,6 +112,8 @@ interface Urb {
   replyLength: number;
   /** The pooled buffer the model writes into / the reply lives in. */
   buffer: Buffer;
+  /** OUT data received with the URB (held until the URB leaves the queue). */
+  outBytes: number;
   /** Unlinked or abandoned: the model's late answer is dropped. */
   dropped: boolean;
   /** The model's promise has settled: nobody writes into `buffer` any more. */
@@ -124,15 +149,21 @@ export class UsbipDeviceSession {
     isoPackets: 0,
     bytesIn: 0,
     bytesOut: 0,
+    peakBufferedBytes: 0,
   };
 
   private readonly pending = new Map<number, Urb>();
   private readonly heads: (Urb | null)[] = new Array<Urb | null>(QUEUES).fill(null);
   private readonly tails: (Urb | null)[] = new Array<Urb | null>(QUEUES).fill(null);
-  private readonly pool = new BufferPool();
+  private readonly pool = new BufferPool(8 * 1024 * 1024);
   private readonly framer: UrbFramer;
+  private readonly endpoints: EndpointLimits | undefined;
   private readonly maxTransferLength: number;
   private readonly maxIsoPackets: number;
+  private readonly maxPendingUrbs: number;
+  private readonly maxBufferedBytes: number;
+  /** Bytes held for the host: pooled buffers taken and not given back, and OUT data of queued URBs. */
+  private bufferedBytes = 0;
   private ended = false;
   private resolveClosed!: (end: UsbipSessionEnd) => void;
   private readonly onUnplug = (): void => this.close('device-unplugged');
@@ -142,14 +173,19 @@ export class UsbipDeviceSession {
     private readonly model: UsbDeviceModel,
     options: UsbipSessionOptions = {},
   ) {
-    this.maxTransferLength = options.maxTransferLength ?? 64 * 1024 * 1024;
-    this.maxIsoPackets = options.maxIsoPackets ?? 4096;
+    this.endpoints = options.endpoints;
+    this.maxTransferLength = options.maxTransferLength ?? 16 * 1024 * 1024;
+    this.maxIsoPackets = options.maxIsoPackets ?? 1024;
+    this.maxPendingUrbs = options.maxPendingUrbs ?? 4096;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.framer = new UrbFramer(
       (h, at) => this.bodyLengthOf(h, at),
       (h, at, body) => this.onMessage(h, at, body),
     );
     socket.setNoDelay(true);
+    // A host that vanished without closing (a machine switched off) is noticed, not waited for forever.
+    socket.setKeepAlive(true, 60_000);
     socket.on('data', (chunk: Buffer) => this.feed(chunk));
     socket.on('end', () => this.close('host-closed'));
     socket.on('close', () => this.close('host-closed'));
@@ -176,6 +212,11 @@ export class UsbipDeviceSession {
     return this.ended;
   }
 
+  /** Bytes the session holds for the host right now (see maxBufferedBytes). */
+  get bufferedBytesNow(): number {
+    return this.bufferedBytes;
+  }
+
   /** Ends the session: aborts everything pending and closes the socket (the host sees an unplug). */
   close(reason: UsbipCloseReason = 'server-closed', error?: Error): void {
     if (this.ended) return;
@@ -185,7 +226,14 @@ export class UsbipDeviceSession {
     this.pending.clear();
     this.heads.fill(null);
     this.tails.fill(null);
-    this.socket.destroy();
+    if (reason === 'device-unplugged') {
+      // What the device sent before it left is on the wire: let the replies already written reach the host
+      // (destroy() would drop whatever the socket had not flushed yet), then close.
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    } else {
+      this.socket.destroy();
+    }
     this.resolveClosed(error === undefined ? { reason } : { reason, error });
   }
 
@@ -194,10 +242,38 @@ export class UsbipDeviceSession {
     try {
       this.framer.push(chunk);
     } catch (err) {
-      this.close('protocol-error', err instanceof Error ? err : new Error(String(err)));
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.close((error as { code?: string }).code === 'ENOMEM' ? 'resource-limit' : 'protocol-error', error);
     }
   }
 
+  /** Takes a buffer for the host, within the session's budget (throws ENOMEM beyond it). */
+  private take(size: number): Buffer {
+    this.reserve(size);
+    return this.pool.take(size);
+  }
+
+  /** Gives back a buffer taken with take(). */
+  private release(buffer: Buffer): void {
+    this.bufferedBytes -= buffer.length;
+    this.pool.give(buffer);
+  }
+
+  private reserve(size: number): void {
+    this.checkBudget(size);
+    this.bufferedBytes += size;
+    if (this.bufferedBytes > this.stats.peakBufferedBytes) this.stats.peakBufferedBytes = this.bufferedBytes;
+  }
+
+  private checkBudget(size: number): void {
+    if (this.bufferedBytes + size > this.maxBufferedBytes) {
+      throw new UvcError('ENOMEM', `the host made the session hold more than ${this.maxBufferedBytes} bytes (${this.bufferedBytes} held, ${size} more asked)`, {
+        details: { held: this.bufferedBytes, asked: size, limit: this.maxBufferedBytes },
+      });
+    }
+  }
+
+  /** Checks a message's header against the protocol and the device before its body is read or anything allocated. */
   private bodyLengthOf(h: Buffer, at: number): number {
     const command = h.readUInt32BE(at);
     if (command === UrbCommand.CMD_UNLINK) return 0;
@@ -210,9 +286,31 @@ export class UsbipDeviceSession {
     const packets = h.readInt32BE(at + 32);
     if (direction !== UsbipDirection.OUT && direction !== UsbipDirection.IN) throw new UvcError('EPROTO', `CMD_SUBMIT direction ${direction}`);
     if (ep > 15) throw new UvcError('EPROTO', `CMD_SUBMIT endpoint ${ep}`);
-    if (length < 0 || length > this.maxTransferLength) throw new UvcError('EPROTO', `CMD_SUBMIT transfer_buffer_length ${length}`);
-    if (packets > this.maxIsoPackets) throw new UvcError('EPROTO', `CMD_SUBMIT number_of_packets ${packets}`);
-    return cmdSubmitBodyLength(direction, length, packets);
+    if (length < 0 || length > this.maxTransferLength) throw new UvcError('EPROTO', `CMD_SUBMIT transfer_buffer_length ${length} (at most ${this.maxTransferLength})`);
+    if (packets > this.maxIsoPackets) throw new UvcError('EPROTO', `CMD_SUBMIT number_of_packets ${packets} (at most ${this.maxIsoPackets})`);
+    const isIn = direction === UsbipDirection.IN;
+    if (ep === 0) {
+      // wLength is 16 bits: a control transfer never carries more.
+      if (length > 0xffff) throw new UvcError('EPROTO', `CMD_SUBMIT transfer_buffer_length ${length} on endpoint 0`);
+      if (packets > 0) throw new UvcError('EPROTO', `CMD_SUBMIT with ${packets} iso packets on endpoint 0`);
+    } else if (this.endpoints !== undefined) {
+      const address = ep | (isIn ? ENDPOINT_DIR_IN : 0);
+      const limit = this.endpoints.get(address);
+      if (limit === undefined) throw new UvcError('EPROTO', `CMD_SUBMIT for endpoint 0x${address.toString(16)}, which the device does not have`);
+      if (isIsochronous(limit) !== packets > 0) {
+        throw new UvcError('EPROTO', `CMD_SUBMIT with number_of_packets ${packets} for ${isIsochronous(limit) ? 'an iso' : 'a non-iso'} endpoint 0x${address.toString(16)}`);
+      }
+      if (!isIn && packets > 0 && length > packets * limit.maxBytesPerInterval) {
+        throw new UvcError('EPROTO', `iso OUT of ${length} bytes in ${packets} packets on endpoint 0x${address.toString(16)} (at most ${limit.maxBytesPerInterval} a packet)`);
+      }
+    }
+    if (this.pending.size >= this.maxPendingUrbs) {
+      throw new UvcError('ENOMEM', `the host has ${this.pending.size} URBs pending (at most ${this.maxPendingUrbs})`);
+    }
+    const body = cmdSubmitBodyLength(direction, length, packets);
+    // The body is read into memory before the URB exists: it must fit in the budget now.
+    this.checkBudget(body);
+    return body;
   }
 
   private onMessage(h: Buffer, at: number, body: Buffer): void {
@@ -236,7 +334,9 @@ export class UsbipDeviceSession {
     else this.submitTransfer(seqnum, direction, ep, length, packets, body, flags);
   }
 
-  private track(seqnum: number, queue: number, buffer: Buffer): Urb {
+  /** Queues a URB holding `buffer` (taken with take()) and `outBytes` of OUT data received with it. */
+  private track(seqnum: number, queue: number, buffer: Buffer, outBytes: number): Urb {
+    if (outBytes > 0) this.reserve(outBytes);
     const urb: Urb = {
       seqnum,
       queue,
@@ -244,6 +344,7 @@ export class UsbipDeviceSession {
       reply: null,
       replyLength: 0,
       buffer,
+      outBytes,
       dropped: false,
       settled: false,
       next: null,
@@ -267,7 +368,7 @@ export class UsbipDeviceSession {
     const isIn = (setup.bmRequestType & ENDPOINT_DIR_IN) !== 0;
     const room = isIn ? Math.min(length, setup.wLength) : 0;
     // Endpoint 0 is one message pipe: IN and OUT requests share one queue.
-    const urb = this.track(seqnum, 0, this.pool.take(URB_HEADER_SIZE + room));
+    const urb = this.track(seqnum, 0, this.take(URB_HEADER_SIZE + room), isIn ? 0 : body.length);
     const data = isIn ? undefined : body.subarray(0, Math.min(body.length, setup.wLength));
     let promise;
     try {
@@ -283,7 +384,8 @@ export class UsbipDeviceSession {
           actual = Math.min(reply.data.length, room);
           urb.buffer.set(reply.data.subarray(0, actual), URB_HEADER_SIZE);
         } else if (!isIn && reply.status === 'ok') {
-          actual = data?.length ?? 0;
+          const sent = data?.length ?? 0;
+          actual = reply.accepted === undefined ? sent : Math.max(0, Math.min(sent, reply.accepted));
         }
         let status = STATUS_ERRNO[reply.status] ?? -Errno.EPROTO;
         if (status === 0 && isIn && actual < length && (flags & UrbTransferFlag.SHORT_NOT_OK) !== 0) status = -Errno.EREMOTEIO;
@@ -303,7 +405,7 @@ export class UsbipDeviceSession {
 
   private submitTransfer(seqnum: number, direction: number, ep: number, length: number, packets: number, body: Buffer, flags: number): void {
     const isIn = direction === UsbipDirection.IN;
-    const urb = this.track(seqnum, ep + (isIn ? 16 : 0), this.pool.take(URB_HEADER_SIZE + (isIn ? length : 0)));
+    const urb = this.track(seqnum, ep + (isIn ? 16 : 0), this.take(URB_HEADER_SIZE + (isIn ? length : 0)), isIn ? 0 : body.length);
     const buffer = isIn ? urb.buffer.subarray(URB_HEADER_SIZE, URB_HEADER_SIZE + length) : body.subarray(0, length);
     this.callTransfer(urb, { endpoint: ep | (isIn ? ENDPOINT_DIR_IN : 0), buffer, signal: urb.controller.signal }, (reply) => {
       const actual = clamp(reply.actualLength, length);
@@ -320,45 +422,60 @@ export class UsbipDeviceSession {
   private submitIso(seqnum: number, direction: number, ep: number, length: number, packets: number, body: Buffer): void {
     const isIn = direction === UsbipDirection.IN;
     const descriptorsAt = isIn ? 0 : length;
-    const iso = isoSlots(packets);
+    // The host's slots, echoed in the reply; the model gets its own (`iso`).
+    const host = isoSlots(packets);
     let valid = true;
     for (let i = 0; i < packets; i++) {
       const d = descriptorsAt + i * ISO_DESCRIPTOR_SIZE;
       const offset = body.readUInt32BE(d);
       const size = body.readUInt32BE(d + 4);
       if (offset > length || size > length - offset) valid = false;
-      iso.offsets[i] = offset;
-      iso.lengths[i] = size;
+      host.offsets[i] = offset;
+      host.lengths[i] = size;
     }
     const descriptorBytes = packets * ISO_DESCRIPTOR_SIZE;
-    const urb = this.track(seqnum, ep + (isIn ? 16 : 0), this.pool.take(URB_HEADER_SIZE + (isIn ? length : 0) + descriptorBytes));
+    const queue = ep + (isIn ? 16 : 0);
     if (!valid) {
       // The host described packets outside its own buffer: refuse the URB, keep the connection.
+      const urb = this.track(seqnum, queue, this.take(URB_HEADER_SIZE + descriptorBytes), body.length);
       urb.settled = true;
       encodeRetSubmit(urb.buffer, 0, seqnum, -Errno.EINVAL, 0, 0, packets, packets);
       for (let i = 0; i < packets; i++) {
-        encodeIsoDescriptor(urb.buffer, URB_HEADER_SIZE + i * ISO_DESCRIPTOR_SIZE, iso.offsets[i]!, iso.lengths[i]!, 0, -Errno.EINVAL);
+        encodeIsoDescriptor(urb.buffer, URB_HEADER_SIZE + i * ISO_DESCRIPTOR_SIZE, host.offsets[i]!, host.lengths[i]!, 0, -Errno.EINVAL);
       }
       this.finish(urb, URB_HEADER_SIZE + descriptorBytes);
       return;
     }
-    const data = isIn ? urb.buffer.subarray(URB_HEADER_SIZE, URB_HEADER_SIZE + length) : body.subarray(0, length);
+    let iso = host;
+    let capacity = 0;
+    if (isIn) {
+      // IN: room for what the endpoint can send in each interval, packed slot after slot, whatever the host's
+      // slots say (a packet's length in the reply is what the device sent; the host's offsets are echoed).
+      const perPacket = this.endpoints?.get(ep | ENDPOINT_DIR_IN)?.maxBytesPerInterval ?? Number.POSITIVE_INFINITY;
+      iso = isoSlots(packets);
+      for (let i = 0; i < packets; i++) {
+        const room = Math.min(host.lengths[i]!, perPacket);
+        iso.offsets[i] = capacity;
+        iso.lengths[i] = room;
+        capacity += room;
+      }
+    }
+    const urb = this.track(seqnum, queue, this.take(URB_HEADER_SIZE + capacity + descriptorBytes), isIn ? 0 : body.length);
+    const data = isIn ? urb.buffer.subarray(URB_HEADER_SIZE, URB_HEADER_SIZE + capacity) : body.subarray(0, length);
     this.callTransfer(urb, { endpoint: ep | (isIn ? ENDPOINT_DIR_IN : 0), buffer: data, iso, signal: urb.controller.signal }, (reply) => {
-      // IN data travels compacted: packet after packet without the gaps between their slots.
+      // IN data travels compacted: packet after packet. The model's slots ascend, so the data moves down in place.
       let total = 0;
       let errors = 0;
-      const ordered = isIn ? slotsAscending(iso) : true;
-      const source = ordered ? data : Buffer.from(data);
       for (let i = 0; i < packets; i++) {
         const actual = clamp(iso.actual[i]!, iso.lengths[i]!);
-        iso.actual[i] = actual;
-        if (isIn && actual > 0 && iso.offsets[i] !== total) source.copy(data, total, iso.offsets[i]!, iso.offsets[i]! + actual);
+        if (isIn && actual > 0 && iso.offsets[i] !== total) data.copy(data, total, iso.offsets[i]!, iso.offsets[i]! + actual);
+        host.actual[i] = actual;
         total += actual;
         if (iso.status[i] !== PacketStatus.OK) errors++;
       }
       const descriptorsStart = URB_HEADER_SIZE + (isIn ? total : 0);
       for (let i = 0; i < packets; i++) {
-        encodeIsoDescriptor(urb.buffer, descriptorsStart + i * ISO_DESCRIPTOR_SIZE, iso.offsets[i]!, iso.lengths[i]!, iso.actual[i]!, packetErrno(iso.status[i]!));
+        encodeIsoDescriptor(urb.buffer, descriptorsStart + i * ISO_DESCRIPTOR_SIZE, host.offsets[i]!, host.lengths[i]!, host.actual[i]!, packetErrno(iso.status[i]!));
       }
       const status = STATUS_ERRNO[reply.status] ?? -Errno.EPROTO;
       encodeRetSubmit(urb.buffer, 0, seqnum, status, total, reply.startFrame, packets, errors);
@@ -397,7 +514,7 @@ export class UsbipDeviceSession {
   private settle(urb: Urb): boolean {
     urb.settled = true;
     if (urb.dropped || this.ended) {
-      this.pool.give(urb.buffer);
+      this.release(urb.buffer);
       return false;
     }
     return true;
@@ -415,6 +532,7 @@ export class UsbipDeviceSession {
     while (head !== null && head.reply !== null) {
       const urb = head;
       this.pending.delete(urb.seqnum);
+      this.forgetOutData(urb);
       this.stats.completed++;
       this.send(urb.reply as Buffer, urb.replyLength);
       head = urb.next;
@@ -425,15 +543,17 @@ export class UsbipDeviceSession {
 
   private send(buffer: Buffer, length: number): void {
     if (this.ended) {
-      this.pool.give(buffer);
+      this.release(buffer);
       return;
     }
-    this.socket.write(length === buffer.length ? buffer : buffer.subarray(0, length), () => this.pool.give(buffer));
+    // The buffer stays held (and counted) until the socket has handed it to the kernel: a host that does not
+    // read its replies runs into the budget instead of growing our write queue for ever.
+    this.socket.write(length === buffer.length ? buffer : buffer.subarray(0, length), () => this.release(buffer));
   }
 
   private unlink(seqnum: number, victimSeqnum: number): void {
     const victim = this.pending.get(victimSeqnum);
-    const answer = this.pool.take(URB_HEADER_SIZE);
+    const answer = this.take(URB_HEADER_SIZE);
     if (victim === undefined) {
       this.stats.unlinkedCompleted++;
       encodeRetUnlink(answer, 0, seqnum, 0);
@@ -448,6 +568,11 @@ export class UsbipDeviceSession {
     this.send(answer, URB_HEADER_SIZE);
     // The victim may have been holding back answered URBs behind it.
     this.flush(victim.queue);
+  }
+
+  private forgetOutData(urb: Urb): void {
+    this.bufferedBytes -= urb.outBytes;
+    urb.outBytes = 0;
   }
 
   private removeFromQueue(urb: Urb): void {
@@ -468,7 +593,8 @@ export class UsbipDeviceSession {
   private drop(urb: Urb): void {
     urb.dropped = true;
     urb.controller.abort();
-    if (urb.settled) this.pool.give(urb.buffer);
+    this.forgetOutData(urb);
+    if (urb.settled) this.release(urb.buffer);
   }
 }
 
@@ -485,16 +611,6 @@ function isoSlots(count: number): IsoPacketSlots {
     actual: all.subarray(2 * count, 3 * count),
     status: all.subarray(3 * count, 4 * count),
   };
-}
-
-/** Packets laid out in ascending, non-overlapping slots: compaction can then move data down in place. */
-function slotsAscending(iso: IsoPacketSlots): boolean {
-  let end = 0;
-  for (let i = 0; i < iso.count; i++) {
-    if (iso.offsets[i]! < end) return false;
-    end = iso.offsets[i]! + iso.lengths[i]!;
-  }
-  return true;
 }
 
 /** Starts serving URBs for `model` on a connected socket (after the handshake, or a socket handed to vhci). */

@@ -7,6 +7,8 @@ export {
   type UsbipAttachEvent,
   type UsbipDetachEvent,
   type UsbipRejectEvent,
+  type UsbipDropEvent,
+  type UsbipDropReason,
 } from './server.js';
 export {
   serveUsbipDevice,
@@ -18,4 +20,5 @@ export {
 } from './device-session.js';
 export { attachToVhci, parseVhciStatus, DEFAULT_VHCI_SYSFS, type VhciAttachOptions, type VhciAttachment, type VhciPort } from './vhci-attach.js';
 export { readUsbipDeviceInfo, kernelSpeedOf } from './device-info.js';
+export { readEndpointLimits, endpointLimitsOf, type EndpointLimit, type EndpointLimits } from './endpoint-limits.js';
 export * as usbipProtocol from './protocol.js';

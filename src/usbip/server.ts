@@ -5,13 +5,21 @@
  * One TCP connection per request, as usbipd does: OP_REQ_DEVLIST is answered and the connection closed;
  * OP_REQ_IMPORT is answered and, on success, the same connection carries the device's URB traffic
  * (UsbipDeviceSession) until either side ends it. A device is imported by one host at a time.
+ *
+ * USB/IP has no authentication: anyone who can reach the port can use the devices, hence 127.0.0.1 by default.
+ * Peers are not trusted with our resources either: a handshake must be complete within handshakeTimeoutMs (a
+ * peer trickling a byte a second is cut off), at most maxHandshakes connections may be in their handshake at
+ * once (a newer one pushes the oldest out, so silent connections cannot lock other clients out or use up file
+ * descriptors), and a peer that does not speak USB/IP is dropped. Every drop is a 'drop' event with its reason.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { debuglog } from 'node:util';
 import { UvcError } from '../errors.js';
 import type { UsbDeviceModel } from '../transport/device-model.js';
 import { readUsbipDeviceInfo } from './device-info.js';
 import { UsbipDeviceSession, type UsbipSessionEnd, type UsbipSessionOptions } from './device-session.js';
+import { readEndpointLimits, type EndpointLimits } from './endpoint-limits.js';
 import {
   BUSID_SIZE,
   OP_COMMON_SIZE,
@@ -42,9 +50,13 @@ export interface UsbipServerOptions {
   host?: string;
   /** Default 3240 (usbipd's); 0 picks a free port. */
   port?: number;
-  session?: Omit<UsbipSessionOptions, 'initialData'>;
+  session?: Omit<UsbipSessionOptions, 'initialData' | 'endpoints'>;
   /** How long the model may take to answer the descriptor reads of the handshake (default 5000 ms). */
   descriptorTimeoutMs?: number;
+  /** Connections in their handshake at once (default 32); a new one beyond it pushes the oldest out. */
+  maxHandshakes?: number;
+  /** Time a connection has for its whole handshake, answer included (default 10 000 ms). */
+  handshakeTimeoutMs?: number;
 }
 
 export interface UsbipAttachEvent {
@@ -58,6 +70,22 @@ export interface UsbipDetachEvent extends UsbipSessionEnd {
   remote: string;
   /** The ended session (its stats stay readable). */
   session: UsbipDeviceSession;
+}
+
+export type UsbipDropReason =
+  /** The peer sent something that is not a USB/IP request. */
+  | 'protocol-error'
+  /** The handshake was not complete in time (a silent or trickling peer, or one that never closed). */
+  | 'handshake-timeout'
+  /** More connections were in their handshake than maxHandshakes: the oldest went. */
+  | 'too-many-handshakes';
+
+/** A connection the server closed during the handshake. (An imported session's end is a 'detach'.) */
+export interface UsbipDropEvent {
+  remote: string;
+  reason: UsbipDropReason;
+  /** What happened, for a log line. */
+  detail: string;
 }
 
 export interface UsbipRejectEvent {
@@ -82,16 +110,21 @@ export interface UsbipServer {
   on(event: 'attach', listener: (e: UsbipAttachEvent) => void): this;
   on(event: 'detach', listener: (e: UsbipDetachEvent) => void): this;
   on(event: 'reject', listener: (e: UsbipRejectEvent) => void): this;
+  on(event: 'drop', listener: (e: UsbipDropEvent) => void): this;
   once(event: 'attach', listener: (e: UsbipAttachEvent) => void): this;
   once(event: 'detach', listener: (e: UsbipDetachEvent) => void): this;
   once(event: 'reject', listener: (e: UsbipRejectEvent) => void): this;
-  off(event: 'attach' | 'detach' | 'reject', listener: (...args: never[]) => void): this;
+  once(event: 'drop', listener: (e: UsbipDropEvent) => void): this;
+  off(event: 'attach' | 'detach' | 'reject' | 'drop', listener: (...args: never[]) => void): this;
 }
+
+const debug = debuglog('usbip');
 
 export class UsbipServer extends EventEmitter {
   readonly host: string;
   private readonly exports = new Map<string, ExportState>();
-  private readonly handshakes = new Set<net.Socket>();
+  /** Connections in their handshake, oldest first, with their deadline timers. */
+  private readonly handshakes = new Map<net.Socket, { remote: string; timer: NodeJS.Timeout }>();
   private closing: Promise<void> | null = null;
 
   /** Use startUsbipServer(). */
@@ -126,16 +159,45 @@ export class UsbipServer extends EventEmitter {
     if (this.closing !== null) return this.closing;
     this.closing = new Promise<void>((resolve) => {
       this.server.close(() => resolve());
-      for (const s of this.handshakes) s.destroy();
+      for (const s of [...this.handshakes.keys()]) s.destroy();
       for (const e of this.exports.values()) e.session?.close('server-closed');
     });
     return this.closing;
   }
 
+  /** Connections in their handshake right now (for tests and stats). */
+  get handshaking(): number {
+    return this.handshakes.size;
+  }
+
+  private drop(socket: net.Socket, reason: UsbipDropReason, detail: string): void {
+    const remote = this.handshakes.get(socket)?.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.forget(socket);
+    socket.destroy();
+    debug('dropped %s: %s (%s)', remote, reason, detail);
+    this.emit('drop', { remote, reason, detail });
+  }
+
+  /** The connection is no longer in its handshake (closed, dropped, or now an imported session). */
+  private forget(socket: net.Socket): void {
+    const h = this.handshakes.get(socket);
+    if (h === undefined) return;
+    clearTimeout(h.timer);
+    this.handshakes.delete(socket);
+  }
+
   private onConnection(socket: net.Socket, options: UsbipServerOptions): void {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.handshakes.add(socket);
-    socket.on('close', () => this.handshakes.delete(socket));
+    const max = options.maxHandshakes ?? 32;
+    while (this.handshakes.size >= max) {
+      const oldest = this.handshakes.keys().next().value as net.Socket;
+      this.drop(oldest, 'too-many-handshakes', `${max} connections were in their handshake; this was the oldest`);
+    }
+    const timeoutMs = options.handshakeTimeoutMs ?? 10_000;
+    const timer = setTimeout(() => this.drop(socket, 'handshake-timeout', `no complete handshake in ${timeoutMs} ms`), timeoutMs);
+    timer.unref();
+    this.handshakes.set(socket, { remote, timer });
+    socket.on('close', () => this.forget(socket));
     socket.on('error', () => socket.destroy());
     let received: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
@@ -143,8 +205,9 @@ export class UsbipServer extends EventEmitter {
       if (received.length < OP_COMMON_SIZE) return;
       const op = decodeOpCommon(received);
       if (op.version !== USBIP_VERSION || (op.code !== OpCode.REQ_DEVLIST && op.code !== OpCode.REQ_IMPORT)) {
-        // usbipd drops a peer it does not understand without a word.
-        socket.destroy();
+        // usbipd drops a peer it does not understand without a word; we say why in the event.
+        socket.off('data', onData);
+        this.drop(socket, 'protocol-error', `not a USB/IP request: version 0x${op.version.toString(16)}, code 0x${op.code.toString(16)}`);
         return;
       }
       if (op.code === OpCode.REQ_DEVLIST) {
@@ -189,8 +252,10 @@ export class UsbipServer extends EventEmitter {
       // Claim the device before the first await so that a concurrent import sees it busy.
       e.importing = true;
       let info: UsbipDeviceInfo;
+      let endpoints: EndpointLimits;
       try {
         info = await readUsbipDeviceInfo(e.model, this.addressOf(e), options.descriptorTimeoutMs);
+        endpoints = await readEndpointLimits(e.model, options.descriptorTimeoutMs);
       } catch (err) {
         return reject(OpStatus.DEV_ERR, err instanceof Error ? err : new Error(String(err)));
       } finally {
@@ -200,8 +265,8 @@ export class UsbipServer extends EventEmitter {
         return socket.destroyed ? undefined : reject(OpStatus.NA);
       }
       socket.write(encodeImportReply(OpStatus.OK, info));
-      this.handshakes.delete(socket);
-      const session = new UsbipDeviceSession(socket, e.model, { ...options.session, initialData: rest });
+      this.forget(socket);
+      const session = new UsbipDeviceSession(socket, e.model, { ...options.session, endpoints, initialData: rest });
       e.session = session;
       this.emit('attach', { busid, remote, session });
       void session.closed.then((end) => {

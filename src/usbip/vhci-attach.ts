@@ -10,6 +10,7 @@ import { UvcError } from '../errors.js';
 import type { UsbDeviceModel } from '../transport/device-model.js';
 import { kernelSpeedOf } from './device-info.js';
 import { UsbipDeviceSession, type UsbipSessionEnd, type UsbipSessionOptions } from './device-session.js';
+import { readEndpointLimits } from './endpoint-limits.js';
 
 export const DEFAULT_VHCI_SYSFS = '/sys/devices/platform/vhci_hcd.0';
 
@@ -25,7 +26,7 @@ export interface VhciAttachOptions {
   /** devid = busnum << 16 | devnum, as the host's USB/IP layer sees it (defaults 1 and 2). */
   busnum?: number;
   devnum?: number;
-  session?: Omit<UsbipSessionOptions, 'initialData'>;
+  session?: Omit<UsbipSessionOptions, 'initialData' | 'endpoints'>;
 }
 
 export interface VhciAttachment {
@@ -69,6 +70,7 @@ export async function attachToVhci(options: VhciAttachOptions): Promise<VhciAtta
   const port = options.port ?? ports.find((p) => p.hub === hub && p.state === PORT_FREE)?.port;
   if (port === undefined) throw new UvcError('EBUSY', `no free ${hub} port on ${vhci}`);
   const devid = (((options.busnum ?? 1) & 0xffff) << 16) | ((options.devnum ?? 2) & 0xffff);
+  const endpoints = await readEndpointLimits(model);
 
   const { kernelEnd, ourEnd } = await loopbackPair();
   // The kernel reads the socket itself from now on; Node must not read a byte of it.
@@ -87,7 +89,7 @@ export async function attachToVhci(options: VhciAttachOptions): Promise<VhciAtta
   }
   // vhci holds its own reference to the socket: closing our descriptor leaves the connection up.
   kernelEnd.destroy();
-  const session = new UsbipDeviceSession(ourEnd, model, options.session ?? {});
+  const session = new UsbipDeviceSession(ourEnd, model, { ...options.session, endpoints });
   return {
     port,
     session,

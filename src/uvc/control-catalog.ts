@@ -4,7 +4,16 @@
  * its menu. Extension unit controls are vendor-defined: they are named `xu<unitId>_<selector>` and carried as raw
  * bytes sized by GET_LEN.
  */
-import { CT_CONTROL_BIT, CtControl, PU_CONTROL_BIT, PuControl } from '../spec/uvc.js';
+import {
+  CT_CONTROL_BIT,
+  CT_CONTROL_REQUESTS,
+  CtControl,
+  PU_CONTROL_BIT,
+  PU_CONTROL_REQUESTS,
+  PuControl,
+  RANGED_CONTROL_REQUESTS,
+  type ControlRequests,
+} from '../spec/uvc.js';
 import type { EntityType } from './descriptors/model.js';
 
 export type ControlKind = 'integer' | 'boolean' | 'menu' | 'compound' | 'raw';
@@ -38,6 +47,20 @@ export interface ControlDefinition {
   menu?: readonly MenuEntry[];
   /** AE mode: GET_RES is the bitmap of the modes the camera supports, not a step. */
   resIsMenuMask?: true;
+  /**
+   * The GET requests the specification defines for this control beyond GET_INFO and GET_CUR (spec/uvc.ts,
+   * uvc_ctrl.c's uvc_ctrls[] flags): discovery asks nothing else, so booleans and bitmaps are never asked a range.
+   */
+  requests: ControlRequests;
+  /** GET_LEN is defined (extension units only). */
+  hasLength: boolean;
+}
+
+/** What the specification defines for an entity's control (standard tables; everything for XUs). */
+export function requestsFor(entityType: EntityType, selector: number): ControlRequests {
+  if (entityType === 'camera-terminal') return CT_CONTROL_REQUESTS[selector] ?? RANGED_CONTROL_REQUESTS;
+  if (entityType === 'processing-unit') return PU_CONTROL_REQUESTS[selector] ?? RANGED_CONTROL_REQUESTS;
+  return RANGED_CONTROL_REQUESTS;
 }
 
 const FIELD_SIZE: Readonly<Record<FieldType, number>> = { u8: 1, s8: 1, u16: 2, s16: 2, u32: 4, s32: 4 };
@@ -54,7 +77,17 @@ function scalar(
   type: FieldType,
   extra: Partial<ControlDefinition> = {},
 ): ControlDefinition {
-  return { name, entityType, selector, kind, size: FIELD_SIZE[type], fields: [{ name: 'value', type, offset: 0 }], ...extra };
+  return {
+    name,
+    entityType,
+    selector,
+    kind,
+    size: FIELD_SIZE[type],
+    fields: [{ name: 'value', type, offset: 0 }],
+    requests: requestsFor(entityType, selector),
+    hasLength: entityType === 'extension-unit',
+    ...extra,
+  };
 }
 
 function compound(entityType: EntityType, name: string, selector: number, fields: [string, FieldType, boolean?][]): ControlDefinition {
@@ -65,11 +98,11 @@ function compound(entityType: EntityType, name: string, selector: number, fields
     offset += FIELD_SIZE[type];
     return field;
   });
-  return { name, entityType, selector, kind: 'compound', size: offset, fields: laid };
+  return { name, entityType, selector, kind: 'compound', size: offset, fields: laid, requests: requestsFor(entityType, selector), hasLength: false };
 }
 
 function raw(entityType: EntityType, name: string, selector: number, size: number): ControlDefinition {
-  return { name, entityType, selector, kind: 'raw', size, fields: [] };
+  return { name, entityType, selector, kind: 'raw', size, fields: [], requests: requestsFor(entityType, selector), hasLength: entityType === 'extension-unit' };
 }
 
 export const AE_MODE_MENU: readonly MenuEntry[] = [

@@ -2,10 +2,15 @@
  * The controls of a video function: discovered from the descriptors' bitmaps, their capabilities and ranges read
  * from the device, read and written by name, extension units reached raw.
  *
- * Discovery asks every declared control for GET_INFO, GET_LEN, GET_MIN, GET_MAX, GET_RES, GET_DEF and (when it can
- * be read) GET_CUR. Real cameras stall some of these (booleans rarely answer GET_MIN; XUs choke on GET_RES): like
- * uvcvideo we carry on, and record what was refused in `unsupported`. Only a vanished device (ENODEV) or a closed
- * handle stops the discovery.
+ * Discovery asks every declared control GET_INFO, then only what the specification defines for its type (the
+ * `requests` of its catalog entry, uvc_ctrl.c's uvc_ctrls[] flags): GET_LEN of extension units, GET_MIN/GET_MAX/
+ * GET_RES of controls with a range, GET_RES alone of AE mode (its bitmap), GET_DEF where defined, and GET_CUR when
+ * it can be read. Booleans, bitmaps and status controls are never asked a range. Real cameras still stall some of
+ * these (XUs choke on GET_RES): like uvcvideo we carry on, and record what was refused in `unsupported`. Only a
+ * vanished device (ENODEV) or a closed handle stops the discovery.
+ *
+ * A SET_CUR the device acknowledges with fewer bytes than were sent fails (EPROTO, see requests.ts); values the
+ * caller set are remembered so they can be written back to a camera that forgets them (restore-ctrls-on-init).
  */
 import { isUvcError, UvcError } from '../errors.js';
 import { ControlInfo } from '../spec/uvc.js';
@@ -19,7 +24,8 @@ import {
 } from './control-catalog.js';
 import { decodeControlValue, encodeControlValue, type CompoundValue, type ControlValue } from './control-codec.js';
 import type { DeclaredControl, EntityType, UvcFunction, VcEntity } from './descriptors/model.js';
-import { GET_REQUEST, getControl, setControl, type GetRequestName, type RequestOptions } from './requests.js';
+import { GET_REQUEST, getControl, setControl, type ControlAddress, type GetRequestName, type RequestOptions } from './requests.js';
+import type { DeviceQuirks } from './quirks.js';
 import type { StatusEvent } from './status.js';
 
 export interface ControlFlags {
@@ -73,6 +79,8 @@ type ControlRecord = ControlEntryOf<ControlKind, ControlValue>;
 export interface UvcControlsOptions {
   /** Per request; default 1000 ms (a control that never answers must not stall discovery for long). */
   timeoutMs?: number;
+  /** The camera's quirks: a short SET_CUR acknowledgement is recorded as 'short-control-ack'. */
+  quirks?: DeviceQuirks;
 }
 
 interface ControlState {
@@ -124,20 +132,25 @@ export class UvcControls {
   private readonly states = new Map<string, ControlState>();
   private readonly byAddress = new Map<string, ControlState>();
   private readonly entities = new Map<number, VcEntity>();
+  /** What the caller wrote, by control name (raw bytes), to write back to a camera that forgets it. */
+  private readonly written = new Map<string, Uint8Array>();
   private readonly vcInterface: number;
+  private readonly bcdUVC: number;
 
   private constructor(
     private readonly transport: UsbTransport,
     fn: UvcFunction,
     private readonly timeoutMs: number,
+    private readonly quirks: DeviceQuirks | undefined,
   ) {
     this.vcInterface = fn.videoControl.interfaceNumber;
+    this.bcdUVC = fn.bcdUVC;
     for (const entity of fn.videoControl.entities) if (!this.entities.has(entity.id)) this.entities.set(entity.id, entity);
   }
 
   /** Discovers every control `fn` declares (see the module comment). */
   static async create(transport: UsbTransport, fn: UvcFunction, options: UvcControlsOptions = {}): Promise<UvcControls> {
-    const controls = new UvcControls(transport, fn, options.timeoutMs ?? 1000);
+    const controls = new UvcControls(transport, fn, options.timeoutMs ?? 1000, options.quirks);
     for (const declared of fn.controls) await controls.discover(declared);
     return controls;
   }
@@ -185,8 +198,67 @@ export class UvcControls {
       ...(entry.menu === undefined ? {} : { menu: entry.menu }),
       size: entry.size,
     });
-    await setControl(this.transport, this.address(entry), data, this.options(name));
+    await this.write(entry.name, this.address(entry), data, this.options(name));
     entry.value = decodeControlValue(definition, data, entry.size);
+  }
+
+  /** Names of the controls the caller has set, in the order first set. */
+  get modified(): string[] {
+    return [...this.written.keys()];
+  }
+
+  /**
+   * Writes every value the caller set back to the camera (uvc_ctrl_restore_values), for a camera that forgets them
+   * when it starts streaming. Returns the names written; a control the camera refuses now is left as it is.
+   */
+  async restore(): Promise<string[]> {
+    const restored: string[] = [];
+    for (const [name, data] of this.written) {
+      const state = this.states.get(name);
+      const address = state ? this.address(state.entry) : null;
+      if (!state || !address) continue;
+      try {
+        await setControl(this.transport, address, data, this.options(name));
+        restored.push(name);
+      } catch (error) {
+        if (fatalToDiscovery(error)) throw error;
+      }
+    }
+    return restored;
+  }
+
+  /**
+   * Reads back the values the caller set (only those the camera does not change by itself) and returns the names
+   * whose value the camera no longer holds: the evidence of a camera that forgets its controls.
+   */
+  async forgotten(): Promise<string[]> {
+    const lost: string[] = [];
+    for (const [name, data] of this.written) {
+      const state = this.states.get(name);
+      if (!state || !state.entry.flags.get || state.entry.flags.autoUpdate) continue;
+      let bytes: Uint8Array;
+      try {
+        bytes = await getControl(this.transport, this.address(state.entry), GET_REQUEST.GET_CUR, this.wireSize(state), this.options(name));
+      } catch (error) {
+        if (fatalToDiscovery(error)) throw error;
+        continue;
+      }
+      if (bytes.length < data.length || data.some((b, i) => bytes[i] !== b)) lost.push(name);
+    }
+    return lost;
+  }
+
+  /** SET_CUR, remembering the value for restore() and recording a short acknowledgement as a quirk. */
+  private async write(name: string, address: ControlAddress, data: Uint8Array, options: RequestOptions): Promise<void> {
+    try {
+      await setControl(this.transport, address, data, options);
+    } catch (error) {
+      if (isUvcError(error, 'EPROTO') && error.details.shortWrite === true) {
+        this.quirks?.detect('short-control-ack', `SET_CUR of ${name} acknowledged with ${String(error.details.accepted)} of ${data.length} bytes`);
+      }
+      throw error;
+    }
+    this.written.set(name, data.slice());
   }
 
   /**
@@ -221,7 +293,8 @@ export class UvcControls {
         details: { control: known.entry.name, size: known.entry.size, length: data.length },
       });
     }
-    await setControl(this.transport, { interfaceNumber: this.vcInterface, entityId: unitId, selector }, data, this.options(`unit ${unitId} selector ${selector}`));
+    const label = known?.entry.name ?? `unit ${unitId} selector ${selector}`;
+    await this.write(label, { interfaceNumber: this.vcInterface, entityId: unitId, selector }, data, this.options(label));
     if (known !== undefined) known.entry.value = decodeControlValue(known.definition, data, known.entry.size);
   }
 
@@ -358,25 +431,35 @@ export class UvcControls {
     const info = await this.query(state, 'GET_INFO', 1);
     if (info !== null) entry.flags = flagsFromInfo(info[0]!);
 
-    const len = await this.query(state, 'GET_LEN', 2);
-    const reported = len !== null && len.length >= 2 ? len[0]! | (len[1]! << 8) : null;
-    if (definition.kind === 'raw' && reported !== null && reported > 0) entry.size = reported;
+    if (definition.hasLength) {
+      const len = await this.query(state, 'GET_LEN', 2);
+      const reported = len !== null && len.length >= 2 ? len[0]! | (len[1]! << 8) : null;
+      if (definition.kind === 'raw' && reported !== null && reported > 0) entry.size = reported;
+    }
 
+    // Only the requests the specification defines for this control type (see the module comment).
     const size = this.wireSize(state);
-    entry.min = this.decodeOrNull(state, 'GET_MIN', await this.query(state, 'GET_MIN', size));
-    entry.max = this.decodeOrNull(state, 'GET_MAX', await this.query(state, 'GET_MAX', size));
-    entry.step = this.decodeOrNull(state, 'GET_RES', await this.query(state, 'GET_RES', size));
-    entry.default = this.decodeOrNull(state, 'GET_DEF', await this.query(state, 'GET_DEF', size));
+    const { range, res, def } = definition.requests;
+    if (range) {
+      entry.min = this.decodeOrNull(state, 'GET_MIN', await this.query(state, 'GET_MIN', size));
+      entry.max = this.decodeOrNull(state, 'GET_MAX', await this.query(state, 'GET_MAX', size));
+    }
+    if (range || res) entry.step = this.decodeOrNull(state, 'GET_RES', await this.query(state, 'GET_RES', size));
+    if (def) entry.default = this.decodeOrNull(state, 'GET_DEF', await this.query(state, 'GET_DEF', size));
     if (entry.flags.get) entry.value = this.decodeOrNull(state, 'GET_CUR', await this.query(state, 'GET_CUR', size));
     if (definition.kind === 'raw' && entry.size === 0 && entry.value instanceof Uint8Array) entry.size = entry.value.length;
 
-    if (definition.menu !== undefined) entry.menu = supportedMenu(definition, entry);
+    if (definition.menu !== undefined) entry.menu = supportedMenu(definition, entry, this.bcdUVC);
   }
 }
 
-/** The menu entries the device supports: AE mode's GET_RES bitmap, else the entries within GET_MIN…GET_MAX. */
-function supportedMenu(definition: ControlDefinition, entry: ControlRecord): MenuEntry[] {
-  const all = definition.menu ?? [];
+/**
+ * The menu entries the device supports: AE mode's GET_RES bitmap, else the entries within GET_MIN…GET_MAX. Power line
+ * frequency has no range to ask: UVC 1.5 defines 0–3 (3 = auto), earlier versions 0–2.
+ */
+function supportedMenu(definition: ControlDefinition, entry: ControlRecord, bcdUVC: number): MenuEntry[] {
+  let all = definition.menu ?? [];
+  if (definition.name === 'power_line_frequency' && bcdUVC < 0x0150) all = all.filter((m) => m.value <= 2);
   if (definition.resIsMenuMask === true) {
     const mask = typeof entry.step === 'number' ? entry.step : null;
     return all.filter((m) => mask === null || mask === 0 || (mask & m.value) !== 0).map((m) => ({ ...m }));

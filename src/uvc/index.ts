@@ -28,3 +28,4 @@ export { getControl, setControl, readRequestErrorCode, errorCodeForRequestError 
 export type { ControlAddress, GetRequestName, RequestErrorInfo } from './requests.js';
 export { QUIRKS, QUIRK_NAMES, QUIRK_TABLE, DeviceQuirks, quirkTableEntry, validateQuirkNames } from './quirks.js';
 export type { QuirkName, QuirkSource, AppliedQuirk, QuirkTableEntry, DeviceIdentity } from './quirks.js';
+export { applyDescriptorQuirks, statusIntervalUs } from './descriptor-quirks.js';

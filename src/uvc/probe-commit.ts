@@ -13,6 +13,10 @@
  *   needs more bandwidth than the interface has, one more round with the minimum compression parameters. A device
  *   that refuses GET_MIN/MAX (or answers only wCompQuality, as Bison chipsets do) is tolerated.
  * - The device's answer goes through uvcvideo's fix-ups (probe-fixups.ts); what was changed is in `fixups`.
+ * - Quirks (quirks.ts) are applied when the camera has them and learnt when it shows them: a GET_DEF that names no
+ *   mode the interface describes (probe-def: start from GET_CUR, and do not ask GET_DEF again), a GET_MIN that stalls
+ *   (probe-minmax: stop asking; too much bandwidth is then ENOSPC, as uvcvideo does), a UVC 1.0 camera that stalls
+ *   the 26-byte block but takes 34 (probe-extrafields), a 2-byte GET_MIN/GET_MAX (minmax-comp-quality-only).
  * - The alt setting is the smallest whose bytes per interval cover dwMaxPayloadTransferSize (bulk: alt 0). When none
  *   does: ENOSPC, naming a mode that would fit.
  * The caller owns the interface (claims it) and selects the alt setting when streaming starts.
@@ -25,7 +29,8 @@ import { chooseAltSetting, largestBytesPerInterval, suggestFittingMode } from '.
 import type { FormatKind, TransferType, UvcFunction, VideoFormat, VideoFrame, VideoStreamingInterface } from './descriptors/model.js';
 import { selectFormat, type FormatRequest, type FormatSelection } from './format-selection.js';
 import { decodeProbeControl, emptyProbeControl, encodeProbeControl, probeLengthForVersion, type ProbeControl } from './probe-block.js';
-import { fixupProbeControl } from './probe-fixups.js';
+import { clampOversized, fixupProbeControl } from './probe-fixups.js';
+import { DeviceQuirks } from './quirks.js';
 import { GET_REQUEST, getControl, setControl, type ControlAddress } from './requests.js';
 
 /** Everything the streaming layer needs about a negotiated stream. */
@@ -65,6 +70,8 @@ export interface NegotiationOptions {
   timeoutMs?: number;
   /** Bus speed for the bandwidth estimate; default the transport's ('unknown' counts as high speed). */
   speed?: UsbSpeed;
+  /** The camera's quirks: applied, and added to when the camera shows one. */
+  quirks?: DeviceQuirks;
 }
 
 function speedOf(transport: UsbTransport, options: NegotiationOptions): UsbSpeed {
@@ -90,15 +97,24 @@ class Negotiation {
   readonly fixups: string[] = [];
   readonly probeAddress: ControlAddress;
   length: number;
+  /** Why the last tryGet() came back empty (a stall, a timeout...). */
+  lastRefusal: unknown = null;
+  private triedLonger = false;
 
   constructor(
     readonly transport: UsbTransport,
     readonly fn: UvcFunction,
     readonly streaming: VideoStreamingInterface,
     readonly timeoutMs: number,
+    readonly quirks: DeviceQuirks,
   ) {
     this.probeAddress = { interfaceNumber: streaming.interfaceNumber, entityId: 0, selector: VsControl.PROBE };
     this.length = probeLengthForVersion(fn.bcdUVC);
+    if (quirks.has('probe-extrafields') && this.length < PROBE_LENGTH_UVC11) {
+      this.fixups.push(`probe-extrafields: a ${PROBE_LENGTH_UVC11}-byte probe block for this UVC ${fn.uvcVersion} camera`);
+      this.length = PROBE_LENGTH_UVC11;
+      this.triedLonger = true;
+    }
   }
 
   options(label: string): { timeoutMs: number; errorCodeInterface: number; label: string } {
@@ -121,13 +137,15 @@ class Negotiation {
     }
   }
 
-  /** A GET of the probe control, tolerated; a shorter (≥ 26) answer shortens the block from now on. */
+  /** A GET of the probe control, tolerated (null, the reason in lastRefusal); ENODEV and EBADF propagate. */
   async tryGet(request: 'GET_DEF' | 'GET_CUR' | 'GET_MIN' | 'GET_MAX'): Promise<Uint8Array | null> {
+    this.lastRefusal = null;
     try {
       const bytes = await getControl(this.transport, this.probeAddress, GET_REQUEST[request], this.length, { timeoutMs: this.timeoutMs });
       return bytes;
     } catch (error) {
       if (isUvcError(error, 'ENODEV') || isUvcError(error, 'EBADF')) throw error;
+      this.lastRefusal = error;
       return null;
     }
   }
@@ -139,19 +157,51 @@ class Negotiation {
     }
   }
 
-  /** SET_CUR(PROBE); a stall without a better reason is retried with a shorter standard block. */
+  /**
+   * SET_CUR(PROBE); a stall without a better reason is retried with a shorter standard block, or, for a UVC 1.0
+   * camera refusing its 26 bytes, once with the 34-byte block it may really want (probe-extrafields).
+   */
   async setProbe(control: ProbeControl): Promise<void> {
     for (;;) {
       try {
         await setControl(this.transport, this.probeAddress, encodeProbeControl(control, this.length), this.options('VS probe'));
         return;
       } catch (error) {
+        if (!lengthMayBeWrong(error)) throw error;
+        if (this.length === PROBE_LENGTH_UVC10 && this.fn.bcdUVC < 0x0110 && !this.triedLonger) {
+          this.triedLonger = true;
+          this.length = PROBE_LENGTH_UVC11;
+          this.fixups.push(`the UVC ${this.fn.uvcVersion} camera refuses the 26-byte probe block; trying ${PROBE_LENGTH_UVC11} bytes`);
+          this.quirks.detect('probe-extrafields', 'SET_CUR(PROBE) with the 26-byte UVC 1.0 block stalled');
+          continue;
+        }
         const shorter = shorterLength(this.length);
-        if (shorter === null || !lengthMayBeWrong(error)) throw error;
+        if (shorter === null || (this.triedLonger && shorter === PROBE_LENGTH_UVC10)) throw error;
         this.fixups.push(`the device refuses a ${this.length}-byte probe block; using ${shorter} bytes`);
         this.length = shorter;
       }
     }
+  }
+
+  /**
+   * The device's default block, if it can be believed: GET_DEF must name a format and frame the interface describes
+   * and an interval. A camera that answers otherwise has probe-def; it is not asked GET_DEF again.
+   */
+  async defaultBlock(): Promise<Uint8Array | null> {
+    if (this.quirks.has('probe-def')) return null;
+    const bytes = await this.tryGet('GET_DEF');
+    if (bytes === null || bytes.length < PROBE_LENGTH_UVC10) return null;
+    const block = decodeProbeControl(bytes);
+    const format = this.streaming.formats.find((f) => f.index === block.bFormatIndex);
+    const frame = format?.frames.find((f) => f.index === block.bFrameIndex);
+    if (format === undefined || frame === undefined || block.dwFrameInterval === 0) {
+      this.quirks.detect(
+        'probe-def',
+        `GET_DEF(PROBE) names format ${block.bFormatIndex} frame ${block.bFrameIndex} interval ${block.dwFrameInterval}, which interface ${this.streaming.interfaceNumber} does not offer`,
+      );
+      return null;
+    }
+    return bytes;
   }
 
   async getCurrent(): Promise<Uint8Array> {
@@ -199,14 +249,15 @@ export async function probe(
     throw new UvcError('EINVAL', `streaming interface ${streaming.interfaceNumber} is not part of this video function`);
   }
   const speed = speedOf(transport, options);
-  const n = new Negotiation(transport, fn, streaming, options.timeoutMs ?? 5000);
+  const quirks = options.quirks ?? new DeviceQuirks('probe');
+  const n = new Negotiation(transport, fn, streaming, options.timeoutMs ?? 5000, quirks);
   await n.discoverLength();
 
   // The device's defaults are the template of the proposal.
-  let template = await n.tryGet('GET_DEF');
+  let template = await n.defaultBlock();
   let templateSource = 'GET_DEF';
-  if (template === null || template.length < PROBE_LENGTH_UVC10) {
-    n.fixups.push('GET_DEF(PROBE) not supported; starting from GET_CUR');
+  if (template === null) {
+    n.fixups.push(quirks.has('probe-def') ? 'GET_DEF(PROBE) not trusted (probe-def); starting from GET_CUR' : 'GET_DEF(PROBE) not supported; starting from GET_CUR');
     template = await n.tryGet('GET_CUR');
     templateSource = 'GET_CUR';
   }
@@ -229,13 +280,23 @@ export async function probe(
 
   await n.setProbe(proposal);
 
-  const minBytes = await n.tryGet('GET_MIN');
-  const maxBytes = await n.tryGet('GET_MAX');
+  // GET_MIN/GET_MAX for the compression parameters, unless the camera is known to stall them (probe-minmax).
+  let minBytes: Uint8Array | null = null;
+  let maxBytes: Uint8Array | null = null;
+  if (!quirks.has('probe-minmax')) {
+    minBytes = await n.tryGet('GET_MIN');
+    if (minBytes === null && isUvcError(n.lastRefusal) && ['EPIPE', 'EINVAL'].includes(n.lastRefusal.code)) {
+      quirks.detect('probe-minmax', 'GET_MIN(PROBE) stalled');
+    } else {
+      maxBytes = await n.tryGet('GET_MAX');
+    }
+  }
   const compressionOf = (bytes: Uint8Array | null): ProbeControl | null => {
     if (bytes === null) return null;
     if (bytes.length >= PROBE_LENGTH_UVC10) return decodeProbeControl(bytes);
     if (bytes.length === 2) {
       n.fixups.push('GET_MIN/GET_MAX(PROBE) answer only wCompQuality (Bison workaround)');
+      quirks.detect('minmax-comp-quality-only', `GET_MIN/GET_MAX(PROBE) answered ${bytes.length} bytes`);
       return { ...emptyProbeControl(), wCompQuality: bytes[0]! | (bytes[1]! << 8) };
     }
     return null;
@@ -259,7 +320,9 @@ export async function probe(
       n.fixups.push(`the device answered dwFrameInterval 0; taking the requested ${selection.interval}`);
       decoded.dwFrameInterval = selection.interval;
     }
-    ({ control, fixups } = fixupProbeControl(decoded, { streaming, format: mode.format, frame: mode.frame, speed }));
+    const fixed = fixupProbeControl(decoded, { streaming, format: mode.format, frame: mode.frame, speed, fixBandwidth: quirks.has('fix-bandwidth') });
+    ({ control, fixups } = fixed);
+    for (const name of fixed.quirks) quirks.detect(name, fixed.fixups.join('; '));
     if (round === 1 || !isochronous || streaming.altSettings.length <= 1 || control.dwMaxPayloadTransferSize <= largest || min === null) break;
     // Too much bandwidth: ask once more with the minimum compression parameters.
     n.fixups.push(`the device needs ${control.dwMaxPayloadTransferSize} bytes per interval (at most ${largest}); probing again with minimum compression parameters`);
@@ -270,6 +333,13 @@ export async function probe(
       wCompQuality: min.wCompQuality,
       wCompWindowSize: min.wCompWindowSize,
     };
+  }
+
+  const clamped = clampOversized(control, { streaming, format: mode.format, frame: mode.frame, speed });
+  if (clamped.quirks.length > 0) {
+    control = clamped.control;
+    fixups = [...fixups, ...clamped.fixups];
+    for (const name of clamped.quirks) quirks.detect(name, clamped.fixups.join('; '));
   }
 
   const alt = chooseAltSetting(streaming, control.dwMaxPayloadTransferSize);

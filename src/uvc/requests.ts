@@ -178,17 +178,27 @@ export async function getControl(
   });
 }
 
-/** SET_CUR. */
+/**
+ * SET_CUR. The device must take every byte: a write it acknowledges short did not set the control (uvcvideo:
+ * "Failed to query (SET_CUR) UVC control ...: n (exp. m)"), so it fails with EPROTO, details.shortWrite.
+ */
 export async function setControl(transport: UsbTransport, address: ControlAddress, data: Uint8Array, options: RequestOptions = {}): Promise<void> {
   return serialized(transport, async () => {
+    let accepted: number;
     try {
-      await transport.controlTransferOut(
+      accepted = await transport.controlTransferOut(
         { bmRequestType: UVC_SET_REQUEST_TYPE, bRequest: UvcRequest.SET_CUR, wValue: (address.selector & 0xff) << 8, wIndex: wIndex(address) },
         data,
         options.timeoutMs,
       );
     } catch (error) {
       throw await explain(transport, error, UvcRequest.SET_CUR, address, options);
+    }
+    if (accepted !== data.length) {
+      const what = describe(UvcRequest.SET_CUR, address, options.label);
+      throw new UvcError('EPROTO', `${what} failed: the device acknowledged ${accepted} of ${data.length} bytes (a short control write; the value was not set)`, {
+        details: { request: 'SET_CUR', interfaceNumber: address.interfaceNumber, entityId: address.entityId, selector: address.selector, shortWrite: true, accepted, length: data.length },
+      });
     }
   });
 }

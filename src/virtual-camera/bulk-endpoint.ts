@@ -11,6 +11,7 @@
  */
 import type { DeviceReplyStatus, EndpointReply, EndpointRequest } from '../transport/device-model.js';
 import { AbortWatch } from './abort-watch.js';
+import type { CompletionDelay } from './completion-delay.js';
 import { sofFrameNumber, type BusClock } from './bus-clock.js';
 import { noteFault, type SentFrame } from './sent-frames.js';
 import type { VideoStream } from './video-stream.js';
@@ -24,6 +25,8 @@ export interface BulkEndpointPort {
   gone: () => void;
   /** Packet loss: whether a transfer of this many max-size packets is spoiled (it fails, its data lost). */
   lose: (packets: number) => boolean;
+  /** The completionJitterMs fault: replies reach the host late, as through USB/IP. */
+  delay: CompletionDelay;
 }
 
 interface Pending {
@@ -102,6 +105,7 @@ export class BulkInEndpoint {
     this.closed = true;
     this.clearTimers();
     for (const p of this.queue.splice(0)) this.finish(p, status);
+    this.port.delay.flush();
     this.payload = null;
   }
 
@@ -120,11 +124,12 @@ export class BulkInEndpoint {
 
   private finish(p: Pending, status: DeviceReplyStatus): void {
     p.detach();
-    p.resolve({
+    const reply: EndpointReply = {
       status,
       actualLength: status === 'ok' || status === 'overflow' ? p.filled : 0,
       startFrame: sofFrameNumber(this.clock, p.startInterval),
-    });
+    };
+    this.port.delay.deliver(() => p.resolve(reply));
   }
 
   private abort(p: Pending): void {
@@ -175,7 +180,12 @@ export class BulkInEndpoint {
       this.cursor = Math.max(this.cursor, this.clock.now());
       const outcome = this.fill(p, stream);
       if (outcome === 'gone') {
-        // The device left the bus: what this transfer already holds arrives, everything else fails.
+        // The device left the bus as it was about to send the next frame: the transfers it had already filled went
+        // out before that (in order), what this transfer already holds arrives, everything else fails.
+        for (const sent of this.queue.filter((q) => q.outcome !== null)) {
+          this.queue.splice(this.queue.indexOf(sent), 1);
+          this.finish(sent, sent.outcome!);
+        }
         if (p.filled > 0) {
           this.queue.splice(this.queue.indexOf(p), 1);
           this.finish(p, 'ok');

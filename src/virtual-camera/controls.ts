@@ -7,10 +7,14 @@ import {
   AeMode,
   ControlInfo,
   CT_CONTROL_BIT,
+  CT_CONTROL_REQUESTS,
   CtControl,
   PU_CONTROL_BIT,
+  PU_CONTROL_REQUESTS,
   PuControl,
+  RANGED_CONTROL_REQUESTS,
   RequestErrorCode,
+  type ControlRequests,
 } from '../spec/uvc.js';
 import { CAMERA_TERMINAL_ID, EXTENSION_UNIT_ID, PROCESSING_UNIT_ID, XuControl } from './entities.js';
 import { sceneLight, sceneTemperature } from './scene.js';
@@ -32,8 +36,11 @@ export interface ControlDefinition {
   size: number;
   fields: ControlField[];
   kind: ControlKind;
-  /** Whether GET_MIN/GET_MAX/GET_RES are answered (not for booleans and bitmaps, as the spec allows). */
-  ranged: boolean;
+  /**
+   * The GET requests the specification defines for this control beyond GET_INFO and GET_CUR; the camera stalls
+   * the others (booleans and bitmaps have no range, status controls no default). GET_LEN: extension units only.
+   */
+  requests: ControlRequests;
   min: number[];
   max: number[];
   /** For 'bitmap' controls, GET_RES is the bitmap of supported values. */
@@ -68,11 +75,18 @@ function ranged(
   extra: Partial<ControlDefinition> = {},
 ): ControlDefinition {
   const size = fields.reduce((n, f) => Math.max(n, f.offset + f.size), 0);
-  return { name, entityId, selector, size, fields, kind: 'number', ranged: true, min, max, res, def, writable: true, autoUpdate: false, ...extra };
+  return { name, entityId, selector, size, fields, kind: 'number', requests: requestsOf(entityId, selector), min, max, res, def, writable: true, autoUpdate: false, ...extra };
 }
 
 function flag(name: string, entityId: number, selector: number, def: number, extra: Partial<ControlDefinition> = {}): ControlDefinition {
-  return { name, entityId, selector, size: 1, fields: u8, kind: 'boolean', ranged: false, min: [0], max: [1], res: [1], def: [def], writable: true, autoUpdate: false, ...extra };
+  return { name, entityId, selector, size: 1, fields: u8, kind: 'boolean', requests: requestsOf(entityId, selector), min: [0], max: [1], res: [1], def: [def], writable: true, autoUpdate: false, ...extra };
+}
+
+/** What the specification defines for the control (spec/uvc.ts); extension unit controls answer everything. */
+function requestsOf(entityId: number, selector: number): ControlRequests {
+  if (entityId === CAMERA_TERMINAL_ID) return CT_CONTROL_REQUESTS[selector] ?? RANGED_CONTROL_REQUESTS;
+  if (entityId === PROCESSING_UNIT_ID) return PU_CONTROL_REQUESTS[selector] ?? RANGED_CONTROL_REQUESTS;
+  return RANGED_CONTROL_REQUESTS;
 }
 
 export function controlDefinitions(version: UvcVersion): ControlDefinition[] {
@@ -87,7 +101,7 @@ export function controlDefinitions(version: UvcVersion): ControlDefinition[] {
       size: 1,
       fields: u8,
       kind: 'bitmap',
-      ranged: false,
+      requests: requestsOf(ct, CtControl.AE_MODE),
       min: [0],
       max: [0],
       res: [AeMode.MANUAL | AeMode.APERTURE_PRIORITY],

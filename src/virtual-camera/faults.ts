@@ -5,6 +5,7 @@
  */
 import { RequestErrorCode } from '../spec/uvc.js';
 import type { InvalidOption } from './types.js';
+import { Random } from '../random.js';
 
 /** Which frames (by sequence number, the number their stamp carries): all, a list, or every n-th from offset. */
 export type FrameSet = 'all' | readonly number[] | { every: number; offset?: number };
@@ -46,6 +47,12 @@ export interface FaultOptions {
   shortFrameRatio?: number;
   /** Frames sent longer than the committed dwMaxVideoFrameSize (the picture, then zeros): no buffer holds them. */
   overflowFrames?: FrameSet;
+  /**
+   * Replies to video transfers reach the host 0..N ms late (uniform, real time, in order), as through USB/IP. The
+   * device loses nothing for it (iso requests are served back to back, as a remote host keeps them queued), and
+   * an iso reply's missedIntervals is what the host's clock shows: the time it had no request in flight.
+   */
+  completionJitterMs?: number;
   /** Class requests answered with STALL. */
   stallRequests?: readonly StallMatch[];
   /** Class requests never answered: they stay pending until the host aborts them. */
@@ -81,6 +88,7 @@ export interface ResolvedFaults {
   shortFrames: FrameSet | null;
   shortFrameRatio: number;
   overflowFrames: FrameSet | null;
+  completionJitterMs: number;
   stallRequests: ResolvedMatch[];
   ignoreRequests: ResolvedMatch[];
   slowRequests: { delayMs: number; match: ResolvedMatch } | null;
@@ -175,6 +183,7 @@ export function resolveFaults(faults: FaultOptions | undefined, invalid: Invalid
     shortFrames: resolveFrameSet('shortFrames', f.shortFrames, invalid),
     shortFrameRatio: ratio,
     overflowFrames: resolveFrameSet('overflowFrames', f.overflowFrames, invalid),
+    completionJitterMs: optionalInt('completionJitterMs', f.completionJitterMs, 0, 10_000) ?? 0,
     stallRequests: list('stallRequests', f.stallRequests).map((m) => resolveMatch('stallRequests', m, invalid, m?.errorCode)),
     ignoreRequests: list('ignoreRequests', f.ignoreRequests).map((m) => resolveMatch('ignoreRequests', m, invalid)),
     slowRequests: slow,
@@ -214,14 +223,8 @@ export function takeMatch(matchers: readonly ResolvedMatch[], key: ClassRequestK
   return null;
 }
 
-/** A small seedable PRNG (mulberry32): packet loss must be reproducible from a seed. */
+/** Packet loss must be reproducible from a seed: the project's seeded PRNG, as a function. */
 export function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  return () => random.next();
 }

@@ -13,6 +13,12 @@ export interface ReceivedFrame {
   sequence?: number;
   /** The driver flagged the frame (buffer.flags.error). */
   error: boolean;
+  /**
+   * The driver's timestamp for it (buffer.timestamp, host clock ns). Places a frame without a stamp among the
+   * frames sent between its stamped neighbours by capture instant, which the sequence cannot do when the camera
+   * skipped frames in between (the driver cannot count what was never sent).
+   */
+  timestamp?: number;
 }
 
 export interface ScoreOptions {
@@ -102,6 +108,8 @@ export function scoreCapture(sent: readonly Readonly<SentFrame>[], received: rea
     }
   }
 
+  placeByTime(frames, received, placed);
+
   const score: CaptureScore = {
     stream,
     matched: 0,
@@ -170,4 +178,54 @@ export function scoreCapture(sent: readonly Readonly<SentFrame>[], received: rea
   score.precision = flagged === 0 ? 1 : score.truePositives / flagged;
   score.recall = damaged === 0 ? 1 : score.truePositives / damaged;
   return score;
+}
+
+/**
+ * Re-places frames without a stamp by their timestamp: among the frames sent (and heard) between the stamped
+ * frames around them, the one whose capture instant, plus the delay the stamped frames show between capture and
+ * timestamp, is nearest. Leaves the placement by sequence where timestamps are missing.
+ */
+function placeByTime(frames: readonly Readonly<SentFrame>[], received: readonly ReceivedFrame[], placed: (number | null)[]): void {
+  const bySequence = new Map<number, Readonly<SentFrame>>();
+  for (const f of frames) bySequence.set(f.sequence, f);
+  const delays: number[] = [];
+  const stamped = (i: number): boolean => received[i]!.stamp !== undefined && received[i]!.stamp !== null && placed[i] !== null;
+  for (let i = 0; i < received.length; i++) {
+    const t = received[i]!.timestamp;
+    const truth = placed[i] === null ? undefined : bySequence.get(placed[i]!);
+    if (stamped(i) && t !== undefined && truth !== undefined) delays.push(t - truth.captureNs);
+  }
+  if (delays.length === 0) return;
+  delays.sort((a, b) => a - b);
+  const delay = delays[delays.length >> 1]!;
+  // Runs of frames without a stamp, each between its stamped neighbours (or the ends of the capture).
+  let low = Number.NEGATIVE_INFINITY;
+  let i = 0;
+  while (i < received.length) {
+    if (stamped(i)) {
+      low = placed[i]!;
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < received.length && !stamped(end)) end++;
+    const high = end < received.length ? placed[end]! : Number.POSITIVE_INFINITY;
+    const run: number[] = [];
+    for (let k = i; k < end; k++) if (received[k]!.timestamp !== undefined) run.push(k);
+    const candidates = frames.filter((f) => f.sequence > low && f.sequence < high && f.status === 'sent' && !f.unheard);
+    if (run.length > 0 && candidates.length >= run.length) {
+      // In order, each frame takes the candidate nearest in time that leaves enough for the frames after it.
+      let from = 0;
+      run.forEach((k, j) => {
+        const t = received[k]!.timestamp! - delay;
+        let best = from;
+        for (let c = from; c <= candidates.length - (run.length - j); c++) {
+          if (Math.abs(t - candidates[c]!.captureNs) < Math.abs(t - candidates[best]!.captureNs)) best = c;
+        }
+        placed[k] = candidates[best]!.sequence;
+        from = best + 1;
+      });
+    }
+    i = end;
+  }
 }

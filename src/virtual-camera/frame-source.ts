@@ -4,7 +4,7 @@
  * they are when the render starts, like a sensor pipeline a few frames deep. With a frame cache of N, at most
  * N distinct frames exist and frame n shows the picture (and stamp) of frame n mod N.
  */
-import type { ControlModel } from './controls.js';
+import type { ControlModel, PictureControls } from './controls.js';
 import type { ResolvedFormat, ResolvedFrame } from './formats.js';
 import { encodeJpeg } from './jpeg.js';
 import { renderPicture } from './pattern.js';
@@ -30,12 +30,19 @@ export interface FrameSourceConfig {
   format: ResolvedFormat;
   frame: ResolvedFrame;
   frameIntervalUs: number;
+  /** force-y8: render 8-bit greyscale twice as wide as the YUYV frame (the same bytes). */
+  greyAsYuyv: boolean;
   jpegQuality: number;
   omitHuffmanTables: boolean;
   frameCache: number | null;
   controls: ControlModel;
   /** The bus clock, to stamp when each frame became ready. */
   now: () => number;
+}
+
+/** An 8-bit greyscale picture: the luma plane of the NV12 rendering (its height rounded up to even, then cut). */
+function greyPicture(width: number, height: number, stamp: number, picture: PictureControls, frameIntervalUs: number): Uint8Array {
+  return renderPicture('nv12', width, height + (height % 2), stamp, picture, frameIntervalUs).slice(0, width * height);
 }
 
 export class FrameSource {
@@ -107,7 +114,9 @@ export class FrameSource {
         });
         return { stamp, data, failed: false };
       }
-      const data = renderPicture(format.kind, frame.width, frame.height, stamp, picture, frameIntervalUs);
+      const data = this.config.greyAsYuyv
+        ? greyPicture(frame.width * 2, frame.height, stamp, picture, frameIntervalUs)
+        : renderPicture(format.kind, frame.width, frame.height, stamp, picture, frameIntervalUs);
       return { stamp, data, failed: false };
     } catch {
       return { stamp, data: new Uint8Array(0), failed: true };

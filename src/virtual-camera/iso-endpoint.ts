@@ -11,6 +11,7 @@
 import type { DeviceReplyStatus, EndpointReply, EndpointRequest, IsoPacketSlots } from '../transport/device-model.js';
 import { PacketStatus } from '../transport/device-model.js';
 import { AbortWatch } from './abort-watch.js';
+import type { CompletionDelay } from './completion-delay.js';
 import { sofFrameNumber, type BusClock } from './bus-clock.js';
 import type { Payload, VideoStream } from './video-stream.js';
 
@@ -26,6 +27,8 @@ export interface IsoEndpointPort {
   lose: () => 'error' | 'missing' | null;
   /** The unplug-at-frame fault fired: the camera leaves the bus (and fails every request, this one too). */
   gone: () => void;
+  /** The completionJitterMs fault: replies reach the host late, as through USB/IP. */
+  delay: CompletionDelay;
 }
 
 interface Pending {
@@ -57,6 +60,12 @@ export class IsoInEndpoint {
   private timer: NodeJS.Timeout | null = null;
   private pumping = false;
   private closed = false;
+  /**
+   * The host's view while replies reach it late (completionJitterMs): requests it has not had back yet, and
+   * since when (host clock, ns) it has had none in flight.
+   */
+  private hostInFlight = 0;
+  private hostIdleSinceNs = -1;
 
   constructor(
     private readonly clock: BusClock,
@@ -77,10 +86,16 @@ export class IsoInEndpoint {
       const length = iso.count * this.port.step;
       const now = this.clock.now();
       const tail = this.queue[this.queue.length - 1];
-      const start =
+      const linked = this.port.delay.active;
+      let start =
         this.clock.pace === 'fast'
           ? Math.max(tail?.end ?? this.servedUntil, this.servedUntil, now)
           : Math.max(tail?.end ?? now + 1, this.servedUntil);
+      // Behind a late link the device loses nothing while the host catches up (its remote host keeps requests
+      // queued): a request goes on where the last one ended, unless the host is later than the link could hide.
+      if (linked && tail === undefined && this.clock.pace === 'realtime') {
+        start = Math.max(this.servedUntil, now + 1 - this.linkSlackIntervals());
+      }
       const pending: Pending = {
         request,
         iso,
@@ -88,10 +103,11 @@ export class IsoInEndpoint {
         end: start + length,
         resolve,
         detach: () => {},
-        missed: tail ? 0 : Math.max(0, start - this.servedUntil),
+        missed: linked ? this.hostMissed() : tail ? 0 : Math.max(0, start - this.servedUntil),
         filling: false,
         aborted: false,
       };
+      if (linked) this.hostInFlight++;
       const signal = request.signal;
       if (signal) {
         if (signal.aborted) {
@@ -112,6 +128,7 @@ export class IsoInEndpoint {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     for (const p of this.queue.splice(0)) this.finish(p, status);
+    this.port.delay.flush();
   }
 
   private finish(p: Pending, status: DeviceReplyStatus): void {
@@ -119,12 +136,34 @@ export class IsoInEndpoint {
     if (status !== 'ok') emptyPackets(p.iso, PacketStatus.ERROR);
     let actual = 0;
     for (let i = 0; i < p.iso.count; i++) actual += p.iso.actual[i]!;
-    p.resolve({
+    const reply: EndpointReply = {
       status,
       actualLength: status === 'ok' ? actual : 0,
       startFrame: sofFrameNumber(this.clock, p.start),
       missedIntervals: p.missed,
+    };
+    // The host counts idle bus time on its own clock from when it last had nothing in flight; behind a late
+    // link that count starts from replies the device gave long before the host saw them.
+    const completedNs = Number(process.hrtime.bigint());
+    this.port.delay.deliver(() => {
+      if (this.hostInFlight > 0 && --this.hostInFlight === 0) this.hostIdleSinceNs = completedNs;
+      p.resolve(reply);
     });
+  }
+
+  /**
+   * What the host's clock says was lost (as the addon counts it: the time with no request in flight, from the
+   * reply that emptied its queue): over a late link, a loss the device never had.
+   */
+  private hostMissed(): number {
+    if (this.hostInFlight > 0 || this.hostIdleSinceNs < 0) return 0;
+    const idleNs = Number(process.hrtime.bigint()) - this.hostIdleSinceNs;
+    return Math.max(0, Math.floor(idleNs / (this.clock.intervalUs * 1000 * this.port.step)));
+  }
+
+  /** How far behind real time a late link lets the host be before the device's data is lost anyway. */
+  private linkSlackIntervals(): number {
+    return Math.ceil((Math.max(1000, 4 * this.port.delay.maxMs) * 1000) / this.clock.intervalUs);
   }
 
   private abort(p: Pending): void {

@@ -166,14 +166,18 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     bulkDefault,
   );
 
+  const quirks = resolveQuirks(options.quirks, { uvcVersion, speed, transfer, invalid });
   const layout = buildLayout(speed, transfer);
+  // status-interval: the firmware wrote its 32 ms polling interval as a count, where high speed wants 2^(n-1) µframes.
+  if (quirks.has('status-interval')) layout.statusBInterval = 32;
   const specs = options.formats ?? defaultFormats(speed);
   const formats = resolveFormats(specs, { speed, transfer, layout, headerLength, invalid });
 
   return {
     uvcVersion,
     bcdUVC: VERSIONS[uvcVersion].bcd,
-    probeLength: VERSIONS[uvcVersion].probeLength,
+    // probe-extrafields: a UVC 1.0 camera that speaks the UVC 1.1 block.
+    probeLength: quirks.has('probe-extrafields') ? 34 : VERSIONS[uvcVersion].probeLength,
     speed,
     transfer,
     formats,
@@ -196,7 +200,7 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     seed: integer('seed', options.seed, 0, 0xffffffff, 1),
     faults: resolveFaults(options.faults, invalid),
     sentFramesLimit: integer('sentFramesLimit', options.sentFramesLimit, 0, 1_000_000, 2048),
-    quirks: resolveQuirks(options.quirks, { uvcVersion, speed, transfer, invalid }),
+    quirks,
     layout,
   };
 }

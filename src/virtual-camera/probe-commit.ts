@@ -95,6 +95,14 @@ export interface NegotiationContext {
   bulkMaxPayloadTransferSize: number;
 }
 
+/** bmHint bits the specification defines (frame interval, key frame rate, P frame rate, quality, window size). */
+const ProbeHintMask = 0x001f;
+
+/** wDelay in ms: capture to the bus takes about one frame period (render-ahead aside). */
+function delayFor(interval: number): number {
+  return Math.min(0xffff, Math.round(interval / 10_000));
+}
+
 /** The interval of `frame` nearest to `wanted` (0 asks for the default); ties go to the shorter interval. */
 export function nearestInterval(frame: ResolvedFrame, wanted: number): number {
   if (wanted === 0) return frame.defaultInterval;
@@ -143,8 +151,7 @@ export class ProbeNegotiator {
       wPFrameRate: 0,
       wCompQuality: format.compressed ? wCompQuality : 0,
       wCompWindowSize: 0,
-      // Capture to the bus takes about one frame period (render-ahead aside).
-      wDelay: Math.min(0xffff, Math.round(interval / 10_000)),
+      wDelay: delayFor(interval),
       dwMaxVideoFrameSize: frame.maxFrameSize,
       dwMaxPayloadTransferSize: this.payloadSizeFor(frame, interval),
       dwClockFrequency: this.ctx.clockFrequency,
@@ -178,15 +185,48 @@ export class ProbeNegotiator {
     return this.complete(format, frame, interval, quality, wanted.bmHint);
   }
 
-  /** GET_MIN / GET_MAX / GET_RES around the current format and frame. */
+  /**
+   * GET_MIN / GET_MAX / GET_RES, field by field (UVC 1.5 4.3.1.1: the range of each field, not a block that could be
+   * committed). The host-chosen fields range over what the current format and frame allow: format and frame index
+   * over what exists, dwFrameInterval over the frame's intervals (RES: the step of a continuous range, 0 for a
+   * list), wCompQuality over the encoder's range for compressed formats (0 for uncompressed), wDelay with the
+   * interval. The device-chosen sizes range over every mode the camera has, so that no GET_CUR answer of
+   * dwMaxVideoFrameSize or dwMaxPayloadTransferSize ever lies outside [GET_MIN, GET_MAX] (a peer such as libuvc
+   * takes GET_MAX's dwMaxPayloadTransferSize as the bound a negotiated mode must respect).
+   */
   bound(current: StreamingParams, which: 'min' | 'max' | 'res'): StreamingParams {
     const format = this.format(current.bFormatIndex);
     const frame = this.frame(format, current.bFrameIndex);
+    const p = this.complete(format, frame, frame.defaultInterval, 0, 0);
     if (which === 'res') {
-      const p = this.complete(format, frame, frame.range ? frame.range.step : 0, 1, 0);
-      return { ...p, dwMaxVideoFrameSize: 0, dwMaxPayloadTransferSize: 0, wDelay: 0 };
+      return {
+        ...p,
+        bFormatIndex: 1,
+        bFrameIndex: 1,
+        dwFrameInterval: frame.range ? frame.range.step : 0,
+        wCompQuality: format.compressed ? 1 : 0,
+        wDelay: 0,
+        dwMaxVideoFrameSize: 0,
+        dwMaxPayloadTransferSize: 0,
+        dwClockFrequency: 0,
+        bmFramingInfo: 0,
+      };
     }
+    const pick = (values: number[]) => (which === 'min' ? Math.min(...values) : Math.max(...values));
+    const modes = this.ctx.formats.flatMap((f) =>
+      f.frames.flatMap((fr) => (fr.intervals ?? [fr.minInterval, fr.maxInterval]).map((interval) => ({ frame: fr, interval }))),
+    );
     const interval = which === 'min' ? frame.minInterval : frame.maxInterval;
-    return this.complete(format, frame, interval, which === 'min' ? COMP_QUALITY_MIN : COMP_QUALITY_MAX, current.bmHint);
+    return {
+      ...p,
+      bmHint: which === 'min' ? 0 : ProbeHintMask,
+      bFormatIndex: which === 'min' ? 1 : this.ctx.formats.length,
+      bFrameIndex: which === 'min' ? 1 : format.frames.length,
+      dwFrameInterval: interval,
+      wCompQuality: format.compressed ? (which === 'min' ? COMP_QUALITY_MIN : COMP_QUALITY_MAX) : 0,
+      wDelay: delayFor(interval),
+      dwMaxVideoFrameSize: pick(modes.map((m) => m.frame.maxFrameSize)),
+      dwMaxPayloadTransferSize: pick(modes.map((m) => this.payloadSizeFor(m.frame, m.interval))),
+    };
   }
 }

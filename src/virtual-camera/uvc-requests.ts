@@ -5,7 +5,7 @@
  * in REQUEST_ERROR_CODE, which every class request but the read of that control itself updates.
  */
 import type { ControlReply, SetupPacket } from '../transport/device-model.js';
-import { ControlInfo, RequestErrorCode, UvcRequest, VcControl, VsControl } from '../spec/uvc.js';
+import { ControlInfo, ProbeField, RequestErrorCode, UvcRequest, VcControl, VsControl } from '../spec/uvc.js';
 import { RequestType as UsbRequestType } from '../spec/usb.js';
 import {
   decodeControlValue,
@@ -13,7 +13,9 @@ import {
   type ControlDefinition,
   type ControlModel,
 } from './controls.js';
-import { OUTPUT_TERMINAL_ID } from './entities.js';
+import { readU16 } from './byte-writer.js';
+import { maxIsoBytesPerInterval } from './device-layout.js';
+import { EXTENSION_UNIT_ID, OUTPUT_TERMINAL_ID } from './entities.js';
 import type { ResolvedFaults } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -39,7 +41,7 @@ export interface ClassRequestTarget {
   committed(params: StreamingParams): void;
 }
 
-type Outcome = { ok: true; data?: Uint8Array } | { ok: false; code: number };
+type Outcome = { ok: true; data?: Uint8Array; accepted?: number } | { ok: false; code: number };
 
 const ok = (data?: Uint8Array): Outcome => (data === undefined ? { ok: true } : { ok: true, data });
 const refuse = (code: number): Outcome => ({ ok: false, code });
@@ -63,7 +65,7 @@ export class UvcRequestHandler {
     if (!isErrorCodeRead) this.target.requestErrorCode = outcome.ok ? RequestErrorCode.NO_ERROR : outcome.code;
     if (!outcome.ok) return { status: 'stall' };
     const isIn = (setup.bmRequestType & UsbRequestType.DIR_IN) !== 0;
-    if (!isIn) return { status: 'ok' };
+    if (!isIn) return outcome.accepted === undefined ? { status: 'ok' } : { status: 'ok', accepted: outcome.accepted };
     const reply = outcome.data ?? new Uint8Array(0);
     return { status: 'ok', data: reply.length > setup.wLength ? reply.subarray(0, setup.wLength) : reply };
   }
@@ -105,23 +107,28 @@ export class UvcRequestHandler {
       case UvcRequest.SET_CUR: {
         if (!def.writable) return refuse(RequestErrorCode.INVALID_REQUEST);
         if (data.length !== def.size) return refuse(RequestErrorCode.INVALID_REQUEST);
+        // short-control-ack: the firmware takes one byte less than was sent, says OK, and sets nothing.
+        if (this.target.options.quirks.has('short-control-ack')) return { ok: true, accepted: data.length - 1 };
         const result = controls.set(def, decodeControlValue(def, data));
         return result.ok ? ok() : refuse(result.code);
       }
       case UvcRequest.GET_CUR:
         return ok(encodeControlValue(def, controls.current(def)));
       case UvcRequest.GET_DEF:
+        if (!def.requests.def) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(encodeControlValue(def, def.def));
       case UvcRequest.GET_INFO:
         return ok(Uint8Array.of(controls.info(def)));
       case UvcRequest.GET_LEN:
+        // Defined for extension unit controls only.
+        if (def.entityId !== EXTENSION_UNIT_ID) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(u16le(def.size));
       case UvcRequest.GET_RES:
-        if (def.kind === 'boolean') return refuse(RequestErrorCode.INVALID_REQUEST);
+        if (!def.requests.range && !def.requests.res) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(encodeControlValue(def, def.res));
       case UvcRequest.GET_MIN:
       case UvcRequest.GET_MAX:
-        if (!def.ranged) return refuse(RequestErrorCode.INVALID_REQUEST);
+        if (!def.requests.range) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(encodeControlValue(def, request === UvcRequest.GET_MIN ? def.min : def.max));
       default:
         return refuse(RequestErrorCode.INVALID_REQUEST);
@@ -130,12 +137,67 @@ export class UvcRequestHandler {
 
   private probeReply(params: StreamingParams, honest = false): Uint8Array {
     const faults = this.target.faults();
-    const claimed =
-      !honest && faults.reportedMaxPayloadTransferSize !== null
-        ? { ...params, dwMaxPayloadTransferSize: faults.reportedMaxPayloadTransferSize }
-        : params;
+    let claimed = honest ? params : { ...params, dwMaxPayloadTransferSize: this.claimedPayloadSize(params) };
+    if (!honest && faults.reportedMaxPayloadTransferSize !== null) claimed = { ...claimed, dwMaxPayloadTransferSize: faults.reportedMaxPayloadTransferSize };
     const length = faults.probeReplyLength ?? this.target.options.probeLength;
     return encodeStreamingParams(claimed, Math.min(length, 48));
+  }
+
+  /**
+   * dwMaxPayloadTransferSize as the firmware states it (iso only; the camera still sends only what its mode needs):
+   * fix-bandwidth asks the largest alt setting for uncompressed modes; oversized-payload-size asks more than any alt
+   * setting has for compressed modes and sign-extends the 16-bit value for uncompressed ones.
+   */
+  private claimedPayloadSize(params: StreamingParams): number {
+    const { quirks, transfer, layout } = this.target.options;
+    const real = params.dwMaxPayloadTransferSize;
+    if (transfer !== 'iso' || real === 0) return real;
+    const compressed = this.target.negotiator.format(params.bFormatIndex).compressed;
+    const largest = maxIsoBytesPerInterval(layout);
+    if (quirks.has('oversized-payload-size')) return compressed ? largest + 1024 : (0xffff0000 | real) >>> 0;
+    if (quirks.has('fix-bandwidth') && !compressed) return largest;
+    return real;
+  }
+
+  /** probe-def: what such firmware answers to GET_DEF(PROBE): a block naming no mode, with fields it cannot take back. */
+  private bogusDefault(): Uint8Array {
+    const p = this.target.negotiator.defaults();
+    return encodeStreamingParams(
+      {
+        ...p,
+        bFormatIndex: this.target.options.formats.length + 1,
+        bFrameIndex: 0,
+        dwFrameInterval: 0,
+        wKeyFrameRate: 0xffff,
+        wCompWindowSize: 0xffff,
+        dwMaxVideoFrameSize: 0,
+        dwMaxPayloadTransferSize: 0xffffffff,
+      },
+      this.target.options.probeLength,
+    );
+  }
+
+  /** The quirks that make a probe/commit SET_CUR fail before it is read; null when none does. */
+  private refusesBlock(data: Uint8Array): number | null {
+    const { quirks } = this.target.options;
+    // probe-extrafields: the firmware wants the 34-byte block even though it says UVC 1.0.
+    if (quirks.has('probe-extrafields') && data.length < 34) return RequestErrorCode.INVALID_REQUEST;
+    // probe-def: its own GET_DEF nonsense, sent back, confuses it.
+    if (quirks.has('probe-def') && data.length >= 16 && readU16(data, ProbeField.wKeyFrameRate) === 0xffff && readU16(data, ProbeField.wCompWindowSize) === 0xffff) {
+      return RequestErrorCode.INVALID_VALUE_WITHIN_RANGE;
+    }
+    return null;
+  }
+
+  /** GET_MIN/GET_MAX(PROBE) as the firmware answers them. */
+  private probeBound(which: 'min' | 'max'): Outcome {
+    const t = this.target;
+    const { quirks } = t.options;
+    if (quirks.has('probe-minmax')) return refuse(RequestErrorCode.INVALID_REQUEST);
+    const bound = t.negotiator.bound(t.probe, which);
+    // minmax-comp-quality-only (Bison chipsets): wCompQuality alone.
+    if (quirks.has('minmax-comp-quality-only')) return ok(u16le(bound.wCompQuality));
+    return ok(this.probeReply(bound));
   }
 
   private vsInterfaceControl(request: number, selector: number, data: Uint8Array): Outcome {
@@ -144,20 +206,23 @@ export class UvcRequestHandler {
     switch (selector) {
       case VsControl.PROBE:
         switch (request) {
-          case UvcRequest.SET_CUR:
+          case UvcRequest.SET_CUR: {
             if (data.length < 26 || data.length > 48) return refuse(RequestErrorCode.INVALID_REQUEST);
+            const refused = this.refusesBlock(data);
+            if (refused !== null) return refuse(refused);
             t.probe = t.negotiator.negotiate(decodeStreamingParams(data, t.probe));
             return ok();
+          }
           case UvcRequest.GET_CUR:
             return ok(this.probeReply(t.probe));
           case UvcRequest.GET_MIN:
-            return ok(this.probeReply(t.negotiator.bound(t.probe, 'min')));
+            return this.probeBound('min');
           case UvcRequest.GET_MAX:
-            return ok(this.probeReply(t.negotiator.bound(t.probe, 'max')));
+            return this.probeBound('max');
           case UvcRequest.GET_RES:
             return ok(this.probeReply(t.negotiator.bound(t.probe, 'res'), true));
           case UvcRequest.GET_DEF:
-            return ok(this.probeReply(t.negotiator.defaults()));
+            return ok(t.options.quirks.has('probe-def') ? this.bogusDefault() : this.probeReply(t.negotiator.defaults()));
           case UvcRequest.GET_LEN:
             return ok(u16le(probeLength));
           case UvcRequest.GET_INFO:
@@ -169,6 +234,8 @@ export class UvcRequestHandler {
         switch (request) {
           case UvcRequest.SET_CUR: {
             if (data.length < 26 || data.length > 48) return refuse(RequestErrorCode.INVALID_REQUEST);
+            const refused = this.refusesBlock(data);
+            if (refused !== null) return refuse(refused);
             // The committed format cannot change under a running isochronous stream.
             if (t.isoStreaming) return refuse(RequestErrorCode.WRONG_STATE);
             const params = t.negotiator.negotiate(decodeStreamingParams(data, t.commit));

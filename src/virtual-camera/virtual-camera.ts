@@ -32,6 +32,7 @@ import { resolveOptions, type ResolvedOptions, type VirtualCameraOptions } from 
 import { jpegQualityOf, ProbeNegotiator, type StreamingParams } from './probe-commit.js';
 import { handleStandardRequest, type DescriptorSet, type StandardRequestTarget } from './standard-requests.js';
 import { buttonStatusPacket, controlStatusPacket, StatusEndpoint } from './status-endpoint.js';
+import { CompletionDelay } from './completion-delay.js';
 import { SentFrameLog, type SentFrame } from './sent-frames.js';
 import { UvcRequestHandler, type ClassRequestTarget } from './uvc-requests.js';
 import { VideoStream } from './video-stream.js';
@@ -88,6 +89,8 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
   private lastFramesSent = 0;
   private lastFramesDropped = 0;
   private readonly sentLog: SentFrameLog;
+  /** The completionJitterMs fault, shared by the video endpoints. */
+  private readonly completionDelay: CompletionDelay;
 
   constructor(options: VirtualCameraOptions = {}) {
     super();
@@ -99,6 +102,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.faultState = config.faults;
     this.random = createRandom(config.seed);
     this.sentLog = new SentFrameLog(config.sentFramesLimit);
+    this.completionDelay = new CompletionDelay(config.seed, () => this.faultState.completionJitterMs);
 
     const layout = config.layout;
     const start = Math.floor(this.random() * 2048 * layout.intervalsPerFrame);
@@ -386,11 +390,18 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.stopStream('cancelled');
     const format = this.negotiator.format(this.commit.bFormatIndex);
     const frame = this.negotiator.frame(format, this.commit.bFrameIndex);
-    const frameIntervalUs = this.commit.dwFrameInterval / 10;
+    const quirks = this.config.quirks;
+    // restrict-frame-rate: whatever interval was committed, the sensor runs at the frame's default one.
+    const interval = quirks.has('restrict-frame-rate') ? frame.defaultInterval : this.commit.dwFrameInterval;
+    const frameIntervalUs = interval / 10;
+    // restore-ctrls-on-init: starting the stream resets the controls to their defaults, and nobody is told.
+    if (quirks.has('restore-ctrls-on-init')) this.controls.reset();
     this.sentLog.beginStream();
     const source = new FrameSource({
       format,
       frame,
+      // force-y8: a YUYV format's bytes are an 8-bit greyscale picture twice as wide.
+      greyAsYuyv: quirks.has('force-y8') && format.kind === 'yuyv',
       frameIntervalUs,
       jpegQuality: jpegQualityOf(this.commit.wCompQuality),
       omitHuffmanTables: this.config.omitHuffmanTables,
@@ -458,6 +469,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
           const rate = this.faultState.packetLossRate;
           return rate > 0 && this.random() < 1 - (1 - rate) ** packets;
         },
+        delay: this.completionDelay,
       });
     }
     return this.bulk;
@@ -480,6 +492,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
           return f.packetLossRate > 0 && this.random() < f.packetLossRate ? f.packetLoss : null;
         },
         gone: () => this.unplugNow(),
+        delay: this.completionDelay,
       },
       this.clock.now(),
     );

@@ -224,7 +224,10 @@ describe('disconnect', () => {
     expect(camera.disconnected).toBe(true);
     expect(queue.querybuf(first.index).state).toBe('dequeued');
     const settled = await Promise.allSettled(fences);
-    expect(settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason.code)).toEqual(['ENXIO', 'ENXIO']);
+    // The first buffer's fence settled with its frame (good, or EIO if a loaded machine lost bus time under it);
+    // the two still in the queue at the unplug reject ENXIO.
+    const pendingAtUnplug = settled.filter((_, index) => index !== first.index);
+    expect(pendingAtUnplug.map((s) => (s.status === 'rejected' ? (s.reason as { code: string }).code : 'resolved'))).toEqual(['ENXIO', 'ENXIO']);
     // The other queued buffer comes back in error, then ENXIO at once.
     const last = await queue.dqbuf();
     expect(last.flags.error).toBe(true);

@@ -12,6 +12,7 @@ import { openCamera, type Camera } from '../../src/camera/index.js';
 import type { CameraDevice } from '../../src/camera/camera-device.js';
 import { isUvcError } from '../../src/errors.js';
 import type { VideoBuffer } from '../../src/queue/index.js';
+import { Random } from '../../src/random.js';
 import { VirtualCamera } from '../../src/virtual-camera/index.js';
 import { small, stampOf } from './helpers.js';
 
@@ -22,18 +23,6 @@ const HEIGHT = 120;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function invariantsOf(camera: Camera): string[] {
   const device = (camera as unknown as { device: CameraDevice }).device;
   return device.streams[0]!.queue.checkInvariants();
@@ -42,7 +31,8 @@ function invariantsOf(camera: Camera): string[] {
 describe('fault stress on the virtual camera', () => {
   it(`keeps every buffer accounted for over ${TOTAL_FRAMES} frames with random faults, then an unplug`, async () => {
     const seed = Number(process.env.UVC_STRESS_SEED ?? 20261123);
-    const rand = random(seed);
+    const random = new Random(seed); // a failure replays from its seed
+    const rand = (): number => random.next();
     const unplugAt = TOTAL_FRAMES + Math.floor(rand() * 200);
     const vcam = new VirtualCamera({
       pace: 'fast',

@@ -15,7 +15,9 @@ describe('list', () => {
     const attached = await listCameras();
     const result = await runCli(['list']);
     expect(result.code).toBe(0);
-    if (attached.length === 0) expect(result.stdout).toMatch(/^No UVC camera found\.\nPlug one in, or try the built-in virtual camera: uvc-capture --virtual/);
+    if (attached.length === 0) {
+      expect(result.stdout).toMatch(/^No UVC camera found(: there is no \/\S+ here: .*)?\.\n(Plug one in|Pass the devices in), or try the built-in virtual camera: uvc-capture --virtual/);
+    }
     else expect(result.stdout).toMatch(new RegExp(`^${attached.length} cameras?:`));
     const json = await runCli(['list', '--json']);
     expect((JSON.parse(json.stdout) as unknown[]).length).toBe(attached.length);
@@ -37,8 +39,14 @@ describe('info', () => {
     expect(result.stdout).toMatch(/YUY2 \(uncompressed, 16 bpp\) +640x480 +30, 15, 5 +30 +iso +614400/);
     expect(result.stdout).toMatch(/MJPG \(mjpeg\) +1920x1080 +30, 15, 5/);
     expect(result.stdout).toContain('Current format: YUY2 640×480 @ 30 fps');
-    expect(result.stdout).toMatch(/brightness +integer +-64 … 64 step 1 +0 +0 +get,set/);
-    expect(result.stdout).toMatch(/power_line_frequency +menu +disabled=0 50hz=1 60hz=2 +.* +50hz \(1\)/);
+    expect(result.stdout).toMatch(/^ {2}brightness +integer +-64…64 +0 +0 +rw$/m);
+    expect(result.stdout).toMatch(/^ {2}hue +integer +-18000…18000 step 100 +0 +0 +rw$/m);
+    expect(result.stdout).toMatch(/^ {2}power_line_frequency +menu +disabled=0 50hz=1 60hz=2 +.* +50hz \(1\) +rw$/m);
+    expect(result.stdout).toMatch(/^ {2}pan_tilt_absolute +compound +pan -36000…36000 step 3600, tilt -36000…36000 step 3600 +pan=0,tilt=0 +pan=0,tilt=0 +rw$/m);
+    expect(result.stdout).toMatch(/^ {2}white_balance_temperature_auto +boolean +on\/off +on +on +rw$/m);
+    expect(result.stdout).toMatch(/^ {2}white_balance_temperature +integer +2800…6500 step 10 +\d+ +\d+ +rw auto-update auto-owned$/m);
+    // Extension unit controls named from their unit's GUID (the virtual camera's own), with their size.
+    expect(result.stdout).toContain('Extension unit controls:\n  xu3_1: uvc-capture virtual camera: test pattern (unit 3 {6b1d3a9e-4c2f-4e7a-9f5d-7a3c0b8e2d14}, selector 1, 1 byte)');
     expect(result.stdout).toContain('Descriptors: no problems found.');
   });
 

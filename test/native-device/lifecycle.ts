@@ -20,7 +20,8 @@ async function openStreaming(onCompletion) {
   await device.claimInterface(plan.interfaceNumber);
   if (plan.altSetting) await device.setAltSetting(plan.interfaceNumber, plan.altSetting);
   const options = { endpoint: plan.endpoint, type: 'iso', transfers: 4, packetsPerTransfer: 32, packetSize: plan.packetSize };
-  const stream = device.startStream(options, (slot, ...rest) => onCompletion(stream, slot, ...rest));
+  // The addon hands over completions in batches: their slots are in stream.batch.
+  const stream = device.startStream(options, (count) => { for (let i = 0; i < count; i++) onCompletion(stream, stream.batch[i]); });
   return { device, stream };
 }
 `;

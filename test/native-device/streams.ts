@@ -5,7 +5,7 @@ import { UvcError } from '../../src/errors.js';
 import { openNativeDevice } from '../../src/transport/native/index.js';
 import { MAX_STREAM_BYTES } from '../../src/transport/usb-transport.js';
 import type { CompletedTransfer, StreamOptions, UsbStream, UsbTransport } from '../../src/transport/usb-transport.js';
-import { TransferStatus } from '../../src/transport/usb-transport.js';
+import { TransferStatus, streamFailureLimit } from '../../src/transport/usb-transport.js';
 import {
   commitDefaultUvcFormat,
   delay,
@@ -208,6 +208,46 @@ export function streams(device: TestDevice): void {
         expect(s.packetCount).toBe(0);
       }
       expect(seen.map((s) => s.sequence)).toEqual(seen.map((_, i) => i));
+    });
+
+    it('gives up on a stream whose transfers fail at once: backs off, then one final failure, then stopped', async (context) => {
+      const plan = endpointPlan(t.configDescriptor(), 'bulk');
+      if (plan === undefined) {
+        if (process.env.UVC_TEST_NO_BULK === '1') context.skip('the device has no bulk IN endpoint (UVC_TEST_NO_BULK=1)');
+        throw new Error('the test device has no bulk IN endpoint; set UVC_TEST_NO_BULK=1 if that is expected');
+      }
+      await prepare(t, plan);
+      // SET_FEATURE(ENDPOINT_HALT): the endpoint answers STALL to every transfer until the halt is cleared.
+      await t.controlTransferOut({ bmRequestType: 0x02, bRequest: 0x03, wValue: 0, wIndex: plan.endpoint.address }, new Uint8Array(0));
+      const seen: { status: number; failure: string | undefined; atNs: number }[] = [];
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const stream: UsbStream = t.startStream(
+        { endpoint: plan.endpoint.address, type: 'bulk', transfers: 2, spareTransfers: 2, transferSize: 512, timeoutMs: 2000 },
+        (x) => {
+          seen.push({ status: x.status, failure: stream.failure?.code, atNs: x.completedAtNs });
+          x.release();
+        },
+      );
+      try {
+        await until(() => stream.failure !== undefined, 'the stream to give up');
+        await stream.stop();
+      } finally {
+        clearInterval(timer);
+        await t.clearHalt(plan.endpoint.address);
+      }
+      expect(seen).toHaveLength(streamFailureLimit(2));
+      expect(seen.every((s) => s.status === TransferStatus.STALL)).toBe(true);
+      expect(seen.slice(0, -1).every((s) => s.failure === undefined)).toBe(true);
+      expect(seen.at(-1)!.failure).toBe('EPIPE');
+      expect(stream.failure!.message).toMatch(/gave up/);
+      expect(stream.stopped).toBe(true);
+      expect(stream.stats).toMatchObject({ inFlight: 0, held: 0 });
+      // Backed off, not spun: the failures are spread over the growing delays (1, 2, 4 … ms) and the event loop
+      // ran timers meanwhile.
+      const spanMs = (seen.at(-1)!.atNs - seen[0]!.atNs) / 1e6;
+      expect(spanMs).toBeGreaterThanOrEqual(1 + 2 + 4 + 8 + 16 + 32 + 64);
+      expect(ticks).toBeGreaterThan(0);
     });
 
     it('streams interrupt endpoints too', async (context) => {

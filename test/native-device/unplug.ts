@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { UvcError } from '../../src/errors.js';
+import type { AddonDevice } from '../../src/transport/native/addon-types.js';
 import { openNativeDevice } from '../../src/transport/native/index.js';
 import type { CompletedTransfer } from '../../src/transport/usb-transport.js';
 import { TransferStatus } from '../../src/transport/usb-transport.js';
@@ -40,6 +41,15 @@ export function unplugged(device: TestDevice): void {
         },
       );
       await until(() => stream.stats.completed >= 20, 'streaming');
+      // The addon's own disconnect notice must come after every completion that came back before it (issue 13:
+      // libusb runs its hotplug "left" callback before it reaps the transfers finished in the same pass).
+      const raw = (streaming as unknown as { device: AddonDevice }).device;
+      const forward = raw.ondisconnect;
+      let completionsAtNotice = -1;
+      raw.ondisconnect = () => {
+        completionsAtNotice = statuses.length;
+        forward?.();
+      };
       afterUnplug = true;
       unplug(device);
       await until(() => disconnects > 0, "the streaming handle's disconnect");
@@ -59,6 +69,7 @@ export function unplugged(device: TestDevice): void {
           expect.objectContaining({ code: 'ENODEV' }),
         );
       }
+      expect(completionsAtNotice).toBe(statuses.length);
       await stream.stop();
       expect(stream.stats.inFlight).toBe(0);
       await streaming.close();

@@ -19,11 +19,15 @@ export function nativeError(code: string, message: string): Error {
 
 export class FakeAddonStream implements AddonStream {
   readonly slots: AddonStreamSlot[];
+  readonly batch: Int32Array;
   readonly intervalNs = 125_000;
   readonly released: number[] = [];
   stopCalls = 0;
   private sequence = 0;
   private stopping = false;
+  /** Resolves stop() (by default at once, as when every transfer is back). */
+  settleStop: () => void = () => undefined;
+  holdStop = false;
 
   constructor(
     readonly options: AddonStreamOptions,
@@ -31,18 +35,29 @@ export class FakeAddonStream implements AddonStream {
   ) {
     const iso = options.type === 'iso';
     const bytes = iso ? options.packetsPerTransfer! * options.packetSize! : options.transferSize!;
-    this.slots = Array.from({ length: options.transfers }, () => ({
+    const count = options.transfers + (options.spareTransfers ?? 0);
+    this.slots = Array.from({ length: count }, () => ({
+      record: new Float64Array(7),
       buffer: new Uint8Array(bytes),
       packetStatus: new Int32Array(iso ? options.packetsPerTransfer! : 0),
       packetLength: new Int32Array(iso ? options.packetsPerTransfer! : 0),
     }));
+    this.batch = new Int32Array(count);
   }
 
-  /** The engine completing a transfer (it never dispatches once stopping, like the native one). */
-  complete(slot: number, status = 0, actualLength = 0, lostIntervals = 0): void {
+  /** The engine completing transfers (it never dispatches once stopping, like the native one), one batch. */
+  completeBatch(completions: { slot: number; status?: number; actualLength?: number; lostIntervals?: number; final?: boolean }[]): void {
     if (this.stopping) return;
     const packets = this.options.type === 'iso' ? this.options.packetsPerTransfer! : 0;
-    this.dispatch(slot, status, actualLength, packets, lostIntervals, 123_456_789, this.sequence++);
+    completions.forEach((c, i) => {
+      this.slots[c.slot]!.record.set([c.status ?? 0, c.actualLength ?? 0, packets, c.lostIntervals ?? 0, 123_456_789, this.sequence++, c.final ? 1 : 0]);
+      this.batch[i] = c.slot;
+    });
+    this.dispatch(completions.length);
+  }
+
+  complete(slot: number, status = 0, actualLength = 0, lostIntervals = 0): void {
+    this.completeBatch([{ slot, status, actualLength, lostIntervals }]);
   }
 
   release(slot: number): void {
@@ -52,11 +67,12 @@ export class FakeAddonStream implements AddonStream {
   stop(): Promise<void> {
     this.stopCalls++;
     this.stopping = true;
-    return Promise.resolve();
+    if (!this.holdStop) return Promise.resolve();
+    return new Promise((resolve) => (this.settleStop = resolve));
   }
 
   stats(): AddonStreamStats {
-    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0 };
+    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0, starved: 0, failures: 0 };
   }
 }
 
@@ -127,9 +143,13 @@ export class FakeAddonDevice implements AddonDevice {
     return stream;
   }
 
+  /** What the addon's close does to the streams when it returns (drained, or abandoned with a leaked device). */
+  onClose: () => void = () => undefined;
+
   close(): Promise<void> {
     this.calls.push('close');
     this.state = 'closed';
+    this.onClose();
     return Promise.resolve();
   }
 

@@ -142,6 +142,24 @@ describe('NativeTransport', () => {
     expect(syncCodeOf(() => transport.startStream({ endpoint: 0x82, type: 'bulk', transfers: 1, transferSize: 8 }, () => {}))).toBe('EBADF');
   });
 
+  it('closes the device without waiting for its streams to stop, and settles once they did', async () => {
+    // A stream whose transfers never come back must not block close(): the addon's close gives up on them after
+    // its drain bound and settles their stop() promises itself.
+    const { device, transport } = setup();
+    const stream = transport.startStream({ endpoint: 0x82, type: 'bulk', transfers: 2, transferSize: 512 }, () => {});
+    const raw = device.streams[0]!;
+    raw.holdStop = true;
+    device.onClose = () => raw.settleStop();
+    let closed = false;
+    const closing = transport.close().then(() => (closed = true));
+    const stopped = stream.stop();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(device.calls).toContain('close');
+    await closing;
+    expect(closed).toBe(true);
+    await expect(stopped).resolves.toBeUndefined();
+  });
+
   it('waits for queued operations before closing', async () => {
     const { device, transport } = setup();
     let open!: () => void;
@@ -256,5 +274,52 @@ describe('NativeStream', () => {
     device.unplug();
     expect(seen.map((t) => t.status)).toEqual([TransferStatus.NO_DEVICE, TransferStatus.NO_DEVICE]);
     expect(disconnects()).toBe(1);
+  });
+
+  it('hands a whole batch over in order, with spare slots numbered after those in flight', () => {
+    const { device, transport } = setup();
+    const seen: CompletedTransfer[] = [];
+    const stream = transport.startStream({ ...ISO, spareTransfers: 2 }, (t) => seen.push(t));
+    const raw = device.streams[0]!;
+    expect(raw.options.spareTransfers).toBe(2);
+    expect(raw.slots).toHaveLength(5);
+    raw.completeBatch([{ slot: 4, actualLength: 7 }, { slot: 0, actualLength: 8, lostIntervals: 3 }, { slot: 3 }]);
+    expect(seen.map((t) => [t.slot, t.sequence, t.actualLength, t.lostIntervals])).toEqual([
+      [4, 0, 7, 0],
+      [0, 1, 8, 3],
+      [3, 2, 0, 0],
+    ]);
+    expect(seen[0]!.buffer).toBe(raw.slots[4]!.buffer);
+    seen[0]!.release();
+    expect(raw.released).toEqual([4]);
+    expect(stream.failure).toBeUndefined();
+  });
+
+  it('stops handing over a batch as soon as the callback stops the stream', () => {
+    const { device, transport } = setup();
+    const seen: CompletedTransfer[] = [];
+    const stream = transport.startStream(ISO, (t) => {
+      seen.push(t);
+      void stream.stop();
+    });
+    device.streams[0]!.completeBatch([{ slot: 0 }, { slot: 1 }]);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('reports a stream the engine gave up on: failure set during its last completion, then stopped', async () => {
+    const { device, transport } = setup();
+    const failures: (string | undefined)[] = [];
+    const stream = transport.startStream({ endpoint: 0x82, type: 'bulk', transfers: 2, transferSize: 512 }, (t) => {
+      failures.push(stream.failure?.code);
+      t.release();
+    });
+    const raw = device.streams[0]!;
+    raw.completeBatch([{ slot: 0, status: TransferStatus.STALL }]);
+    raw.completeBatch([{ slot: 1, status: TransferStatus.STALL, final: true }]);
+    expect(failures).toEqual([undefined, 'EPIPE']);
+    expect(stream.failure?.message).toMatch(/gave up: 16 transfers in a row failed at once \(the last with EPIPE\)/);
+    expect(stream.stopped).toBe(true);
+    expect(raw.stopCalls).toBe(1);
+    await stream.stop();
   });
 });

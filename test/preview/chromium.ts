@@ -1,14 +1,16 @@
 /**
- * Headless Chromium for the preview tests: Debian's `chromium` driven by playwright-core (which downloads no
- * browser of its own). Installed with apt when missing (CI does it in .ci/run; a developer's root shell here too).
+ * Headless Chromium for the preview tests, driven by playwright-core (which downloads no browser of its own). The
+ * tests never install one: they use the first browser found, in this order, or are skipped with one line saying how
+ * to get one.
+ *  1. UVC_TEST_CHROMIUM, a path to a Chromium or Chrome binary;
+ *  2. the system's: chromium, chromium-browser, google-chrome, google-chrome-stable on PATH (Debian's package:
+ *     `apt-get install --no-install-recommends chromium`, as .ci/run does);
+ *  3. the one playwright-core would use, when it was installed (`npx playwright-core install chromium`).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-
-export const CHROMIUM = '/usr/bin/chromium';
 
 const FLAGS = [
   '--headless',
@@ -21,15 +23,49 @@ const FLAGS = [
   '--disable-sync',
 ];
 
-/** Makes sure Debian's chromium is there; throws saying how to install it when it cannot be installed here. */
-export function ensureChromium(): void {
-  if (existsSync(CHROMIUM)) return;
-  const root = process.getuid?.() === 0;
-  if (root) {
-    spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-    spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+const SYSTEM_NAMES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`the preview test needs Debian's chromium at ${CHROMIUM}: apt-get install chromium`);
+}
+
+export interface BrowserChoice {
+  /** The binary, or null when none was found. */
+  path: string | null;
+  /** Where it came from, or (when none) how to get one: the one line a skipped test prints. */
+  how: string;
+}
+
+/** The browser the preview tests will drive (see the module comment); never installs anything. */
+export function findChromium(): BrowserChoice {
+  const forced = process.env.UVC_TEST_CHROMIUM;
+  if (forced !== undefined && forced !== '') {
+    return executable(forced) ? { path: forced, how: `UVC_TEST_CHROMIUM=${forced}` } : { path: null, how: `UVC_TEST_CHROMIUM=${forced} is not an executable` };
+  }
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    for (const name of SYSTEM_NAMES) {
+      const file = path.join(dir, name);
+      if (executable(file)) return { path: file, how: file };
+    }
+  }
+  let playwright: string | null = null;
+  try {
+    playwright = chromium.executablePath();
+  } catch {
+    playwright = null;
+  }
+  if (playwright && executable(playwright)) return { path: playwright, how: `playwright-core's ${playwright}` };
+  return {
+    path: null,
+    how:
+      'no Chromium found (looked for UVC_TEST_CHROMIUM, chromium/google-chrome on PATH, and playwright-core\'s own): ' +
+      'apt-get install --no-install-recommends chromium, or npx playwright-core install chromium',
+  };
 }
 
 export interface Browser {
@@ -38,14 +74,13 @@ export interface Browser {
 }
 
 /** A fresh browser with its own user-data-dir, removed on close. */
-export async function launchChromium(): Promise<Browser> {
-  ensureChromium();
+export async function launchChromium(executablePath: string, viewport = { width: 1280, height: 900 }): Promise<Browser> {
   const userDataDir = mkdtempSync(path.join(os.tmpdir(), 'uvc-preview-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: FLAGS,
-    viewport: { width: 1280, height: 900 },
+    viewport,
     deviceScaleFactor: 1,
   });
   return {

@@ -1,8 +1,9 @@
 /**
- * The live preview in a real browser (Debian's headless Chromium, driven by playwright-core), on the virtual camera:
- * the page shows moving frames (the stamp in the picture advances, the moving box moves), the brightness slider
- * changes the picture, and errors from the camera appear on the page. Saves a screenshot under
- * test/preview/artifacts/.
+ * The live preview in a real browser (headless Chromium driven by playwright-core; see chromium.ts for which one),
+ * on the virtual camera: the page shows moving frames (the stamp in the picture advances, the moving box moves), the
+ * brightness slider changes the picture, errors from the camera appear on the page, a control an automatic mode
+ * owns is disabled with its owner named; at 1920×1080 a 1080p picture and every control fit without scrolling.
+ * Saves screenshots under test/preview/artifacts/. Without a browser these are skipped, saying so in one line.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrameStamp } from '../../src/virtual-camera/index.js';
 import { ROOT, startCli, type RunningCli } from '../cli/run-cli.js';
-import { ensureChromium, launchChromium, type Browser } from './chromium.js';
+import { findChromium, launchChromium, type Browser } from './chromium.js';
 import type { Page } from 'playwright-core';
 
 const ARTIFACTS = path.join(ROOT, 'test', 'preview', 'artifacts');
@@ -79,17 +80,19 @@ async function shootAfter(page: Page, after: number): Promise<Shot> {
   throw new Error(`the picture did not move past frame ${after}`);
 }
 
-describe('uvc-capture preview in headless Chromium', () => {
+const BROWSER = findChromium();
+if (BROWSER.path === null) console.log(`preview browser tests skipped: ${BROWSER.how}`);
+
+describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium', () => {
   let cli: RunningCli;
   let browser: Browser;
   let page: Page;
   let url: string;
 
   beforeAll(async () => {
-    ensureChromium();
     cli = startCli(['preview', '--virtual', '--port', '0']);
     url = (await cli.waitForStdout(/Preview: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
-    browser = await launchChromium();
+    browser = await launchChromium(BROWSER.path!);
     page = await browser.context.newPage();
     await page.goto(url);
     await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 20_000 });
@@ -151,8 +154,134 @@ describe('uvc-capture preview in headless Chromium', () => {
     await page.locator('input[name="contrast"]').focus();
     await page.keyboard.press('End');
     await expect.poll(() => page.locator('#error-contrast').textContent(), { timeout: 10_000 }).toMatch(/^ERANGE: .*outside the device's range 0…200/);
-    const response = await fetch(new URL('/api/controls/brightness', url), { method: 'POST', body: JSON.stringify({ value: 1000 }) });
+    const response = await fetch(new URL('/api/controls/brightness', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 1000 }) });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ERANGE');
+  });
+
+  it('labels every control for people, the full name and details in a tooltip', async () => {
+    const label = (name: string) => page.locator(`.control[data-control="${name}"] label`);
+    expect(await label('white_balance_temperature').textContent()).toBe('White balance temperature');
+    expect(await label('white_balance_temperature_auto').textContent()).toBe('White balance temperature, auto');
+    expect(await label('white_balance_temperature').getAttribute('title')).toMatch(/^white_balance_temperature: integer in K, processing-unit 2, selector \d+, 2 bytes$/);
+    // Extension unit controls: named from the unit's GUID (the virtual camera's own), with their size.
+    expect(await label('xu3_1').textContent()).toBe('uvc-capture virtual camera: test pattern');
+    expect(await label('xu3_1').getAttribute('title')).toBe('xu3_1: extension unit 3 {6b1d3a9e-4c2f-4e7a-9f5d-7a3c0b8e2d14} (uvc-capture virtual camera), selector 1, 1 byte');
+    expect(await page.locator('input[name="xu3_1"]').getAttribute('placeholder')).toBe('1 bytes in hex');
+  });
+
+  it('disables a slider an automatic mode owns, names the owner, and enables it when the mode is off', async () => {
+    const slider = page.locator('input[name="white_balance_temperature"]');
+    const note = page.locator('#note-white_balance_temperature');
+    await expect.poll(() => slider.isDisabled(), { timeout: 10_000 }).toBe(true);
+    expect(await note.textContent()).toBe('Set by White balance temperature, auto (white_balance_temperature_auto): turn white_balance_temperature_auto off to change it.');
+    const auto = page.locator('input[name="white_balance_temperature_auto"]');
+    await auto.uncheck();
+    await expect.poll(() => slider.isDisabled(), { timeout: 10_000 }).toBe(false);
+    expect(await note.textContent()).toBe('');
+    await auto.check();
+    await expect.poll(() => slider.isDisabled(), { timeout: 10_000 }).toBe(true);
+    // The server refuses the same, with the owner named, not a bare EBUSY from the camera.
+    const response = await fetch(new URL('/api/controls/white_balance_temperature', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 4000 }) });
+    expect(response.status).toBe(409);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toBe('white_balance_temperature_auto owns white_balance_temperature while it is on: turn white_balance_temperature_auto off first');
+  });
+
+  it('pan/tilt: one number box per field, and what is typed is what the camera gets', async () => {
+    const pan = page.locator('input[name="pan_tilt_absolute.pan"]');
+    const tilt = page.locator('input[name="pan_tilt_absolute.tilt"]');
+    expect([await pan.getAttribute('min'), await pan.getAttribute('max'), await pan.getAttribute('step')]).toEqual(['-36000', '36000', '3600']);
+    await pan.fill('7200');
+    await pan.press('Enter');
+    await expect.poll(async () => (await state(url)).controls.find((c) => c.name === 'pan_tilt_absolute')!.value, { timeout: 10_000 }).toEqual({ pan: 7200, tilt: 0 });
+    await tilt.fill('-3600');
+    await tilt.press('Enter');
+    await expect.poll(async () => (await state(url)).controls.find((c) => c.name === 'pan_tilt_absolute')!.value, { timeout: 10_000 }).toEqual({ pan: 7200, tilt: -3600 });
+    // The boxes show what the camera reports (re-read every half second).
+    await page.locator('input[name="brightness"]').focus();
+    await expect.poll(async () => [await pan.inputValue(), await tilt.inputValue()], { timeout: 10_000 }).toEqual(['7200', '-3600']);
+  });
+});
+
+interface Box {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+  width: number;
+  height: number;
+}
+
+interface Layout {
+  viewport: { width: number; height: number };
+  page: { width: number; height: number };
+  aside: { scrollHeight: number; clientHeight: number };
+  live: Box & { naturalWidth: number; naturalHeight: number };
+  controls: Array<Box & { name: string }>;
+}
+
+describe.skipIf(BROWSER.path === null)('the preview at 1920×1080', () => {
+  let cli: RunningCli;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    // A 1080p picture: at its own size it alone would fill the window.
+    cli = startCli(['preview', '--virtual', '--port', '0', '-f', 'MJPEG', '-s', '1920x1080', '-r', '5']);
+    const url = (await cli.waitForStdout(/Preview: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    browser = await launchChromium(BROWSER.path!, { width: 1920, height: 1080 });
+    const page = await browser.context.newPage();
+    await page.goto(url);
+    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 30_000 });
+    await page.waitForFunction("document.querySelectorAll('.control').length > 10", undefined, { timeout: 10_000 });
+  }, 600_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (cli && cli.child.exitCode === null) {
+      cli.child.kill('SIGINT');
+      expect((await cli.done).code).toBe(0);
+    }
+  });
+
+  it('shows the picture scaled to the window and every control, with nothing to scroll', async () => {
+    const page = browser.context.pages().at(-1)!;
+    // Measured in the page (a string: the DOM's types are not this project's).
+    const layout = (await page.evaluate(`(() => {
+      const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height }; };
+      const live = document.getElementById('live');
+      const aside = document.querySelector('aside');
+      return {
+        viewport: { width: window.innerWidth, height: window.innerHeight },
+        page: { width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight },
+        aside: { scrollHeight: aside.scrollHeight, clientHeight: aside.clientHeight },
+        live: { ...box(live), naturalWidth: live.naturalWidth, naturalHeight: live.naturalHeight },
+        controls: [...document.querySelectorAll('.control')].map((e) => ({ name: e.dataset.control, ...box(e) })),
+      };
+    })()`)) as Layout;
+    expect(layout.viewport).toEqual({ width: 1920, height: 1080 });
+    // Nothing to scroll: neither the page nor the controls' column.
+    expect(layout.page.width).toBeLessThanOrEqual(1920);
+    expect(layout.page.height).toBeLessThanOrEqual(1080);
+    expect(layout.aside.scrollHeight).toBeLessThanOrEqual(layout.aside.clientHeight);
+    // The whole picture is in the window, scaled down from 1920×1080, its aspect ratio kept.
+    expect([layout.live.naturalWidth, layout.live.naturalHeight]).toEqual([1920, 1080]);
+    expect(layout.live.left).toBeGreaterThanOrEqual(0);
+    expect(layout.live.top).toBeGreaterThanOrEqual(0);
+    expect(layout.live.right).toBeLessThanOrEqual(1920);
+    expect(layout.live.bottom).toBeLessThanOrEqual(1080);
+    expect(layout.live.width).toBeLessThan(1920);
+    expect(layout.live.width).toBeGreaterThan(1920 * 0.6);
+    expect(layout.live.width / layout.live.height).toBeCloseTo(1920 / 1080, 1);
+    // Every control is in the window, beside the picture.
+    expect(layout.controls.length).toBeGreaterThan(15);
+    for (const control of layout.controls) {
+      expect(control.bottom, control.name).toBeLessThanOrEqual(1080);
+      expect(control.right, control.name).toBeLessThanOrEqual(1920);
+      expect(control.left, control.name).toBeGreaterThanOrEqual(layout.live.right);
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, 'preview-1920x1080.png');
+    await page.screenshot({ path: file });
+    console.log(`preview at 1920×1080: ${file}`);
   });
 });

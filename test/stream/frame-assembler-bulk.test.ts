@@ -51,7 +51,8 @@ describe('bulk assembly', () => {
     const payloads: Uint8Array[] = [];
     for (let at = 0, i = 0; at < frame.length; at += max - 12, i++) {
       const last = at + max - 12 >= frame.length;
-      payloads.push(concat(header({ fid: 1, eof: last, pts: i, scr: { stc: i, sof: i } }), frame.subarray(at, at + max - 12)));
+      // One frame, one PTS; the SCR moves on with each payload.
+      payloads.push(concat(header({ fid: 1, eof: last, pts: 7, scr: { stc: i, sof: i } }), frame.subarray(at, at + max - 12)));
     }
     expect(payloads.map((p) => p.length)).toEqual([max, max, max, 512]);
     rig.feed(...payloads.flatMap((p) => deliver(p)));
@@ -97,13 +98,14 @@ describe('bulk assembly', () => {
     t0[1]!.status = TransferStatus.ERROR; // mid-payload: where frame 0's payload ends is now unknown
     rig.feed(...t0, ...t1, ...t2);
     const frames = await rig.drain();
-    // Frame 0 ends at the next FID change, flagged; frame 1 is flagged too (the lost data might have been its
-    // start); frame 2 is clean.
+    // Frame 0 ends at the next FID change, flagged; frame 1 begins with that FID change and has its SOI and EOI:
+    // the lost data was not its own; frame 2 is clean.
     expect(frames.map((f) => [f.sequence, f.error])).toEqual([
       [0, true],
-      [1, true],
+      [1, false],
       [2, false],
     ]);
+    expect(frames[1]!.data).toEqual(f1);
     expect(frames[0]!.bytesused).toBe(TRANSFER - 2);
     expect(frames[2]!.data).toEqual(f2);
     expect(rig.assembler.stats.lostPackets).toBe(1);
@@ -118,7 +120,7 @@ describe('bulk assembly', () => {
     const frames = await rig.drain();
     expect(frames.map((f) => [f.sequence, f.error])).toEqual([
       [0, false],
-      [1, true], // the bogus payload might have been its start
+      [1, false], // the bogus payload might have been its start, but it begins with its FID change and its SOI
     ]);
     expect(frames[1]!.data).toEqual(f1);
     expect(rig.assembler.stats.invalidHeaders).toBe(1);

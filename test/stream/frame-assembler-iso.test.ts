@@ -46,6 +46,11 @@ function transfers(packets: IsoPacket[], perTransfer = 32, startNs = 1_000_000_0
 
 const SIZE = DATA_PER_PACKET * 3 + 100; // 4 packets per frame
 
+/** A JPEG as far as assembly can tell: SOI, `length` bytes, EOI. */
+function jpegOf(length: number, seed: number): Uint8Array {
+  return concat(Uint8Array.of(0xff, 0xd8), pattern(length, seed), Uint8Array.of(0xff, 0xd9));
+}
+
 describe('iso assembly: standard cameras', () => {
   it('numbers the first frame 0 whatever FID the idle packets before it carry', async () => {
     for (const idleFid of [0, 1]) {
@@ -119,7 +124,7 @@ describe('iso assembly: standard cameras', () => {
 describe('iso assembly: cameras that bend the framing rules', () => {
   it('without EOF: a frame ends when FID toggles', async () => {
     const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
-    const jpegs = [5, 6, 7].map((seed) => concat(Uint8Array.of(0xff, 0xd8), pattern(7000, seed)));
+    const jpegs = [5, 6, 7].map((seed) => jpegOf(7000, seed));
     const packets = jpegs.flatMap((jpeg, n) => framePackets(jpeg, n & 1, { eof: false }));
     rig.feed(...transfers(packets, 4));
     const frames = await rig.drain();
@@ -134,7 +139,7 @@ describe('iso assembly: cameras that bend the framing rules', () => {
 
   it('without FID toggling: frames end at EOF and the next data begins a new one', async () => {
     const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
-    const jpegs = [8, 9, 10].map((seed) => concat(Uint8Array.of(0xff, 0xd8), pattern(5000 + seed, seed)));
+    const jpegs = [8, 9, 10].map((seed) => jpegOf(5000 + seed, seed));
     const packets = jpegs.flatMap((jpeg) => [...framePackets(jpeg, 0), ...idle(0, 2)]);
     rig.feed(...transfers(packets, 7));
     const frames = await rig.drain();
@@ -194,7 +199,7 @@ describe('iso assembly: cameras that bend the framing rules', () => {
 
   it('a camera that toggles FID drops stray data after EOF with the old FID', async () => {
     const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
-    const jpeg = (seed: number) => concat(Uint8Array.of(0xff, 0xd8), pattern(4000, seed));
+    const jpeg = (seed: number) => jpegOf(4000, seed);
     const stray = { bytes: concat(h({ fid: 1 }), pattern(100, 99)) };
     const packets = [...framePackets(jpeg(1), 0), ...framePackets(jpeg(2), 1), stray, ...framePackets(jpeg(3), 0)];
     rig.feed(...transfers(packets, 4));
@@ -237,75 +242,137 @@ describe('iso assembly: errors', () => {
     expect(rig.assembler.stats.lostPackets).toBe(1);
   });
 
-  it('a packet lost between two frames flags both neighbours (either may have lost data)', async () => {
-    const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
-    const jpeg = (seed: number) => concat(Uint8Array.of(0xff, 0xd8), pattern(4000, seed));
-    // No EOF: frame 0 ends at the toggle; the packet lost right before the toggle may be frame 0's tail or
-    // frame 1's head.
-    const packets = [
-      ...framePackets(jpeg(1), 0, { eof: false }),
-      { status: TransferStatus.ERROR },
-      ...framePackets(jpeg(2), 1, { eof: false }),
-      ...framePackets(jpeg(3), 0, { eof: false }),
-      ...idle(1, 1),
-    ];
-    rig.feed(...transfers(packets));
-    const frames = await rig.drain();
-    expect(frames.map((f) => f.error)).toEqual([true, true, false]);
+  it('a packet lost between two frames: each is judged by its start and end marks', async () => {
+    const jpeg = (seed: number) => jpegOf(4000, seed);
+    const run = async (lost: IsoPacket[]) => {
+      const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+      // No EOF: frame 0 ends at the toggle, so it is still open when the packet is lost: that packet may be
+      // its tail, but its data already ends with EOI. Frame 1 begins at the toggle: if the lost packet was its
+      // head, its SOI is missing.
+      const packets = [
+        ...framePackets(jpeg(1), 0, { eof: false }),
+        ...lost,
+        ...framePackets(jpeg(2), 1, { eof: false }),
+        ...framePackets(jpeg(3), 0, { eof: false }),
+        ...idle(1, 1),
+      ];
+      rig.feed(...transfers(packets));
+      return (await rig.drain()).map((f) => f.error);
+    };
+    // A packet lost between them: frame 0 ends with EOI before the loss, frame 1 has its SOI and EOI.
+    expect(await run([{ status: TransferStatus.ERROR }])).toEqual([false, false, false]);
+    // A packet of frame 0's lost: what follows the loss in it, and its end, give it away.
+    const cut = await (async () => {
+      const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+      const first = framePackets(jpeg(1), 0, { eof: false });
+      first[0 + 1] = { status: TransferStatus.ERROR };
+      rig.feed(...transfers([...first, ...framePackets(jpeg(2), 1, { eof: false }), ...framePackets(jpeg(3), 0, { eof: false }), ...idle(1, 1)]));
+      return (await rig.drain()).map((f) => f.error);
+    })();
+    expect(cut).toEqual([true, false, false]);
+    // Frame 1's first packet lost: it begins without SOI.
+    const withoutHead = await (async () => {
+      const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
+      const second = framePackets(jpeg(2), 1, { eof: false });
+      second[0] = { status: TransferStatus.ERROR };
+      rig.feed(...transfers([...framePackets(jpeg(1), 0, { eof: false }), ...second, ...framePackets(jpeg(3), 0, { eof: false }), ...idle(1, 1)]));
+      return (await rig.drain()).map((f) => f.error);
+    })();
+    expect(withoutHead).toEqual([false, true, false]);
   });
 
-  it('flags frames around a transfer with lost bus intervals and advances sequence by the frames the gap swallowed', async () => {
-    const frameIntervalNs = 8 * INTERVAL; // 4 data packets + 4 idle packets per frame
-    const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs }), { bufferSize: SIZE, buffers: 8 });
-    const frame = (n: number) => [...framePackets(pattern(SIZE, n), n & 1), ...idle((n + 1) & 1, 4)];
-    const all = Array.from({ length: 10 }, (_, n) => frame(n)).flat(); // 80 packets, 8 per frame
-    // Transfers of 8 packets; the bus ran on for 24 intervals (3 frames: 2, 3, 4) with no transfer in flight.
-    const chunks = transfers(all, 8);
-    const delivered = [chunks[0]!, chunks[1]!, chunks[5]!, chunks[6]!, chunks[7]!];
-    delivered[2]!.lostIntervals = 24;
+  /** Frames of 4 data + 4 idle packets whose headers carry an SCR with the SOF of the packet's bus frame. */
+  const timedFrames = (count: number) => {
+    const packets: IsoPacket[] = [];
+    for (let n = 0; n < count; n++) {
+      const data = framePackets(pattern(SIZE, n), n & 1).map((p) => p.bytes!.subarray(HEADER));
+      const headers = [...data.map((_, i) => ({ fid: n & 1, eof: i === data.length - 1 })), ...Array.from({ length: 4 }, () => ({ fid: (n + 1) & 1 }))];
+      headers.forEach((spec, i) => {
+        const at = packets.length;
+        const head = header({ ...spec, pts: n * 1000, scr: { stc: at * 6000, sof: (at >> 3) & 0x7ff } });
+        packets.push({ bytes: i < data.length ? concat(head, data[i]!) : head });
+      });
+    }
+    return packets;
+  };
+
+  it('a gap the SOF counter shows: the frames it cut are flagged, sequence counts the frames it swallowed', async () => {
+    const frameIntervalNs = 8 * INTERVAL;
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs }), { bufferSize: SIZE, buffers: 16 });
+    // Transfers of 8 packets (one frame each); the bus ran on for 24 intervals (frames 10, 11, 12) with no
+    // transfer in flight, and the SOF in the next header shows it.
+    const chunks = transfers(timedFrames(16), 8);
+    const delivered = [...chunks.slice(0, 10), ...chunks.slice(13)];
+    delivered[10]!.lostIntervals = 24;
     rig.feed(...delivered);
     const frames = await rig.drain();
     expect(frames.map((f) => [f.sequence, f.error])).toEqual([
-      [0, false],
-      [1, false], // ended by its EOF before the gap
-      [5, true], // the gap ended right before it: it may have lost its start
-      [6, false],
-      [7, false],
+      ...Array.from({ length: 10 }, (_, n) => [n, false]),
+      // Frame 13 begins with a FID change right after the gap and has its exact size: nothing of it was lost.
+      [13, false],
+      [14, false],
+      [15, false],
     ]);
-    // Sequence numbers name the camera's frames: 2, 3 and 4 were lost in the gap.
-    expect(frames[2]!.data).toEqual(pattern(SIZE, 5));
-    expect(frames[4]!.data).toEqual(pattern(SIZE, 7));
-    expect(rig.assembler.stats.lostIntervals).toBe(24);
-    expect(rig.assembler.stats.droppedFrames).toBe(3);
+    expect(frames[10]!.data).toEqual(pattern(SIZE, 13));
+    expect(rig.assembler.stats).toMatchObject({ lostIntervals: 24, busGapIntervals: 24, droppedFrames: 3, sofMode: 'consistent' });
   });
 
-  it('trusts a frame that begins with a new FID after a header-only payload seen since a gap, and only then', async () => {
-    // Idle payloads carry the FID of the frame just ended (most cameras); 4 data + 4 idle packets per frame.
-    const frame = (n: number) => [...framePackets(pattern(SIZE, n), n & 1), ...idle(n & 1, 4)];
-    const all = Array.from({ length: 6 }, (_, n) => frame(n)).flat();
+  it('host-clock gaps alone (USB/IP, late completions) flag nothing and leave sequence alone: they are only counted', async () => {
+    const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs: 8 * INTERVAL, bus: 'usbip' }), { bufferSize: SIZE, buffers: 16 });
+    const chunks = transfers(timedFrames(16), 8);
+    // Every packet arrives, but the host's clock saw no transfer in flight before some of them.
+    chunks[4]!.lostIntervals = 30;
+    chunks[11]!.lostIntervals = 200;
+    rig.feed(...chunks);
+    const frames = await rig.drain();
+    expect(frames.map((f) => [f.sequence, f.error])).toEqual(Array.from({ length: 16 }, (_, n) => [n, false]));
+    expect(rig.assembler.stats).toMatchObject({ lostIntervals: 230, busGapIntervals: 0, droppedFrames: 0, erroredFrames: 0, bus: 'usbip' });
+  });
+
+  it('a short gap the SOF counter cannot show: frames are judged by their sizes', async () => {
+    const frames = timedFrames(12);
     const run = async (gapStart: number, gapEnd: number) => {
-      const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs: 8 * INTERVAL }), { bufferSize: SIZE, buffers: 8 });
-      // Packets gapStart .. gapEnd-1 are lost in a gap (bus intervals with no transfer in flight).
-      const before = transfers(all.slice(0, gapStart), 40);
-      const after = transfers(all.slice(gapEnd), 40);
+      const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs: 8 * INTERVAL }), { bufferSize: SIZE, buffers: 16 });
+      const before = transfers(frames.slice(0, gapStart), 40);
+      const after = transfers(frames.slice(gapEnd), 40);
       after[0]!.lostIntervals = gapEnd - gapStart;
       rig.feed(...before, ...after);
       return (await rig.drain()).map((f) => [f.sequence, f.error]);
     };
-    // Frame 1 ended (EOF seen), the gap took some of its idle payloads, and one came after the gap: frame 2
-    // begins with a new FID after it, so it is whole.
+    const all = (flagged: number | null) => Array.from({ length: 12 }, (_, n) => [n, n === flagged]);
+    // Frame 7 ended (EOF seen) and the gap took some of the idle payloads after it.
+    expect(await run(61, 63)).toEqual(all(null));
+    // The gap ends right at frame 8's start: it begins with its FID change and has its exact size.
+    expect(await run(61, 64)).toEqual(all(null));
+    // The gap took the end of frame 7: it is short.
+    expect(await run(58, 61)).toEqual(all(7));
+  });
+
+  it('a frame after lost packets is trusted when its start is seen and only then', async () => {
+    // Idle payloads carry the FID of the frame just ended (most cameras); 4 data + 4 idle packets per frame.
+    const frame = (n: number) => [...framePackets(pattern(SIZE, n), n & 1), ...idle(n & 1, 4)];
+    const all = Array.from({ length: 6 }, (_, n) => frame(n)).flat();
+    const run = async (lostFrom: number, lostTo: number) => {
+      const rig = await assemblerRig(base({ expectedFrameSize: SIZE, frameIntervalNs: 8 * INTERVAL }), { bufferSize: SIZE, buffers: 8 });
+      const packets: IsoPacket[] = all.map((p, i) => (i >= lostFrom && i < lostTo ? { status: TransferStatus.ERROR } : p));
+      rig.feed(...transfers(packets, 40));
+      return (await rig.drain()).map((f) => [f.sequence, f.error]);
+    };
+    // Frame 1 ended (EOF seen), idle payloads after it were lost: frame 2 begins with a new FID, whole.
     expect(await run(13, 15)).toEqual([[0, false], [1, false], [2, false], [3, false], [4, false], [5, false]]);
-    // The gap ends right at frame 2's start: nothing proves it did not take frame 2's first payloads.
-    expect(await run(13, 16)).toEqual([[0, false], [1, false], [2, true], [3, false], [4, false], [5, false]]);
-    // The gap took the end of frame 1: the frame open across it is flagged, frame 2 after it is not.
+    // Lost up to frame 2's first packet: frame 2 begins with its FID change and has its exact size.
+    expect(await run(13, 16)).toEqual([[0, false], [1, false], [2, false], [3, false], [4, false], [5, false]]);
+    // Lost into frame 2's data: it is short.
+    expect(await run(13, 17)).toEqual([[0, false], [1, false], [2, true], [3, false], [4, false], [5, false]]);
+    // The end of frame 1 lost (its EOF with it): frame 1 is flagged, frame 2 after it is not.
     expect(await run(10, 13)).toEqual([[0, false], [1, true], [2, false], [3, false], [4, false], [5, false]]);
   });
 
   it('an overflow fills the buffer, flags the frame and ignores the rest of it', async () => {
     const small = DATA_PER_PACKET * 2;
     const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: small });
-    const big = concat(Uint8Array.of(0xff, 0xd8), pattern(DATA_PER_PACKET * 3, 5));
-    const ok = concat(Uint8Array.of(0xff, 0xd8), pattern(DATA_PER_PACKET, 6));
+    const big = jpegOf(DATA_PER_PACKET * 3, 5);
+    const ok = jpegOf(DATA_PER_PACKET - 4, 6);
     rig.feed(...transfers([...framePackets(big, 0), ...framePackets(ok, 1), ...idle(0, 1)]));
     const frames = await rig.drain();
     expect(frames.map((f) => [f.sequence, f.error, f.bytesused])).toEqual([
@@ -331,7 +398,7 @@ describe('iso assembly: errors', () => {
   it('flags an MJPEG frame that does not start with SOI (joined mid-frame)', async () => {
     const rig = await assemblerRig(base({ formatKind: 'mjpeg' }), { bufferSize: 64 * 1024 });
     const tail = pattern(3000, 7);
-    const jpeg = concat(Uint8Array.of(0xff, 0xd8), pattern(3000, 8));
+    const jpeg = jpegOf(3000, 8);
     rig.feed(...transfers([...framePackets(tail, 0), ...framePackets(jpeg, 1)]));
     const frames = await rig.drain();
     expect(frames.map((f) => f.error)).toEqual([true, false]);
@@ -394,9 +461,11 @@ describe('iso assembly: errors', () => {
     const cancelled = isoTransfer(framePackets(pattern(SIZE, 9), 1), { stride: STRIDE, status: TransferStatus.CANCELLED });
     rig.feed(chunks[0]!, cancelled, chunks[1]!, chunks[2]!, chunks[3]!);
     const frames = await rig.drain();
+    // Frame 1 went with the failed transfer (sequence counts it); frame 2 begins with its FID change right
+    // after it and has its exact size: nothing of it was lost.
     expect(frames.map((f) => [f.sequence, f.error])).toEqual([
       [0, false],
-      [2, true],
+      [2, false],
       [3, false],
     ]);
     expect(frames[1]!.data).toEqual(pattern(SIZE, 2));

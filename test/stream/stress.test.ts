@@ -39,6 +39,8 @@ const TOTAL_FRAMES = 10_000;
 
 interface Judge {
   goodFrames: number;
+  /** Good frames a back-pressure gap damaged where the camera gave no evidence of it (see judgeFrame). */
+  unprovenGapDamage: number;
   errorFrames: number;
   checkedGaps: number;
   exactGaps: number;
@@ -171,6 +173,13 @@ async function runLife(
     expect(n, `a good frame carries its number: ${why()}`).toBeGreaterThanOrEqual(0);
     const truth = camera.truth[n];
     expect(truth, `no such frame: ${why()}`).toBeDefined();
+    if (truth!.damaged && !truth!.otherFault && spec.kind !== 'uncompressed') {
+      // Only a back-pressure gap touched it: lost bus time is taken as loss only where the camera shows it (the
+      // SCR's SOF counter; sizes, start and end marks), never from the host's clock alone (issue 12). A
+      // compressed frame whose middle went into a short gap, or from a camera without SCR, passes: counted.
+      judge.unprovenGapDamage++;
+      return;
+    }
     expect(truth!.damaged, `damaged but delivered as good: ${why()}`).toBe(false);
     expect(truth!.errBit, `ERR but delivered as good: ${why()}`).toBe(false);
     expect(buffer.bytesused, why()).toBe(frameSize(spec, n));
@@ -361,7 +370,7 @@ function traceCamera(camera: SyntheticCamera, log: (line: string) => void): void
 
 async function stress(transfer: 'iso' | 'bulk', seed: number): Promise<Judge> {
   const random = new Random(seed);
-  const judge: Judge = { goodFrames: 0, errorFrames: 0, checkedGaps: 0, exactGaps: 0, cycles: 0, disconnects: 0, lives: 0 };
+  const judge: Judge = { goodFrames: 0, unprovenGapDamage: 0, errorFrames: 0, checkedGaps: 0, exactGaps: 0, cycles: 0, disconnects: 0, lives: 0 };
   // Every format × framing combination, in a random order: each life takes the next one.
   const combos: [Kind, Framing][] = [];
   for (const kind of ['uncompressed', 'mjpeg', 'h264'] as Kind[]) for (const framing of ['standard', 'no-eof', 'no-fid', 'late-fid'] as Framing[]) combos.push([kind, framing]);
@@ -390,6 +399,7 @@ async function stress(transfer: 'iso' | 'bulk', seed: number): Promise<Judge> {
   expect(heapAtEnd / heapAt2000).toBeLessThan(1.5);
   expect(judge.disconnects).toBeGreaterThanOrEqual(1);
   expect(judge.goodFrames).toBeGreaterThan(TOTAL_FRAMES * 0.3);
+  expect(judge.unprovenGapDamage).toBeLessThan(judge.goodFrames * 0.05);
   expect(judge.errorFrames).toBeGreaterThan(0);
   expect(judge.cycles).toBeGreaterThan(0);
   expect(judge.checkedGaps).toBeGreaterThan(1000);

@@ -7,6 +7,7 @@ import {
   planTransfers,
   streamOptionsFor,
 } from '../../src/stream/transfer-sizing.js';
+import { MAX_SPARE_BYTES } from '../../src/transport/usb-transport.js';
 
 const USBFS_LIMIT = 16 * 1024 * 1024;
 
@@ -104,5 +105,43 @@ describe('bulk transfer sizing', () => {
       error = e;
     }
     expect(isUvcError(error, 'EINVAL')).toBe(true);
+  });
+});
+
+describe('spare transfers (stallToleranceMs)', () => {
+  const HS_720P = { transferType: 'iso' as const, speed: 'high' as const, bytesPerInterval: 3072, dwMaxPayloadTransferSize: 3072, dwMaxVideoFrameSize: 1280 * 720 * 2 };
+
+  it('none unless asked for', () => {
+    expect(planTransfers(HS_720P)).toMatchObject({ spareTransfers: 0, spareNs: 0 });
+  });
+
+  it('covers the stall budget with spares alone, in whole transfers, beside those in flight', () => {
+    const plan = planTransfers({ ...HS_720P, targetInFlightMs: 100, stallToleranceMs: 250 });
+    // 4 ms transfers: 63 spares cover 252 ms; 25 stay in flight (100 ms), within MAX_STREAM_BYTES as before.
+    expect(plan).toMatchObject({ transfers: 25, packetsPerTransfer: 32, spareTransfers: 63, spareNs: 252_000_000 });
+    expect(plan.spareTransfers * plan.transferSize).toBe(63 * 98_304);
+    expect(streamOptionsFor(0x81, plan)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: 3072 });
+    const bulk = planTransfers({ transferType: 'bulk', speed: 'high', dwMaxPayloadTransferSize: 1280 * 720 * 2, dwMaxVideoFrameSize: 1280 * 720 * 2, stallToleranceMs: 250 });
+    expect(bulk.spareNs).toBeGreaterThanOrEqual(250_000_000);
+    expect(streamOptionsFor(0x83, bulk)).toMatchObject({ spareTransfers: bulk.spareTransfers });
+  });
+
+  it('caps spares at MAX_SPARE_BYTES: a SuperSpeed stream gets less tolerance than asked, and says how much', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'super', bytesPerInterval: 49152, dwMaxPayloadTransferSize: 49152, dwMaxVideoFrameSize: 1920 * 1080 * 2, stallToleranceMs: 250 });
+    expect(plan.spareTransfers * plan.transferSize).toBeLessThanOrEqual(MAX_SPARE_BYTES);
+    expect(plan.spareTransfers).toBe(Math.floor(MAX_SPARE_BYTES / plan.transferSize));
+    expect(plan.spareNs).toBeLessThan(250_000_000);
+  });
+
+  it('refuses a negative or non-numeric budget', () => {
+    for (const bad of [-1, Number.NaN, Infinity]) {
+      let code = '';
+      try {
+        planTransfers({ ...HS_720P, stallToleranceMs: bad });
+      } catch (error) {
+        code = isUvcError(error) ? error.code : 'not a UvcError';
+      }
+      expect(code).toBe('EINVAL');
+    }
   });
 });

@@ -96,6 +96,20 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       expect((await transport.controlTransferIn(VENDOR_IN, 64)).length).toBe(5);
     });
 
+    it('cancels a control request still pending at close: ECANCELED, not a wait for its timeout', async () => {
+      const { transport } = await open();
+      const pending = transport.controlTransferIn(VENDOR_SILENT, 8, 30_000);
+      const outcome = pending.then(
+        () => 'answered',
+        (error: unknown) => (isUvcError(error) ? error.code : String(error)),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the request is on the bus
+      await transport.close();
+      // Not a timing check: the request's own timeout is 30 s; 10 s only tells a cancel from that wait.
+      const settled = await Promise.race([outcome, new Promise<string>((resolve) => setTimeout(() => resolve('still pending'), 10_000).unref())]);
+      expect(settled).toBe('ECANCELED');
+    });
+
     it('rejects bad arguments with EINVAL', async () => {
       const { transport } = await open();
       await expectCode(transport.controlTransferIn({ ...VENDOR_IN, bmRequestType: 0x40 }, 8), 'EINVAL');
@@ -166,6 +180,31 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       expect(seen[0]!.lengths.every((length) => length > 4)).toBe(true);
       expect(seen.map((s) => s.sequence)).toEqual(seen.map((_, i) => i));
       expect(seen.reduce((sum, s) => sum + s.lost, 0)).toBeGreaterThanOrEqual(16);
+    });
+
+    it('keeps transfers in flight from spare buffers while JavaScript holds completed ones', async () => {
+      const { transport } = await open();
+      await transport.claimInterface(0);
+      await transport.setAltSetting(0, 1);
+      // 16 spares of 32 KiB: 512 KiB, under MAX_SPARE_BYTES; 64 MiB + 1 transfer's worth is over it.
+      await expectCode(async () => transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 2, spareTransfers: 2731, packetsPerTransfer: 8, packetSize: 3072 }, () => {}), 'EINVAL');
+      const held: CompletedTransfer[] = [];
+      const stream = transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 2, spareTransfers: 16, packetsPerTransfer: 8, packetSize: 3072 }, (t) => {
+        held.push(t);
+      });
+      // Nothing is released, yet every one of the 18 buffers is filled: a spare went out as each transfer came back.
+      await until(() => held.length === 18, 'all 18 buffers to complete');
+      expect(new Set(held.map((t) => t.slot))).toEqual(new Set(Array.from({ length: 18 }, (_, i) => i)));
+      expect(held.map((t) => t.sequence)).toEqual(held.map((_, i) => i));
+      expect(held.every((t) => t.status === TransferStatus.COMPLETED && t.lostIntervals === 0)).toBe(true);
+      expect(stream.stats).toMatchObject({ inFlight: 0, held: 18, sparesFree: 0, sparesLow: 0 });
+      // Released, they go back out: 2 in flight, the rest free again.
+      for (const t of held.splice(0)) t.release();
+      expect(stream.stats.inFlight).toBe(2);
+      await until(() => held.length >= 4, 'completions after the release');
+      for (const t of held.splice(0)) t.release();
+      await stream.stop();
+      expect(stream.stats).toMatchObject({ inFlight: 0, held: 0 });
     });
 
     it('streams bulk transfers with short completions and per-transfer timeouts', async () => {

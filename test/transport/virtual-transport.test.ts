@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TransferStatus, type CompletedTransfer } from '../../src/transport/usb-transport.js';
 import { openVirtualDevice } from '../../src/transport/virtual/virtual-transport.js';
 import { describeTransportConformance } from './conformance.js';
 import { TestDevice } from './helpers/test-device.js';
@@ -43,5 +44,57 @@ describe('in-process host specifics', () => {
     await second.claimInterface(1);
     await first.close();
     await second.close();
+  });
+
+  it('gives every transfer its own abort signal: 24 in flight raise no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const device = new TestDevice();
+      const transport = await openVirtualDevice(device);
+      await transport.claimInterface(0);
+      await transport.setAltSetting(0, 1);
+      let completions = 0;
+      const stream = transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 24, packetsPerTransfer: 2, packetSize: 1024 }, (t) => {
+        completions++;
+        t.release();
+      });
+      while (completions < 100) await new Promise((resolve) => setTimeout(resolve, 2));
+      await stream.stop();
+      await transport.close();
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+  });
+
+  it('never sends a transfer to a device replugged after the one it was started on', async () => {
+    const device = new TestDevice();
+    const transport = await openVirtualDevice(device);
+    await transport.claimInterface(0);
+    await transport.setAltSetting(0, 1);
+    let held: CompletedTransfer | undefined;
+    const statuses: number[] = [];
+    const stream = transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 2, packetsPerTransfer: 2, packetSize: 1024 }, (t) => {
+      statuses.push(t.status);
+      if (held === undefined && t.status === TransferStatus.COMPLETED) held = t; // keep one in JavaScript
+      else t.release();
+    });
+    while (held === undefined) await new Promise((resolve) => setTimeout(resolve, 1));
+    // Unplug and replug in the same tick, then give the held transfer back.
+    device.unplug();
+    device.replug();
+    const seenAtReplug = device.transfersSeen;
+    held.release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(device.transfersSeen).toBe(seenAtReplug);
+    expect(statuses).toContain(TransferStatus.NO_DEVICE);
+    expect(transport.isDisconnected).toBe(true);
+    await stream.stop();
+    await transport.close();
   });
 });

@@ -123,7 +123,7 @@ describe('UsbipDeviceSession', () => {
     ]);
   });
 
-  it('iso IN with out-of-order slots is compacted in packet order', async () => {
+  it('iso IN: the model fills packed slots of its own whatever the host’s layout; the reply echoes the host’s descriptors', async () => {
     const model = new ManualModel();
     const { client } = await connectedPair(model);
     const iso = [
@@ -133,13 +133,18 @@ describe('UsbipDeviceSession', () => {
     const urb = client.submit({ ep: 1, direction: UsbipDirection.IN, length: 200, iso });
     await until(() => model.requests.length === 1);
     const { request, settle } = model.requests[0]!;
-    request.buffer.fill(0xbb, 0, 10); // packet 1 lives at offset 0
-    request.buffer.fill(0xaa, 100, 120); // packet 0 at offset 100
+    expect([...request.iso!.offsets]).toEqual([0, 100]);
+    expect([...request.iso!.lengths]).toEqual([100, 100]);
+    request.buffer.fill(0xaa, 0, 20); // packet 0
+    request.buffer.fill(0xbb, 100, 110); // packet 1
     request.iso!.actual.set([20, 10]);
     settle({ status: 'ok', actualLength: 30, startFrame: 5 });
     const r = await urb.result;
     expect([...r.data]).toEqual([...Array<number>(20).fill(0xaa), ...Array<number>(10).fill(0xbb)]);
-    expect(r.iso.map((d) => d.actualLength)).toEqual([20, 10]);
+    expect(r.iso.map((d) => [d.offset, d.length, d.actualLength])).toEqual([
+      [100, 100, 20],
+      [0, 100, 10],
+    ]);
   });
 
   it('a model that claims more than the buffer is clamped; one that throws fails the URB with -EPROTO', async () => {

@@ -54,7 +54,7 @@ describe('negotiating with the C310 as captured', () => {
         commits.push((payload as { data: Uint8Array }).data);
         return 'ok';
       }
-      return dev.refuse(0x07); // GET_MIN/GET_MAX were not captured
+      return dev.refuse(0x07); // GET_MIN/GET_MAX were not captured: this script stalls them
     });
     return { transport: new FakeTransport(readHex('gallimaufry_logitech_C310.cfg_desc.hex'), device.handle, 'high'), commits, proposals };
   }
@@ -90,11 +90,11 @@ describe('negotiating with the C310 as captured', () => {
     expect(proposals[0]!.length).toBe(26);
     expect(Array.from(proposals[0]!.subarray(2))).toEqual(Array.from(setCur!.data.subarray(2)));
     expect(Array.from(proposals[0]!.subarray(0, 2))).toEqual([1, 0]);
+    // a stalled GET_MIN is the probe-minmax quirk: GET_MAX is not asked after it
     expect(transport.requests()).toEqual([
       'GET_DEF if1:0x01',
       'SET_CUR if1:0x01',
       'GET_MIN if1:0x01',
-      'GET_MAX if1:0x01',
       'SET_CUR if1:0x01',
       'GET_CUR if1:0x01',
       'SET_CUR if1:0x02',

@@ -47,8 +47,10 @@ interface Expected {
   selector: number;
   size: number;
   signed?: boolean;
-  /** min, max, res, def; null where GET_MIN/MAX stall (booleans, bitmaps). */
+  /** min, max, res, def; null where GET_MIN/MAX/RES stall (no range: booleans, bitmaps, menus). */
   range: [number, number, number, number] | null;
+  /** GET_DEF when there is no range. */
+  def?: number;
   info: number;
 }
 
@@ -64,7 +66,7 @@ const CONTROLS: Expected[] = [
   { name: 'saturation', entity: PU, selector: PuControl.SATURATION, size: 2, range: [0, 200, 1, 100], info: G | S },
   { name: 'gamma', entity: PU, selector: PuControl.GAMMA, size: 2, range: [50, 300, 1, 100], info: G | S },
   { name: 'gain', entity: PU, selector: PuControl.GAIN, size: 2, range: [0, 100, 1, 0], info: G | S },
-  { name: 'power line frequency', entity: PU, selector: PuControl.POWER_LINE_FREQUENCY, size: 1, range: [0, 2, 1, 1], info: G | S },
+  { name: 'power line frequency', entity: PU, selector: PuControl.POWER_LINE_FREQUENCY, size: 1, range: null, def: 1, info: G | S },
   { name: 'white balance temperature', entity: PU, selector: PuControl.WHITE_BALANCE_TEMPERATURE, size: 2, range: [2800, 6500, 10, 5000], info: G | S | A | D },
   { name: 'exposure time absolute', entity: CT, selector: CtControl.EXPOSURE_TIME_ABSOLUTE, size: 4, range: [1, 5000, 1, 156], info: G | S | A | D },
   { name: 'test pattern (XU)', entity: XU, selector: XuControl.TEST_PATTERN, size: 1, range: [0, 3, 1, 0], info: G | S },
@@ -74,7 +76,7 @@ const CONTROLS: Expected[] = [
 
 describe('UVC controls', () => {
   for (const c of CONTROLS) {
-    it(`${c.name}: GET_INFO, GET_LEN, GET_MIN/MAX/RES/DEF/CUR`, async () => {
+    it(`${c.name}: GET_INFO, GET_DEF, GET_CUR, and GET_LEN, GET_MIN/MAX/RES only where the spec defines them`, async () => {
       const camera = await configured();
       const get = async (request: number, length = c.size) => {
         const r = await classGet(camera, request, VC, c.entity, c.selector, length);
@@ -82,18 +84,29 @@ describe('UVC controls', () => {
         expect(await requestErrorCode(camera)).toBe(RequestErrorCode.NO_ERROR);
         return r.data!;
       };
+      const undefinedRequest = async (request: number, length = c.size) => {
+        expect((await classGet(camera, request, VC, c.entity, c.selector, length)).status).toBe('stall');
+        expect(await requestErrorCode(camera)).toBe(RequestErrorCode.INVALID_REQUEST);
+      };
       expect(Array.from(await get(UvcRequest.GET_INFO, 1))).toEqual([c.info]);
-      expect(read(await get(UvcRequest.GET_LEN, 2))).toBe(c.size);
-      const [min, max, res, def] = c.range!;
-      for (const [request, value] of [
-        [UvcRequest.GET_MIN, min],
-        [UvcRequest.GET_MAX, max],
-        [UvcRequest.GET_RES, res],
-        [UvcRequest.GET_DEF, def],
-      ] as const) {
-        const data = await get(request);
-        expect(data.length).toBe(c.size);
-        expect(read(data, c.signed)).toBe(value);
+      // GET_LEN is defined for extension unit controls only.
+      if (c.entity === XU) expect(read(await get(UvcRequest.GET_LEN, 2))).toBe(c.size);
+      else await undefinedRequest(UvcRequest.GET_LEN, 2);
+      if (c.range === null) {
+        for (const request of [UvcRequest.GET_MIN, UvcRequest.GET_MAX, UvcRequest.GET_RES]) await undefinedRequest(request);
+        expect(read(await get(UvcRequest.GET_DEF))).toBe(c.def);
+      } else {
+        const [min, max, res, def] = c.range;
+        for (const [request, value] of [
+          [UvcRequest.GET_MIN, min],
+          [UvcRequest.GET_MAX, max],
+          [UvcRequest.GET_RES, res],
+          [UvcRequest.GET_DEF, def],
+        ] as const) {
+          const data = await get(request);
+          expect(data.length).toBe(c.size);
+          expect(read(data, c.signed)).toBe(value);
+        }
       }
       expect((await get(UvcRequest.GET_CUR)).length).toBe(c.size);
       camera.unplug();
@@ -145,7 +158,7 @@ describe('UVC controls', () => {
     camera.unplug();
   });
 
-  it('answer GET_RES but not GET_MIN/MAX for bitmaps, and neither for booleans', async () => {
+  it('answer GET_RES but not GET_MIN/MAX for bitmaps, neither for booleans, and no GET_DEF for status switches', async () => {
     const camera = await configured();
     expect(Array.from((await classGet(camera, UvcRequest.GET_RES, VC, CT, CtControl.AE_MODE, 1)).data!)).toEqual([0x09]);
     expect(Array.from((await classGet(camera, UvcRequest.GET_DEF, VC, CT, CtControl.AE_MODE, 1)).data!)).toEqual([AeMode.APERTURE_PRIORITY]);
@@ -155,6 +168,10 @@ describe('UVC controls', () => {
       [CtControl.AE_PRIORITY, UvcRequest.GET_MIN],
       [CtControl.AE_PRIORITY, UvcRequest.GET_RES],
       [CtControl.PRIVACY, UvcRequest.GET_MAX],
+      // AE priority and privacy have no default in the spec (uvc_ctrls[]: no GET_DEF flag).
+      [CtControl.AE_PRIORITY, UvcRequest.GET_DEF],
+      [CtControl.PRIVACY, UvcRequest.GET_DEF],
+      [CtControl.PRIVACY, UvcRequest.GET_LEN],
     ] as const) {
       expect((await classGet(camera, request, VC, CT, selector, 1)).status).toBe('stall');
       expect(await requestErrorCode(camera)).toBe(RequestErrorCode.INVALID_REQUEST);
@@ -191,9 +208,12 @@ describe('UVC controls', () => {
 
   it('offer the UVC 1.5 power-line "auto" value only under UVC 1.5', async () => {
     const camera = await configured({ uvcVersion: '1.5' });
-    expect(read((await classGet(camera, UvcRequest.GET_MAX, VC, PU, PuControl.POWER_LINE_FREQUENCY, 1)).data!)).toBe(3);
     expect((await classSet(camera, VC, PU, PuControl.POWER_LINE_FREQUENCY, le(3, 1))).status).toBe('ok');
     camera.unplug();
+    const older = await configured({ uvcVersion: '1.1' });
+    expect((await classSet(older, VC, PU, PuControl.POWER_LINE_FREQUENCY, le(3, 1))).status).toBe('stall');
+    expect(await requestErrorCode(older)).toBe(RequestErrorCode.OUT_OF_RANGE);
+    older.unplug();
   });
 
   it('report automatic changes, the privacy switch and the button on the status endpoint', async () => {

@@ -56,6 +56,51 @@ describe('probe and commit', () => {
     });
   }
 
+  for (const options of [{ speed: 'high' }, { speed: 'full' }, { speed: 'super' }, { transfer: 'bulk' }, { uvcVersion: '1.5' }] as const) {
+    it(`answers GET_MIN/GET_MAX field by field so every mode's GET_CUR lies within them (${JSON.stringify(options)})`, async () => {
+      const { cam } = await camera(options);
+      const len = cam.config.probeLength;
+      let checked = 0;
+      for (const format of cam.config.formats) {
+        for (const frame of format.frames) {
+          for (const interval of frame.intervals!) {
+            // libuvc's uvc_get_stream_ctrl_format_size: GET_MAX first, then SET_CUR/GET_CUR; it refuses the mode
+            // unless GET_MAX's dwMaxPayloadTransferSize covers what GET_CUR answers.
+            const max = await probeGet(cam, UvcRequest.GET_MAX, len);
+            const cur = await negotiate(cam, len, { bFormatIndex: format.index, bFrameIndex: frame.index, dwFrameInterval: interval });
+            const min = await probeGet(cam, UvcRequest.GET_MIN, len);
+            const maxAfter = await probeGet(cam, UvcRequest.GET_MAX, len);
+            expect(cur).toMatchObject({ bFormatIndex: format.index, bFrameIndex: frame.index, dwFrameInterval: interval });
+            for (const bound of [max, maxAfter]) {
+              expect(bound.dwMaxPayloadTransferSize).toBeGreaterThanOrEqual(cur.dwMaxPayloadTransferSize);
+              expect(bound.dwMaxVideoFrameSize).toBeGreaterThanOrEqual(cur.dwMaxVideoFrameSize);
+              expect(bound.bFormatIndex).toBe(cam.config.formats.length);
+            }
+            expect(min.dwMaxPayloadTransferSize).toBeLessThanOrEqual(cur.dwMaxPayloadTransferSize);
+            expect(min.dwMaxVideoFrameSize).toBeLessThanOrEqual(cur.dwMaxVideoFrameSize);
+            expect(min).toMatchObject({ bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: frame.minInterval });
+            expect(maxAfter).toMatchObject({ bFrameIndex: format.frames.length, dwFrameInterval: frame.maxInterval });
+            expect(min.wCompQuality).toBe(format.compressed ? 1 : 0);
+            expect(maxAfter.wCompQuality).toBe(format.compressed ? 10000 : 0);
+            checked++;
+          }
+        }
+      }
+      expect(checked).toBeGreaterThan(5);
+      cam.unplug();
+    });
+  }
+
+  it('answers GET_RES with the resolution of each field, not a mode', async () => {
+    const { cam } = await camera({
+      formats: [{ format: 'mjpeg', frames: [{ width: 640, height: 480, intervalRange: { min: 333333, max: 1333332, step: 333333 } }] }],
+    });
+    await negotiate(cam, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 666666 });
+    const res = await probeGet(cam, UvcRequest.GET_RES, 34);
+    expect(res).toMatchObject({ dwFrameInterval: 333333, wCompQuality: 1, dwMaxVideoFrameSize: 0, dwMaxPayloadTransferSize: 0 });
+    cam.unplug();
+  });
+
   it('counter-offers the nearest mode it supports', async () => {
     const { cam } = await camera();
     const ask = async (fields: Parameters<typeof buildProbe>[1]) => {

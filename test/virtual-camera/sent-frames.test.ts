@@ -194,6 +194,24 @@ describe('scoreCapture', () => {
     expect(score.byFault['packet-loss']).toEqual({ frames: 1, flagged: 0, unflagged: 1, lost: 0 });
   });
 
+  it('places a frame without a stamp by its timestamp when the camera skipped frames before it', () => {
+    // Captured every 10 ms; frames 2 and 3 skipped by the camera (never sent), so the driver numbers frame 4
+    // (damaged, its stamp unreadable) 2: placed by sequence next to frame 1 it would land on skipped frame 2.
+    const at = (s: number) => 1_000_000 + s * 10_000_000;
+    const sent = [0, 1, 2, 3, 4, 5, 6].map((s) => record({ sequence: s, captureNs: at(s), status: s === 2 || s === 3 ? 'skipped' : 'sent', damaged: s === 4 }));
+    const delay = 3_000_000;
+    const received: ReceivedFrame[] = [
+      { stamp: 0, sequence: 0, error: false, timestamp: at(0) + delay },
+      { stamp: 1, sequence: 1, error: false, timestamp: at(1) + delay },
+      { stamp: null, sequence: 2, error: true, timestamp: at(4) + delay + 400_000 },
+      { stamp: 5, sequence: 3, error: false, timestamp: at(5) + delay },
+      { stamp: 6, sequence: 4, error: false, timestamp: at(6) + delay },
+    ];
+    expect(scoreCapture(sent, received)).toMatchObject({ matched: 5, truePositives: 1, falsePositives: 0, skipped: 2, lost: 0 });
+    // By sequence alone it lands on the skipped frame 2, which was never damaged.
+    expect(scoreCapture(sent, received.map(({ timestamp: _t, ...r }) => r))).toMatchObject({ truePositives: 0, falsePositives: 1 });
+  });
+
   it('scores the newest stream unless told, and maps stamps through a frame cache', () => {
     const sent = [record({ stream: 0, sequence: 0, damaged: true }), ...[0, 1, 2, 3, 4, 5].map((s) => record({ stream: 1, sequence: s }))];
     const received: ReceivedFrame[] = [0, 1, 2, 0, 1, 2].map((stamp) => ({ stamp, error: false }));

@@ -23,7 +23,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const mark = served.events.length;
     const port = await usbipAttach('1-1');
     ctx.log(`usbip attach took vhci port ${port}`);
-    await served.waitEvent('attach', 10_000, mark);
+    await served.waitEvent('attach', 120_000, mark);
     const dev = await waitForUsbDevice(PATTERN_VID, PATTERN_PID);
     ctx.log(`kernel enumerated ${dev.name}: bus ${dev.busnum} dev ${dev.devnum}, ${dev.speed} Mbps, '${dev.product}'`);
     assertEqual(dev.speed, 480, 'speed (Mbps)');
@@ -45,7 +45,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
 
     const beforeDetach = served.events.length;
     await usbipDetach(port);
-    const detach = await served.waitEvent('detach', 10_000, beforeDetach);
+    const detach = await served.waitEvent('detach', 120_000, beforeDetach);
     ctx.log(`server saw detach: ${String(detach.reason)}`);
     assertEqual(detach.reason, 'host-closed', 'detach reason');
     await waitForUsbDeviceGone(PATTERN_VID, PATTERN_PID);

@@ -30,7 +30,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
 
     const mark = served.events.length;
     await served.command('detach');
-    const detach = await served.waitEvent('detach', 10_000, mark);
+    const detach = await served.waitEvent('detach', 120_000, mark);
     assertEqual(detach.reason, 'host-closed', 'session end after vhci detach');
     await waitForUsbDeviceGone(PATTERN_VID, PATTERN_PID);
     ctx.log('vhci detach: session ended, device gone');

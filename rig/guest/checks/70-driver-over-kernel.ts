@@ -63,8 +63,8 @@ async function withServedCamera(ctx: CheckContext, label: string, options: Recor
     } finally {
       if (!closed) await camera.close().catch(() => undefined);
     }
-    await waitForDriver(usb.path, 0, 'uvcvideo', 20_000);
-    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    await waitForDriver(usb.path, 0, 'uvcvideo', 120_000);
+    await waitForDriver(usb.path, 1, 'uvcvideo', 120_000);
     const after = await waitForCaptureNode(usb.path);
     ctx.log(`${label}: closed; uvcvideo re-bound (${await drivers(usb)}), ${after.path} is back`);
   } finally {
@@ -143,11 +143,11 @@ async function statusEvents(ctx: CheckContext, camera: Camera, served: ServedDev
   camera.on('button', (e) => events.push(`button ${e.pressed ? 'pressed' : 'released'} (interface ${e.interfaceNumber})`));
   const t0 = performance.now();
   await served.call('setPrivacyShutter', [true]);
-  await waitFor('the privacy control event', () => (events.some((e) => e.startsWith('control privacy value true')) ? true : undefined), 15_000, 20);
+  await waitFor('the privacy control event', () => (events.some((e) => e.startsWith('control privacy value true')) ? true : undefined), 120_000, 20);
   const privacyMs = performance.now() - t0;
   const t1 = performance.now();
   await served.call('pressButton');
-  await waitFor('the button press and release', () => (events.some((e) => e.startsWith('button released')) ? true : undefined), 15_000, 20);
+  await waitFor('the button press and release', () => (events.some((e) => e.startsWith('button released')) ? true : undefined), 120_000, 20);
   ctx.log(`status events: ${events.join('; ')} (privacy after ${privacyMs.toFixed(0)} ms, button after ${(performance.now() - t1).toFixed(0)} ms)`);
   const buttons = events.filter((e) => e.startsWith('button'));
   assertEqual(buttons.join('; '), 'button pressed (interface 1); button released (interface 1)', 'button events');

@@ -33,8 +33,8 @@ import { waitForCaptureNode, waitForDriver } from '../lib/video-device.js';
 
 export const timeoutMs = 480_000;
 
-/** Hang guard for anything that must happen "at once". */
-const HANG_MS = 30_000;
+/** Hang guard for anything that must happen "at once": a deadlock guard sized for a loaded machine under TCG, not a margin. */
+const HANG_MS = 120_000;
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -12,7 +12,7 @@ export const CAMERA_VID = 0x1209;
 export const CAMERA_PID = 0x0001;
 
 /** The served camera as listCameras() (the `usb` package's enumeration) sees it, once it is there. */
-export function findServedCamera(timeoutMs = 20_000): Promise<CameraInfo> {
+export function findServedCamera(timeoutMs = 120_000): Promise<CameraInfo> {
   return waitFor(
     'listCameras() to list the served camera',
     async () => (await listCameras()).find((c) => c.vendorId === CAMERA_VID && c.productId === CAMERA_PID),

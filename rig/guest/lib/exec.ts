@@ -21,7 +21,7 @@ export function describeCommand(cmd: string, args: readonly string[]): string {
 
 /** Runs a program to completion. Throws (with its output) on timeout, or on failure unless allowFailure. */
 export function run(cmd: string, args: readonly string[] = [], options: RunOptions = {}): Promise<RunResult> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
+  const timeoutMs = options.timeoutMs ?? 180_000;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -50,7 +50,7 @@ export function run(cmd: string, args: readonly string[] = [], options: RunOptio
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it returns a value other than undefined; throws `what` after timeoutMs. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

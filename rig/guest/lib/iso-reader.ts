@@ -19,6 +19,11 @@ export interface IsoReaderRun {
   streaming: Promise<void>;
   /** Resolves with the parsed report when the tool exits. */
   done: Promise<IsoReport>;
+  /**
+   * With untilGone: tells the tool the unplug begins now (SIGUSR1), before the caller starts it. A signal is
+   * delivered before the tool next runs, so no completion caused by the unplug can be seen before the mark.
+   */
+  markUnplug(): void;
 }
 
 export interface IsoReport {
@@ -55,5 +60,5 @@ export function startIsoReader(o: IsoReaderOptions): IsoReaderRun {
       resolve({ ok: exitCode === 0 && result === 'RESULT ok', result, exitCode, values, lines });
     });
   });
-  return { streaming, done };
+  return { streaming, done, markUnplug: () => void child.kill('SIGUSR1') };
 }

@@ -7,7 +7,7 @@ import { waitFor } from './exec.js';
 
 export { usb };
 
-export async function openDevice(vid: number, pid: number, timeoutMs = 10_000): Promise<Device> {
+export async function openDevice(vid: number, pid: number, timeoutMs = 120_000): Promise<Device> {
   const device = await waitFor(`libusb to see ${vid.toString(16)}:${pid.toString(16)}`, () => findByIds(vid, pid), timeoutMs);
   device.open();
   return device;

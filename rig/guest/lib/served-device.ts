@@ -67,14 +67,14 @@ export class ServedDevice {
     const label = options.label ?? 'serve';
     createInterface({ input: child.stderr }).on('line', (line) => console.log(`[${label}:stderr] ${line}`));
     const served = new ServedDevice(child);
-    await served.waitEvent((e) => e.event === (options.vhci === true ? 'attach' : 'listening') || e.event === 'error', 30_000);
+    await served.waitEvent((e) => e.event === (options.vhci === true ? 'attach' : 'listening') || e.event === 'error', 240_000);
     const last = served.events.at(-1);
     if (last?.event === 'error') throw new Error(`the USB/IP server failed to start: ${String(last.error)}`);
     return served;
   }
 
   /** The next event (from now, or already received if `fromIndex` is given) that matches. */
-  waitEvent(match: string | ((e: ServeEvent) => boolean), timeoutMs = 20_000, fromIndex?: number): Promise<ServeEvent> {
+  waitEvent(match: string | ((e: ServeEvent) => boolean), timeoutMs = 120_000, fromIndex?: number): Promise<ServeEvent> {
     const m = typeof match === 'string' ? (e: ServeEvent) => e.event === match : match;
     if (fromIndex !== undefined) {
       const seen = this.events.slice(fromIndex).find(m);
@@ -97,7 +97,7 @@ export class ServedDevice {
   }
 
   /** Sends a command and waits for its 'done' (throws on 'failed'). */
-  async command(name: string, timeoutMs = 20_000): Promise<void> {
+  async command(name: string, timeoutMs = 120_000): Promise<void> {
     const answer = this.waitEvent((e) => (e.event === 'done' || e.event === 'failed') && e.command === name, timeoutMs);
     this.child.stdin.write(`${name}\n`);
     const e = await answer;
@@ -105,7 +105,7 @@ export class ServedDevice {
   }
 
   /** Calls a method of the served model with JSON-able arguments; resolves with what it returned. */
-  async call(method: string, args: readonly unknown[] = [], timeoutMs = 20_000): Promise<unknown> {
+  async call(method: string, args: readonly unknown[] = [], timeoutMs = 120_000): Promise<unknown> {
     const line = `call ${method} ${JSON.stringify(args)}`;
     const answer = this.waitEvent((e) => (e.event === 'done' || e.event === 'failed') && e.command === line, timeoutMs);
     this.child.stdin.write(`${line}\n`);

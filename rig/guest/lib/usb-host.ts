@@ -47,7 +47,7 @@ export async function findUsbDevices(vid: number, pid: number): Promise<Enumerat
 }
 
 /** Waits until the kernel has enumerated the device and bound its configuration. */
-export function waitForUsbDevice(vid: number, pid: number, timeoutMs = 20_000): Promise<EnumeratedDevice> {
+export function waitForUsbDevice(vid: number, pid: number, timeoutMs = 120_000): Promise<EnumeratedDevice> {
   return waitFor(`USB device ${hex4(vid)}:${hex4(pid)} to enumerate`, async () => {
     const [d] = await findUsbDevices(vid, pid);
     if (d === undefined) return undefined;
@@ -56,7 +56,7 @@ export function waitForUsbDevice(vid: number, pid: number, timeoutMs = 20_000): 
   }, timeoutMs);
 }
 
-export function waitForUsbDeviceGone(vid: number, pid: number, timeoutMs = 20_000): Promise<true> {
+export function waitForUsbDeviceGone(vid: number, pid: number, timeoutMs = 120_000): Promise<true> {
   return waitFor(`USB device ${hex4(vid)}:${hex4(pid)} to disappear`, async () => ((await findUsbDevices(vid, pid)).length === 0 ? true : undefined), timeoutMs);
 }
 
@@ -68,13 +68,13 @@ const PORT_FREE = 4;
 
 /** `usbip list -r HOST`: the exported devices as the usbip tool prints them. */
 export async function usbipList(host = '127.0.0.1'): Promise<string> {
-  return (await run('usbip', ['list', '-r', host], { timeoutMs: 30_000 })).stdout;
+  return (await run('usbip', ['list', '-r', host], { timeoutMs: 120_000 })).stdout;
 }
 
 /** `usbip attach -r HOST -b BUSID`; returns the vhci port it took. */
 export async function usbipAttach(busid: string, host = '127.0.0.1'): Promise<number> {
   const before = new Set((await vhciPorts()).filter((p) => p.state !== PORT_FREE).map((p) => p.port));
-  await run('usbip', ['attach', '-r', host, '-b', busid], { timeoutMs: 30_000 });
+  await run('usbip', ['attach', '-r', host, '-b', busid], { timeoutMs: 120_000 });
   const taken = (await vhciPorts()).find((p) => p.state !== PORT_FREE && !before.has(p.port));
   if (taken === undefined) throw new Error(`usbip attach -b ${busid} succeeded but no vhci port is in use`);
   return taken.port;
@@ -82,7 +82,7 @@ export async function usbipAttach(busid: string, host = '127.0.0.1'): Promise<nu
 
 /** `usbip detach -p PORT` */
 export async function usbipDetach(port: number): Promise<void> {
-  await run('usbip', ['detach', '-p', String(port)], { timeoutMs: 30_000 });
+  await run('usbip', ['detach', '-p', String(port)], { timeoutMs: 120_000 });
 }
 
 export function hex4(n: number): string {

@@ -9,7 +9,7 @@ import { run } from './exec.js';
 export type FormatList = Map<string, Map<string, string[]>>;
 
 export async function listFormats(device: string): Promise<{ text: string; formats: FormatList }> {
-  const { stdout } = await run('v4l2-ctl', ['-d', device, '--list-formats-ext'], { timeoutMs: 60_000 });
+  const { stdout } = await run('v4l2-ctl', ['-d', device, '--list-formats-ext'], { timeoutMs: 180_000 });
   const formats: FormatList = new Map();
   let sizes: Map<string, string[]> | undefined;
   let rates: string[] | undefined;
@@ -44,7 +44,7 @@ export interface V4l2Control {
 
 /** `v4l2-ctl --list-ctrls`: every control with its value and flags ('inactive', 'read-only', …). */
 export async function listControls(device: string): Promise<V4l2Control[]> {
-  const { stdout } = await run('v4l2-ctl', ['-d', device, '--list-ctrls'], { timeoutMs: 60_000 });
+  const { stdout } = await run('v4l2-ctl', ['-d', device, '--list-ctrls'], { timeoutMs: 180_000 });
   const controls: V4l2Control[] = [];
   for (const line of stdout.split('\n')) {
     const m = /^\s*(\w+) 0x[0-9a-f]+ \((\w+)\)\s*:(.*)$/.exec(line);
@@ -66,7 +66,7 @@ export async function listControls(device: string): Promise<V4l2Control[]> {
 
 /** `v4l2-ctl --set-ctrl name=value`; resolves with the error text (empty on success). */
 export async function setControl(device: string, name: string, value: number): Promise<string> {
-  const r = await run('v4l2-ctl', ['-d', device, `--set-ctrl=${name}=${value}`], { allowFailure: true, timeoutMs: 30_000 });
+  const r = await run('v4l2-ctl', ['-d', device, `--set-ctrl=${name}=${value}`], { allowFailure: true, timeoutMs: 120_000 });
   return r.code === 0 ? '' : `${r.stdout}${r.stderr}`.trim() || `exit ${r.code}`;
 }
 
@@ -110,7 +110,7 @@ export interface ComplianceResult {
 }
 
 /** `v4l2-compliance -v -d DEVICE`; the exit status is its failure count, so it is read from the summary. */
-export async function runCompliance(device: string, extra: string[] = [], timeoutMs = 300_000): Promise<ComplianceResult> {
+export async function runCompliance(device: string, extra: string[] = [], timeoutMs = 900_000): Promise<ComplianceResult> {
   const r = await run('v4l2-compliance', ['-v', '-d', device, ...extra], { allowFailure: true, timeoutMs });
   const output = `${r.stdout}${r.stderr}`;
   const lines = output.split('\n');

@@ -16,7 +16,7 @@ export async function interfaceDriver(devicePath: string, interfaceNumber: numbe
   }
 }
 
-export function waitForDriver(devicePath: string, interfaceNumber: number, driver: string | undefined, timeoutMs = 20_000): Promise<true> {
+export function waitForDriver(devicePath: string, interfaceNumber: number, driver: string | undefined, timeoutMs = 120_000): Promise<true> {
   return waitFor(
     `interface ${interfaceNumber} of ${basename(devicePath)} to be ${driver === undefined ? 'unbound' : `bound to ${driver}`}`,
     async () => ((await interfaceDriver(devicePath, interfaceNumber)) === driver ? true : undefined),
@@ -57,7 +57,7 @@ export async function videoNodesOf(devicePath: string): Promise<VideoNode[]> {
 }
 
 /** Waits for the capture node (index 0) of the device, and for udev/devtmpfs to have made its /dev entry. */
-export function waitForCaptureNode(devicePath: string, timeoutMs = 20_000): Promise<VideoNode> {
+export function waitForCaptureNode(devicePath: string, timeoutMs = 120_000): Promise<VideoNode> {
   return waitFor(
     `a /dev/video* capture node for ${basename(devicePath)}`,
     async () => {

@@ -6,19 +6,9 @@
 import { isUvcError } from '../../errors.js';
 import type { Camera } from '../../camera/index.js';
 import type { ControlEntry, ControlValue } from '../../uvc/index.js';
+import { ownerOf } from '../control-owners.js';
 import { formatControlValue } from '../control-values.js';
 import { errorText, type CheckReport } from './check-results.js';
-
-/** Controls an automatic mode owns, and the value of that mode that hands them over. */
-const OWNERS: Record<string, { name: string; manual: ControlValue | string }> = {
-  exposure_time_absolute: { name: 'ae_mode', manual: 'manual' },
-  iris_absolute: { name: 'ae_mode', manual: 'manual' },
-  white_balance_temperature: { name: 'white_balance_temperature_auto', manual: false },
-  white_balance_component: { name: 'white_balance_component_auto', manual: false },
-  focus_absolute: { name: 'focus_auto', manual: false },
-  hue: { name: 'hue_auto', manual: false },
-  contrast: { name: 'contrast_auto', manual: false },
-};
 
 function same(a: ControlValue | null, b: ControlValue | null): boolean {
   if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((v, i) => v === b[i]);
@@ -82,8 +72,9 @@ async function roundTrip(camera: Camera, control: ControlEntry, report: CheckRep
     return;
   }
 
-  const owner = OWNERS[control.name];
-  const ownerControl = owner ? camera.controls.find((c) => c.name === owner.name && c.flags.set && c.flags.get) : undefined;
+  const owning = ownerOf(control, camera.controls);
+  const owner = owning !== null && owning.control.flags.set && owning.control.flags.get ? owning : null;
+  const ownerControl = owner?.control;
   let ownerOriginal: ControlValue | null = null;
   const problems: string[] = [];
   const tried: string[] = [];

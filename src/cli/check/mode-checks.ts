@@ -202,7 +202,12 @@ export async function checkStreaming(camera: Camera, virtual: VirtualCamera | nu
       const counts = `${frames.length}/${wanted} frames, ${errored} errored, ${lost} lost${startup ? ` (${startup} errored at start-up not counted)` : ''}`;
       const data = { frames: frames.length, wanted, errored, lost, startup, bytes: good.map((f) => f.data.length) };
       if (frames.length === 0) {
-        report.add('streaming', `stream ${modeName}`, 'fail', `no frame within ${options.secondsPerMode + 2} s`, data);
+        // Frames that arrived but were all damaged are not "no frame": say what came.
+        const detail =
+          startup > 0
+            ? `${startup} frame${startup === 1 ? '' : 's'} arrived in ${options.secondsPerMode + 2} s, every one damaged (flagged errored: lost packets, the ERR bit, a short frame); none good`
+            : `no frame within ${options.secondsPerMode + 2} s`;
+        report.add('streaming', `stream ${modeName}`, 'fail', detail, data);
       } else if (problems.length > 0) {
         report.add('streaming', `stream ${modeName}`, 'fail', `${counts}; ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; … ${problems.length - 3} more` : ''}`, data);
       } else if (good.length === 0 || errored / frames.length > options.maxErroredShare) {

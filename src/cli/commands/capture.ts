@@ -12,13 +12,14 @@ import { frameProblem, pixelLayoutOf, type FrameGeometry } from '../../media/ind
 import type { NegotiatedFormat, VideoBuffer } from '../../index.js';
 import { collect, fourcc, frameSize, positiveInteger, positiveNumber, type FrameSizeArgument } from '../arguments.js';
 import { addCameraFlags, openSelectedCamera, type CameraFlags, type SelectedCamera } from '../camera-selection.js';
-import { defaultOutputDirectory, openFrameWriter, resolveOutput, STREAM_EXTENSION_LIST, type FrameWriter, type OutputTarget } from '../capture-output.js';
+import { checkOutput, defaultOutputDirectory, openFrameWriter, OutputClosed, resolveOutput, STREAM_EXTENSION_LIST, type FrameWriter, type OutputTarget } from '../capture-output.js';
 import { CaptureStats } from '../capture-stats.js';
 import { applyControlSettings } from '../control-values.js';
-import { CliError, ExitCode, type ExitCodeValue } from '../exit-codes.js';
-import { describeMode, differenceNote, formatRequestOf, negotiate, round } from '../format-choice.js';
+import { CliError, errorCodeOf, ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import { checkSizeOffered, describeMode, differenceNote, formatRequestOf, negotiate, round } from '../format-choice.js';
 import { onInterrupt } from '../interrupts.js';
 import { startProgress } from '../progress.js';
+import { fsReason } from '../output-location.js';
 import { Ui } from '../ui.js';
 import { runMultiCapture } from '../multi-capture.js';
 
@@ -39,7 +40,8 @@ export interface CaptureFlags extends CameraFlags {
   progress: boolean;
 }
 
-export type StopReason = 'frames' | 'seconds' | 'interrupted' | 'unplugged' | 'error';
+/** Why the capture ended; `closed`: the program reading stdout went away (a normal end, exit 0). */
+export type StopReason = 'frames' | 'seconds' | 'interrupted' | 'unplugged' | 'closed' | 'error';
 
 export interface CaptureSummary {
   frames: number;
@@ -57,7 +59,7 @@ export interface CaptureSummary {
   seconds: number;
   stopped: StopReason;
   camera: { label: string; transport: 'native' | 'virtual'; vendorId: number; productId: number; serial?: string } | null;
-  error?: string;
+  error?: { code: string; message: string };
   exitCode: number;
 }
 
@@ -87,6 +89,10 @@ export function captureCommand(): Command {
   return command;
 }
 
+function interruptedBeforeStreaming(): CliError {
+  return new CliError('interrupted before streaming started; nothing was captured', ExitCode.INTERRUPTED);
+}
+
 function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
@@ -99,6 +105,8 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
   if (Array.isArray(flags.camera)) return runMultiCapture(flags);
   if (flags.buffers < 2 || flags.buffers > 32) throw new CliError('--buffers takes 2 to 32', ExitCode.USAGE);
   const target = await resolveOutput(flags.output ?? defaultOutputDirectory());
+  // Before the camera is opened: a path that cannot be written is said at once, with the reason (EROFS, EACCES, …).
+  await checkOutput(target);
   const ui = new Ui({ quiet: flags.quiet === true, stdoutTaken: target.kind === 'stdout' });
   const keepErrored = flags.keepErrored === true;
 
@@ -116,8 +124,9 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
       ui.note('\nStopping after the frame in hand (Ctrl-C again quits at once)…');
       stop('interrupted');
     },
-    () => {
-      writer?.abandon();
+    async () => {
+      // Quit now, but never leave a `.partial` file: let a file operation in flight settle, then remove it.
+      await writer?.abandon();
       process.exit(ExitCode.INTERRUPTED);
     },
   );
@@ -132,13 +141,15 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
 
   try {
     selected = await openSelectedCamera(flags, ui, { open: { dropErroredFrames: false } });
-    if (stopReason !== null) return ExitCode.INTERRUPTED;
+    if (stopReason !== null) throw interruptedBeforeStreaming();
     const camera = selected.camera;
 
     const request = formatRequestOf(flags, camera, target.preferredFourcc);
+    checkSizeOffered(camera, request);
     mode = await negotiate(camera, request);
+    // The size is exact (checked above); a rate the camera lacks is replaced by its nearest one, said even with -q.
     const difference = differenceNote(request, mode);
-    if (difference) ui.note(`Note: ${difference}.`);
+    if (difference) ui.warn(`${difference}.`);
     const geometry: FrameGeometry = { layout: pixelLayoutOf(mode.fourcc, mode.kind), width: mode.width, height: mode.height };
     if (target.accepts && !target.accepts.includes(geometry.layout)) {
       throw new CliError(`${target.path} holds ${target.accepts.join('/')} frames, but the camera streams ${mode.fourcc}`, ExitCode.USAGE, 'Choose the format with --format, or another file extension.');
@@ -152,7 +163,7 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
     const queue = camera.queue;
     const count = queue.reqbufs(flags.buffers);
     for (let i = 0; i < count; i++) queue.qbuf(i);
-    if (stopReason !== null) return ExitCode.INTERRUPTED;
+    if (stopReason !== null) throw interruptedBeforeStreaming();
     await queue.streamon();
     streamingSince = process.hrtime.bigint();
     if (flags.seconds !== undefined) timer = setTimeout(() => stop('seconds'), flags.seconds * 1000);
@@ -187,8 +198,12 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
         try {
           written = await writer.write(stats.written + 1, buffer.data, errored);
         } catch (error) {
+          if (error instanceof OutputClosed) {
+            stop('closed');
+            break;
+          }
           if (error instanceof CliError) throw error;
-          throw new CliError(`cannot write frame ${stats.written + 1} to ${target.path}: ${(error as Error).message}`, ExitCode.FAILURE, undefined, { cause: error });
+          throw new CliError(`cannot write frame ${stats.written + 1} to ${target.path}: ${fsReason(error).text}`, ExitCode.FAILURE, undefined, { cause: error });
         }
         stats.written++;
         stats.bytesWritten += written.bytes + written.pngBytes;
@@ -218,9 +233,10 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
   }
 
   if (selected === null || mode === null || streamingSince === 0n) {
-    // Nothing streamed: no summary to give, only the reason.
+    // Nothing streamed: no summary to give, only the reason (main() prints it, as JSON too with --json).
     if (failure !== null) throw failure;
-    return stopReason === 'interrupted' ? ExitCode.INTERRUPTED : ExitCode.OK;
+    if (stopReason === 'interrupted') throw interruptedBeforeStreaming();
+    return ExitCode.OK;
   }
 
   const reason: StopReason = stopReason ?? 'error';
@@ -256,7 +272,7 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
     exitCode,
   };
   const failureMessage = failure === null ? null : failure instanceof Error ? failure.message : String(failure);
-  if (failureMessage !== null) summary.error = failureMessage;
+  if (failureMessage !== null) summary.error = { code: errorCodeOf(failure), message: failureMessage };
 
   if (flags.json) ui.json(summary);
   else ui.result(humanSummary(summary));
@@ -275,7 +291,7 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
 
 function humanSummary(s: CaptureSummary): string {
   const mode = s.mode!;
-  const how = { frames: '', seconds: '', interrupted: ' (interrupted)', unplugged: ' (camera unplugged)', error: ' (stopped by an error)' }[s.stopped];
+  const how = { frames: '', seconds: '', interrupted: ' (interrupted)', unplugged: ' (camera unplugged)', closed: ' (the reader of stdout went away)', error: ' (stopped by an error)' }[s.stopped];
   const lines = [
     `Captured ${s.frames} frame${s.frames === 1 ? '' : 's'} in ${s.seconds.toFixed(2)} s${how}: ${describeMode(mode)}, ${mode.transfer}`,
     `  rate:   ${s.fps > 0 ? `${s.fps.toFixed(2)} fps measured` : 'not measured (fewer than 2 frames)'}, ${s.negotiatedFps} fps negotiated`,

@@ -13,7 +13,7 @@ import { checkStreamCycles } from '../check/stream-cycle-checks.js';
 import { checkUnplug } from '../check/unplug-check.js';
 import { CliError, ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { onInterrupt } from '../interrupts.js';
-import { renderTable } from '../table.js';
+import { outputWidth, renderTable } from '../table.js';
 import { Ui } from '../ui.js';
 
 interface CheckFlags extends CameraFlags {
@@ -112,6 +112,7 @@ export async function runCheck(positional: string | undefined, flags: CheckFlags
     const table = renderTable(
       ['STATUS', 'CHECK', 'DETAIL'],
       report.results.map((r) => [MARK[r.status], r.name, r.detail]),
+      { maxWidth: outputWidth() },
     );
     ui.result(
       `Compliance check of ${label}\n\n${table}\n\n` +

@@ -6,7 +6,8 @@ import { addCameraFlags, openSelectedCamera, type CameraFlags } from '../camera-
 import { formatControlValue } from '../control-values.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { describeMode } from '../format-choice.js';
-import { hex4, renderTable } from '../table.js';
+import { describeControl, extensionGuidOf } from '../control-descriptions.js';
+import { hex4, outputWidth, renderTable, wrap } from '../table.js';
 import { Ui } from '../ui.js';
 
 interface InfoFlags extends CameraFlags {
@@ -47,19 +48,43 @@ function formatRows(formats: CameraFormat[]): string[][] {
 
 function flagsText(c: ControlEntry): string {
   const f = c.flags;
-  const words = [f.get && 'get', f.set && 'set', f.autoUpdate && 'auto-update', f.asynchronous && 'async', f.disabledByAuto && 'auto-owned'].filter(Boolean);
-  return words.join(',') || '-';
+  const access = f.get && f.set ? 'rw' : f.get ? 'r' : f.set ? 'w' : '-';
+  const words = [access, f.autoUpdate && 'auto-update', f.asynchronous && 'async', f.disabledByAuto && 'auto-owned'].filter(Boolean);
+  return words.join(' ');
+}
+
+/** "−64…64 step 1", "on/off", "pan −36000…36000 step 3600, tilt …", a menu's entries, a raw control's size. */
+function rangeText(c: ControlEntry): string {
+  switch (c.type) {
+    case 'boolean':
+      return 'on/off';
+    case 'menu':
+      return c.menu.map((m) => `${m.name}=${m.value}`).join(' ') || '-';
+    case 'compound': {
+      const names = Object.keys(c.max ?? c.value ?? {});
+      return names.map((n) => `${n} ${c.min?.[n] ?? '?'}…${c.max?.[n] ?? '?'}${c.step?.[n] ? ` step ${c.step[n]}` : ''}`).join(', ') || '-';
+    }
+    case 'raw':
+      return `${c.size} byte${c.size === 1 ? '' : 's'}${c.min !== null && c.max !== null ? ` ${formatControlValue(c.min)}…${formatControlValue(c.max)}` : ''}`;
+    default:
+      return c.min === null || c.max === null ? '-' : `${c.min}…${c.max}${c.step !== null && c.step !== 1 ? ` step ${c.step}` : ''}`;
+  }
 }
 
 function controlRows(controls: ControlEntry[]): string[][] {
-  return controls.map((c) => [
-    c.name,
-    c.type,
-    c.type === 'menu' ? (c.menu ?? []).map((m) => `${m.name}=${m.value}`).join(' ') || '-' : `${formatControlValue(c.min)} … ${formatControlValue(c.max)}${c.step !== null && c.type !== 'boolean' ? ` step ${formatControlValue(c.step)}` : ''}`,
-    formatControlValue(c.default, c),
-    formatControlValue(c.value, c),
-    flagsText(c),
-  ]);
+  return controls.map((c) => [c.name, c.type, rangeText(c), formatControlValue(c.default, c), formatControlValue(c.value, c), flagsText(c)]);
+}
+
+/** Extension unit controls: what their unit is (by its GUID, when a known one) and each one's name and size. */
+function extensionLines(camera: Camera, controls: ControlEntry[], width: number | undefined): string[] {
+  return controls
+    .filter((c) => c.unitType === 'extension-unit')
+    .flatMap((c) => {
+      const { label } = describeControl(c, camera.descriptors);
+      const guid = extensionGuidOf(c, camera.descriptors);
+      const text = `${c.name}: ${label} (unit ${c.unit}${guid ? ` {${guid}}` : ''}, selector ${c.selector}, ${c.size} byte${c.size === 1 ? '' : 's'})`;
+      return wrap(text, Math.max(40, (width ?? Infinity) - 4)).map((line, i) => `${i === 0 ? '  ' : '    '}${line}`);
+    });
 }
 
 /** Re-reads every readable control, so "current" is current (auto modes move some by themselves). */
@@ -82,18 +107,22 @@ export async function runInfo(positional: string | undefined, flags: InfoFlags):
       ui.json({ camera: info, formats: camera.formats, format: camera.format, controls, descriptorWarnings: warnings });
       return ExitCode.OK;
     }
+    const width = outputWidth();
     const lines = [
       `${label}`,
       `  manufacturer: ${info.manufacturer ?? '-'}   product: ${info.product ?? '-'}   serial: ${info.serial ?? '-'}`,
       `  vid:pid ${hex4(info.vendorId)}:${hex4(info.productId)}   ${info.speed} speed   UVC ${info.uvcVersion}   transport: ${info.transport}`,
       '',
       'Formats:',
-      renderTable(['IF', 'FORMAT', 'SIZE', 'FPS', 'DEFAULT FPS', 'TRANSFER', 'MAX FRAME BYTES'], formatRows(camera.formats)).replace(/^/gm, '  '),
+      renderTable(['IF', 'FORMAT', 'SIZE', 'FPS', 'DEFAULT FPS', 'TRANSFER', 'MAX FRAME BYTES'], formatRows(camera.formats), { maxWidth: width, indent: 2 }),
       '',
       `Current format: ${camera.format ? `${describeMode(camera.format)} (${camera.format.frameSize} bytes per frame at most)` : 'none negotiated'}`,
       '',
       `Controls (${controls.length}):`,
-      controls.length === 0 ? '  none' : renderTable(['NAME', 'TYPE', 'RANGE / MENU', 'DEFAULT', 'CURRENT', 'FLAGS'], controlRows(controls)).replace(/^/gm, '  '),
+      controls.length === 0
+        ? '  none'
+        : renderTable(['NAME', 'TYPE', 'RANGE / MENU', 'DEFAULT', 'CURRENT', 'FLAGS'], controlRows(controls), { maxWidth: width, indent: 2, shrink: [2, 5, 4, 3] }),
+      ...(extensionLines(camera, controls, width).length > 0 ? ['', 'Extension unit controls:', ...extensionLines(camera, controls, width)] : []),
       '',
       warnings.length === 0 ? 'Descriptors: no problems found.' : `Descriptor problems the parser worked around (${warnings.length}):\n${warnings.map((w) => `  ${w}`).join('\n')}`,
     ];

@@ -1,7 +1,7 @@
 /** `uvc-capture list`: the UVC cameras attached, and what stands in the way of those that cannot be opened. */
 import { Command } from 'commander';
-import { listCameras, type CameraInfo } from '../../camera/index.js';
-import { openCamera } from '../../camera/index.js';
+import { listCameras, openCamera, type CameraInfo } from '../../camera/index.js';
+import { usbVisibilityProblem } from '../../camera/usb-enumeration.js';
 import { makeVirtualCamera, type CameraFlags } from '../camera-selection.js';
 import { collect } from '../arguments.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
@@ -76,9 +76,11 @@ export async function runList(flags: ListFlags): Promise<ExitCodeValue> {
     return ExitCode.OK;
   }
   if (cameras.length === 0) {
+    // A container without the USB devices passed in sees no camera however many are plugged in: say so.
+    const blind = usbVisibilityProblem();
     ui.result(
-      'No UVC camera found.\n' +
-        'Plug one in, or try the built-in virtual camera: uvc-capture --virtual --frames 100 (or `uvc-capture list --virtual`).',
+      `No UVC camera found${blind ? `: ${blind}` : ''}.\n` +
+        `${blind ? 'Pass the devices in, or' : 'Plug one in, or'} try the built-in virtual camera: uvc-capture --virtual --frames 100 (or \`uvc-capture list --virtual\`).`,
     );
     return ExitCode.OK;
   }

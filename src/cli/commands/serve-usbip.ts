@@ -4,6 +4,7 @@
  * real USB camera. Binds 127.0.0.1 unless told otherwise: exporting a device to the network is a deliberate act.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startUsbipServer, type UsbipServer } from '../../usbip/index.js';
 import type { VirtualCameraOptions } from '../../virtual-camera/index.js';
@@ -26,6 +27,14 @@ interface ServeFlags {
   fault?: string[];
   virtualOption?: string[];
   json?: boolean;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  const v6 = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return v6 === '::1' || v6.startsWith('::ffff:127.');
 }
 
 /** `--formats` takes JSON, or @file with JSON in it: an array of { format, frames: [{ width, height, fps }] }. */
@@ -95,6 +104,14 @@ export async function runServeUsbip(flags: ServeFlags): Promise<ExitCodeValue> {
     throw new CliError(`cannot listen on ${flags.host}:${flags.port}: ${why}`, code === 'EINVAL' ? ExitCode.USAGE : ExitCode.FAILURE, undefined, { cause: error });
   }
 
+  if (!isLoopback(flags.host)) {
+    ui.warn(
+      `USB/IP has no authentication: anyone who can reach ${flags.host}:${server.port} can attach the camera and watch it. ` +
+        'Export beyond this machine only on a network you trust (the default, 127.0.0.1, keeps it local).',
+    );
+  }
+  server.on('drop', (e) => ui.note(`Dropped a connection from ${e.remote}: ${e.reason} (${e.detail}).`));
+
   // Listen for Ctrl-C before saying it stops the export: whoever reads that line may press it at once.
   const stopped = new Promise<void>((resolve) => {
     const interrupts = onInterrupt(
@@ -118,16 +135,26 @@ export async function runServeUsbip(flags: ServeFlags): Promise<ExitCodeValue> {
       `  usbip${server.port === 3240 ? '' : ` --tcp-port ${server.port}`} attach -r ${host} -b ${flags.busid}\n` +
       `Then it is a USB camera there (/dev/video*, or \`uvc-capture list\`). Ctrl-C stops the export.`,
   );
-  server.on('attach', (e) => event({ event: 'attach', busid: e.busid, remote: e.remote }, `Attached by ${e.remote}.`));
-  server.on('detach', (e) =>
-    event({ event: 'detach', busid: e.busid, remote: e.remote, reason: e.reason }, `Detached from ${e.remote} (${e.reason}${e.error ? `: ${e.error.message}` : ''}).`),
-  );
+  // Who has the camera attached now: what stopping does to them is said from this, not assumed.
+  const attachedBy = new Set<string>();
+  server.on('attach', (e) => {
+    attachedBy.add(e.remote);
+    event({ event: 'attach', busid: e.busid, remote: e.remote }, `Attached by ${e.remote}.`);
+  });
+  server.on('detach', (e) => {
+    attachedBy.delete(e.remote);
+    event({ event: 'detach', busid: e.busid, remote: e.remote, reason: e.reason }, `Detached from ${e.remote} (${e.reason}${e.error ? `: ${e.error.message}` : ''}).`);
+  });
   server.on('reject', (e) =>
     event({ event: 'reject', busid: e.busid, remote: e.remote, status: e.status }, `Refused an import of '${e.busid}' from ${e.remote}${e.error ? `: ${e.error.message}` : ''}.`),
   );
 
   await stopped;
-  ui.note('Stopping: the attached host sees the camera unplugged.');
+  ui.note(
+    attachedBy.size === 0
+      ? 'Stopping: no host had the camera attached.'
+      : `Stopping: ${[...attachedBy].join(', ')} ${attachedBy.size === 1 ? 'sees' : 'see'} the camera unplugged.`,
+  );
   await server.close();
   if (model.attached) model.unplug();
   return ExitCode.OK;

@@ -1,17 +1,22 @@
 /**
- * The preview's HTTP side, on 127.0.0.1 only: the page, the live picture as MJPEG over multipart/x-mixed-replace
- * (what browsers show in a plain <img>), the newest frame as one JPEG, the state as JSON, and control changes by
- * POST. A viewer whose connection is slow skips frames rather than piling them up.
+ * The preview's HTTP side (127.0.0.1 unless told otherwise): the page, the live picture as MJPEG over
+ * multipart/x-mixed-replace (what browsers show in a plain <img>), the newest frame as one JPEG, the state as JSON,
+ * and control changes by POST. Every request passes the RequestGuard first (Host, Origin, content type, token).
+ * A viewer whose connection is slow skips frames rather than piling them up.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import { isUvcError } from '../../errors.js';
 import type { Camera } from '../../camera/index.js';
 import type { ControlEntry } from '../../uvc/index.js';
+import { activeOwnerOf } from '../control-owners.js';
+import { describeControl } from '../control-descriptions.js';
 import { parseControlValue } from '../control-values.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 import type { FrameFeed, JpegFrame } from './frame-feed.js';
 import { previewPage } from './preview-page.js';
+import { RequestGuard } from './request-guard.js';
 
 const BOUNDARY = 'uvc-capture-frame';
 const MAX_BODY = 64 * 1024;
@@ -26,23 +31,45 @@ export interface PreviewServerOptions {
   host: string;
   port: number;
   label: string;
+  /** Host names to answer to besides the address's own (--allow-host). */
+  allowHosts?: readonly string[];
 }
 
-/** What a control looks like to the page: JSON-safe, bytes as hex. */
-function controlJson(c: ControlEntry): Record<string, unknown> {
+/**
+ * What a control looks like to the page: JSON-safe (bytes as hex), with a label and details for people, the
+ * fields of a compound control, and the automatic mode that owns it right now (its slider is then disabled).
+ */
+function controlJson(c: ControlEntry, controls: readonly ControlEntry[], camera: Camera): Record<string, unknown> {
   const hex = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v);
+  const description = describeControl(c, camera.closed ? null : camera.descriptors);
+  const owner = activeOwnerOf(c, controls);
+  const fields =
+    c.type === 'compound' && c.value !== null
+      ? Object.keys(c.value).map((name) => ({
+          name,
+          min: c.min?.[name] ?? null,
+          max: c.max?.[name] ?? null,
+          step: c.step?.[name] ?? null,
+        }))
+      : null;
   return {
     name: c.name,
+    label: description.label,
+    details: description.details,
+    unit: description.unit,
     type: c.type,
+    size: c.size,
     min: hex(c.min),
     max: hex(c.max),
     step: hex(c.step),
     default: hex(c.default),
     value: hex(c.value),
     menu: c.menu ?? null,
+    fields,
     get: c.flags.get,
     set: c.flags.set,
     autoUpdate: c.flags.autoUpdate,
+    owner: owner === null ? null : { name: owner.name, label: describeControl(owner.control, null).label, howToTake: owner.howToTake },
   };
 }
 
@@ -74,7 +101,7 @@ function statusFor(error: unknown): number {
 }
 
 function errorBody(error: unknown): { error: { code: string; message: string } } {
-  const code = isUvcError(error) ? error.code : error instanceof CliError ? 'EINVAL' : 'EIO';
+  const code = isUvcError(error) ? error.code : error instanceof CliError ? error.code : 'EIO';
   return { error: { code, message: error instanceof Error ? error.message : String(error) } };
 }
 
@@ -98,12 +125,14 @@ async function readJson(request: http.IncomingMessage): Promise<Record<string, u
 export class PreviewServer {
   private readonly viewers = new Set<Viewer>();
   private readonly server: http.Server;
+  readonly guard: RequestGuard;
 
   constructor(
     private readonly camera: Camera,
     private readonly feed: FrameFeed,
     private readonly options: PreviewServerOptions,
   ) {
+    this.guard = new RequestGuard({ host: options.host, allowHosts: options.allowHosts ?? [] });
     this.server = http.createServer((request, response) => {
       this.route(request, response).catch((error: unknown) => {
         if (!response.headersSent) send(response, statusFor(error), errorBody(error));
@@ -113,7 +142,8 @@ export class PreviewServer {
     feed.on('frame', (frame) => this.broadcast(frame));
   }
 
-  async listen(): Promise<string> {
+  /** Listens; returns the URLs to open (with the token when listening beyond loopback). */
+  async listen(): Promise<string[]> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => {
@@ -122,8 +152,10 @@ export class PreviewServer {
       });
     });
     const address = this.server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}/`;
+    this.guard.listening(address.port);
+    const wildcard = address.address === '0.0.0.0' || address.address === '::';
+    // On all addresses: this machine's name for others, and loopback for a browser here.
+    return wildcard ? [this.guard.url(os.hostname()), this.guard.url('127.0.0.1')] : [this.guard.url(address.address)];
   }
 
   async close(): Promise<void> {
@@ -154,16 +186,42 @@ export class PreviewServer {
       lost: feed.stats.lost,
       disconnected: this.camera.disconnected,
       lastError: feed.lastError,
-      controls: this.camera.controls.map(controlJson),
+      controls: this.controlsJson(),
     };
+  }
+
+  private controlsJson(): Record<string, unknown>[] {
+    const controls = this.camera.controls;
+    return controls.map((c) => controlJson(c, controls, this.camera));
   }
 
   private async route(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const method = request.method ?? 'GET';
+    const refusal = this.guard.check(request, url);
+    if (refusal !== null) {
+      request.resume();
+      return send(response, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+    }
+    if (this.guard.tokenInQuery(url)) {
+      // Jupyter's way: the token becomes a cookie; the page itself is reloaded without it in the address bar.
+      response.setHeader('set-cookie', this.guard.cookie());
+      if (method === 'GET' && url.pathname === '/') {
+        response.writeHead(302, { location: '/', 'cache-control': 'no-store', 'content-length': 0 });
+        return void response.end();
+      }
+    }
     if (method === 'GET' && url.pathname === '/') {
       const html = previewPage();
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(html) });
+      response.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(html),
+        // The page loads only from here and may not be framed by another site (clickjacking of the controls).
+        'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'",
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+      });
       response.end(html);
     } else if (method === 'GET' && url.pathname === '/stream.mjpg') {
       this.addViewer(response);
@@ -179,11 +237,18 @@ export class PreviewServer {
       const body = await readJson(request);
       const control = this.camera.controls.find((c) => c.name === name);
       if (!control) return send(response, 404, { error: { code: 'ENOENT', message: `no control '${name}'` } });
+      const owner = activeOwnerOf(control, this.camera.controls);
+      if (owner !== null && control.flags.set) {
+        return send(response, 409, {
+          error: { code: 'EBUSY', message: `${owner.name} owns ${name} while it is on: ${owner.howToTake} first` },
+        });
+      }
       const value = typeof body.value === 'string' ? parseControlValue(control, body.value) : (body.value as never);
       await this.camera.setControl(name, value);
-      const value2 = await this.camera.getControl(name).catch(() => null);
-      const updated = this.camera.controls.find((c) => c.name === name)!;
-      send(response, 200, { control: controlJson({ ...updated, value: value2 ?? updated.value } as typeof updated), controls: this.camera.controls.map(controlJson) });
+      // Reading back: the camera may adjust the value; other controls may change with it (an auto mode).
+      await this.camera.getControl(name).catch(() => null);
+      const controls = this.controlsJson();
+      send(response, 200, { control: controls.find((c) => c.name === name), controls });
     } else if (method === 'POST' && url.pathname === '/api/mode') {
       const body = await readJson(request);
       const mode = await this.feed.changeMode({
@@ -194,6 +259,7 @@ export class PreviewServer {
       });
       send(response, 200, { mode });
     } else {
+      request.resume();
       send(response, method === 'GET' || method === 'POST' ? 404 : 405, { error: { code: 'ENOENT', message: `${method} ${url.pathname}: no such thing here` } });
     }
   }

@@ -20,8 +20,22 @@ export interface AddonDeviceInfo {
   activeConfigIndex: number;
 }
 
+/** Fields of a slot's completion record (RecordField in native/stream.h). */
+export const RecordField = {
+  STATUS: 0,
+  ACTUAL_LENGTH: 1,
+  PACKET_COUNT: 2,
+  LOST_INTERVALS: 3,
+  COMPLETED_AT_NS: 4,
+  SEQUENCE: 5,
+  /** 1: the engine gave up after this failure; the stream stopped itself. */
+  FINAL: 6,
+} as const;
+
 /** One slot's views, made once per stream on the transfer's own memory. */
 export interface AddonStreamSlot {
+  /** The slot's last completion, written by the addon just before the dispatch that lists the slot. */
+  record: Float64Array;
   buffer: Uint8Array;
   /** iso: one entry per packet; empty for bulk/interrupt. */
   packetStatus: Int32Array;
@@ -32,32 +46,36 @@ export interface AddonStreamOptions {
   endpoint: number;
   type: 'iso' | 'bulk' | 'interrupt';
   transfers: number;
+  spareTransfers?: number;
   packetsPerTransfer?: number;
   packetSize?: number;
   transferSize?: number;
   timeoutMs?: number;
 }
 
-/** Called on the JavaScript thread, once per completion. */
-export type AddonDispatch = (
-  slot: number,
-  status: number,
-  actualLength: number,
-  packetCount: number,
-  lostIntervals: number,
-  completedAtNs: number,
-  sequence: number,
-) => void;
+/**
+ * Called on the JavaScript thread with the completions that are ready: `count` slot indexes in the stream's
+ * `batch` array, in completion order, each slot's `record` filled in.
+ */
+export type AddonDispatch = (count: number) => void;
 
 export interface AddonStreamStats {
   completed: number;
   inFlight: number;
   held: number;
   lostIntervals: number;
+  sparesFree: number;
+  sparesLow: number;
+  /** Times nothing was in flight because JavaScript held every slot. */
+  starved: number;
+  /** Failed completions and submits. */
+  failures: number;
 }
 
 export interface AddonStream {
   readonly slots: readonly AddonStreamSlot[];
+  /** Which slots one dispatch carries (its first `count` entries). */
+  readonly batch: Int32Array;
   /** The endpoint's service interval in ns (bus interval × its bInterval rule): the unit of lostIntervals. */
   readonly intervalNs: number;
   release(slot: number): void;
@@ -92,6 +110,11 @@ export interface NativeAddon {
   openDevice(busNumber: number, deviceAddress: number): Promise<AddonDevice>;
   openDeviceByPort(busNumber: number, ports: number[]): Promise<AddonDevice>;
   libusbVersion(): string;
+  /**
+   * For the benchmark only: C memcpy of slices, rows of [source, sourceOffset, length, destination,
+   * destinationOffset] in `table` (the baseline the frame assembler is measured against). EINVAL out of bounds.
+   */
+  memcpySlices(sources: ArrayBuffer[], destinations: ArrayBuffer[], table: Int32Array): void;
   /** Native objects alive in the process (devices, streams, transfer memory blocks): for leak tests. */
   liveObjects(): { devices: number; streams: number; blocks: number };
   /** Exposed for instanceof checks only: constructing them from JavaScript throws EINVAL. */

@@ -1,13 +1,16 @@
 /**
  * UsbStream over the addon's stream engine. The engine owns the transfers and their memory; this side turns
  * each completion into a CompletedTransfer whose views (buffer, packetStatus, packetLength) are the slot's own,
- * made once per slot by the addon. The small CompletedTransfer object itself is new per completion, so that a
- * stale object's release() can never hand back a later completion of the same slot.
+ * made once per slot by the addon. The addon calls in once per batch of ready completions (their records are
+ * in the block, next to the data): no per-completion arguments cross N-API. The small CompletedTransfer object
+ * itself is new per completion, so that a stale object's release() can never hand back a later completion of the
+ * same slot.
  *
  * lostIntervals is counted in the endpoint's service interval (`intervalNs`: the bus interval times the iso or
  * interrupt bInterval rule; one bus interval for bulk). For bulk nothing is lost on the wire (the device waits),
  * but the count still says how long the stream was starved.
  */
+import { uvcError, type UvcError } from '../../errors.js';
 import type {
   CompletedTransfer,
   StreamOptions,
@@ -16,8 +19,8 @@ import type {
   TransferStatusCode,
   UsbStream,
 } from '../usb-transport.js';
-import { TransferStatus } from '../usb-transport.js';
-import type { AddonDevice, AddonStream, AddonStreamSlot } from './addon-types.js';
+import { TRANSFER_STATUS_ERROR, TransferStatus, streamFailureLimit } from '../usb-transport.js';
+import { RecordField, type AddonDevice, type AddonStream, type AddonStreamSlot } from './addon-types.js';
 import { nativeCall, nativeCallSync } from './native-errors.js';
 
 class NativeCompletedTransfer implements CompletedTransfer {
@@ -52,10 +55,13 @@ export class NativeStream implements UsbStream {
   readonly options: Readonly<StreamOptions>;
   private readonly raw: AddonStream;
   private readonly slots: readonly AddonStreamSlot[];
+  private readonly batch: Int32Array;
+  private readonly packetStride: number;
   /** Sequence of the completion each slot's holder got; -1 when JavaScript does not hold the slot. */
   private readonly heldSequence: Float64Array;
   private stopPromise: Promise<void> | undefined;
   private stopRequested = false;
+  private failed: UvcError | undefined;
 
   constructor(
     device: AddonDevice,
@@ -64,24 +70,30 @@ export class NativeStream implements UsbStream {
     private readonly host: StreamHost,
   ) {
     this.options = Object.freeze({ ...options });
-    const { endpoint, type, transfers, packetsPerTransfer, packetSize, transferSize, timeoutMs } = options;
+    const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs } = options;
     this.raw = nativeCallSync(() =>
       device.startStream(
-        { endpoint, type, transfers, packetsPerTransfer, packetSize, transferSize, timeoutMs },
-        (slot, status, actualLength, packetCount, lostIntervals, completedAtNs, sequence) =>
-          this.dispatch(slot, status, actualLength, packetCount, lostIntervals, completedAtNs, sequence),
+        { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs },
+        (count) => this.dispatch(count),
       ),
     );
     this.slots = this.raw.slots;
+    this.batch = this.raw.batch;
+    this.packetStride = type === 'iso' ? (packetSize ?? 0) : 0;
     this.heldSequence = new Float64Array(this.slots.length).fill(-1);
   }
 
   get stats(): Readonly<StreamStats> {
-    return this.raw.stats();
+    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow } = this.raw.stats();
+    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow };
   }
 
   get stopped(): boolean {
     return this.stopRequested;
+  }
+
+  get failure(): UvcError | undefined {
+    return this.failed;
   }
 
   /** The endpoint's service interval in ns: what one lost interval is worth. */
@@ -105,40 +117,48 @@ export class NativeStream implements UsbStream {
     this.raw.release(slot);
   }
 
-  private dispatch(
-    slot: number,
-    status: number,
-    actualLength: number,
-    packetCount: number,
-    lostIntervals: number,
-    completedAtNs: number,
-    sequence: number,
-  ): void {
-    if (this.stopRequested) return;  // the engine drops these already; this keeps the promise locally too
-    const views = this.slots[slot]!;
-    this.heldSequence[slot] = sequence;
-    if (status === TransferStatus.NO_DEVICE) this.host.noteDisconnect();
-    const transfer = new NativeCompletedTransfer(
-      this,
-      slot,
-      sequence,
-      status as TransferStatusCode,
-      views.buffer,
-      actualLength,
-      packetCount,
-      this.options.type === 'iso' ? (this.options.packetSize ?? 0) : 0,
-      views.packetStatus,
-      views.packetLength,
-      lostIntervals,
-      completedAtNs,
-    );
-    try {
-      this.onTransfer(transfer);
-    } catch (error) {
-      // Like an exception in any event listener: it surfaces as uncaught, and the stream is not corrupted.
-      process.nextTick(() => {
-        throw error;
-      });
+  private dispatch(count: number): void {
+    for (let i = 0; i < count; i++) {
+      if (this.stopRequested) return; // the engine drops these already; this keeps the promise locally too
+      const slot = this.batch[i]!;
+      const views = this.slots[slot]!;
+      const record = views.record;
+      const status = record[RecordField.STATUS]! as TransferStatusCode;
+      const sequence = record[RecordField.SEQUENCE]!;
+      this.heldSequence[slot] = sequence;
+      if (status === TransferStatus.NO_DEVICE) this.host.noteDisconnect();
+      const final = record[RecordField.FINAL] === 1;
+      if (final) {
+        const code = TRANSFER_STATUS_ERROR[status] ?? 'EIO';
+        this.failed = uvcError(
+          code,
+          `the stream on endpoint 0x${this.options.endpoint.toString(16).padStart(2, '0')} gave up: ${streamFailureLimit(this.options.transfers)} transfers in a row failed at once (the last with ${code})`,
+        );
+      }
+      const transfer = new NativeCompletedTransfer(
+        this,
+        slot,
+        sequence,
+        status,
+        views.buffer,
+        record[RecordField.ACTUAL_LENGTH]!,
+        record[RecordField.PACKET_COUNT]!,
+        this.packetStride,
+        views.packetStatus,
+        views.packetLength,
+        record[RecordField.LOST_INTERVALS]!,
+        record[RecordField.COMPLETED_AT_NS]!,
+      );
+      try {
+        this.onTransfer(transfer);
+      } catch (error) {
+        // Like an exception in any event listener: it surfaces as uncaught, and the stream is not corrupted.
+        process.nextTick(() => {
+          throw error;
+        });
+      }
+      // The engine stopped itself; stop() settles once its transfers are back.
+      if (final) this.stop().catch(() => undefined);
     }
   }
 }

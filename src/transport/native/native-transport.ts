@@ -247,9 +247,12 @@ export class NativeTransport implements UsbTransport, StreamHost {
     if (this.closePromise === undefined) {
       const streams = [...this.streams];
       this.closePromise = (async () => {
-        // Streams first, so their stop() promises settle before close() does; then everything queued before.
-        await Promise.all(streams.map((s) => s.stop().catch(() => undefined)));
+        // Cancel every stream now, but close the device without waiting for them: the addon's close drains
+        // their transfers (or, if some never come back, gives up after a bound and leaves the device open with
+        // their memory), and then their stop() promises have settled too, before close() does.
+        const stops = streams.map((s) => s.stop().catch(() => undefined));
         await this.enqueue(() => nativeCall(() => this.device.close()));
+        await Promise.all(stops);
       })();
     }
     return this.closePromise;

@@ -1,8 +1,15 @@
 /**
  * The stream engine of the in-process host: the same contract as the addon's (see UsbStream in
- * ../usb-transport.ts). N transfers stay submitted to the device model; each completion is handed to JavaScript
- * once, as the slot's own buffer; release() resubmits it. stop() cancels everything and resolves once every
+ * ../usb-transport.ts). N transfers stay submitted to the device model, out of N + spareTransfers slots: when one
+ * completes, a free slot is submitted before the completion is handed to JavaScript (once, as the slot's own
+ * buffer); release() frees it, resubmitting it if fewer than N are in flight. stop() cancels everything and resolves once every
  * submitted transfer has come back.
+ *
+ * Like a real host it never outruns the bus: a transfer that came back failed is resubmitted on the next turn of
+ * the event loop, not as a promise continuation, so a device that fails every request at once cannot starve
+ * timers and signals. Each transfer has its own AbortSignal (one listener each on the model's side), and once the
+ * device has left, nothing more is submitted: a transfer released after the unplug comes back NO_DEVICE without
+ * reaching the model, even if a new device has been plugged in meanwhile (usbfs and the addon do the same).
  */
 import {
   TransferStatus,
@@ -34,6 +41,10 @@ class TransferSlot implements CompletedTransfer {
   lostIntervals = 0;
   completedAtNs = 0;
   state: 'idle' | 'in-flight' | 'held' = 'idle';
+  /** Aborts the request in flight (stop, or the per-transfer timeout). One per submission. */
+  controller: AbortController | null = null;
+  timeout: NodeJS.Timeout | null = null;
+  timedOut = false;
   readonly packetStatus: Int32Array;
   readonly packetLength: Int32Array;
   /** The request handed to the model; for iso the model fills packetLength/packetStatus in place. */
@@ -66,6 +77,8 @@ class TransferSlot implements CompletedTransfer {
 }
 
 export interface VirtualStreamHooks {
+  /** False once the device this stream was started on has left (whatever is plugged in now). */
+  connected(): boolean;
   /** A completion said the device is gone. */
   onNoDevice(): void;
   /** The stream has fully stopped (every transfer came back). */
@@ -75,8 +88,8 @@ export interface VirtualStreamHooks {
 export class VirtualStream implements UsbStream {
   readonly options: Readonly<StreamOptions>;
   private readonly slots: TransferSlot[] = [];
-  private readonly abort = new AbortController();
   private readonly counters: StreamStats = { completed: 0, inFlight: 0, held: 0, lostIntervals: 0 };
+  private sparesLow: number;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
   private resolveStop: (() => void) | undefined;
@@ -94,13 +107,19 @@ export class VirtualStream implements UsbStream {
     const packets = iso ? options.packetsPerTransfer! : 0;
     const stride = iso ? options.packetSize! : 0;
     const size = iso ? packets * stride : options.transferSize!;
-    for (let i = 0; i < options.transfers; i++) {
+    const count = options.transfers + (options.spareTransfers ?? 0);
+    for (let i = 0; i < count; i++) {
       this.slots.push(new TransferSlot(this, i, new Uint8Array(size), packets, stride));
     }
+    this.sparesLow = count;
   }
 
   get stats(): Readonly<StreamStats> {
-    return { ...this.counters };
+    return { ...this.counters, sparesFree: this.sparesFree, sparesLow: this.sparesLow };
+  }
+
+  private get sparesFree(): number {
+    return this.slots.length - this.counters.inFlight - this.counters.held;
   }
 
   get stopped(): boolean {
@@ -108,7 +127,7 @@ export class VirtualStream implements UsbStream {
   }
 
   start(): void {
-    for (const slot of this.slots) this.submit(slot);
+    for (let i = 0; i < this.options.transfers; i++) this.submit(this.slots[i]!);
   }
 
   stop(): Promise<void> {
@@ -117,7 +136,7 @@ export class VirtualStream implements UsbStream {
       this.stopPromise = new Promise<void>((resolve) => {
         this.resolveStop = resolve;
       });
-      this.abort.abort();
+      for (const slot of this.slots) slot.controller?.abort();
       this.settleIfDrained();
     }
     return this.stopPromise;
@@ -128,14 +147,56 @@ export class VirtualStream implements UsbStream {
     slot.state = 'idle';
     this.counters.held--;
     if (this.stopping || this.deviceGone) return;
-    this.submit(slot);
+    if (this.counters.inFlight >= this.options.transfers) return; // a spare now, free for the next refill
+    if (!this.hooks.connected()) {
+      // The device left while JavaScript held this transfer: it must not reach whatever is plugged in now.
+      this.failUnsubmitted(slot);
+      return;
+    }
+    if (slot.status === TransferStatus.COMPLETED) {
+      this.submit(slot);
+      return;
+    }
+    // A failed transfer goes back on the next turn: a device failing every request must not spin the loop.
+    slot.state = 'in-flight';
+    this.counters.inFlight++;
+    setImmediate(() => {
+      this.counters.inFlight--;
+      slot.state = 'idle';
+      if (this.stopping) {
+        this.settleIfDrained();
+        return;
+      }
+      if (!this.hooks.connected()) {
+        this.failUnsubmitted(slot);
+        return;
+      }
+      this.submit(slot);
+    });
+  }
+
+  /** A free slot goes out in place of one that completed well, before JavaScript sees the completion. */
+  private refill(): void {
+    if (this.counters.inFlight >= this.options.transfers || !this.hooks.connected()) return;
+    const free = this.slots.find((s) => s.state === 'idle');
+    if (free !== undefined) this.submit(free);
   }
 
   private submit(slot: TransferSlot): void {
     slot.state = 'in-flight';
     this.counters.inFlight++;
+    this.sparesLow = Math.min(this.sparesLow, this.sparesFree);
+    const controller = new AbortController();
+    slot.controller = controller;
+    slot.timedOut = false;
     const timeoutMs = this.options.type === 'iso' ? 0 : (this.options.timeoutMs ?? 0);
-    const signal = timeoutMs > 0 ? AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]) : this.abort.signal;
+    if (timeoutMs > 0) {
+      slot.timeout = setTimeout(() => {
+        slot.timedOut = true;
+        controller.abort();
+      }, timeoutMs);
+    }
+    const signal = controller.signal;
     this.model
       .transfer(
         slot.iso
@@ -143,21 +204,35 @@ export class VirtualStream implements UsbStream {
           : { endpoint: this.options.endpoint, buffer: slot.buffer, signal },
       )
       .then(
-        (reply) => this.complete(slot, reply, signal),
-        () => this.complete(slot, { status: 'error', actualLength: 0, startFrame: 0 }, signal),
+        (reply) => this.complete(slot, reply),
+        () => this.complete(slot, { status: 'error', actualLength: 0, startFrame: 0 }),
       );
   }
 
-  private complete(slot: TransferSlot, reply: EndpointReply, signal: AbortSignal): void {
+  /** A transfer that was never submitted because the device is gone: it comes back NO_DEVICE, in order. */
+  private failUnsubmitted(slot: TransferSlot): void {
+    slot.state = 'in-flight';
+    this.counters.inFlight++;
+    slot.iso?.status.fill(TransferStatus.NO_DEVICE);
+    slot.iso?.actual.fill(0);
+    queueMicrotask(() => this.complete(slot, { status: 'no_device', actualLength: 0, startFrame: 0 }));
+  }
+
+  private complete(slot: TransferSlot, reply: EndpointReply): void {
     this.counters.inFlight--;
+    slot.controller = null;
+    if (slot.timeout !== null) {
+      clearTimeout(slot.timeout);
+      slot.timeout = null;
+    }
     if (this.stopping) {
       slot.state = 'idle';
       this.settleIfDrained();
       return;
     }
     let status = STATUS_OF_REPLY[reply.status] ?? TransferStatus.ERROR;
-    // Our own per-transfer timeout aborted it (the stream's abort only happens while stopping).
-    if (status === TransferStatus.CANCELLED && signal.aborted) status = TransferStatus.TIMED_OUT;
+    // Our own per-transfer timeout aborted it (the stream's own abort only happens while stopping).
+    if (status === TransferStatus.CANCELLED && slot.timedOut) status = TransferStatus.TIMED_OUT;
     slot.status = status;
     slot.actualLength = Math.min(Math.max(0, reply.actualLength | 0), slot.buffer.length);
     slot.lostIntervals = Math.max(0, reply.missedIntervals ?? 0);
@@ -170,6 +245,8 @@ export class VirtualStream implements UsbStream {
       this.deviceGone = true;
       this.hooks.onNoDevice();
     }
+    // Only after a good completion: a failed one goes back through release() on the next turn (see above).
+    if (!this.deviceGone && (status === TransferStatus.COMPLETED || status === TransferStatus.TIMED_OUT)) this.refill();
     try {
       this.onTransfer(slot);
     } catch (error) {

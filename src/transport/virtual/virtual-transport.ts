@@ -9,6 +9,7 @@ import { UvcError } from '../../errors.js';
 import { DescriptorType, FeatureSelector, RequestType, StandardRequest, type UsbSpeed } from '../../spec/usb.js';
 import type { ControlReply, SetupPacket, UsbDeviceModel } from '../device-model.js';
 import {
+  MAX_SPARE_BYTES,
   MAX_STREAM_BYTES,
   type ControlSetup,
   type StreamOptions,
@@ -58,6 +59,8 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
   private readonly altSettings = new Map<number, number>();
   private readonly streams = new Map<number, VirtualStream>();
   private langId: number | undefined;
+  /** Control requests the device has not answered yet: close() cancels them. */
+  private readonly pendingControls = new Set<AbortController>();
   private readonly onUnplug = (): void => this.markDisconnected();
   /** The shared bus that books periodic bandwidth, when the device is on one (virtual-bus.ts). */
   private readonly busPort: BusPort | undefined;
@@ -153,8 +156,9 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     if (!(data instanceof Uint8Array)) throw new UvcError('EINVAL', 'controlTransferOut data must be a Uint8Array');
     checkSetup(setup, data.length);
     if ((setup.bmRequestType & 0x80) !== 0) throw new UvcError('EINVAL', 'controlTransferOut needs an OUT bmRequestType (bit 7 clear)');
-    await this.control({ ...setup, wLength: data.length }, data.slice(), timeoutMs);
-    return data.length;
+    const reply = await this.control({ ...setup, wLength: data.length }, data.slice(), timeoutMs);
+    // A device may take fewer bytes than were sent (a short control write): say so, as libusb does.
+    return reply.accepted === undefined ? data.length : Math.max(0, Math.min(data.length, reply.accepted));
   }
 
   async claimInterface(interfaceNumber: number): Promise<void> {
@@ -206,6 +210,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     checkStreamOptions(options, endpoint);
     if (this.streams.has(options.endpoint)) throw new UvcError('EBUSY', `a stream already runs on endpoint 0x${hex(options.endpoint)}`);
     const stream = new VirtualStream(this.model, options, onTransfer, {
+      connected: () => !this.disconnected,
       onNoDevice: () => this.markDisconnected(),
       onStopped: (stopped) => {
         if (this.streams.get(options.endpoint) === stopped) this.streams.delete(options.endpoint);
@@ -219,6 +224,8 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
   async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;
+    // Like usbfs at close (and the addon): what is still pending on endpoint 0 ends now, ECANCELED.
+    for (const controller of this.pendingControls) controller.abort();
     await Promise.all([...this.streams.values()].map((stream) => stream.stop()));
     const claims = claimsByModel.get(this.model);
     for (const interfaceNumber of this.claimed) {
@@ -241,12 +248,26 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
   }
 
   private async control(setup: SetupPacket, data: Uint8Array | undefined, timeoutMs: number): Promise<ControlReply> {
-    const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+    const controller = new AbortController();
+    let timedOut = false;
+    // A request in flight keeps the process alive until it ends, as one in the addon does: this timer is both the
+    // timeout and that hold (AbortSignal.timeout's timer would let the process exit with the request pending).
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs)
+        : setInterval(() => undefined, 2 ** 30);
+    this.pendingControls.add(controller);
     let reply: ControlReply;
     try {
-      reply = await this.model.control(setup, data, signal);
+      reply = await this.model.control(setup, data, controller.signal);
     } catch (error) {
       throw new UvcError('EIO', `device model failed the control request: ${String(error)}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+      this.pendingControls.delete(controller);
     }
     switch (reply.status) {
       case 'ok':
@@ -257,6 +278,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
         this.markDisconnected();
         throw new UvcError('ENODEV', 'the device is gone');
       case 'cancelled':
+        if (!timedOut) throw new UvcError('ECANCELED', `control request 0x${hex(setup.bRequest)} was cancelled: the device handle closed`, { details: { setup } });
         throw new UvcError('ETIMEDOUT', `control request 0x${hex(setup.bRequest)} timed out after ${timeoutMs} ms`, { details: { setup } });
       case 'overflow':
         throw new UvcError('EOVERFLOW', `control request 0x${hex(setup.bRequest)}: the device sent too much`);
@@ -359,6 +381,12 @@ function checkStreamOptions(options: StreamOptions, endpoint: EndpointLayout): v
   }
   if (bytes > MAX_STREAM_BYTES) {
     throw new UvcError('EINVAL', `the stream would hold ${bytes} bytes of transfers; the limit is ${MAX_STREAM_BYTES}`);
+  }
+  const spares = options.spareTransfers ?? 0;
+  if (!Number.isInteger(spares) || spares < 0) throw new UvcError('EINVAL', 'spareTransfers must be a non-negative integer');
+  const spareBytes = (bytes / options.transfers) * spares;
+  if (spareBytes > MAX_SPARE_BYTES) {
+    throw new UvcError('EINVAL', `the stream's spare transfers would hold ${spareBytes} bytes; the limit is ${MAX_SPARE_BYTES}`);
   }
 }
 

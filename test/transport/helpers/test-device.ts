@@ -28,6 +28,9 @@ export class TestDevice extends EventEmitter implements UsbDeviceModel {
   /** Intervals the next iso reply reports as missed (then reset). */
   missedNext = 0;
   readonly requests: SetupPacket[] = [];
+  /** Endpoint requests the device was handed, and how many came while it was unplugged. */
+  transfersSeen = 0;
+  transfersWhileUnplugged = 0;
   altSetting = new Map<number, number>();
   bulkQueue: Uint8Array[] = [];
   private echo: Uint8Array = new Uint8Array(0);
@@ -62,7 +65,11 @@ export class TestDevice extends EventEmitter implements UsbDeviceModel {
   }
 
   async transfer(request: EndpointRequest): Promise<EndpointReply> {
-    if (!this.attached) return { status: 'no_device', actualLength: 0, startFrame: 0 };
+    this.transfersSeen++;
+    if (!this.attached) {
+      this.transfersWhileUnplugged++;
+      return { status: 'no_device', actualLength: 0, startFrame: 0 };
+    }
     if (request.endpoint === 0x81 && request.iso) {
       if (this.altSetting.get(0) !== 1) return { status: 'stall', actualLength: 0, startFrame: 0 };
       const outcome = await this.wait(request.signal, () => new Promise((resolve) => setTimeout(resolve, 1)));
@@ -106,6 +113,13 @@ export class TestDevice extends EventEmitter implements UsbDeviceModel {
     this.attached = false;
     this.emit('unplug');
     for (const wake of [...this.unplugWaiters]) wake();
+  }
+
+  /** Back on the bus as a new device. */
+  replug(): void {
+    if (this.attached) return;
+    this.attached = true;
+    this.emit('replug');
   }
 
   /** The next queued bulk chunk, or why there will be none. */

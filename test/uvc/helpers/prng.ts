@@ -1,23 +1,25 @@
-/** A small deterministic PRNG (mulberry32): the same seed gives the same cases on every machine. */
+import { Random } from '../../../src/random.js';
+
+/**
+ * The fuzzers' PRNG (descriptor and USB/IP): the project's one (src/random.ts) with this file's historical
+ * draws (next() is a 32-bit integer, picks go by modulo), so that a seed recorded from a failure replays the same
+ * cases.
+ */
 export class Prng {
-  private state: number;
+  private readonly random: Random;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.random = new Random(seed);
   }
 
   /** Uniform in [0, 2^32). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    return this.random.uint32();
   }
 
   /** Uniform integer in [0, n). */
   below(n: number): number {
-    return n <= 0 ? 0 : this.next() % n;
+    return this.random.below(n);
   }
 
   pick<T>(items: readonly T[]): T {
@@ -25,7 +27,7 @@ export class Prng {
   }
 
   chance(p: number): boolean {
-    return this.next() / 2 ** 32 < p;
+    return this.random.chance(p);
   }
 }
 

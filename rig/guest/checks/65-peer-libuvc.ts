@@ -1,0 +1,80 @@
+/**
+ * A peer userspace driver judges the virtual camera (issue 12.5): Debian's libuvc, in C over libusb
+ * (rig/tools/uvc-peer), negotiates every mode the default camera offers (each format, each frame size, at its
+ * default interval) with its own probe/commit and streams 3 frames of each, over iso and over bulk. Each frame
+ * must be whole (an uncompressed frame of exactly its size, a JPEG from SOI to EOI) and carry the camera's
+ * frame stamp, increasing frame to frame. A mode libuvc refuses, or streams short of whole frames, fails.
+ */
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import sharp from 'sharp';
+import { decodeFrameStamp } from '../../../src/virtual-camera/index.js';
+import { assert, type CheckContext } from '../lib/check.js';
+import { run } from '../lib/exec.js';
+import { ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
+import { usbipAttach, usbipDetach, waitForUsbDevice } from '../lib/usb-host.js';
+import { splitJpegStream, waitForDriver } from '../lib/video-device.js';
+
+export const timeoutMs = 600_000;
+
+const FRAMES = 3;
+
+/** The stamps of the frames uvc-peer saved for one mode (DIR/<FOURCC>-<W>x<H>.raw). */
+async function stampsOf(file: string): Promise<(number | null)[]> {
+  const m = /(YUYV|MJPG)-(\d+)x(\d+)\.raw$/.exec(file);
+  if (!m) return [];
+  const [, fourcc, w, h] = m;
+  const width = Number(w);
+  const height = Number(h);
+  const data = await readFile(file);
+  const stamps: (number | null)[] = [];
+  if (fourcc === 'YUYV') {
+    const size = width * height * 2;
+    for (let at = 0; at + size <= data.length; at += size) {
+      stamps.push(decodeFrameStamp({ data: data.subarray(at, at + size), width, height, format: 'yuyv' }));
+    }
+  } else {
+    for (const image of splitJpegStream(data)) {
+      const { data: pixels, info } = await sharp(image).raw().toBuffer({ resolveWithObject: true });
+      if (info.width !== width || info.height !== height) stamps.push(null);
+      else stamps.push(decodeFrameStamp({ data: new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length), width, height, format: info.channels === 3 ? 'rgb' : 'rgba' }));
+    }
+  }
+  return stamps;
+}
+
+async function judge(ctx: CheckContext, label: string, options: Record<string, unknown>): Promise<string[]> {
+  const problems: string[] = [];
+  const served = await ServedDevice.start({ model: VIRTUAL_CAMERA_MODULE, options, label: `serve-${label}` });
+  let port: number | undefined;
+  const out = `/tmp/uvc-peer-${label}-${process.pid}`;
+  try {
+    port = await usbipAttach('1-1');
+    const usb = await waitForUsbDevice(0x1209, 0x0001);
+    await waitForDriver(usb.path, 1, 'uvcvideo');
+    await rm(out, { recursive: true, force: true });
+    await mkdir(out, { recursive: true });
+    const r = await run(`${ctx.toolsDir}/uvc-peer`, ['--frames', String(FRAMES), '--timeout', '60', '--out', out], { allowFailure: true, timeoutMs: 1_200_000 });
+    const lines = r.stdout.trim().split('\n');
+    for (const l of lines) ctx.log(`${label}: ${l}`);
+    if (r.stderr.trim() !== '') ctx.log(`${label}: stderr: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+    if (lines.at(-1) !== 'RESULT ok') problems.push(`${label}: libuvc: ${lines.at(-1) ?? `exit ${r.code}`}`);
+    for (const file of (await readdir(out)).sort()) {
+      const stamps = await stampsOf(`${out}/${file}`);
+      ctx.log(`${label}: ${file}: stamps ${stamps.join(' ')}`);
+      if (stamps.some((s) => s === null)) problems.push(`${label}: ${file}: a frame without a readable stamp`);
+      for (let i = 1; i < stamps.length; i++) {
+        if (stamps[i] !== null && stamps[i - 1] !== null && stamps[i]! <= stamps[i - 1]!) problems.push(`${label}: ${file}: stamp ${stamps[i]} after ${stamps[i - 1]}`);
+      }
+    }
+  } finally {
+    await rm(out, { recursive: true, force: true });
+    if (port !== undefined) await usbipDetach(port).catch(() => undefined);
+    await served.stop();
+  }
+  return problems;
+}
+
+export default async function check(ctx: CheckContext): Promise<void> {
+  const problems = [...(await judge(ctx, 'iso', { pace: 'fast' })), ...(await judge(ctx, 'bulk', { pace: 'fast', transfer: 'bulk' }))];
+  assert(problems.length === 0, `libuvc does not take the virtual camera as a webcam:\n  ${problems.join('\n  ')}`);
+}

@@ -1,0 +1,167 @@
+/*
+ * uvc-peer: a UVC userspace driver nobody here wrote (Debian's libuvc, over libusb) judges the virtual camera:
+ * for every format the camera offers and every frame size of it, at the frame size's default interval, libuvc
+ * negotiates the mode (its own probe/commit, uvc_get_stream_ctrl_format_size), streams, and this program checks
+ * each frame libuvc delivers: an uncompressed frame of exactly width x height x bytes-per-pixel bytes, an MJPEG
+ * frame that starts with SOI and ends with EOI.
+ *
+ *   uvc-peer [--vid 0x1209] [--pid 0x0001] [--frames 3] [--timeout 120] [--out DIR]
+ *
+ * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 seconds=1.2`, or
+ * `negotiate=<libuvc's error>`; with --out, each mode's frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
+ * `RESULT ok` (every mode negotiated and streamed --frames good frames) or `RESULT fail <why>`.
+ *
+ * rig-link: -luvc
+ */
+#include <libuvc/libuvc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mode_state {
+  pthread_mutex_t lock;
+  int frames, good, bad;
+  int want;
+  size_t expected; /* exact frame size for an uncompressed format; 0 for MJPEG */
+  FILE *out;
+  char first_bad[160];
+};
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void on_frame(uvc_frame_t *frame, void *user) {
+  struct mode_state *s = user;
+  pthread_mutex_lock(&s->lock);
+  if (s->frames < s->want) {
+    const unsigned char *p = frame->data;
+    size_t n = frame->data_bytes;
+    int ok;
+    if (s->expected > 0) ok = n == s->expected;
+    else ok = n >= 4 && p[0] == 0xff && p[1] == 0xd8 && p[n - 2] == 0xff && p[n - 1] == 0xd9;
+    s->frames++;
+    if (ok) {
+      s->good++;
+      if (s->out) fwrite(p, 1, n, s->out);
+    } else {
+      s->bad++;
+      if (s->first_bad[0] == 0) snprintf(s->first_bad, sizeof s->first_bad, "frame %u: %zu bytes%s", frame->sequence, n, s->expected ? "" : " (not a whole JPEG)");
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* The libuvc frame format for a format descriptor, and the bytes per pixel (0: compressed). */
+static enum uvc_frame_format format_of(const uvc_format_desc_t *f, char fourcc[5], int *bytes_per_pixel) {
+  memcpy(fourcc, f->fourccFormat, 4);
+  fourcc[4] = 0;
+  *bytes_per_pixel = 0;
+  if (f->bDescriptorSubtype == UVC_VS_FORMAT_MJPEG) {
+    strcpy(fourcc, "MJPG");
+    return UVC_FRAME_FORMAT_MJPEG;
+  }
+  if (!memcmp(fourcc, "YUY2", 4)) {
+    strcpy(fourcc, "YUYV");
+    *bytes_per_pixel = 2;
+    return UVC_FRAME_FORMAT_YUYV;
+  }
+  return UVC_FRAME_FORMAT_UNKNOWN;
+}
+
+int main(int argc, char **argv) {
+  int vid = 0x1209, pid = 0x0001, want = 3, timeout = 120;
+  const char *out_dir = NULL;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--vid")) vid = (int)strtol(argv[i + 1], NULL, 0);
+    else if (!strcmp(argv[i], "--pid")) pid = (int)strtol(argv[i + 1], NULL, 0);
+    else if (!strcmp(argv[i], "--frames")) want = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--timeout")) timeout = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--out")) out_dir = argv[i + 1];
+    else {
+      fprintf(stderr, "unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  uvc_context_t *ctx;
+  uvc_device_t *dev;
+  uvc_device_handle_t *devh;
+  uvc_error_t r = uvc_init(&ctx, NULL);
+  if (r < 0) {
+    printf("RESULT fail uvc_init: %s\n", uvc_strerror(r));
+    return 1;
+  }
+  if ((r = uvc_find_device(ctx, &dev, vid, pid, NULL)) < 0 || (r = uvc_open(dev, &devh)) < 0) {
+    printf("RESULT fail open %04x:%04x: %s\n", vid, pid, uvc_strerror(r));
+    return 1;
+  }
+  int modes = 0, failed = 0;
+  char first_failure[400] = "";
+  for (const uvc_format_desc_t *f = uvc_get_format_descs(devh); f; f = f->next) {
+    char fourcc[5];
+    int bpp;
+    enum uvc_frame_format format = format_of(f, fourcc, &bpp);
+    for (const uvc_frame_desc_t *fr = f->frame_descs; fr; fr = fr->next) {
+      int fps = fr->dwDefaultFrameInterval ? (int)(10000000 / fr->dwDefaultFrameInterval) : 0;
+      char mode[64];
+      snprintf(mode, sizeof mode, "%s %ux%u@%d", fourcc, fr->wWidth, fr->wHeight, fps);
+      modes++;
+      uvc_stream_ctrl_t ctrl;
+      memset(&ctrl, 0, sizeof ctrl);
+      r = format == UVC_FRAME_FORMAT_UNKNOWN ? UVC_ERROR_NOT_SUPPORTED : uvc_get_stream_ctrl_format_size(devh, &ctrl, format, fr->wWidth, fr->wHeight, fps);
+      if (r < 0) {
+        printf("mode=%s negotiate=%s\n", mode, uvc_strerror(r));
+        fflush(stdout);
+        if (!failed++) snprintf(first_failure, sizeof first_failure, "%s: negotiation: %s", mode, uvc_strerror(r));
+        continue;
+      }
+      struct mode_state s;
+      memset(&s, 0, sizeof s);
+      pthread_mutex_init(&s.lock, NULL);
+      s.want = want;
+      s.expected = bpp ? (size_t)fr->wWidth * fr->wHeight * bpp : 0;
+      if (out_dir) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s-%ux%u.raw", out_dir, fourcc, fr->wWidth, fr->wHeight);
+        s.out = fopen(path, "wb");
+      }
+      double t0 = now();
+      r = uvc_start_streaming(devh, &ctrl, on_frame, &s, 0);
+      if (r < 0) {
+        printf("mode=%s negotiate=ok payload=%u start=%s\n", mode, ctrl.dwMaxPayloadTransferSize, uvc_strerror(r));
+        fflush(stdout);
+        if (!failed++) snprintf(first_failure, sizeof first_failure, "%s: start streaming: %s", mode, uvc_strerror(r));
+        if (s.out) fclose(s.out);
+        continue;
+      }
+      for (;;) {
+        pthread_mutex_lock(&s.lock);
+        int done = s.frames >= want;
+        pthread_mutex_unlock(&s.lock);
+        if (done || now() - t0 > timeout) break;
+        usleep(10000);
+      }
+      uvc_stop_streaming(devh);
+      if (s.out) fclose(s.out);
+      printf("mode=%s negotiate=ok payload=%u frames=%d good=%d bad=%d seconds=%.1f%s%s\n", mode, ctrl.dwMaxPayloadTransferSize, s.frames, s.good,
+             s.bad, now() - t0, s.first_bad[0] ? " first_bad=" : "", s.first_bad);
+      fflush(stdout);
+      if (s.good < want && !failed++) {
+        snprintf(first_failure, sizeof first_failure, "%s: %d good frames of %d in %d s%s%s", mode, s.good, want, timeout, s.first_bad[0] ? ", " : "",
+                 s.first_bad);
+      }
+    }
+  }
+  uvc_close(devh);
+  uvc_unref_device(dev);
+  uvc_exit(ctx);
+  if (modes == 0) printf("RESULT fail the camera offers no format libuvc reads\n");
+  else if (failed) printf("RESULT fail %d of %d modes: first %s\n", failed, modes, first_failure);
+  else printf("RESULT ok\n");
+  return modes > 0 && !failed ? 0 : 1;
+}
