@@ -52,7 +52,7 @@ export interface PlannedCamera {
   wanted: PlannedMode;
   /** It fits on its own (with what others hold), whatever the other planned cameras do. */
   fitsAlone: boolean;
-  /** It streams already: planned at its current mode, never lowered. */
+  /** It streams already (or holds buffers, so its format cannot change): planned at its current mode, never lowered. */
   streaming: boolean;
 }
 
