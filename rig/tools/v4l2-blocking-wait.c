@@ -16,6 +16,16 @@
  *   v4l2-blocking-wait /dev/videoN [rounds]
  *
  * Prints one `round=N streamoff_ms=… dqbuf_errno=…` line per round and `RESULT ok` or `RESULT fail <why>`.
+ *
+ * The same for v4l2-compliance's streaming tests in select/epoll mode, which fail when no frame is readable
+ * within 2 s (captureBufs: `ret == 0`): the property is that the node becomes readable when a frame is done
+ * and DQBUF then returns it.
+ *
+ *   v4l2-blocking-wait /dev/videoN --capture select|epoll mmap|userptr FRAMES
+ *
+ * Streams FRAMES frames waiting in select()/epoll_wait() with no timeout but a 120 s deadlock guard; every
+ * wakeup must be readable and DQBUF must then succeed with a full buffer. Prints the longest wait (what the 2 s
+ * clock compares) and `RESULT ok` or `RESULT fail <why>`.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +91,114 @@ static int wait_flag(atomic_int *flag, double seconds) {
   return 0;
 }
 
+static int capture(const char *mode, const char *memory, int frames) {
+  int epoll = !strcmp(mode, "epoll");
+  int userptr = !strcmp(memory, "userptr");
+  struct v4l2_format fmt;
+  memset(&fmt, 0, sizeof fmt);
+  fmt.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+  int e = xioctl(VIDIOC_G_FMT, &fmt);
+  struct v4l2_requestbuffers req;
+  memset(&req, 0, sizeof req);
+  req.count = 3;
+  req.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+  req.memory = userptr ? V4L2_MEMORY_USERPTR : V4L2_MEMORY_MMAP;
+  if (e == 0) e = xioctl(VIDIOC_REQBUFS, &req);
+  if (e != 0 || req.count < 1) {
+    printf("RESULT fail G_FMT/REQBUFS: %s\n", strerror(e));
+    return 1;
+  }
+  unsigned size = fmt.fmt.pix.sizeimage;
+  void *mem[8] = {0};
+  for (unsigned i = 0; i < req.count && i < 8; i++) {
+    struct v4l2_buffer b;
+    memset(&b, 0, sizeof b);
+    b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+    b.memory = req.memory;
+    b.index = i;
+    if (userptr) {
+      mem[i] = aligned_alloc(4096, (size + 4095) / 4096 * 4096);
+      b.m.userptr = (unsigned long)mem[i];
+      b.length = size;
+    } else {
+      if ((e = xioctl(VIDIOC_QUERYBUF, &b)) != 0) break;
+      mem[i] = mmap(NULL, b.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, b.m.offset);
+    }
+    if (e == 0) e = xioctl(VIDIOC_QBUF, &b);
+    if (e != 0) {
+      printf("RESULT fail QUERYBUF/QBUF %u: %s\n", i, strerror(e));
+      return 1;
+    }
+  }
+  int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+  if ((e = xioctl(VIDIOC_STREAMON, &type)) != 0) {
+    printf("RESULT fail STREAMON: %s\n", strerror(e));
+    return 1;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  int ep = -1;
+  if (epoll) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLPRI};
+    ep = epoll_create1(0);
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  }
+  double longest = 0, total = 0;
+  for (int n = 0; n < frames; n++) {
+    double t0 = now();
+    int ready;
+    if (epoll) {
+      struct epoll_event ev;
+      ready = epoll_wait(ep, &ev, 1, 120000);
+      if (ready > 0 && !(ev.events & EPOLLIN)) ready = 0;
+    } else {
+      fd_set rfds;
+      FD_ZERO(&rfds);
+      FD_SET(fd, &rfds);
+      struct timeval tv = {120, 0};
+      ready = select(fd + 1, &rfds, NULL, NULL, &tv);
+      if (ready > 0 && !FD_ISSET(fd, &rfds)) ready = 0;
+    }
+    double waited = now() - t0;
+    if (waited > longest) longest = waited;
+    total += waited;
+    if (ready <= 0) {
+      printf("RESULT fail frame %d: %s reported nothing readable in 120 s (%s)\n", n, mode, ready < 0 ? strerror(errno) : "timeout");
+      return 1;
+    }
+    struct v4l2_buffer b;
+    memset(&b, 0, sizeof b);
+    b.type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+    b.memory = req.memory;
+    if ((e = xioctl(VIDIOC_DQBUF, &b)) != 0) {
+      printf("RESULT fail frame %d: %s said readable, then DQBUF: %s\n", n, mode, strerror(e));
+      return 1;
+    }
+    if (b.bytesused == 0 || (b.flags & V4L2_BUF_FLAG_ERROR)) {
+      printf("RESULT fail frame %d: DQBUF returned %u bytes, flags 0x%x\n", n, b.bytesused, b.flags);
+      return 1;
+    }
+    if (userptr) b.length = size;
+    if ((e = xioctl(VIDIOC_QBUF, &b)) != 0) {
+      printf("RESULT fail frame %d: QBUF: %s\n", n, strerror(e));
+      return 1;
+    }
+  }
+  xioctl(VIDIOC_STREAMOFF, &type);
+  req.count = 0;
+  xioctl(VIDIOC_REQBUFS, &req);
+  printf("capture=%s/%s frames=%d longest_wait_ms=%.1f mean_wait_ms=%.1f\nRESULT ok\n", mode, memory, frames, longest * 1000, total * 1000 / frames);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc >= 6 && !strcmp(argv[2], "--capture")) {
+    fd = open(argv[1], O_RDWR);
+    if (fd < 0) {
+      printf("RESULT fail open %s: %s\n", argv[1], strerror(errno));
+      return 1;
+    }
+    return capture(argv[3], argv[4], atoi(argv[5]));
+  }
   if (argc < 2) {
     fprintf(stderr, "usage: v4l2-blocking-wait /dev/videoN [rounds]\n");
     return 2;

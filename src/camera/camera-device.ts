@@ -63,22 +63,25 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     );
     // force-y8, restrict-frame-rate: what the descriptors mean for this camera (src/uvc/descriptor-quirks.ts).
     this.descriptors = applyDescriptorQuirks(parseUvcDescriptors(transport.configDescriptor()), this.quirks);
-    this.formats = describeFormats(this.descriptors);
+    // Every video function of the device (a few cameras have two, each with its own VideoControl interface).
+    this.formats = this.descriptors.functions.flatMap((fn) => describeFormats(fn));
     const warn = (error: UvcError): void => {
       this.emit('warning', error);
     };
-    this.streams = this.descriptors.streamingInterfaces
-      .filter((vs) => vs.direction === 'in')
-      .map(
-        (vs) =>
-          new StreamingInterface(transport, this.descriptors, vs, {
+    this.streams = this.descriptors.functions.flatMap((fn) =>
+      fn.streamingInterfaces
+        .filter((vs) => vs.direction === 'in')
+        .map(
+          (vs) =>
+            new StreamingInterface(transport, fn, vs, {
             ...options,
             quirks: this.quirks,
             onWarning: warn,
             onStreamError: (error) => this.emit('streamError', error),
             onStreamStarted: () => this.afterStreamStart(),
           }),
-      );
+        ),
+    );
     transport.once('disconnect', this.onDisconnect);
   }
 
@@ -144,7 +147,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
 
   private async initialise(options: CameraDeviceOptions): Promise<void> {
     const fn = this.descriptors;
-    await this.transport.claimInterface(fn.videoControl.interfaceNumber);
+    for (const each of fn.functions) await this.transport.claimInterface(each.videoControl.interfaceNumber);
     for (const stream of this.streams) {
       await this.transport.claimInterface(stream.interfaceNumber);
       // uvcvideo selects alt 0 before it probes: some cameras refuse to negotiate otherwise.

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import type { FaultOptions, VirtualCameraOptions } from '../virtual-camera/index.js';
+import { VIRTUAL_QUIRKS } from '../virtual-camera/quirks.js';
 import { looseValue, splitAssignment } from './arguments.js';
 
 /** Every option of the virtual camera, with what it does: the help is complete by construction (a new option does not compile without a line here). */
@@ -32,11 +33,13 @@ const OPTION_HELP = {
   renderAhead: 'frames rendered ahead of the one sent (default 3)',
   seed: 'seeds every random choice: packet loss, clock start (default 1)',
   faults: 'JSON object of faults (below), or set them one by one with faults.<name>=value',
-  sentFramesLimit: 'how many records camera.sentFrames (the ground truth of what was sent) keeps (default 2048)',
-  quirks: 'JSON array of quirk names the camera shows (shared/reference/uvc-quirks.md), e.g. ["stream-no-fid"]',
+  quirks: 'JSON array of real cameras\' misbehaviours, always on (below), e.g. \'["stream-no-fid"]\'',
+  sentFramesLimit: 'how many records of sent frames (the ground truth tests read) are kept (default 2048)',
+  profile: "a real camera's face: logitech-c270, logitech-c310, logitech-streamcam, anker-powerconf-c200, canyon-cne-cwc2, trust-webcam, elp-h264, elp-h265, customer-dual, dual-tusb",
+  descriptors: 'library only (VirtualCamera.fromDescriptors): { configuration, device } descriptor bytes',
 } satisfies Record<keyof VirtualCameraOptions, string>;
 
-const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets']);
+const STRING_KEYS = new Set(['uvcVersion', 'speed', 'transfer', 'manufacturer', 'product', 'serial', 'pace', 'idlePackets', 'profile']);
 
 /** A frame set: "all", [3,7] (frame numbers from 0), or {"every":10,"offset":2}. A request match: {"request":1,"interface":0,"entity":2,"selector":2}. */
 const FAULT_HELP = {
@@ -48,8 +51,8 @@ const FAULT_HELP = {
   fidNeverToggles: 'true: FID stays 0, only EOF marks frame ends',
   shortFrames: 'frame set: frames cut short before EOF',
   shortFrameRatio: 'the share of a short frame that is sent, 0–1',
-  overflowFrames: 'frame set: frames sent larger than the committed dwMaxVideoFrameSize',
-  completionJitterMs: 'each iso/bulk reply reaches the host up to N ms late, at random, in order (as over USB/IP)',
+  overflowFrames: 'frame set: frames sent longer than the committed dwMaxVideoFrameSize',
+  completionJitterMs: 'replies to video transfers reach the host 0–N ms late, in order (as through USB/IP)',
   stallRequests: 'JSON array of request matches answered with STALL (+ "errorCode" for REQUEST_ERROR_CODE)',
   ignoreRequests: 'JSON array of request matches never answered',
   slowRequests: 'JSON { "delayMs": 500, "match": {…} }: requests answered late',
@@ -62,7 +65,7 @@ const FAULT_HELP = {
 const OPTION_KEYS: Record<string, string> = OPTION_HELP;
 const FAULT_KEYS: Record<string, string> = FAULT_HELP;
 
-function table(entries: Record<string, string>, prefix = ''): string {
+function table(entries: Readonly<Record<string, string>>, prefix = ''): string {
   const width = Math.max(...Object.keys(entries).map((k) => prefix.length + k.length));
   return Object.entries(entries)
     .map(([key, text]) => `  ${(prefix + key).padEnd(width)}  ${text}`)
@@ -76,6 +79,9 @@ else strings).
 
 Options:
 ${table(OPTION_HELP)}
+
+Quirks (--virtual-option 'quirks=["name", …]'):
+${table(VIRTUAL_QUIRKS)}
 
 Faults (--virtual-option faults.<name>=value; serve-usbip: --fault <name>=value):
 ${table(FAULT_HELP, 'faults.')}

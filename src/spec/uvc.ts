@@ -326,6 +326,53 @@ export const PU_CONTROL_REQUESTS: Readonly<Record<number, ControlRequests>> = {
   [PuControl.CONTRAST_AUTO]: SWITCH,
 };
 
+/** Wire size in bytes of each camera terminal control (UVC 1.5 4.2.2.1), by selector. */
+export const CT_CONTROL_SIZE: Readonly<Record<number, number>> = {
+  [CtControl.SCANNING_MODE]: 1,
+  [CtControl.AE_MODE]: 1,
+  [CtControl.AE_PRIORITY]: 1,
+  [CtControl.EXPOSURE_TIME_ABSOLUTE]: 4,
+  [CtControl.EXPOSURE_TIME_RELATIVE]: 1,
+  [CtControl.FOCUS_ABSOLUTE]: 2,
+  [CtControl.FOCUS_RELATIVE]: 2,
+  [CtControl.FOCUS_AUTO]: 1,
+  [CtControl.IRIS_ABSOLUTE]: 2,
+  [CtControl.IRIS_RELATIVE]: 1,
+  [CtControl.ZOOM_ABSOLUTE]: 2,
+  [CtControl.ZOOM_RELATIVE]: 3,
+  [CtControl.PANTILT_ABSOLUTE]: 8,
+  [CtControl.PANTILT_RELATIVE]: 4,
+  [CtControl.ROLL_ABSOLUTE]: 2,
+  [CtControl.ROLL_RELATIVE]: 2,
+  [CtControl.PRIVACY]: 1,
+  [CtControl.FOCUS_SIMPLE]: 1,
+  [CtControl.WINDOW]: 12,
+  [CtControl.REGION_OF_INTEREST]: 10,
+};
+
+/** Wire size in bytes of each processing unit control (UVC 1.5 4.2.2.3), by selector. */
+export const PU_CONTROL_SIZE: Readonly<Record<number, number>> = {
+  [PuControl.BACKLIGHT_COMPENSATION]: 2,
+  [PuControl.BRIGHTNESS]: 2,
+  [PuControl.CONTRAST]: 2,
+  [PuControl.GAIN]: 2,
+  [PuControl.POWER_LINE_FREQUENCY]: 1,
+  [PuControl.HUE]: 2,
+  [PuControl.SATURATION]: 2,
+  [PuControl.SHARPNESS]: 2,
+  [PuControl.GAMMA]: 2,
+  [PuControl.WHITE_BALANCE_TEMPERATURE]: 2,
+  [PuControl.WHITE_BALANCE_TEMPERATURE_AUTO]: 1,
+  [PuControl.WHITE_BALANCE_COMPONENT]: 4,
+  [PuControl.WHITE_BALANCE_COMPONENT_AUTO]: 1,
+  [PuControl.DIGITAL_MULTIPLIER]: 2,
+  [PuControl.DIGITAL_MULTIPLIER_LIMIT]: 2,
+  [PuControl.HUE_AUTO]: 1,
+  [PuControl.ANALOG_VIDEO_STANDARD]: 1,
+  [PuControl.ANALOG_LOCK_STATUS]: 1,
+  [PuControl.CONTRAST_AUTO]: 1,
+};
+
 /** Selector unit input select, encoding unit and extension unit controls: every GET but GET_LEN (XUs: all). */
 export const RANGED_CONTROL_REQUESTS: ControlRequests = RANGED;
 

@@ -166,7 +166,17 @@ export class UsbipDeviceSession {
   private bufferedBytes = 0;
   private ended = false;
   private resolveClosed!: (end: UsbipSessionEnd) => void;
-  private readonly onUnplug = (): void => this.close('device-unplugged');
+  /**
+   * The model left the bus. What it answered just before (a transfer it completed with the packets it sent, then
+   * unplugged in the same call) is still on its way through promise continuations: let those replies go out,
+   * then close. Its 'no_device' answers to the rest are not sent: a device that left says nothing more.
+   */
+  private readonly onUnplug = (): void => {
+    if (this.unplugging) return;
+    this.unplugging = true;
+    setImmediate(() => this.close('device-unplugged'));
+  };
+  private unplugging = false;
 
   constructor(
     private readonly socket: Socket,
@@ -495,6 +505,10 @@ export class UsbipDeviceSession {
     }
     promise.then(
       (reply) => {
+        if (this.unplugging && reply.status === 'no_device') {
+          this.settle(urb); // never answered; close() drops it
+          return;
+        }
         if (this.settle(urb)) this.finish(urb, build(reply));
       },
       () => {

@@ -8,9 +8,11 @@ import {
   ControlInfo,
   CT_CONTROL_BIT,
   CT_CONTROL_REQUESTS,
+  CT_CONTROL_SIZE,
   CtControl,
   PU_CONTROL_BIT,
   PU_CONTROL_REQUESTS,
+  PU_CONTROL_SIZE,
   PuControl,
   RANGED_CONTROL_REQUESTS,
   RequestErrorCode,
@@ -18,6 +20,7 @@ import {
 } from '../spec/uvc.js';
 import { CAMERA_TERMINAL_ID, EXTENSION_UNIT_ID, PROCESSING_UNIT_ID, XuControl } from './entities.js';
 import { sceneLight, sceneTemperature } from './scene.js';
+import type { FaceEntity } from './face.js';
 import type { UvcVersion } from './types.js';
 
 export interface ControlField {
@@ -131,6 +134,92 @@ export function controlDefinitions(version: UvcVersion): ControlDefinition[] {
   ];
 }
 
+/** The fields of a control of `size` bytes: whole 1-, 2- or 4-byte fields (a 3-byte control is three bytes). */
+function genericFields(size: number): ControlField[] {
+  const fields: ControlField[] = [];
+  for (let offset = 0; offset < size; ) {
+    const left = size - offset;
+    const width: 1 | 2 | 4 = left >= 4 && offset % 4 === 0 ? 4 : left >= 2 && offset % 2 === 0 ? 2 : 1;
+    fields.push({ offset, size: width, signed: false });
+    offset += width;
+  }
+  return fields;
+}
+
+/** A standard or vendor control the picture does not follow: a plausible range, a default, nothing more. */
+function genericControl(name: string, entityId: number, selector: number, size: number, requests: ControlRequests): ControlDefinition {
+  const fields = genericFields(size);
+  const max = fields.map((f) => (requests.range ? (f.size === 1 ? 255 : f.size === 2 ? 1000 : 100000) : 1));
+  return {
+    name,
+    entityId,
+    selector,
+    size,
+    fields,
+    kind: requests.range ? 'number' : 'boolean',
+    requests,
+    min: fields.map(() => 0),
+    max,
+    res: fields.map(() => 1),
+    def: fields.map(() => 0),
+    writable: true,
+    autoUpdate: false,
+  };
+}
+
+function selectorsOf(bmControls: Uint8Array, selectorForBit: (bit: number) => number | undefined): number[] {
+  const selectors: number[] = [];
+  for (let bit = 0; bit < bmControls.length * 8; bit++) {
+    if ((bmControls[bit >> 3]! & (1 << (bit & 7))) === 0) continue;
+    const selector = selectorForBit(bit);
+    if (selector !== undefined) selectors.push(selector);
+  }
+  return selectors;
+}
+
+const invert = (map: Readonly<Record<number, number>>) => new Map(Object.entries(map).map(([selector, bit]) => [bit, Number(selector)]));
+const CT_SELECTOR_BY_BIT = invert(CT_CONTROL_BIT);
+const PU_SELECTOR_BY_BIT = invert(PU_CONTROL_BIT);
+
+/**
+ * The controls a real camera's face declares (its units' bmControls): the ones this camera models (brightness,
+ * exposure...) behave as they do here and move the picture, under the face's unit IDs; the others answer a generic
+ * range; extension unit controls are 4-byte vendor values. Encoding units are not played (their requests stall).
+ */
+export function faceControlDefinitions(entities: readonly FaceEntity[], version: UvcVersion): ControlDefinition[] {
+  const modelled = controlDefinitions(version);
+  const out: ControlDefinition[] = [];
+  const names = new Set<string>();
+  const add = (def: ControlDefinition) => {
+    let name = def.name;
+    for (let n = 2; names.has(name); n++) name = `${def.name}_${n}`;
+    names.add(name);
+    out.push({ ...def, name });
+  };
+  for (const entity of entities) {
+    if (entity.kind === 'camera-terminal' || entity.kind === 'processing-unit') {
+      const camera = entity.kind === 'camera-terminal';
+      const home = camera ? CAMERA_TERMINAL_ID : PROCESSING_UNIT_ID;
+      for (const selector of selectorsOf(entity.bmControls, (bit) => (camera ? CT_SELECTOR_BY_BIT : PU_SELECTOR_BY_BIT).get(bit))) {
+        const known = modelled.find((d) => d.entityId === home && d.selector === selector);
+        if (known) {
+          add({ ...known, entityId: entity.id });
+          continue;
+        }
+        const size = (camera ? CT_CONTROL_SIZE : PU_CONTROL_SIZE)[selector] ?? 1;
+        add(genericControl(`${camera ? 'ct' : 'pu'}${entity.id}_${selector}`, entity.id, selector, size, requestsOf(home, selector)));
+      }
+    } else if (entity.kind === 'extension-unit') {
+      for (const selector of selectorsOf(entity.bmControls, (bit) => bit + 1)) {
+        add(genericControl(`xu${entity.id}_${selector}`, entity.id, selector, 4, RANGED_CONTROL_REQUESTS));
+      }
+    } else if (entity.kind === 'selector-unit') {
+      add({ ...genericControl(`su${entity.id}_input`, entity.id, 0x01, 1, RANGED_CONTROL_REQUESTS), min: [1], max: [1], def: [1] });
+    }
+  }
+  return out;
+}
+
 /** bmControls of an entity's descriptor, `controlSize` bytes long. */
 export function bmControlsOf(definitions: readonly ControlDefinition[], entityId: number, controlSize: number): Uint8Array {
   const bits = new Uint8Array(controlSize);
@@ -213,8 +302,8 @@ export class ControlModel {
   /** Bumped on every change that alters the picture (frame caches key on it). */
   private version = 0;
 
-  constructor(uvcVersion: UvcVersion) {
-    this.definitions = controlDefinitions(uvcVersion);
+  constructor(uvcVersion: UvcVersion, definitions: readonly ControlDefinition[] = controlDefinitions(uvcVersion)) {
+    this.definitions = definitions;
     for (const d of this.definitions) {
       this.byKey.set(keyOf(d.entityId, d.selector), d);
       this.byName.set(d.name, d);
@@ -234,7 +323,8 @@ export class ControlModel {
 
   /** Controls whose value the device computes on every read (read-only status such as the frame counter). */
   provide(name: string, read: () => number[]): void {
-    const d = this.definition(name);
+    const d = this.byName.get(name);
+    if (d === undefined) return;
     this.computed.set(keyOf(d.entityId, d.selector), read);
   }
 
@@ -258,8 +348,10 @@ export class ControlModel {
     return [...this.values.get(keyOf(def.entityId, def.selector))!];
   }
 
-  value(name: string): number {
-    return this.current(this.definition(name))[0]!;
+  /** The first field of a control; a camera without the control (a real camera's face) reads `absent`. */
+  value(name: string, absent = 0): number {
+    const d = this.byName.get(name);
+    return d === undefined ? absent : this.current(d)[0]!;
   }
 
   private autoExposure(): boolean {
@@ -314,7 +406,9 @@ export class ControlModel {
 
   /** A change the device makes by itself (auto mode, a physical switch). Returns it if the value moved. */
   setByDevice(name: string, values: number[], picture = true): ControlChange | null {
-    const def = this.definition(name);
+    // A real camera's face may lack the control (an auto mode without its manual value): nothing changes.
+    const def = this.byName.get(name);
+    if (def === undefined) return null;
     return this.store(def, values, picture) ? { def, values: this.current(def) } : null;
   }
 
@@ -344,29 +438,31 @@ export class ControlModel {
    */
   framePeriodUs(negotiatedUs: number): number {
     if (this.value('ae_priority') !== 1) return negotiatedUs;
-    return Math.max(negotiatedUs, this.value('exposure_time_absolute') * 100);
+    return Math.max(negotiatedUs, this.value('exposure_time_absolute', NOMINAL_EXPOSURE) * 100);
   }
 
   picture(): PictureControls {
-    const [pan, tilt] = this.current(this.definition('pantilt_absolute'));
+    const panTilt = this.byName.get('pantilt_absolute');
+    const [pan, tilt] = panTilt ? this.current(panTilt) : [0, 0];
+    // A real camera's face may lack some of these: the picture then keeps its neutral value.
     return {
-      brightness: this.value('brightness'),
-      contrast: this.value('contrast'),
-      hue: this.value('hue'),
-      saturation: this.value('saturation'),
-      gamma: this.value('gamma'),
-      gain: this.value('gain'),
-      powerLineFrequency: this.value('power_line_frequency'),
-      whiteBalanceTemperature: this.value('white_balance_temperature'),
+      brightness: this.value('brightness', 0),
+      contrast: this.value('contrast', 100),
+      hue: this.value('hue', 0),
+      saturation: this.value('saturation', 100),
+      gamma: this.value('gamma', 100),
+      gain: this.value('gain', 0),
+      powerLineFrequency: this.value('power_line_frequency', 1),
+      whiteBalanceTemperature: this.value('white_balance_temperature', 5000),
       whiteBalanceAuto: this.value('white_balance_temperature_auto') === 1,
-      exposure: this.value('exposure_time_absolute'),
+      exposure: this.value('exposure_time_absolute', NOMINAL_EXPOSURE),
       aeMode: this.value('ae_mode'),
       aePriority: this.value('ae_priority'),
       pan: pan!,
       tilt: tilt!,
       privacy: this.value('privacy') === 1,
-      testPattern: this.value('test_pattern'),
-      motionSpeed: this.value('motion_speed'),
+      testPattern: this.value('test_pattern', 0),
+      motionSpeed: this.value('motion_speed', 4),
     };
   }
 }

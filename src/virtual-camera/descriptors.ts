@@ -83,6 +83,12 @@ export function bosDescriptor(): Uint8Array {
   return w.toUint8Array();
 }
 
+function usbStringDescriptor(text: string): Uint8Array {
+  const w = new ByteWriter().u8(2 + text.length * 2).u8(DescriptorType.STRING);
+  for (let i = 0; i < text.length; i++) w.u16(text.charCodeAt(i));
+  return w.toUint8Array();
+}
+
 export function stringDescriptor(options: ResolvedOptions, index: number): Uint8Array | null {
   if (index === 0) return Uint8Array.from([4, DescriptorType.STRING, 0x09, 0x04]); // English (United States)
   const text =
@@ -93,10 +99,7 @@ export function stringDescriptor(options: ResolvedOptions, index: number): Uint8
         : index === STRING_SERIAL
           ? options.serial
           : null;
-  if (text === null) return null;
-  const w = new ByteWriter().u8(2 + text.length * 2).u8(DescriptorType.STRING);
-  for (let i = 0; i < text.length; i++) w.u16(text.charCodeAt(i));
-  return w.toUint8Array();
+  return text === null ? null : usbStringDescriptor(text);
 }
 
 function frameDescriptor(w: ByteWriter, format: ResolvedFormat, frame: ResolvedFrame): void {
@@ -276,4 +279,15 @@ export function configurationDescriptor(
   }
   w.patchU16(2, w.length);
   return w.toUint8Array();
+}
+
+/**
+ * A face's strings: the device descriptor's manufacturer, product and serial indexes answer those texts; any other
+ * index the descriptors name (interfaces, functions) answers the product name.
+ */
+export function faceStringDescriptor(options: ResolvedOptions, device: Uint8Array, index: number): Uint8Array | null {
+  if (index === 0) return Uint8Array.from([4, DescriptorType.STRING, 0x09, 0x04]);
+  const text =
+    index === device[14] ? options.manufacturer : index === device[15] ? options.product : index === device[16] ? options.serial : options.product;
+  return text === null ? null : usbStringDescriptor(text);
 }

@@ -8,7 +8,8 @@ import type { DeviceLayout, IsoAltSetting } from './device-layout.js';
 import { stampGeometry } from './frame-stamp.js';
 import type { VirtualSpeed, VirtualTransfer, InvalidOption } from './types.js';
 
-export type PixelFormat = 'yuyv' | 'nv12' | 'mjpeg';
+/** What a format carries. 'h264' and 'h265' come only from a real camera's face (frame-based formats). */
+export type PixelFormat = 'yuyv' | 'nv12' | 'mjpeg' | 'h264' | 'h265';
 
 export interface FrameSpec {
   width: number;
@@ -121,6 +122,8 @@ export function maxFrameSizeOf(kind: PixelFormat, width: number, height: number)
       return width * height * 2;
     case 'nv12':
       return (width * height * 3) / 2;
+    case 'h264':
+    case 'h265':
     case 'mjpeg':
       // Our synthetic picture compresses to well under 0.05 byte per pixel; a quarter byte leaves the encoder
       // plenty of room, and jpeg.ts re-encodes at a lower quality should a frame ever exceed it.

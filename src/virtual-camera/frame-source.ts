@@ -6,6 +6,7 @@
  */
 import type { ControlModel, PictureControls } from './controls.js';
 import type { ResolvedFormat, ResolvedFrame } from './formats.js';
+import { stampedAccessUnit } from './annex-b.js';
 import { encodeJpeg } from './jpeg.js';
 import { renderPicture } from './pattern.js';
 
@@ -114,6 +115,8 @@ export class FrameSource {
         });
         return { stamp, data, failed: false };
       }
+      // Frame-based H.264/H.265: access units of a real clip, stamped in an SEI (annex-b.ts); no codec here.
+      if (format.kind === 'h264' || format.kind === 'h265') return { stamp, data: stampedAccessUnit(format.kind, stamp), failed: false };
       const data = this.config.greyAsYuyv
         ? greyPicture(frame.width * 2, frame.height, stamp, picture, frameIntervalUs)
         : renderPicture(format.kind, frame.width, frame.height, stamp, picture, frameIntervalUs);

@@ -10,3 +10,5 @@ export { TestPattern } from './pattern.js';
 export { stripHuffmanTables } from './jpeg.js';
 export { scoreCapture, type CaptureScore, type FaultScore, type ReceivedFrame, type ScoreOptions } from './frame-score.js';
 export type { SentFrame, FrameFault } from './sent-frames.js';
+export { PROFILE_NAMES, type ProfileName } from './profiles/index.js';
+export { decodeAccessUnitStamp } from './annex-b.js';

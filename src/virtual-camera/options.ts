@@ -7,6 +7,8 @@ import { uvcError } from '../errors.js';
 import { resolveFormats, defaultFormats, type FormatSpec, type ResolvedFormat } from './formats.js';
 import { buildLayout, type DeviceLayout } from './device-layout.js';
 import { resolveFaults, type FaultOptions, type ResolvedFaults } from './faults.js';
+import { readFace, type CameraFace } from './face.js';
+import { PROFILES, PROFILE_NAMES, type ProfileName } from './profiles/index.js';
 import { resolveQuirks, type QuirkSet, type VirtualQuirk } from './quirks.js';
 import type { InvalidOption, Pace, UvcVersion, VirtualSpeed, VirtualTransfer } from './types.js';
 
@@ -59,6 +61,14 @@ export interface VirtualCameraOptions {
    * 'probe-extrafields' makes the camera UVC 1.0 unless uvcVersion says otherwise (which is refused).
    */
   quirks?: readonly VirtualQuirk[];
+  /**
+   * Wear a real camera's face (profiles/index.ts: 'logitech-c270', 'elp-h264', ...): its device and configuration
+   * descriptors verbatim, its formats, units and interfaces. Speed, transfer, formats, vendorId, productId and
+   * uvcVersion then come from the descriptors and may not be given.
+   */
+  profile?: ProfileName;
+  /** Any camera's face, as bytes (VirtualCamera.fromDescriptors fills this in). */
+  descriptors?: { configuration: Uint8Array; device: Uint8Array };
 }
 
 export interface ResolvedOptions {
@@ -88,6 +98,8 @@ export interface ResolvedOptions {
   faults: ResolvedFaults;
   sentFramesLimit: number;
   quirks: QuirkSet;
+  /** The real camera's face worn (profile or descriptors), else null: the descriptors are generated. */
+  face: CameraFace | null;
   layout: DeviceLayout;
 }
 
@@ -140,12 +152,49 @@ function usbString(name: string, value: unknown, fallback: string): string {
   return value;
 }
 
+/** The UVC version a bcdUVC stands for (in between versions count as the older). */
+export function uvcVersionOf(bcdUVC: number): UvcVersion {
+  return bcdUVC >= 0x0150 ? '1.5' : bcdUVC >= 0x0110 ? '1.1' : '1.0';
+}
+
+function bytesOf(name: string, value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) invalid(`${name} must be a Uint8Array`);
+  return value;
+}
+
+/** The face the options name (profile or descriptors), or null. */
+function resolveFace(options: VirtualCameraOptions): CameraFace | null {
+  if (options.profile !== undefined && options.descriptors !== undefined) invalid('give either profile or descriptors, not both');
+  let bytes: { configuration: Uint8Array; device: Uint8Array } | null = null;
+  if (options.profile !== undefined) {
+    if (typeof options.profile !== 'string' || !Object.hasOwn(PROFILES, options.profile)) {
+      invalid(`unknown profile ${JSON.stringify(options.profile)}; profiles: ${PROFILE_NAMES.join(', ')}`);
+    }
+    const p = PROFILES[options.profile];
+    bytes = { configuration: Uint8Array.from(Buffer.from(p.configuration, 'hex')), device: Uint8Array.from(Buffer.from(p.device, 'hex')) };
+  } else if (options.descriptors !== undefined) {
+    const d = options.descriptors;
+    if (typeof d !== 'object' || d === null) invalid('descriptors must be { configuration, device }');
+    bytes = { configuration: bytesOf('descriptors.configuration', d.configuration), device: bytesOf('descriptors.device', d.device) };
+  }
+  if (bytes === null) return null;
+  for (const key of ['speed', 'transfer', 'formats', 'vendorId', 'productId', 'uvcVersion', 'deviceRelease'] as const) {
+    if (options[key] !== undefined) invalid(`${key} comes from the descriptors of the camera's face; do not give it`);
+  }
+  return readFace(bytes.configuration, bytes.device, invalid);
+}
+
 export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) invalid('options must be an object');
+  const face = resolveFace(options);
+  const firstFunction = face?.functions[0];
+  const firstPort = firstFunction?.ports[0];
   const wantsExtraFields = Array.isArray(options.quirks) && options.quirks.includes('probe-extrafields');
-  const uvcVersion = oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, wantsExtraFields ? '1.0' : '1.1');
-  const speed = oneOf('speed', options.speed, ['full', 'high', 'super'] as const, 'high');
-  const transfer = oneOf('transfer', options.transfer, ['iso', 'bulk'] as const, 'iso');
+  const uvcVersion = firstFunction
+    ? uvcVersionOf(firstFunction.bcdUVC)
+    : oneOf('uvcVersion', options.uvcVersion, ['1.0', '1.1', '1.5'] as const, wantsExtraFields ? '1.0' : '1.1');
+  const speed = face ? face.speed : oneOf('speed', options.speed, ['full', 'high', 'super'] as const, 'high');
+  const transfer = firstPort ? firstPort.transfer : oneOf('transfer', options.transfer, ['iso', 'bulk'] as const, 'iso');
   const pace = oneOf('pace', options.pace, ['realtime', 'fast'] as const, 'realtime');
   const idlePackets = oneOf('idlePackets', options.idlePackets, ['header', 'empty'] as const, 'header');
   const headerPts = bool('headerPts', options.headerPts, true);
@@ -170,8 +219,10 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
   const layout = buildLayout(speed, transfer);
   // status-interval: the firmware wrote its 32 ms polling interval as a count, where high speed wants 2^(n-1) µframes.
   if (quirks.has('status-interval')) layout.statusBInterval = 32;
-  const specs = options.formats ?? defaultFormats(speed);
-  const formats = resolveFormats(specs, { speed, transfer, layout, headerLength, invalid });
+  // A face's formats are what its descriptors say (the camera does not judge whether its bus can carry them).
+  const formats = firstPort ? firstPort.formats : resolveFormats(options.formats ?? defaultFormats(speed), { speed, transfer, layout, headerLength, invalid });
+  const device = face?.device;
+  const word = (at: number) => device![at]! | (device![at + 1]! << 8);
 
   return {
     uvcVersion,
@@ -181,14 +232,14 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     speed,
     transfer,
     formats,
-    vendorId: integer('vendorId', options.vendorId, 0, 0xffff, 0x1209),
-    productId: integer('productId', options.productId, 0, 0xffff, 0x0001),
-    deviceRelease: integer('deviceRelease', options.deviceRelease, 0, 0xffff, 0x0100),
-    manufacturer: usbString('manufacturer', options.manufacturer, 'uvc-capture'),
-    product: usbString('product', options.product, 'Virtual UVC Camera'),
+    vendorId: device ? word(8) : integer('vendorId', options.vendorId, 0, 0xffff, 0x1209),
+    productId: device ? word(10) : integer('productId', options.productId, 0, 0xffff, 0x0001),
+    deviceRelease: device ? word(12) : integer('deviceRelease', options.deviceRelease, 0, 0xffff, 0x0100),
+    manufacturer: usbString('manufacturer', options.manufacturer, options.profile ? PROFILES[options.profile].manufacturer : 'uvc-capture'),
+    product: usbString('product', options.product, options.profile ? PROFILES[options.profile].product : 'Virtual UVC Camera'),
     serial,
     pace,
-    clockFrequency: integer('clockFrequency', options.clockFrequency, 1000, 0xffffffff, 48_000_000),
+    clockFrequency: firstFunction ? firstFunction.clockFrequency : integer('clockFrequency', options.clockFrequency, 1000, 0xffffffff, 48_000_000),
     clockDriftPpm: finite('clockDriftPpm', options.clockDriftPpm, -10_000, 10_000, 0),
     headerPts,
     headerScr,
@@ -201,6 +252,7 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     faults: resolveFaults(options.faults, invalid),
     sentFramesLimit: integer('sentFramesLimit', options.sentFramesLimit, 0, 1_000_000, 2048),
     quirks,
+    face,
     layout,
   };
 }

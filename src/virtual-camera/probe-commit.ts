@@ -87,7 +87,7 @@ export function decodeStreamingParams(data: Uint8Array, base: StreamingParams): 
 
 export interface NegotiationContext {
   formats: readonly ResolvedFormat[];
-  layout: DeviceLayout;
+  layout: Pick<DeviceLayout, 'busIntervalUs' | 'isoAlts'>;
   transfer: VirtualTransfer;
   uvcVersion: UvcVersion;
   headerLength: number;

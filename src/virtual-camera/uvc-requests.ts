@@ -14,31 +14,30 @@ import {
   type ControlModel,
 } from './controls.js';
 import { readU16 } from './byte-writer.js';
-import { maxIsoBytesPerInterval } from './device-layout.js';
-import { EXTENSION_UNIT_ID, OUTPUT_TERMINAL_ID } from './entities.js';
 import type { ResolvedFaults } from './faults.js';
 import type { ResolvedOptions } from './options.js';
-import {
-  decodeStreamingParams,
-  encodeStreamingParams,
-  type ProbeNegotiator,
-  type StreamingParams,
-} from './probe-commit.js';
+import { decodeStreamingParams, encodeStreamingParams, type StreamingParams } from './probe-commit.js';
+import type { VsPort } from './vs-port.js';
+
+/** One video function's VideoControl side: its units, controls and REQUEST_ERROR_CODE. */
+export interface FunctionTarget {
+  readonly vcInterface: number;
+  readonly controls: ControlModel;
+  /** Every unit and terminal ID of the function. */
+  readonly entityIds: ReadonlySet<number>;
+  readonly outputTerminals: ReadonlySet<number>;
+  readonly extensionUnits: ReadonlySet<number>;
+  requestErrorCode: number;
+}
 
 /** What the request handler needs from the camera. */
 export interface ClassRequestTarget {
   readonly options: ResolvedOptions;
-  readonly controls: ControlModel;
-  readonly negotiator: ProbeNegotiator;
-  probe: StreamingParams;
-  commit: StreamingParams;
-  requestErrorCode: number;
-  streamErrorCode: number;
-  /** An iso alternate setting other than 0 is selected: the commit state is locked. */
-  readonly isoStreaming: boolean;
+  /** The function whose VideoControl interface this is. */
+  functionAt(interfaceNumber: number): FunctionTarget | undefined;
+  /** The VideoStreaming interface with this number, and the function it belongs to. */
+  portAt(interfaceNumber: number): { port: VsPort; fn: FunctionTarget } | undefined;
   faults(): ResolvedFaults;
-  /** SET_CUR(COMMIT) was accepted. */
-  committed(params: StreamingParams): void;
 }
 
 type Outcome = { ok: true; data?: Uint8Array; accepted?: number } | { ok: false; code: number };
@@ -55,14 +54,14 @@ export class UvcRequestHandler {
     const interfaceNumber = setup.wIndex & 0xff;
     const entity = (setup.wIndex >> 8) & 0xff;
     const selector = (setup.wValue >> 8) & 0xff;
-    const isErrorCodeRead =
-      setup.bRequest === UvcRequest.GET_CUR &&
-      interfaceNumber === this.target.options.layout.vcInterface &&
-      entity === 0 &&
-      selector === VcControl.REQUEST_ERROR_CODE;
+    const vc = this.target.functionAt(interfaceNumber);
+    // Every request to the function (its units and its streaming interfaces) sets its REQUEST_ERROR_CODE.
+    // A request to no interface of ours still sets the (first) function's code: the device says why it stalled.
+    const owner = vc ?? this.target.portAt(interfaceNumber)?.fn ?? this.target.functionAt(this.target.options.layout.vcInterface);
+    const isErrorCodeRead = vc !== undefined && setup.bRequest === UvcRequest.GET_CUR && entity === 0 && selector === VcControl.REQUEST_ERROR_CODE;
 
     const outcome = this.dispatch(setup, data, interfaceNumber, entity, selector);
-    if (!isErrorCodeRead) this.target.requestErrorCode = outcome.ok ? RequestErrorCode.NO_ERROR : outcome.code;
+    if (owner !== undefined && !isErrorCodeRead) owner.requestErrorCode = outcome.ok ? RequestErrorCode.NO_ERROR : outcome.code;
     if (!outcome.ok) return { status: 'stall' };
     const isIn = (setup.bmRequestType & UsbRequestType.DIR_IN) !== 0;
     if (!isIn) return outcome.accepted === undefined ? { status: 'ok' } : { status: 'ok', accepted: outcome.accepted };
@@ -71,7 +70,6 @@ export class UvcRequestHandler {
   }
 
   private dispatch(setup: SetupPacket, data: Uint8Array, interfaceNumber: number, entity: number, selector: number): Outcome {
-    const { layout } = this.target.options;
     if ((setup.bmRequestType & 0x1f) !== UsbRequestType.RECIPIENT_INTERFACE) return refuse(RequestErrorCode.INVALID_REQUEST);
     const isIn = (setup.bmRequestType & UsbRequestType.DIR_IN) !== 0;
     // SET_CUR goes host-to-device, every GET device-to-host; anything else is not a UVC request.
@@ -79,30 +77,32 @@ export class UvcRequestHandler {
     const isGet = (setup.bRequest & 0x80) !== 0;
     if ((isSet && isIn) || (isGet && !isIn) || (!isSet && !isGet)) return refuse(RequestErrorCode.INVALID_REQUEST);
 
-    if (interfaceNumber === layout.vcInterface) {
-      if (entity === 0) return this.vcInterfaceControl(setup.bRequest, selector);
-      if (entity === OUTPUT_TERMINAL_ID) return refuse(RequestErrorCode.INVALID_CONTROL);
-      if (!this.target.controls.hasEntity(entity)) return refuse(RequestErrorCode.INVALID_UNIT);
-      const def = this.target.controls.lookup(entity, selector);
+    const fn = this.target.functionAt(interfaceNumber);
+    if (fn !== undefined) {
+      if (entity === 0) return this.vcInterfaceControl(fn, setup.bRequest, selector);
+      if (fn.outputTerminals.has(entity)) return refuse(RequestErrorCode.INVALID_CONTROL);
+      if (!fn.entityIds.has(entity) && !fn.controls.hasEntity(entity)) return refuse(RequestErrorCode.INVALID_UNIT);
+      const def = fn.controls.lookup(entity, selector);
       if (def === undefined) return refuse(RequestErrorCode.INVALID_CONTROL);
-      return this.control(def, setup.bRequest, data);
+      return this.control(fn, def, setup.bRequest, data);
     }
-    if (interfaceNumber === layout.vsInterface) {
+    const vs = this.target.portAt(interfaceNumber);
+    if (vs !== undefined) {
       if (entity !== 0) return refuse(RequestErrorCode.INVALID_UNIT);
-      return this.vsInterfaceControl(setup.bRequest, selector, data);
+      return this.vsInterfaceControl(vs.port, setup.bRequest, selector, data);
     }
     return refuse(RequestErrorCode.INVALID_UNIT);
   }
 
-  private vcInterfaceControl(request: number, selector: number): Outcome {
+  private vcInterfaceControl(fn: FunctionTarget, request: number, selector: number): Outcome {
     if (selector !== VcControl.REQUEST_ERROR_CODE) return refuse(RequestErrorCode.INVALID_CONTROL);
-    if (request === UvcRequest.GET_CUR) return ok(Uint8Array.of(this.target.requestErrorCode));
+    if (request === UvcRequest.GET_CUR) return ok(Uint8Array.of(fn.requestErrorCode));
     if (request === UvcRequest.GET_INFO) return ok(Uint8Array.of(ControlInfo.SUPPORTS_GET));
     return refuse(RequestErrorCode.INVALID_REQUEST);
   }
 
-  private control(def: ControlDefinition, request: number, data: Uint8Array): Outcome {
-    const { controls } = this.target;
+  private control(fn: FunctionTarget, def: ControlDefinition, request: number, data: Uint8Array): Outcome {
+    const { controls } = fn;
     switch (request) {
       case UvcRequest.SET_CUR: {
         if (!def.writable) return refuse(RequestErrorCode.INVALID_REQUEST);
@@ -121,7 +121,7 @@ export class UvcRequestHandler {
         return ok(Uint8Array.of(controls.info(def)));
       case UvcRequest.GET_LEN:
         // Defined for extension unit controls only.
-        if (def.entityId !== EXTENSION_UNIT_ID) return refuse(RequestErrorCode.INVALID_REQUEST);
+        if (!fn.extensionUnits.has(def.entityId)) return refuse(RequestErrorCode.INVALID_REQUEST);
         return ok(u16le(def.size));
       case UvcRequest.GET_RES:
         if (!def.requests.range && !def.requests.res) return refuse(RequestErrorCode.INVALID_REQUEST);
@@ -135,11 +135,11 @@ export class UvcRequestHandler {
     }
   }
 
-  private probeReply(params: StreamingParams, honest = false): Uint8Array {
+  private probeReply(port: VsPort, params: StreamingParams, honest = false): Uint8Array {
     const faults = this.target.faults();
-    let claimed = honest ? params : { ...params, dwMaxPayloadTransferSize: this.claimedPayloadSize(params) };
+    let claimed = honest ? params : { ...params, dwMaxPayloadTransferSize: this.claimedPayloadSize(port, params) };
     if (!honest && faults.reportedMaxPayloadTransferSize !== null) claimed = { ...claimed, dwMaxPayloadTransferSize: faults.reportedMaxPayloadTransferSize };
-    const length = faults.probeReplyLength ?? this.target.options.probeLength;
+    const length = faults.probeReplyLength ?? port.probeLength;
     return encodeStreamingParams(claimed, Math.min(length, 48));
   }
 
@@ -148,24 +148,24 @@ export class UvcRequestHandler {
    * fix-bandwidth asks the largest alt setting for uncompressed modes; oversized-payload-size asks more than any alt
    * setting has for compressed modes and sign-extends the 16-bit value for uncompressed ones.
    */
-  private claimedPayloadSize(params: StreamingParams): number {
-    const { quirks, transfer, layout } = this.target.options;
+  private claimedPayloadSize(port: VsPort, params: StreamingParams): number {
+    const { quirks } = this.target.options;
     const real = params.dwMaxPayloadTransferSize;
-    if (transfer !== 'iso' || real === 0) return real;
-    const compressed = this.target.negotiator.format(params.bFormatIndex).compressed;
-    const largest = maxIsoBytesPerInterval(layout);
+    if (port.layout.transfer !== 'iso' || real === 0) return real;
+    const compressed = port.negotiator.format(params.bFormatIndex).compressed;
+    const largest = port.layout.isoAlts.reduce((max, a) => Math.max(max, a.bytesPerInterval), 0);
     if (quirks.has('oversized-payload-size')) return compressed ? largest + 1024 : (0xffff0000 | real) >>> 0;
     if (quirks.has('fix-bandwidth') && !compressed) return largest;
     return real;
   }
 
   /** probe-def: what such firmware answers to GET_DEF(PROBE): a block naming no mode, with fields it cannot take back. */
-  private bogusDefault(): Uint8Array {
-    const p = this.target.negotiator.defaults();
+  private bogusDefault(port: VsPort): Uint8Array {
+    const p = port.negotiator.defaults();
     return encodeStreamingParams(
       {
         ...p,
-        bFormatIndex: this.target.options.formats.length + 1,
+        bFormatIndex: port.layout.formats.length + 1,
         bFrameIndex: 0,
         dwFrameInterval: 0,
         wKeyFrameRate: 0xffff,
@@ -173,7 +173,7 @@ export class UvcRequestHandler {
         dwMaxVideoFrameSize: 0,
         dwMaxPayloadTransferSize: 0xffffffff,
       },
-      this.target.options.probeLength,
+      port.probeLength,
     );
   }
 
@@ -190,19 +190,17 @@ export class UvcRequestHandler {
   }
 
   /** GET_MIN/GET_MAX(PROBE) as the firmware answers them. */
-  private probeBound(which: 'min' | 'max'): Outcome {
-    const t = this.target;
-    const { quirks } = t.options;
+  private probeBound(port: VsPort, which: 'min' | 'max'): Outcome {
+    const { quirks } = this.target.options;
     if (quirks.has('probe-minmax')) return refuse(RequestErrorCode.INVALID_REQUEST);
-    const bound = t.negotiator.bound(t.probe, which);
+    const bound = port.negotiator.bound(port.probe, which);
     // minmax-comp-quality-only (Bison chipsets): wCompQuality alone.
     if (quirks.has('minmax-comp-quality-only')) return ok(u16le(bound.wCompQuality));
-    return ok(this.probeReply(bound));
+    return ok(this.probeReply(port, bound));
   }
 
-  private vsInterfaceControl(request: number, selector: number, data: Uint8Array): Outcome {
-    const t = this.target;
-    const probeLength = t.options.probeLength;
+  private vsInterfaceControl(t: VsPort, request: number, selector: number, data: Uint8Array): Outcome {
+    const probeLength = t.probeLength;
     switch (selector) {
       case VsControl.PROBE:
         switch (request) {
@@ -214,15 +212,15 @@ export class UvcRequestHandler {
             return ok();
           }
           case UvcRequest.GET_CUR:
-            return ok(this.probeReply(t.probe));
+            return ok(this.probeReply(t, t.probe));
           case UvcRequest.GET_MIN:
-            return this.probeBound('min');
+            return this.probeBound(t, 'min');
           case UvcRequest.GET_MAX:
-            return this.probeBound('max');
+            return this.probeBound(t, 'max');
           case UvcRequest.GET_RES:
-            return ok(this.probeReply(t.negotiator.bound(t.probe, 'res'), true));
+            return ok(this.probeReply(t, t.negotiator.bound(t.probe, 'res'), true));
           case UvcRequest.GET_DEF:
-            return ok(t.options.quirks.has('probe-def') ? this.bogusDefault() : this.probeReply(t.negotiator.defaults()));
+            return ok(this.target.options.quirks.has('probe-def') ? this.bogusDefault(t) : this.probeReply(t, t.negotiator.defaults()));
           case UvcRequest.GET_LEN:
             return ok(u16le(probeLength));
           case UvcRequest.GET_INFO:
@@ -240,11 +238,11 @@ export class UvcRequestHandler {
             if (t.isoStreaming) return refuse(RequestErrorCode.WRONG_STATE);
             const params = t.negotiator.negotiate(decodeStreamingParams(data, t.commit));
             t.commit = params;
-            t.committed(params);
+            t.committed();
             return ok();
           }
           case UvcRequest.GET_CUR:
-            return ok(this.probeReply(t.commit));
+            return ok(this.probeReply(t, t.commit));
           case UvcRequest.GET_LEN:
             return ok(u16le(probeLength));
           case UvcRequest.GET_INFO:

@@ -14,28 +14,28 @@ import type {
 } from '../transport/device-model.js';
 import { DescriptorType, type UsbSpeed } from '../spec/usb.js';
 import { uvcError } from '../errors.js';
-import { BulkInEndpoint } from './bulk-endpoint.js';
 import { DeviceClock, RealtimeBusClock, VirtualBusClock, sofFrameNumber, type BusClock } from './bus-clock.js';
-import { ControlModel, encodeControlValue, type ControlChange } from './controls.js';
+import { ControlModel, encodeControlValue, faceControlDefinitions, type ControlChange } from './controls.js';
 import {
   bosDescriptor,
   configurationDescriptor,
   deviceDescriptor,
   deviceQualifier,
+  faceStringDescriptor,
   stringDescriptor,
 } from './descriptors.js';
+import { CAMERA_TERMINAL_ID, EXTENSION_UNIT_ID, OUTPUT_TERMINAL_ID, PROCESSING_UNIT_ID } from './entities.js';
+import type { PortLayout } from './face.js';
 import { buildLayout } from './device-layout.js';
 import { createRandom, resolveFaults, takeMatch, type FaultOptions, type ResolvedFaults } from './faults.js';
-import { FrameSource } from './frame-source.js';
-import { IsoInEndpoint } from './iso-endpoint.js';
-import { resolveOptions, type ResolvedOptions, type VirtualCameraOptions } from './options.js';
-import { jpegQualityOf, ProbeNegotiator, type StreamingParams } from './probe-commit.js';
+import { resolveOptions, uvcVersionOf, type ResolvedOptions, type VirtualCameraOptions } from './options.js';
+import type { StreamingParams } from './probe-commit.js';
 import { handleStandardRequest, type DescriptorSet, type StandardRequestTarget } from './standard-requests.js';
 import { buttonStatusPacket, controlStatusPacket, StatusEndpoint } from './status-endpoint.js';
 import { CompletionDelay } from './completion-delay.js';
 import { SentFrameLog, type SentFrame } from './sent-frames.js';
-import { UvcRequestHandler, type ClassRequestTarget } from './uvc-requests.js';
-import { VideoStream } from './video-stream.js';
+import { UvcRequestHandler, type ClassRequestTarget, type FunctionTarget } from './uvc-requests.js';
+import { VsPort, type PortHost } from './vs-port.js';
 
 export interface UnplugWhen {
   /** Leave the bus as the stream's frame with this sequence number is about to go out. */
@@ -46,6 +46,13 @@ export interface UnplugWhen {
 
 interface PendingControl {
   settle: (reply: ControlReply) => void;
+}
+
+/** One video function: its VideoControl interface, controls, status endpoint, and streaming interfaces. */
+interface VideoFunction extends FunctionTarget {
+  readonly statusEndpoint: number | null;
+  status: StatusEndpoint;
+  readonly ports: VsPort[];
 }
 
 const REQUEST_TYPE_MASK = 0x60;
@@ -61,8 +68,12 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
 
   private readonly clock: BusClock;
   private readonly deviceClock: DeviceClock;
-  private readonly negotiator: ProbeNegotiator;
   private readonly descriptors: DescriptorSet;
+  /** Every video function (one, unless a real camera's face has several), and their streaming interfaces. */
+  private readonly functions: VideoFunction[];
+  private readonly ports: VsPort[];
+  /** Alternate settings of the interfaces that are not video (a face's audio, HID...). */
+  private readonly otherAlts = new Map<number, number>();
   private readonly classRequests: UvcRequestHandler;
   private readonly random: () => number;
   private faultState: ResolvedFaults;
@@ -70,35 +81,36 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
   private isAttached = true;
   private address = 0;
   private configuration = 0;
-  private vsAlt = 0;
   private readonly halted = new Set<number>();
-  private probe: StreamingParams;
-  private commit: StreamingParams;
-  private requestErrorCode = 0;
-  private streamErrorCode = 0;
-
-  private stream: VideoStream | null = null;
-  private iso: IsoInEndpoint | null = null;
-  private bulk: BulkInEndpoint | null = null;
-  /** bulk: a COMMIT arrived since the last stop, so the next read starts a stream. */
-  private bulkArmed = false;
-  private status: StatusEndpoint;
   private readonly pendingControls = new Set<PendingControl>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private unplugTimer: NodeJS.Timeout | null = null;
-  private lastFramesSent = 0;
-  private lastFramesDropped = 0;
   private readonly sentLog: SentFrameLog;
   /** The completionJitterMs fault, shared by the video endpoints. */
   private readonly completionDelay: CompletionDelay;
+
+  /**
+   * A virtual camera wearing a real camera's face: its configuration and device descriptors (bytes, or hex text as
+   * lsusb/usbmon tools print it, whitespace ignored), served verbatim, with the formats, units and interfaces they
+   * declare. The other options (pace, faults, quirks...) apply as usual; speed, formats, ids come from the bytes.
+   */
+  static fromDescriptors(configuration: Uint8Array | string, device: Uint8Array | string, options: Omit<VirtualCameraOptions, 'descriptors' | 'profile'> = {}): VirtualCamera {
+    const bytes = (value: Uint8Array | string, name: string): Uint8Array => {
+      if (value instanceof Uint8Array) return value;
+      const text = typeof value === 'string' ? value.replace(/0x|[\s,]/gi, '') : '';
+      if (text.length === 0 || text.length % 2 !== 0 || !/^[0-9a-f]+$/i.test(text)) {
+        throw uvcError('EINVAL', `virtual camera: ${name} must be bytes or hex text`);
+      }
+      return Uint8Array.from(Buffer.from(text, 'hex'));
+    };
+    return new VirtualCamera({ ...options, descriptors: { configuration: bytes(configuration, 'the configuration descriptor'), device: bytes(device, 'the device descriptor') } });
+  }
 
   constructor(options: VirtualCameraOptions = {}) {
     super();
     const config = resolveOptions(options);
     this.config = config;
     this.speed = config.speed;
-    this.controls = new ControlModel(config.uvcVersion);
-    this.controls.provide('frame_counter', () => [this.framesSent >>> 0]);
     this.faultState = config.faults;
     this.random = createRandom(config.seed);
     this.sentLog = new SentFrameLog(config.sentFramesLimit);
@@ -108,34 +120,40 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     const start = Math.floor(this.random() * 2048 * layout.intervalsPerFrame);
     this.clock = config.pace === 'fast' ? new VirtualBusClock(layout.busIntervalUs, start) : new RealtimeBusClock(layout.busIntervalUs, start);
     this.deviceClock = new DeviceClock(config.clockFrequency, layout.busIntervalUs, config.clockDriftPpm, Math.floor(this.random() * 0x100000000));
-    this.status = new StatusEndpoint(this.clock);
 
-    const headerLength = 2 + (config.headerPts ? 4 : 0) + (config.headerScr ? 6 : 0);
-    this.negotiator = new ProbeNegotiator({
-      formats: config.formats,
-      layout,
-      transfer: config.transfer,
-      uvcVersion: config.uvcVersion,
-      headerLength,
-      clockFrequency: config.clockFrequency,
-      bulkMaxPayloadTransferSize: config.bulkMaxPayloadTransferSize,
-    });
-    this.probe = this.negotiator.defaults();
-    this.commit = this.negotiator.defaults();
+    this.functions = config.face === null ? [this.builtFunction()] : this.faceFunctions();
+    this.ports = this.functions.flatMap((f) => f.ports);
+    this.controls = this.functions[0]!.controls;
+    this.controls.provide('frame_counter', () => [this.framesSent >>> 0]);
 
-    const definitions = this.controls.definitions;
-    const configuration = configurationDescriptor(config, definitions);
-    this.descriptors = {
-      device: deviceDescriptor(config),
-      configuration,
-      otherSpeedConfiguration:
-        config.speed === 'high'
-          ? configurationDescriptor(config, definitions, buildLayout('full', config.transfer), DescriptorType.OTHER_SPEED_CONFIGURATION)
-          : null,
-      qualifier: config.speed === 'high' ? deviceQualifier() : null,
-      bos: config.speed === 'super' ? bosDescriptor() : null,
-      string: (index) => stringDescriptor(config, index),
-    };
+    const face = config.face;
+    if (face !== null) {
+      for (const [number, alts] of face.altSettings) {
+        if (this.functions.some((f) => f.vcInterface === number) || this.portAt(number) !== undefined) continue;
+        this.otherAlts.set(number, Math.min(...alts));
+      }
+      this.descriptors = {
+        device: face.device,
+        configuration: face.configuration,
+        otherSpeedConfiguration: null,
+        qualifier: config.speed === 'high' ? deviceQualifier() : null,
+        bos: config.speed === 'super' ? bosDescriptor() : null,
+        string: (index) => faceStringDescriptor(config, face.device, index),
+      };
+    } else {
+      const definitions = this.controls.definitions;
+      this.descriptors = {
+        device: deviceDescriptor(config),
+        configuration: configurationDescriptor(config, definitions),
+        otherSpeedConfiguration:
+          config.speed === 'high'
+            ? configurationDescriptor(config, definitions, buildLayout('full', config.transfer), DescriptorType.OTHER_SPEED_CONFIGURATION)
+            : null,
+        qualifier: config.speed === 'high' ? deviceQualifier() : null,
+        bos: config.speed === 'super' ? bosDescriptor() : null,
+        string: (index) => stringDescriptor(config, index),
+      };
+    }
     this.classRequests = new UvcRequestHandler(this.classTarget());
     this.armUnplugTimer(this.faultState.unplugAfterMs);
   }
@@ -164,7 +182,8 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     if (takeMatch(faults.ignoreRequests, key) !== null) return this.deferControl(signal, null);
     const stall = takeMatch(faults.stallRequests, key);
     if (stall !== null) {
-      this.requestErrorCode = stall.errorCode;
+      const owner = this.functions.find((f) => f.vcInterface === key.interface) ?? this.portAt(key.interface)?.fn ?? this.functions[0]!;
+      owner.requestErrorCode = stall.errorCode;
       return Promise.resolve({ status: 'stall' });
     }
     const slow = faults.slowRequests;
@@ -180,16 +199,17 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     if (!this.isAttached) return fail('no_device');
     if (!(request.buffer instanceof Uint8Array)) return Promise.reject(uvcError('EINVAL', 'transfer: buffer must be a Uint8Array'));
     if (request.signal?.aborted) return fail('cancelled');
-    const layout = this.config.layout;
     // Endpoints other than 0 exist only in the configured state; a missing endpoint never answers a token.
     if (this.configuration === 0) return fail('error');
-    if (request.endpoint === layout.statusEndpoint) {
+    const statusOwner = this.functions.find((f) => f.statusEndpoint === request.endpoint);
+    if (statusOwner !== undefined) {
       if (request.iso) return Promise.reject(uvcError('EINVAL', 'transfer: the status endpoint is an interrupt endpoint'));
       if (this.halted.has(request.endpoint)) return fail('stall');
-      return this.status.submit(request);
+      return statusOwner.status.submit(request);
     }
-    if (request.endpoint !== layout.videoEndpoint) return fail('error');
-    if (this.config.transfer === 'iso') {
+    const port = this.ports.find((p) => p.layout.videoEndpoint === request.endpoint);
+    if (port === undefined) return fail('error');
+    if (port.layout.transfer === 'iso') {
       const iso = request.iso;
       if (!iso) return Promise.reject(uvcError('EINVAL', 'transfer: isochronous endpoint needs iso packet slots'));
       if (
@@ -199,13 +219,11 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       ) {
         return Promise.reject(uvcError('EINVAL', 'transfer: iso packet arrays are shorter than count'));
       }
-      if (this.iso === null) return fail('error'); // alternate setting 0: no endpoint
-      return this.iso.submit(request);
+      return port.transfer(request, fail);
     }
     if (request.iso) return Promise.reject(uvcError('EINVAL', 'transfer: bulk endpoint takes no iso packet slots'));
     if (this.halted.has(request.endpoint)) return fail('stall');
-    if (this.stream === null && this.bulkArmed) this.startStream();
-    return this.bulkEndpoint().submit(request);
+    return port.transfer(request, fail);
   }
 
   // ---- Faults, events and inspection -----------------------------------------------------------------------
@@ -249,15 +267,13 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     if (this.isAttached) throw uvcError('EALREADY', 'virtual camera: already attached');
     this.address = 0;
     this.configuration = 0;
-    this.vsAlt = 0;
     this.halted.clear();
-    this.probe = this.negotiator.defaults();
-    this.commit = this.negotiator.defaults();
-    this.requestErrorCode = 0;
-    this.streamErrorCode = 0;
-    this.bulkArmed = false;
-    this.controls.reset();
-    this.status = new StatusEndpoint(this.clock);
+    for (const port of this.ports) port.reset();
+    for (const fn of this.functions) {
+      fn.requestErrorCode = 0;
+      fn.controls.reset();
+      fn.status = new StatusEndpoint(this.clock);
+    }
     this.isAttached = true;
     this.emit('replug');
   }
@@ -270,28 +286,29 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
 
   setButton(pressed: boolean): void {
     if (!this.isAttached) return;
-    this.status.post(buttonStatusPacket(this.config.layout.vsInterface, pressed));
+    const fn = this.functions[0]!;
+    fn.status.post(buttonStatusPacket(fn.ports[0]!.layout.vsInterface, pressed));
   }
 
   /** A physical privacy shutter: the PRIVACY control changes by itself and the status endpoint says so. */
   setPrivacyShutter(closed: boolean): void {
     const change = this.controls.setByDevice('privacy', [closed ? 1 : 0]);
-    if (change) this.postControlChanges([change]);
+    if (change) this.postControlChanges(this.controls, [change]);
   }
 
   /** Whether video is flowing (an iso alternate setting is selected, or a bulk stream was started). */
   get streaming(): boolean {
-    return this.stream !== null;
+    return this.ports.some((p) => p.stream !== null);
   }
 
-  /** Frames whose last payload went out, in the current stream (or the last one). */
+  /** Frames whose last payload went out, in the current stream (or the last one) of the first streaming interface. */
   get framesSent(): number {
-    return this.stream?.framesSent ?? this.lastFramesSent;
+    return this.ports[0]!.framesSent;
   }
 
   /** Frames captured but never sent because the bus was not fast enough (real-time pace). */
   get framesDropped(): number {
-    return this.stream?.framesDropped ?? this.lastFramesDropped;
+    return this.ports[0]!.framesDropped;
   }
 
   /**
@@ -303,9 +320,16 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     return this.sentLog.records();
   }
 
-  /** The committed streaming parameters. */
+  /** The committed streaming parameters (of the first streaming interface; committedOn() for another). */
   get committed(): Readonly<StreamingParams> {
-    return this.commit;
+    return this.ports[0]!.commit;
+  }
+
+  /** The committed streaming parameters of VideoStreaming interface `interfaceNumber`. */
+  committedOn(interfaceNumber: number): Readonly<StreamingParams> {
+    const port = this.portAt(interfaceNumber)?.port;
+    if (port === undefined) throw uvcError('EINVAL', `virtual camera: no VideoStreaming interface ${interfaceNumber}`);
+    return port.commit;
   }
 
   /** The current bus interval (µframe or frame count; the SOF frame number is this / intervalsPerFrame mod 2048). */
@@ -342,9 +366,11 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.timers.clear();
     if (this.unplugTimer !== null) clearTimeout(this.unplugTimer);
     this.unplugTimer = null;
-    this.stopStream('no_device');
-    this.closeBulk('no_device');
-    this.status.fail('no_device', true);
+    for (const port of this.ports) {
+      port.stopStream('no_device');
+      port.closeBulk('no_device');
+    }
+    for (const fn of this.functions) fn.status.fail('no_device', true);
     for (const p of this.pendingControls) p.settle({ status: 'no_device' });
     this.pendingControls.clear();
     // The fault has fired; a replugged camera does not vanish again at the same frame.
@@ -380,136 +406,99 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     });
   }
 
-  private postControlChanges(changes: ControlChange[]): void {
+  private postControlChanges(controls: ControlModel, changes: ControlChange[]): void {
+    const fn = this.functions.find((f) => f.controls === controls) ?? this.functions[0]!;
     for (const { def, values } of changes) {
-      this.status.post(controlStatusPacket(def.entityId, def.selector, encodeControlValue(def, values)));
+      fn.status.post(controlStatusPacket(def.entityId, def.selector, encodeControlValue(def, values)));
     }
   }
 
-  private startStream(): void {
-    this.stopStream('cancelled');
-    const format = this.negotiator.format(this.commit.bFormatIndex);
-    const frame = this.negotiator.frame(format, this.commit.bFrameIndex);
-    const quirks = this.config.quirks;
-    // restrict-frame-rate: whatever interval was committed, the sensor runs at the frame's default one.
-    const interval = quirks.has('restrict-frame-rate') ? frame.defaultInterval : this.commit.dwFrameInterval;
-    const frameIntervalUs = interval / 10;
-    // restore-ctrls-on-init: starting the stream resets the controls to their defaults, and nobody is told.
-    if (quirks.has('restore-ctrls-on-init')) this.controls.reset();
-    this.sentLog.beginStream();
-    const source = new FrameSource({
-      format,
-      frame,
-      // force-y8: a YUYV format's bytes are an 8-bit greyscale picture twice as wide.
-      greyAsYuyv: quirks.has('force-y8') && format.kind === 'yuyv',
-      frameIntervalUs,
-      jpegQuality: jpegQualityOf(this.commit.wCompQuality),
-      omitHuffmanTables: this.config.omitHuffmanTables,
-      frameCache: this.config.frameCache,
-      controls: this.controls,
-      now: () => this.clock.now(),
-    });
-    this.stream = new VideoStream({
+  private portHost(): PortHost {
+    const camera = this;
+    return {
+      config: this.config,
       clock: this.clock,
       deviceClock: this.deviceClock,
-      controls: this.controls,
-      source,
-      uvcVersion: this.config.uvcVersion,
-      frameIntervalUs,
-      headerPts: this.config.headerPts,
-      headerScr: this.config.headerScr,
-      renderAhead: this.config.renderAhead,
-      faults: () => this.faultState,
-      startInterval: this.clock.now(),
-      onStreamError: (code) => {
-        this.streamErrorCode = code;
-      },
-      onControlChanges: (changes) => this.postControlChanges(changes),
-      beforeFrame: (sequence) => this.faultState.unplugAtFrame === null || sequence < this.faultState.unplugAtFrame,
-      maxVideoFrameSize: this.commit.dwMaxVideoFrameSize,
-      log: this.sentLog,
-      quirks: this.config.quirks,
-      mjpeg: format.kind === 'mjpeg',
+      sentLog: this.sentLog,
+      random: () => this.random(),
+      faults: () => camera.faultState,
+      postControlChanges: (controls, changes) => this.postControlChanges(controls, changes),
+      gone: () => this.unplugNow(),
+      completionDelay: this.completionDelay,
+    };
+  }
+
+  /** The one video function of a camera built from options (descriptors.ts lays it out). */
+  private builtFunction(): VideoFunction {
+    const { config } = this;
+    const { layout } = config;
+    const controls = new ControlModel(config.uvcVersion);
+    const port: PortLayout = {
+      vcInterface: layout.vcInterface,
+      vsInterface: layout.vsInterface,
+      videoEndpoint: layout.videoEndpoint,
+      transfer: layout.transfer,
+      isoAlts: layout.isoAlts,
+      bulkMaxPacket: layout.bulkMaxPacket,
+      formats: config.formats,
+    };
+    return {
+      vcInterface: layout.vcInterface,
+      controls,
+      entityIds: new Set([CAMERA_TERMINAL_ID, PROCESSING_UNIT_ID, EXTENSION_UNIT_ID, OUTPUT_TERMINAL_ID]),
+      outputTerminals: new Set([OUTPUT_TERMINAL_ID]),
+      extensionUnits: new Set([EXTENSION_UNIT_ID]),
+      requestErrorCode: 0,
+      statusEndpoint: layout.statusEndpoint,
+      status: new StatusEndpoint(this.clock),
+      ports: [new VsPort(this.portHost(), port, controls, config.uvcVersion, config.probeLength, config.clockFrequency)],
+    };
+  }
+
+  /** The video functions of a real camera's face, each with the controls its units declare. */
+  private faceFunctions(): VideoFunction[] {
+    const face = this.config.face!;
+    return face.functions.map((f) => {
+      const version = uvcVersionOf(f.bcdUVC);
+      const controls = new ControlModel(version, faceControlDefinitions(f.entities, version));
+      // probe-extrafields makes a UVC 1.0 camera speak 34 bytes; otherwise the block its version defines.
+      const probeLength = version === '1.0' ? (this.config.quirks.has('probe-extrafields') ? 34 : 26) : version === '1.1' ? 34 : 48;
+      return {
+        vcInterface: f.vcInterface,
+        controls,
+        entityIds: new Set(f.entities.map((e) => e.id)),
+        outputTerminals: new Set(f.entities.filter((e) => e.kind === 'output-terminal').map((e) => e.id)),
+        extensionUnits: new Set(f.entities.filter((e) => e.kind === 'extension-unit').map((e) => e.id)),
+        requestErrorCode: 0,
+        statusEndpoint: f.status?.endpoint ?? null,
+        status: new StatusEndpoint(this.clock),
+        ports: f.ports.map((layout) => new VsPort(this.portHost(), layout, controls, version, probeLength, f.clockFrequency)),
+      };
     });
   }
 
-  /** Ends the stream; requests queued on the video endpoint answer `status`. */
-  private stopStream(status: 'cancelled' | 'no_device' | 'stall'): void {
-    if (this.stream !== null) {
-      this.lastFramesSent = this.stream.framesSent;
-      this.lastFramesDropped = this.stream.framesDropped;
-      this.stream.stop();
-      this.stream = null;
+  private portAt(interfaceNumber: number): { port: VsPort; fn: VideoFunction } | undefined {
+    for (const fn of this.functions ?? []) {
+      const port = fn.ports.find((p) => p.layout.vsInterface === interfaceNumber);
+      if (port !== undefined) return { port, fn };
     }
-    if (this.iso !== null) {
-      this.iso.close(status);
-      this.iso = null;
-    }
-  }
-
-  /** Resets the bulk endpoint (halt, clear-halt, interface reset, unplug): its queued requests answer `status`. */
-  private closeBulk(status: 'cancelled' | 'no_device' | 'stall'): void {
-    this.bulk?.close(status);
-    this.bulk = null;
-  }
-
-  private bulkEndpoint(): BulkInEndpoint {
-    if (this.bulk === null) {
-      const layout = this.config.layout;
-      this.bulk = new BulkInEndpoint(this.clock, {
-        stream: () => {
-          if (this.stream === null && this.bulkArmed) this.startStream();
-          return this.stream;
-        },
-        maxPayload: this.config.bulkMaxPayloadTransferSize,
-        maxPacket: layout.bulkMaxPacket,
-        bytesPerInterval: layout.bulkBytesPerInterval,
-        gone: () => this.unplugNow(),
-        lose: (packets) => {
-          const rate = this.faultState.packetLossRate;
-          return rate > 0 && this.random() < 1 - (1 - rate) ** packets;
-        },
-        delay: this.completionDelay,
-      });
-    }
-    return this.bulk;
-  }
-
-  private startIso(alt: number): void {
-    const setting = this.config.layout.isoAlts[alt - 1]!;
-    this.startStream();
-    const stream = this.stream!;
-    const truthful = this.commit.dwMaxPayloadTransferSize;
-    this.iso = new IsoInEndpoint(
-      this.clock,
-      {
-        stream,
-        capacity: () => Math.min(setting.bytesPerInterval, truthful),
-        idlePackets: this.config.idlePackets,
-        step: 1,
-        lose: () => {
-          const f = this.faultState;
-          return f.packetLossRate > 0 && this.random() < f.packetLossRate ? f.packetLoss : null;
-        },
-        gone: () => this.unplugNow(),
-        delay: this.completionDelay,
-      },
-      this.clock.now(),
-    );
+    return undefined;
   }
 
   private resetInterfaces(): void {
-    this.stopStream('cancelled');
-    this.closeBulk('cancelled');
-    this.bulkArmed = false;
-    this.vsAlt = 0;
+    for (const port of this.ports) {
+      port.stopStream('cancelled');
+      port.closeBulk('cancelled');
+      port.bulkArmed = false;
+      port.alt = 0;
+    }
     this.halted.clear();
-    this.status.fail('cancelled', true);
+    for (const fn of this.functions) fn.status.fail('cancelled', true);
+    for (const number of this.otherAlts.keys()) this.otherAlts.set(number, 0);
   }
 
   private standardTarget(): StandardRequestTarget {
     const camera = this;
-    const layout = this.config.layout;
     return {
       superSpeed: this.config.speed === 'super',
       descriptors: this.descriptors,
@@ -528,34 +517,31 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
       },
       altSetting: (intf) => {
         if (this.configuration === 0) return undefined;
-        if (intf === layout.vcInterface) return 0;
-        if (intf === layout.vsInterface) return this.vsAlt;
-        return undefined;
+        if (this.functions.some((f) => f.vcInterface === intf)) return 0;
+        const port = this.portAt(intf)?.port;
+        if (port !== undefined) return port.alt;
+        return this.otherAlts.get(intf);
       },
       setInterface: (intf, alt) => {
         if (this.configuration === 0) return false;
-        if (intf === layout.vcInterface) return alt === 0;
-        if (intf !== layout.vsInterface) return false;
-        if (this.config.transfer === 'bulk') {
-          if (alt !== 0) return false;
-          // Selecting an interface setting resets its endpoints: the bulk stream ends.
-          this.stopStream('cancelled');
-          this.closeBulk('cancelled');
-          this.bulkArmed = false;
-          this.halted.delete(layout.videoEndpoint);
+        if (this.functions.some((f) => f.vcInterface === intf)) return alt === 0;
+        const port = this.portAt(intf)?.port;
+        if (port !== undefined) {
+          if (!port.setAlt(alt)) return false;
+          if (port.layout.transfer === 'bulk') this.halted.delete(port.layout.videoEndpoint);
           return true;
         }
-        if (alt > layout.isoAlts.length) return false;
-        this.stopStream('cancelled');
-        this.vsAlt = alt;
-        if (alt > 0) this.startIso(alt);
+        // A face's other interfaces (audio, HID): the setting is kept, nothing streams.
+        if (!this.config.face?.altSettings.get(intf)?.includes(alt)) return false;
+        this.otherAlts.set(intf, alt);
         return true;
       },
       endpointActive: (ep) => {
         if ((ep & 0x0f) === 0) return true;
         if (this.configuration === 0) return false;
-        if (ep === layout.statusEndpoint) return true;
-        if (ep === layout.videoEndpoint) return this.config.transfer === 'bulk' || this.vsAlt > 0;
+        if (this.functions.some((f) => f.statusEndpoint === ep)) return true;
+        const port = this.ports.find((p) => p.layout.videoEndpoint === ep);
+        if (port !== undefined) return port.layout.transfer === 'bulk' || port.alt > 0;
         return false;
       },
       isHalted: (ep) => this.halted.has(ep),
@@ -564,70 +550,33 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
   }
 
   private setHalt(ep: number, halt: boolean): void {
-    const layout = this.config.layout;
-    if (ep === layout.videoEndpoint && this.config.transfer === 'iso') return; // isochronous endpoints do not halt
+    const port = this.ports.find((p) => p.layout.videoEndpoint === ep);
+    if (port !== undefined && port.layout.transfer === 'iso') return; // isochronous endpoints do not halt
+    const statusOwner = this.functions.find((f) => f.statusEndpoint === ep);
     if (halt) {
       this.halted.add(ep);
-      if (ep === layout.statusEndpoint) this.status.fail('stall', false);
-      if (ep === layout.videoEndpoint) {
-        this.stopStream('stall');
-        this.closeBulk('stall');
+      statusOwner?.status.fail('stall', false);
+      if (port !== undefined) {
+        port.stopStream('stall');
+        port.closeBulk('stall');
       }
       return;
     }
     this.halted.delete(ep);
-    if (ep === layout.videoEndpoint) {
+    if (port !== undefined) {
       // What Windows and uvcvideo send to stop a bulk camera: the stream ends, the next one needs a COMMIT.
-      this.stopStream('cancelled');
-      this.closeBulk('cancelled');
-      this.bulkArmed = false;
+      port.stopStream('cancelled');
+      port.closeBulk('cancelled');
+      port.bulkArmed = false;
     }
   }
 
   private classTarget(): ClassRequestTarget {
-    const camera = this;
     return {
       options: this.config,
-      controls: this.controls,
-      negotiator: this.negotiator,
-      get probe() {
-        return camera.probe;
-      },
-      set probe(value: StreamingParams) {
-        camera.probe = value;
-      },
-      get commit() {
-        return camera.commit;
-      },
-      set commit(value: StreamingParams) {
-        camera.commit = value;
-      },
-      get requestErrorCode() {
-        return camera.requestErrorCode;
-      },
-      set requestErrorCode(value: number) {
-        camera.requestErrorCode = value;
-      },
-      get streamErrorCode() {
-        return camera.streamErrorCode;
-      },
-      set streamErrorCode(value: number) {
-        camera.streamErrorCode = value;
-      },
-      get isoStreaming() {
-        return camera.config.transfer === 'iso' && camera.vsAlt > 0;
-      },
+      functionAt: (interfaceNumber) => this.functions.find((f) => f.vcInterface === interfaceNumber),
+      portAt: (interfaceNumber) => this.portAt(interfaceNumber),
       faults: () => this.faultState,
-      committed: () => {
-        if (this.config.transfer !== 'bulk') return;
-        this.bulkArmed = true;
-        // A new COMMIT while a bulk stream runs restarts it with the new parameters; the host's transfers
-        // stay queued and the next payload they see belongs to the new stream.
-        if (this.stream !== null) {
-          this.stopStream('cancelled');
-          this.bulk?.restart();
-        }
-      },
     };
   }
 }

@@ -134,10 +134,11 @@ describe('uvc-capture capture on the virtual camera', () => {
     const dir = path.join(work, 'seconds');
     const result = await runCli(['--virtual', '--seconds', '1', '-o', dir]);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/^Captured \d+ frames in 1\.\d\d s: YUY2 640×480 @ 30 fps, iso/m);
-    expect(result.stdout).toMatch(/rate: +\d+\.\d\d fps measured, 30 fps negotiated/);
+    expect(result.stdout).toMatch(/^Captured \d+ frames? in 1\.\d\d s: YUY2 640×480 @ 30 fps, iso/m);
+    // A loaded machine may deliver a single frame in that second: then there is no rate to measure, and it says so.
+    expect(result.stdout).toMatch(/rate: +(\d+\.\d\d fps measured|not measured \(fewer than 2 frames\)), 30 fps negotiated/);
     expect(result.stdout).toMatch(/lost \(sequence gaps\)/);
-    const written = Number(/Captured (\d+) frames/.exec(result.stdout)![1]);
+    const written = Number(/Captured (\d+) frames?/.exec(result.stdout)![1]);
     // How many frames one real-time second yields depends on the machine's load (a stalled event loop loses
     // packets, and errored frames are dropped); what is written is what the summary says.
     expect(written).toBeGreaterThan(0);

@@ -45,7 +45,7 @@ describe('our parser reads every virtual camera configuration', () => {
           expect(vs!.formats.map((f) => f.kind)).toEqual(built.map((f) => (f.kind === 'mjpeg' ? 'mjpeg' : 'uncompressed')));
           for (const [i, format] of vs!.formats.entries()) {
             const source = built[i]!;
-            expect(format.fourcc).toBe({ yuyv: 'YUY2', nv12: 'NV12', mjpeg: 'MJPG' }[source.kind]);
+            expect(format.fourcc).toBe(({ yuyv: 'YUY2', nv12: 'NV12', mjpeg: 'MJPG' } as Record<string, string>)[source.kind]);
             expect(format.frames.map((f) => [f.width, f.height])).toEqual(source.frames.map((f) => [f.width, f.height]));
             for (const [k, frame] of format.frames.entries()) {
               const want = source.frames[k]!;

@@ -111,7 +111,8 @@ export function streams(device: TestDevice): void {
         seen.push(record(x));
         x.release();
       });
-      await until(() => seen.length >= 96, '96 iso completions');
+      // The first stream on a freshly served camera warms it up (JIT, first frames): a wide hang guard.
+      await until(() => seen.length >= 96, '96 iso completions', 90_000);
       await stream.stop();
       const stoppedWith = seen.length;
 

@@ -53,9 +53,10 @@ function expectNoCors(reply: Reply): void {
 }
 
 async function start(args: string[]): Promise<{ cli: RunningCli; port: number; urls: string[] }> {
-  const cli = startCli(['preview', '--virtual', '--virtual-option', 'pace=fast', '--port', '0', ...args]);
-  await cli.waitForStdout(/Preview: http:\/\/\S+:(\d+)\//);
-  await cli.waitForStderr(/Ctrl-C stops/);
+  // Real-time pace (a fast one would render frames as fast as it can, for nothing); killed only if it hangs.
+  const cli = startCli(['preview', '--virtual', '--port', '0', ...args], { timeoutMs: 600_000 });
+  await cli.waitForStdout(/Preview: http:\/\/\S+:(\d+)\//, 60_000);
+  await cli.waitForStderr(/Ctrl-C stops/, 60_000);
   const urls = [...cli.stdout.matchAll(/^Preview: (\S+)$/gm)].map((m) => m[1]!);
   return { cli, port: Number(/:(\d+)\//.exec(urls[0]!)![1]), urls };
 }

@@ -65,14 +65,14 @@ async function state(url: string): Promise<PreviewState> {
  * behind the camera; 10 frames (a third of a second) is well past both.
  */
 async function settled(page: Page, url: string, name: string, value: number): Promise<number> {
-  await expect.poll(async () => (await state(url)).controls.find((c) => c.name === name)!.value, { timeout: 10_000 }).toBe(value);
+  await expect.poll(async () => (await state(url)).controls.find((c) => c.name === name)!.value, { timeout: 30_000 }).toBe(value);
   const shown = await shoot(page);
   return shown.stamp! + 10;
 }
 
 /** A shot of a frame newer than `after` (the stream keeps coming; wait for the picture to move on). */
 async function shootAfter(page: Page, after: number): Promise<Shot> {
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 200; i++) {
     const shot = await shoot(page);
     if (shot.stamp !== null && shot.stamp > after) return shot;
     await page.waitForTimeout(100);
@@ -90,12 +90,13 @@ describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium
   let url: string;
 
   beforeAll(async () => {
-    cli = startCli(['preview', '--virtual', '--port', '0']);
-    url = (await cli.waitForStdout(/Preview: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    cli = startCli(['preview', '--virtual', '--port', '0'], { timeoutMs: 600_000 });
+    url = (await cli.waitForStdout(/Preview: (http:\/\/127\.0\.0\.1:\d+\/)/, 60_000))[1]!;
     browser = await launchChromium(BROWSER.path!);
     page = await browser.context.newPage();
-    await page.goto(url);
-    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 20_000 });
+    // Not 'load': the live picture is a stream that never finishes loading. Generous waits: a loaded machine.
+    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
+    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 120_000 });
   }, 600_000);
 
   afterAll(async () => {
@@ -110,8 +111,8 @@ describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium
 
   it('serves on 127.0.0.1 and shows the camera, the mode and the measured frame rate', async () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    await expect.poll(() => page.locator('#mode').textContent(), { timeout: 10_000 }).toMatch(/YUY2 640×480 @ 30 fps/);
-    await expect.poll(() => page.locator('#fps').textContent(), { timeout: 10_000 }).toMatch(/^\d+(\.\d)? from the camera/);
+    await expect.poll(() => page.locator('#mode').textContent(), { timeout: 30_000 }).toMatch(/YUY2 640×480 @ 30 fps/);
+    await expect.poll(() => page.locator('#fps').textContent(), { timeout: 30_000 }).toMatch(/^\d+(\.\d)? from the camera/);
     expect(await page.locator('#camera').textContent()).toContain('Virtual UVC Camera');
   });
 
@@ -153,7 +154,7 @@ describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium
     await page.locator('input[name="contrast"]').evaluate((input: { max: string }) => (input.max = '1000'));
     await page.locator('input[name="contrast"]').focus();
     await page.keyboard.press('End');
-    await expect.poll(() => page.locator('#error-contrast').textContent(), { timeout: 10_000 }).toMatch(/^ERANGE: .*outside the device's range 0…200/);
+    await expect.poll(() => page.locator('#error-contrast').textContent(), { timeout: 30_000 }).toMatch(/^ERANGE: .*outside the device's range 0…200/);
     const response = await fetch(new URL('/api/controls/brightness', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 1000 }) });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ERANGE');
@@ -173,14 +174,14 @@ describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium
   it('disables a slider an automatic mode owns, names the owner, and enables it when the mode is off', async () => {
     const slider = page.locator('input[name="white_balance_temperature"]');
     const note = page.locator('#note-white_balance_temperature');
-    await expect.poll(() => slider.isDisabled(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => slider.isDisabled(), { timeout: 30_000 }).toBe(true);
     expect(await note.textContent()).toBe('Set by White balance temperature, auto (white_balance_temperature_auto): turn white_balance_temperature_auto off to change it.');
     const auto = page.locator('input[name="white_balance_temperature_auto"]');
     await auto.uncheck();
-    await expect.poll(() => slider.isDisabled(), { timeout: 10_000 }).toBe(false);
+    await expect.poll(() => slider.isDisabled(), { timeout: 30_000 }).toBe(false);
     expect(await note.textContent()).toBe('');
     await auto.check();
-    await expect.poll(() => slider.isDisabled(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => slider.isDisabled(), { timeout: 30_000 }).toBe(true);
     // The server refuses the same, with the owner named, not a bare EBUSY from the camera.
     const response = await fetch(new URL('/api/controls/white_balance_temperature', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 4000 }) });
     expect(response.status).toBe(409);
@@ -193,13 +194,13 @@ describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium
     expect([await pan.getAttribute('min'), await pan.getAttribute('max'), await pan.getAttribute('step')]).toEqual(['-36000', '36000', '3600']);
     await pan.fill('7200');
     await pan.press('Enter');
-    await expect.poll(async () => (await state(url)).controls.find((c) => c.name === 'pan_tilt_absolute')!.value, { timeout: 10_000 }).toEqual({ pan: 7200, tilt: 0 });
+    await expect.poll(async () => (await state(url)).controls.find((c) => c.name === 'pan_tilt_absolute')!.value, { timeout: 30_000 }).toEqual({ pan: 7200, tilt: 0 });
     await tilt.fill('-3600');
     await tilt.press('Enter');
-    await expect.poll(async () => (await state(url)).controls.find((c) => c.name === 'pan_tilt_absolute')!.value, { timeout: 10_000 }).toEqual({ pan: 7200, tilt: -3600 });
+    await expect.poll(async () => (await state(url)).controls.find((c) => c.name === 'pan_tilt_absolute')!.value, { timeout: 30_000 }).toEqual({ pan: 7200, tilt: -3600 });
     // The boxes show what the camera reports (re-read every half second).
     await page.locator('input[name="brightness"]').focus();
-    await expect.poll(async () => [await pan.inputValue(), await tilt.inputValue()], { timeout: 10_000 }).toEqual(['7200', '-3600']);
+    await expect.poll(async () => [await pan.inputValue(), await tilt.inputValue()], { timeout: 30_000 }).toEqual(['7200', '-3600']);
   });
 });
 
@@ -226,13 +227,15 @@ describe.skipIf(BROWSER.path === null)('the preview at 1920×1080', () => {
 
   beforeAll(async () => {
     // A 1080p picture: at its own size it alone would fill the window.
-    cli = startCli(['preview', '--virtual', '--port', '0', '-f', 'MJPEG', '-s', '1920x1080', '-r', '5']);
-    const url = (await cli.waitForStdout(/Preview: (http:\/\/127\.0\.0\.1:\d+\/)/))[1]!;
+    // frameCache: the picture's content does not matter here, and rendering 1080p JPEGs costs a loaded machine.
+    cli = startCli(['preview', '--virtual', '--virtual-option', 'frameCache=8', '--port', '0', '-f', 'MJPEG', '-s', '1920x1080', '-r', '5'], { timeoutMs: 600_000 });
+    const url = (await cli.waitForStdout(/Preview: (http:\/\/127\.0\.0\.1:\d+\/)/, 60_000))[1]!;
     browser = await launchChromium(BROWSER.path!, { width: 1920, height: 1080 });
     const page = await browser.context.newPage();
-    await page.goto(url);
-    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 30_000 });
-    await page.waitForFunction("document.querySelectorAll('.control').length > 10", undefined, { timeout: 10_000 });
+    // Not 'load': the live picture is a stream that never finishes loading. Generous waits: a loaded machine.
+    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
+    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 120_000 });
+    await page.waitForFunction("document.querySelectorAll('.control').length > 10", undefined, { timeout: 60_000 });
   }, 600_000);
 
   afterAll(async () => {

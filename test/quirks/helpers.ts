@@ -4,7 +4,7 @@
 import sharp from 'sharp';
 import { expect } from 'vitest';
 import { openCamera, type Camera, type OpenCameraOptions } from '../../src/camera/index.js';
-import { decodeFrameStamp, VirtualCamera, type VirtualCameraOptions } from '../../src/virtual-camera/index.js';
+import { decodeAccessUnitStamp, decodeFrameStamp, VirtualCamera, type VirtualCameraOptions } from '../../src/virtual-camera/index.js';
 
 export interface VerifiedFrame {
   sequence: number;
@@ -27,6 +27,8 @@ export async function openVirtual(
 
 /** The stamp a frame carries, whatever its format (MJPEG is decoded to greyscale first). */
 export async function stampOf(data: Uint8Array, fourcc: string, width: number, height: number): Promise<number | null> {
+  if (fourcc === 'H264') return decodeAccessUnitStamp('h264', data);
+  if (fourcc === 'H265' || fourcc === 'HEVC') return decodeAccessUnitStamp('h265', data);
   if (fourcc === 'MJPG') {
     const { data: grey, info } = await sharp(data).greyscale().raw().toBuffer({ resolveWithObject: true });
     return decodeFrameStamp({ data: grey, width: info.width, height: info.height, format: 'grey' });
@@ -40,12 +42,12 @@ export async function stampOf(data: Uint8Array, fourcc: string, width: number, h
  * uncompressed frame, and the stamp the camera put in it equal to the frame's sequence number (so no frame was
  * merged, split or lost without the sequence saying so).
  */
-export async function streamVerified(camera: Camera, count = 60): Promise<VerifiedFrame[]> {
+export async function streamVerified(camera: Camera, count = 60, buffers = 4): Promise<VerifiedFrame[]> {
   const format = camera.format!;
   const uncompressed = format.fourcc !== 'MJPG' && format.fourcc !== 'H264' && format.fourcc !== 'HEVC' && format.fourcc !== 'H265';
   const queue = camera.queue;
-  queue.reqbufs(4);
-  for (let i = 0; i < 4; i++) queue.qbuf(i);
+  queue.reqbufs(buffers);
+  for (let i = 0; i < buffers; i++) queue.qbuf(i);
   await queue.streamon();
   const frames: VerifiedFrame[] = [];
   try {

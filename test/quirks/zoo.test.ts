@@ -187,46 +187,46 @@ describe('the quirk zoo', () => {
   });
 
   // Owner: time (src/stream/clock-recovery.ts). The SCR SOF field is not the bus SOF; without using the host's SOF
-  // (VideoStreamConfig.quirks.invalidDeviceSof) recovered timestamps go backwards.
+  // (VideoStreamConfig.quirks.invalidDeviceSof) timestamps do not follow the device clock (8-12 % of frame spacings
+  // within 2 % of the period, against 96-98 % for a quirk-free camera).
   it.fails('invalid-device-sof (table: Logitech C922): timestamps from the host SOF stay in step with capture', async () => {
     const { camera: cam } = await openVirtual(
       { quirks: ['invalid-device-sof'], vendorId: 0x046d, productId: 0x085c, formats: [YUYV] },
       {},
       opened,
     );
-    const start = process.hrtime.bigint();
-    const frames = await streamVerifiedRealtime(cam);
-    const end = process.hrtime.bigint();
-    expectPlausibleTimestamps(frames, Number(start), Number(end));
+    await streamWithTimestamps(cam);
   });
 
   it('(control for the two clock quirks: a well-behaved camera in real time gets device-accurate timestamps)', async () => {
     const { camera: cam } = await openVirtual({ formats: [YUYV] }, {}, opened);
-    const start = process.hrtime.bigint();
-    const frames = await streamVerifiedRealtime(cam);
-    expectPlausibleTimestamps(frames, Number(start), Number(process.hrtime.bigint()));
+    await streamWithTimestamps(cam);
   });
 
-  // Owner: time (src/stream/clock-recovery.ts). The idle header-only payloads carry PTS = SCR = 0; taken as clock
-  // samples they spoil recovery, and frame timestamps jitter by milliseconds instead of following the device clock.
-  it.fails('zero-scr-idle: idle payloads with zero PTS/SCR do not disturb timestamps', async () => {
+  it('zero-scr-idle: idle payloads with zero PTS/SCR do not disturb timestamps', async () => {
     const { camera: cam } = await openVirtual({ quirks: ['zero-scr-idle'], formats: [YUYV] }, {}, opened);
-    const start = process.hrtime.bigint();
-    const frames = await streamVerifiedRealtime(cam);
-    const end = process.hrtime.bigint();
-    expectPlausibleTimestamps(frames, Number(start), Number(end));
+    await streamWithTimestamps(cam);
   });
 });
 
 /**
- * Real-time pace (the clock quirks need a real bus clock): a loaded machine may lose packets, which the camera
- * then flags honestly; one retry keeps the test about the quirk, not the load.
+ * Real-time pace (the clock quirks need a real bus clock): streams 60 verified frames and checks their timestamps.
+ * A loaded machine may lose packets (the camera then flags frames honestly) or delay the first completions; up to
+ * three attempts keep the test about the quirk, not the load.
  */
-async function streamVerifiedRealtime(cam: Camera) {
-  try {
-    return await streamVerified(cam);
-  } catch {
-    return streamVerified(cam);
+async function streamWithTimestamps(cam: Camera): Promise<void> {
+  const attempt = async () => {
+    const start = process.hrtime.bigint();
+    const frames = await streamVerified(cam);
+    expectPlausibleTimestamps(frames, Number(start), Number(process.hrtime.bigint()));
+  };
+  for (let tries = 1; ; tries++) {
+    try {
+      await attempt();
+      return;
+    } catch (error) {
+      if (tries === 3) throw error;
+    }
   }
 }
 

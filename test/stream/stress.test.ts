@@ -335,7 +335,9 @@ async function runLife(
     expect(usb.heldCount).toBe(0);
     expect(usb.strayReleases).toBe(0);
   }
-  expect(errors).toEqual([]);
+  // The injected gaps are bus time lost while JavaScript held every transfer: each is said once (ENOBUFS).
+  expect(errors.filter((e) => !isUvcError(e, 'ENOBUFS'))).toEqual([]);
+  expect(errors.every((e) => (e.details as { lostIntervals?: number }).lostIntervals! > 0)).toBe(true);
   if (process.env['STRESS_VERBOSE']) console.log('LIFE', JSON.stringify({ ...spec, faults: 0 }), JSON.stringify(stream.stats), 'gen', camera.framesGenerated, 'good', judge.goodFrames, 'err', judge.errorFrames);
   expect(disconnectCalls).toBe(queue.disconnected ? 1 : 0);
   return camera.framesGenerated;

@@ -31,6 +31,9 @@ const SECONDS = 10;
 const STALL_MS = 200;
 const STALL_EVERY_MS = 1000;
 const BUFFERS = 8;
+/** However slow the emulated machine is, at least this many frames are judged (the run goes on past SECONDS). */
+const MIN_FRAMES = 10;
+const MAX_SECONDS = 90;
 
 interface Run {
   frames: number;
@@ -54,7 +57,7 @@ function busyFor(ms: number): void {
   }
 }
 
-async function streamFor(camera: Camera, stalls: boolean, seconds = SECONDS): Promise<Run> {
+async function streamFor(camera: Camera, stalls: boolean, seconds = SECONDS, minFrames = MIN_FRAMES): Promise<Run> {
   const queue = camera.queue;
   const expectedBytes = WIDTH * HEIGHT * 2;
   const warnings: string[] = [];
@@ -78,7 +81,8 @@ async function streamFor(camera: Camera, stalls: boolean, seconds = SECONDS): Pr
   }
   try {
     let previous = -1;
-    while (performance.now() - started < seconds * 1000) {
+    const elapsed = (): number => (performance.now() - started) / 1000;
+    while ((elapsed() < seconds || run.frames < minFrames) && elapsed() < MAX_SECONDS) {
       const buffer = await queue.dqbuf({ timeoutMs: 30_000 });
       run.frames++;
       if (previous >= 0 && buffer.sequence > previous + 1) run.skipped += buffer.sequence - previous - 1;
@@ -119,7 +123,7 @@ function describe(r: Run): string {
 }
 
 function judge(label: string, r: Run): void {
-  assert(r.frames >= 5, `${label}: only ${r.frames} frames in ${SECONDS} s`);
+  assert(r.frames >= MIN_FRAMES, `${label}: only ${r.frames} frames in ${MAX_SECONDS} s`);
   assertEqual(r.wrong.length, 0, `${label}: frames not flagged but wrong (${r.wrong.slice(0, 3).join('; ')})`);
   assertEqual(r.flagged, 0, `${label}: flagged frames`);
   assertEqual(r.skipped, 0, `${label}: sequence numbers skipped (frames lost)`);
@@ -139,7 +143,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const control = await openCamera(info, { stallToleranceMs: 0, inFlightMs: 5 });
     try {
       await control.setFormat({ fourcc: 'YUYV', width: WIDTH, height: HEIGHT });
-      const starved = await streamFor(control, true, 4);
+      const starved = await streamFor(control, true, 4, 2);
       ctx.log(`control, no spares and 5 ms in flight, with stalls: ${describe(starved)}`);
       assert(starved.lostIntervals > 0 && starved.warnings.length > 0, 'the control run lost no bus time to the stalls: this check could not tell');
     } finally {
@@ -158,7 +162,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
       ctx.log(`with a ${STALL_MS} ms busy loop every ${STALL_EVERY_MS} ms: ${describe(stalled)}`);
       judge('without stalls', plain);
       judge(`with ${STALL_MS} ms stalls`, stalled);
-      assert(stalled.stalls >= SECONDS - 1, `only ${stalled.stalls} stalls happened in ${SECONDS} s`);
+      assert(stalled.stalls >= SECONDS - 1, `only ${stalled.stalls} stalls happened`);
     } finally {
       await camera.close();
     }

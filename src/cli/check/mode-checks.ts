@@ -3,7 +3,6 @@
  * format × frame size then streams a few frames at its highest rate, which must have the right size, decode
  * (MJPEG, through sharp), carry increasing stamps (virtual camera), and come at the nominal rate.
  */
-import { isUvcError } from '../../errors.js';
 import type { Camera, CameraFormat, CameraFrameSize } from '../../camera/index.js';
 import { decodeJpeg, frameProblem, pixelLayoutOf, type FrameGeometry } from '../../media/index.js';
 import { decodeFrameStamp, type VirtualCamera } from '../../virtual-camera/index.js';
@@ -106,17 +105,9 @@ async function capture(camera: Camera, wanted: number, seconds: number, measureS
   const lostIntervals = (): number => camera.stats.assembly?.lostIntervals ?? 0;
   try {
     await within(5000, 'streamon', queue.streamon());
-    const deadline = Date.now() + seconds * 1000 + 2000; // 2 s more for a camera's start-up
-    while (frames.length < wanted || (firstAt > 0 && Date.now() - firstAt < measureSeconds * 1000)) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      let buffer;
-      try {
-        buffer = await queue.dqbuf({ timeoutMs: left });
-      } catch (error) {
-        if (isUvcError(error, 'ETIMEDOUT')) break;
-        throw error;
-      }
+    // The one consumer loop (QueueHandle.frames), bounded by a deadline (2 s more for a camera's start-up).
+    const deadline = AbortSignal.timeout(seconds * 1000 + 2000);
+    for await (const buffer of queue.frames({ signal: deadline })) {
       if (frames.length === 0 && buffer.flags.error) {
         // The stream started while the camera was mid-frame (or the host was slow to queue its first transfers).
         startup++;
@@ -125,12 +116,12 @@ async function capture(camera: Camera, wanted: number, seconds: number, measureS
           firstAt = Date.now();
           lostBefore = lostIntervals();
         }
-        // Copy and give the buffer straight back: checks run after streaming, so they cannot slow the stream.
+        // Copy (the buffer is queued again on the next step): checks run after streaming, so they cannot slow it.
         if (frames.length < wanted) frames.push({ data: buffer.data.slice(), sequence: buffer.sequence, timestamp: buffer.timestamp, error: buffer.flags.error });
         // Errored frames may carry the time of a cut, not of a capture: the rate comes from good frames.
         if (!buffer.flags.error) timing.push({ sequence: buffer.sequence, timestamp: buffer.timestamp });
       }
-      queue.qbuf(buffer.index);
+      if (frames.length >= wanted && firstAt > 0 && Date.now() - firstAt >= measureSeconds * 1000) break;
     }
     lostAfter = lostIntervals();
   } finally {

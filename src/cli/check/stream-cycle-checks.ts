@@ -19,11 +19,11 @@ export async function checkStreamCycles(camera: Camera, cycles: number, report: 
       for (let i = 0; i < count; i++) queue.qbuf(i);
       await within(5000, 'streamon', queue.streamon());
       const seen: number[] = [];
-      for (let i = 0; i < 2; i++) {
-        const buffer = await queue.dqbuf({ timeoutMs });
+      for await (const buffer of queue.frames({ timeoutMs })) {
         seen.push(buffer.sequence);
-        queue.qbuf(buffer.index);
+        if (seen.length === 2) break;
       }
+      if (seen.length < 2) throw new Error(`streaming ended after ${seen.length} frame(s)`);
       sequences.push(seen);
       await within(5000, 'streamoff', queue.streamoff());
       queue.reqbufs(0);

@@ -1,7 +1,8 @@
 /**
  * Unplug (virtual camera only: a real one would have to be pulled by hand): while streaming with a dqbuf waiting,
- * the camera leaves the bus. The waiter must wake at once, the queue answer ENXIO once the buffers in it are back,
- * controls ENODEV, close() work; and the camera, plugged back, must open and stream again.
+ * the camera leaves the bus. The waiter must wake at once (with a frame that completed before the unplug, a buffer
+ * handed back flagged, or ENXIO), the queue answer ENXIO once the buffers in it are back, controls ENODEV, close()
+ * work; and the camera, plugged back, must open and stream again.
  */
 import { isUvcError } from '../../errors.js';
 import { openCamera, type Camera } from '../../camera/index.js';
@@ -20,18 +21,19 @@ export async function checkUnplug(camera: Camera, virtual: VirtualCamera, report
     let disconnects = 0;
     camera.on('disconnect', () => disconnects++);
     const waiting = queue.dqbuf().then(
-      (buffer) => (buffer.flags.error ? 'an errored buffer' : 'a good buffer'),
+      (buffer) => (buffer.flags.error ? 'a buffer handed back flagged' : 'a frame completed before the unplug'),
       codeOf,
     );
     virtual.unplug();
     const woke = await within(1000, 'the waiting dqbuf', waiting).catch(errorText);
-    // It may get the last whole frame the camera sent before it left (kept, as uvcvideo keeps it), the buffer that
-    // was being filled (in error), or ENXIO: anything but a wait.
-    const wokeUp = woke === 'a good buffer' || woke === 'an errored buffer' || woke === 'ENXIO';
-    report.add('unplug', 'waiters wake', wokeUp ? 'pass' : 'fail', `a dqbuf waiting at the unplug returned ${woke}`);
+    // The last whole frame the camera sent before it left (kept, as uvcvideo keeps it), a buffer handed back in
+    // error, or ENXIO: anything but a wait.
+    const wokeWell = woke === 'a buffer handed back flagged' || woke === 'a frame completed before the unplug' || woke === 'ENXIO';
+    report.add('unplug', 'waiters wake', wokeWell ? 'pass' : 'fail', `a dqbuf waiting at the unplug returned ${woke}`);
     report.add('unplug', 'disconnect event', disconnects === 1 && camera.disconnected ? 'pass' : 'fail', `'disconnect' emitted ${disconnects} time(s); camera.disconnected = ${camera.disconnected}`);
 
-    // Buffers still in the queue come back (in error), then ENXIO, at once: never a wait.
+    // Frames completed before the unplug and the buffers still in the queue (flagged) come back, then ENXIO, at
+    // once: never a wait.
     const returned: string[] = [];
     let final = '';
     for (let i = 0; i < count + 1; i++) {

@@ -9,7 +9,7 @@
 import { Command, Option } from 'commander';
 import { isUvcError } from '../../errors.js';
 import { frameProblem, pixelLayoutOf, type FrameGeometry } from '../../media/index.js';
-import type { NegotiatedFormat, VideoBuffer } from '../../index.js';
+import type { NegotiatedFormat } from '../../index.js';
 import { collect, fourcc, frameSize, positiveInteger, positiveNumber, type FrameSizeArgument } from '../arguments.js';
 import { addCameraFlags, openSelectedCamera, type CameraFlags, type SelectedCamera } from '../camera-selection.js';
 import { checkOutput, defaultOutputDirectory, openFrameWriter, OutputClosed, resolveOutput, STREAM_EXTENSION_LIST, type FrameWriter, type OutputTarget } from '../capture-output.js';
@@ -169,54 +169,46 @@ export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
     if (flags.seconds !== undefined) timer = setTimeout(() => stop('seconds'), flags.seconds * 1000);
     progress = startProgress({ ...(flags.frames ? { frames: flags.frames } : {}), ...(flags.seconds ? { seconds: flags.seconds } : {}) }, flags.progress && !flags.quiet);
 
-    while (stopReason === null) {
-      let buffer: VideoBuffer;
-      try {
-        buffer = await queue.dqbuf({ signal: abort.signal });
-      } catch (error) {
-        if (stopReason !== null) break;
-        if (isUvcError(error, 'ENXIO') || camera.disconnected) {
-          stop('unplugged');
+    // The one consumer loop (QueueHandle.frames): it ends on stop() (the abort), queues each buffer again after
+    // this step is done with it, hands back the frames completed before an unplug and then throws ENXIO.
+    try {
+      for await (const buffer of queue.frames({ signal: abort.signal })) {
+        if (camera.disconnected && buffer.flags.error && buffer.bytesused === 0) {
+          // A buffer the unplug handed back unfilled: no frame at all, so nothing to count.
+          continue;
+        }
+        stats.frame(buffer.sequence, buffer.timestamp, buffer.bytesused);
+        const problem = buffer.flags.error ? null : frameProblem(buffer.data, geometry);
+        if (problem !== null) invalid++;
+        const errored = buffer.flags.error || problem !== null;
+        if (errored) stats.errors++;
+        if (errored && !keepErrored) {
+          stats.dropped++;
+        } else {
+          // The whole frame is written before the next is taken: a stop lands between frames, never inside one.
+          let written;
+          try {
+            written = await writer.write(stats.written + 1, buffer.data, errored);
+          } catch (error) {
+            if (error instanceof OutputClosed) {
+              stop('closed');
+              break;
+            }
+            if (error instanceof CliError) throw error;
+            throw new CliError(`cannot write frame ${stats.written + 1} to ${target.path}: ${fsReason(error).text}`, ExitCode.FAILURE, undefined, { cause: error });
+          }
+          stats.written++;
+          stats.bytesWritten += written.bytes + written.pngBytes;
+        }
+        progress.update({ frames: stats.written, fps: stats.recentFps, lost: stats.lost, errors: stats.errors }, Number(process.hrtime.bigint() - streamingSince) / 1e9);
+        if (flags.frames !== undefined && stats.written >= flags.frames) {
+          stop('frames');
           break;
         }
-        throw error;
       }
-      if (camera.disconnected && buffer.flags.error && buffer.bytesused === 0) {
-        // A buffer the unplug handed back unfilled: no frame at all, so nothing to count.
-        continue;
-      }
-      stats.frame(buffer.sequence, buffer.timestamp, buffer.bytesused);
-      const problem = buffer.flags.error ? null : frameProblem(buffer.data, geometry);
-      if (problem !== null) invalid++;
-      const errored = buffer.flags.error || problem !== null;
-      if (errored) stats.errors++;
-      if (errored && !keepErrored) {
-        stats.dropped++;
-      } else {
-        // The whole frame is written before the next is taken: a stop lands between frames, never inside one.
-        let written;
-        try {
-          written = await writer.write(stats.written + 1, buffer.data, errored);
-        } catch (error) {
-          if (error instanceof OutputClosed) {
-            stop('closed');
-            break;
-          }
-          if (error instanceof CliError) throw error;
-          throw new CliError(`cannot write frame ${stats.written + 1} to ${target.path}: ${fsReason(error).text}`, ExitCode.FAILURE, undefined, { cause: error });
-        }
-        stats.written++;
-        stats.bytesWritten += written.bytes + written.pngBytes;
-      }
-      if (!camera.disconnected && queue.streaming) {
-        try {
-          queue.qbuf(buffer.index);
-        } catch (error) {
-          if (!isUvcError(error, 'ENXIO')) throw error;
-        }
-      }
-      progress.update({ frames: stats.written, fps: stats.recentFps, lost: stats.lost, errors: stats.errors }, Number(process.hrtime.bigint() - streamingSince) / 1e9);
-      if (flags.frames !== undefined && stats.written >= flags.frames) stop('frames');
+    } catch (error) {
+      if (stopReason === null && (isUvcError(error, 'ENXIO') || camera.disconnected)) stop('unplugged');
+      else throw error;
     }
   } catch (error) {
     failure = error;

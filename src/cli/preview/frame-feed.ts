@@ -5,7 +5,6 @@
  * frames replace the waiting one (the picture stays live, never queued up behind).
  */
 import { EventEmitter } from 'node:events';
-import { isUvcError } from '../../errors.js';
 import type { Camera, NegotiatedFormat } from '../../camera/index.js';
 import { frameProblem, isConvertible, pixelLayoutOf, type FrameGeometry } from '../../media/index.js';
 import type { FormatRequest } from '../../uvc/index.js';
@@ -95,27 +94,20 @@ export class FrameFeed extends EventEmitter<FrameFeedEvents> {
     }
   }
 
+  /** The one consumer loop (QueueHandle.frames): ends on stop(), requeues each buffer, throws ENXIO after an unplug. */
   private async loop(signal: AbortSignal): Promise<void> {
-    const queue = this.camera.queue;
-    for (;;) {
-      let buffer;
-      try {
-        buffer = await queue.dqbuf({ signal });
-      } catch (error) {
-        if (signal.aborted) return;
-        if (isUvcError(error, 'EINVAL') && !this.camera.disconnected) return;
-        this.emit('ended', error as Error);
-        return;
+    try {
+      for await (const buffer of this.camera.queue.frames({ signal })) {
+        if (this.camera.disconnected && buffer.flags.error && buffer.bytesused === 0) continue; // handed back unfilled
+        this.stats.frame(buffer.sequence, buffer.timestamp, buffer.bytesused);
+        const bad = buffer.flags.error || frameProblem(buffer.data, this.geometry!) !== null;
+        if (bad) this.stats.errors++;
+        // A copy: conversion must never hold a camera buffer (it is queued again on the next step).
+        else this.offer({ data: buffer.data.slice(), sequence: buffer.sequence, timestamp: buffer.timestamp });
       }
-      this.stats.frame(buffer.sequence, buffer.timestamp, buffer.bytesused);
-      const bad = buffer.flags.error || frameProblem(buffer.data, this.geometry!) !== null;
-      if (bad) this.stats.errors++;
-      else this.offer({ data: buffer.data.slice(), sequence: buffer.sequence, timestamp: buffer.timestamp });
-      try {
-        queue.qbuf(buffer.index);
-      } catch (error) {
-        if (!isUvcError(error)) throw error;
-      }
+    } catch (error) {
+      if (signal.aborted) return;
+      this.emit('ended', error as Error);
     }
   }
 
