@@ -87,7 +87,7 @@ export async function runMultiCapture(flags: CaptureFlags): Promise<ExitCodeValu
   const streams: Stream[] = [];
   let pairsFile: WriteStream | null = null;
   let pairs = 0;
-  let unpaired: number[] = specs.map(() => 0);
+  const unpaired: number[] = specs.map(() => 0);
   let failure: unknown = null;
   let startedAt = 0n;
   let timer: NodeJS.Timeout | undefined;
@@ -201,6 +201,7 @@ export async function runMultiCapture(flags: CaptureFlags): Promise<ExitCodeValu
     if (stopReason === null) stopReason = 'error';
   } finally {
     clearTimeout(timer);
+    for (const s of streams) if (s.opened.camera.disconnected) s.gone = true;
     for (const s of streams) await s.opened.camera.queue.streamoff().catch(() => undefined);
     await opened.close();
     for (const s of streams) await s.writer.close().catch(() => undefined);
@@ -239,7 +240,6 @@ export async function runMultiCapture(flags: CaptureFlags): Promise<ExitCodeValu
     })),
     exitCode,
   };
-  unpaired = [];
   if (failure !== null) summary.error = failure instanceof Error ? failure.message : String(failure);
   if (flags.json) ui.json(summary);
   else {

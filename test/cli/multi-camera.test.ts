@@ -92,6 +92,22 @@ describe('uvc-capture capture with several cameras', () => {
     }
   });
 
+  it('stops with exit 5 when the cameras go away, keeping every pair and frame written', async () => {
+    const out = path.join(work, 'gone');
+    const result = await runCli(['capture', '--virtual', SMALL, '--virtual-option', 'faults.unplugAtFrame=25', '--camera', 'a=160x120@30', '--camera', 'b=160x120@30', '-o', `${out}/`, '--json', '-q']);
+    expect(result.code).toBe(5);
+    const summary = JSON.parse(result.stdout) as { pairs: number; stopped: string; cameras: Array<{ frames: number; unplugged: boolean }> };
+    expect(summary.stopped).toBe('unplugged');
+    expect(summary.cameras.some((c) => c.unplugged)).toBe(true);
+    expect(summary.pairs).toBeGreaterThan(0);
+    const csv = readFileSync(path.join(out, 'pairs.csv'), 'utf8').trim().split('\n');
+    expect(csv).toHaveLength(summary.pairs + 1);
+    for (const [i, c] of summary.cameras.entries()) {
+      expect(readdirSync(path.join(out, ['a', 'b'][i]!)).filter((f) => f.endsWith('.yuv'))).toHaveLength(c.frames);
+      expect(c.frames).toBeLessThanOrEqual(25);
+    }
+  });
+
   it('refuses a stream file for several cameras, and says what fits when the bus is full', async () => {
     const file = await runCli(['capture', '--virtual', '--camera', 'a', '--camera', 'b', '-o', path.join(work, 'x.mjpeg')]);
     expect(file.code).toBe(2);
