@@ -1,5 +1,5 @@
 /**
- * 6. Several cameras in one process (issue 17): does CPU per frame grow with the number of cameras beyond the sum
+ * 7. Several cameras in one process (issue 17): does CPU per frame grow with the number of cameras beyond the sum
  * of what each costs alone?
  *
  * Four kinds of virtual camera (throughputCamera: fast pace, frame cache, completions one per event-loop turn; iso and bulk, small YUYV frames of different sizes, as
@@ -191,7 +191,7 @@ export async function benchMultiCamera(options: MultiCameraOptions = DEFAULT_MUL
 export function multiCameraReport(r: MultiCameraResult, table: (head: string[], rows: Array<Array<string | number>>) => string): string[] {
   return [
     '',
-    '6. Several cameras in one process: virtual cameras (fast pace) on one VirtualBus, each into its own queue',
+    '7. Several cameras in one process: virtual cameras (fast pace) on one VirtualBus, each into its own queue',
     table(
       ['kind', 'transfer', 'frame', 'CPU µs/frame alone'],
       CAMERA_KINDS.map((k) => [k.name, k.transfer, `${k.width}×${k.height} YUYV`, r.alone[k.name]?.cpuPerFrameUs ?? '']),

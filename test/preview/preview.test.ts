@@ -80,6 +80,20 @@ async function shootAfter(page: Page, after: number): Promise<Shot> {
   throw new Error(`the picture did not move past frame ${after}`);
 }
 
+/**
+ * Waits until the live <img> has decoded a frame. Not page.waitForFunction: Playwright runs its predicate (a string
+ * or a function alike) through eval inside the page, which the page's Content-Security-Policy forbids (no
+ * 'unsafe-eval'); locator.evaluate goes through the DevTools protocol, which the CSP does not govern.
+ */
+async function pictureShown(page: Page): Promise<void> {
+  // Polled by hand: this runs in beforeAll, where expect.poll is not allowed. Generous: a loaded machine.
+  for (let i = 0; i < 600; i++) {
+    if ((await page.locator('#live').evaluate((img: { naturalWidth: number }) => img.naturalWidth)) > 0) return;
+    await page.waitForTimeout(200);
+  }
+  throw new Error('the live picture showed no frame in 2 minutes');
+}
+
 const BROWSER = findChromium();
 if (BROWSER.path === null) console.log(`preview browser tests skipped: ${BROWSER.how}`);
 
@@ -96,7 +110,7 @@ describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium
     page = await browser.context.newPage();
     // Not 'load': the live picture is a stream that never finishes loading. Generous waits: a loaded machine.
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
-    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 120_000 });
+    await pictureShown(page);
   }, 600_000);
 
   afterAll(async () => {
@@ -234,8 +248,9 @@ describe.skipIf(BROWSER.path === null)('the preview at 1920×1080', () => {
     const page = await browser.context.newPage();
     // Not 'load': the live picture is a stream that never finishes loading. Generous waits: a loaded machine.
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
-    await page.waitForFunction("document.getElementById('live').naturalWidth > 0", undefined, { timeout: 120_000 });
-    await page.waitForFunction("document.querySelectorAll('.control').length > 10", undefined, { timeout: 60_000 });
+    await pictureShown(page);
+    // More than 10 controls listed: wait for the 11th.
+    await page.locator('.control').nth(10).waitFor({ state: 'attached', timeout: 60_000 });
   }, 600_000);
 
   afterAll(async () => {
