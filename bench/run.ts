@@ -3,7 +3,7 @@
  * stdout; `npm run bench -- --json`: the same figures as one JSON object on one line of stdout (progress goes to
  * stderr; `npm run -s bench -- --json` keeps npm's own banner off stdout too).
  *
- * Options: --json; --only=assembly,endToEnd,latency,memory,native,timestamps (default all); --quick (short timing windows,
+ * Options: --json; --only=assembly,endToEnd,latency,memory,native,timestamps,multiCamera (default all); --quick (short timing windows,
  * for trying the harness: the figures are noisier, and the JSON says quick: true); --render=<file.json> prints
  * the readable report of a saved --json run without measuring anything.
  */
@@ -16,9 +16,10 @@ import { collectGarbage, progress } from './lib/measure.js';
 import { formatNumber, mb, mib, percent, table } from './lib/table.js';
 import { benchMemory, USBFS_DEFAULT_LIMIT_BYTES, type MemoryResult } from './memory.js';
 import { benchNative, type NativeResult } from './native.js';
+import { benchMultiCamera, DEFAULT_MULTI_CAMERA_OPTIONS, multiCameraReport, type MultiCameraResult } from './multi-camera.js';
 import { benchTimestamps, type TimestampCaseResult } from './timestamps.js';
 
-const SECTIONS = ['assembly', 'endToEnd', 'latency', 'memory', 'native', 'timestamps'] as const;
+const SECTIONS = ['assembly', 'endToEnd', 'latency', 'memory', 'native', 'timestamps', 'multiCamera'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -41,7 +42,7 @@ function parseArgs(argv: readonly string[]): Options {
       }
       options.only = new Set(wanted as Section[]);
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--only=assembly,endToEnd,latency,memory,native,timestamps] [--render=saved.json]\n');
+      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--only=assembly,endToEnd,latency,memory,native,timestamps,multiCamera] [--render=saved.json]\n');
       process.exit(0);
     } else {
       throw new Error(`unknown option '${arg}'`);
@@ -69,6 +70,7 @@ export interface BenchReport {
   memory?: MemoryResult;
   native?: NativeResult;
   timestamps?: Record<string, TimestampCaseResult>;
+  multiCamera?: MultiCameraResult;
 }
 
 async function main(): Promise<void> {
@@ -129,6 +131,10 @@ async function main(): Promise<void> {
   if (options.only.has('timestamps')) {
     await collectGarbage();
     report.timestamps = await benchTimestamps(options.quick ? 5 : 20);
+  }
+  if (options.only.has('multiCamera')) {
+    await collectGarbage();
+    report.multiCamera = await benchMultiCamera(options.quick ? { windowMs: 500, repeats: 1 } : DEFAULT_MULTI_CAMERA_OPTIONS);
   }
 
   report.meta.durationS = Math.round((Date.now() - started) / 100) / 10;
@@ -266,6 +272,7 @@ function humanReport(report: BenchReport): string {
       'frames 0..N−1 report against the true rate. late: completions reaching JavaScript after their last bus interval.',
     );
   }
+  if (report.multiCamera) out.push(...multiCameraReport(report.multiCamera, table));
   return out.join('\n');
 }
 

@@ -49,6 +49,22 @@ export { VirtualCamera, decodeFrameStamp, scoreCapture } from './virtual-camera/
 export type { VirtualCameraOptions, FaultOptions, FormatSpec, FrameSpec, SentFrame, FrameFault, ReceivedFrame, CaptureScore } from './virtual-camera/index.js';
 export { startUsbipServer } from './usbip/index.js';
 
+// Several cameras: a shared virtual bus with a host controller's periodic budget, and a bandwidth planner.
+export { VirtualBus } from './transport/virtual/virtual-bus.js';
+export type { VirtualBusOptions, PlugOptions, BandwidthHolding, BusUsage } from './transport/virtual/virtual-bus.js';
+export { planBandwidth, pairFrames, FramePairing } from './camera/index.js';
+export type {
+  BandwidthRequest,
+  PlanBandwidthOptions,
+  BandwidthPlan,
+  PlannedCamera,
+  PlannedMode,
+  BandwidthDomain,
+  PairFramesOptions,
+  FrameSet,
+  PairingStats,
+} from './camera/index.js';
+
 // Transports, for those who bring their own device model or drive USB directly.
 export type { UsbTransport, CompletedTransfer, StreamOptions, UsbStream } from './transport/usb-transport.js';
 export type { UsbDeviceModel } from './transport/device-model.js';

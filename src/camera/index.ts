@@ -6,3 +6,7 @@ export type { CameraDescription, CameraEvents, CameraStats, ControlEvent, Button
 export { listCameras, describeCameras, udevRuleFor } from './list-cameras.js';
 export type { CameraInfo } from './list-cameras.js';
 export type { CameraFormat, CameraFrameSize, NegotiatedFormat } from './camera-formats.js';
+export { planBandwidth } from './plan-bandwidth.js';
+export type { BandwidthRequest, PlanBandwidthOptions, BandwidthPlan, PlannedCamera, PlannedMode, BandwidthDomain } from './plan-bandwidth.js';
+export { pairFrames, FramePairing } from './frame-pairing.js';
+export type { PairFramesOptions, FrameSet, PairingStats } from './frame-pairing.js';

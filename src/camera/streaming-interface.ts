@@ -8,6 +8,7 @@ import { BufferQueue, type QueueDriver } from '../queue/index.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamOptions } from '../stream/index.js';
 import type { UsbTransport } from '../transport/usb-transport.js';
 import { commit, probe, selectFormat, type DeviceQuirks, type FormatRequest, type StreamParameters, type UvcFunction, type VideoStreamingInterface } from '../uvc/index.js';
+import { adviseNoBandwidth } from './bandwidth-advice.js';
 import { describeBus } from './bus-kind.js';
 import { assemblyKindOf, describeNegotiated, expectedFrameBytes, type NegotiatedFormat } from './camera-formats.js';
 
@@ -106,7 +107,14 @@ export class StreamingInterface implements QueueDriver {
     }
     this.params = params;
     const iso = params.transferType === 'isochronous';
-    if (iso) await this.transport.setAltSetting(this.interfaceNumber, params.altSetting);
+    if (iso) {
+      try {
+        await this.transport.setAltSetting(this.interfaceNumber, params.altSetting);
+      } catch (error) {
+        // A full bus: say who holds the bandwidth and which mode would fit (bandwidth-advice.ts).
+        throw await adviseNoBandwidth(error, { transport: this.transport, fn: this.fn, vs: this.descriptor, params, timeoutMs: this.options.controlTimeoutMs });
+      }
+    }
     try {
       const video = new VideoStream(this.transport, queue, this.streamConfig(params), {
         dropErroredFrames: this.options.dropErroredFrames,

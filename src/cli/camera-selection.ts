@@ -15,16 +15,22 @@ import type { Ui } from './ui.js';
 import { virtualOptionsFrom } from './virtual-options.js';
 
 export interface CameraFlags {
-  camera?: string;
+  /** Several when --camera is repeated (capture and plan take several: camera-specs.ts). */
+  camera?: string | string[];
   virtual?: boolean;
   fallbackVirtual?: boolean;
   virtualOption?: string[];
 }
 
+/** commander's parser for `--camera`: one gives a string, several (capture, plan) an array. */
+export function collectCameras(value: string, previous: string | string[] | undefined): string | string[] {
+  return previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+}
+
 /** Adds the camera selection flags every command shares. */
 export function addCameraFlags(command: Command): Command {
   return command
-    .option('-c, --camera <id>', 'the camera: port path (1-2.3), vid:pid (046d:0825) or bus/address (001/004); default: the first one attached')
+    .option('-c, --camera <id>', 'the camera: port path (1-2.3), vid:pid (046d:0825) or bus/address (001/004); default: the first one attached', collectCameras)
     .option('--virtual', 'use the built-in virtual camera instead of a real one')
     .option('--fallback-virtual', 'use a real camera when one is attached, else the virtual camera (says which)')
     .option('--virtual-option <key=value>', 'virtual camera option, repeatable (see --help-virtual)', collect);
@@ -40,6 +46,9 @@ export interface SelectedCamera {
 
 /** The flags' target: the positional `[camera]` wins over `--camera` only when the latter is absent. */
 export function targetOf(flags: CameraFlags, positional?: string): string | undefined {
+  if (Array.isArray(flags.camera)) {
+    throw new CliError(`--camera is given ${flags.camera.length} times; only capture and plan take several cameras`, ExitCode.USAGE);
+  }
   if (positional !== undefined && flags.camera !== undefined && positional !== flags.camera) {
     throw new CliError(`two cameras named: '${positional}' and --camera '${flags.camera}'`, ExitCode.USAGE);
   }

@@ -9,6 +9,7 @@ import { captureCommand } from './commands/capture.js';
 import { checkCommand } from './commands/check.js';
 import { infoCommand } from './commands/info.js';
 import { listCommand } from './commands/list.js';
+import { planCommand } from './commands/plan.js';
 import { previewCommand } from './commands/preview.js';
 import { serveUsbipCommand } from './commands/serve-usbip.js';
 import { CliError, EXIT_CODE_HELP, ExitCode, errorCodeOf, exitCodeFor, type ExitCodeValue } from './exit-codes.js';
@@ -44,7 +45,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .option('--help-virtual', 'describe the virtual camera options (--virtual-option key=value)');
   const capture = captureCommand();
-  const commands = [capture, listCommand(), infoCommand(), checkCommand(), previewCommand(), serveUsbipCommand()];
+  const commands = [capture, listCommand(), infoCommand(), checkCommand(), previewCommand(), serveUsbipCommand(), planCommand()];
   // capture is what `uvc-capture` alone runs: its flags belong in the first help people see.
   program.addHelpText('after', () => {
     const help = capture.helpInformation();

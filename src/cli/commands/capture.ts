@@ -21,6 +21,7 @@ import { onInterrupt } from '../interrupts.js';
 import { startProgress } from '../progress.js';
 import { fsReason } from '../output-location.js';
 import { Ui } from '../ui.js';
+import { runMultiCapture } from '../multi-capture.js';
 
 export interface CaptureFlags extends CameraFlags {
   frames?: number;
@@ -100,6 +101,8 @@ function formatBytes(bytes: number): string {
 }
 
 export async function runCapture(flags: CaptureFlags): Promise<ExitCodeValue> {
+  // --camera given more than once: several cameras, a folder each and their frames paired (multi-capture.ts).
+  if (Array.isArray(flags.camera)) return runMultiCapture(flags);
   if (flags.buffers < 2 || flags.buffers > 32) throw new CliError('--buffers takes 2 to 32', ExitCode.USAGE);
   const target = await resolveOutput(flags.output ?? defaultOutputDirectory());
   // Before the camera is opened: a path that cannot be written is said at once, with the reason (EROFS, EACCES, …).

@@ -16,6 +16,9 @@ export interface EndpointLayout {
   /** Most bytes one bus interval carries: size × transactions (high speed), or the SuperSpeed companion's
    *  wBytesPerInterval for periodic endpoints. */
   bytesPerInterval: number;
+  /** SuperSpeed companion: bMaxBurst and, for iso, Mult (bmAttributes bits 0–1); 0 without a companion. */
+  maxBurst: number;
+  mult: number;
 }
 
 export interface AltSettingLayout {
@@ -62,9 +65,15 @@ export function readConfigLayout(config: Uint8Array): ConfigLayout {
         wMaxPacketSize,
         bInterval: config[offset + 6]!,
         bytesPerInterval: packetSizeOf(wMaxPacketSize) * transactionsPerMicroframe(wMaxPacketSize),
+        maxBurst: 0,
+        mult: 0,
       });
     } else if (type === DescriptorType.SS_ENDPOINT_COMPANION && length >= 6 && current) {
       const endpoint = current.endpoints[current.endpoints.length - 1];
+      if (endpoint) {
+        endpoint.maxBurst = config[offset + 2]!;
+        if (endpoint.kind === 'iso') endpoint.mult = config[offset + 3]! & 0x3;
+      }
       if (endpoint && (endpoint.kind === 'iso' || endpoint.kind === 'interrupt')) {
         endpoint.bytesPerInterval = config[offset + 4]! | (config[offset + 5]! << 8);
       }

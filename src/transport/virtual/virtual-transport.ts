@@ -19,6 +19,7 @@ import {
   type UsbTransport,
 } from '../usb-transport.js';
 import { readConfigLayout, type ConfigLayout, type EndpointLayout } from './config-layout.js';
+import { busPortOf, type BusPort } from './virtual-bus.js';
 import { VirtualStream } from './virtual-stream.js';
 
 /** libusb users commonly give control transfers 5 s; uvcvideo uses the same for its control requests. */
@@ -37,9 +38,11 @@ let nextAddress = 1;
 
 export async function openVirtualDevice(model: UsbDeviceModel, options: OpenVirtualDeviceOptions = {}): Promise<UsbTransport> {
   if (!model.attached) throw new UvcError('ENODEV', 'the virtual device is unplugged');
-  const address = options.deviceAddress ?? nextAddress;
-  nextAddress = (nextAddress % 127) + 1;
-  const transport = new VirtualTransport(model, options.busNumber ?? 0, address);
+  // A device on a VirtualBus has that bus's number and its port as its address.
+  const busPort = busPortOf(model);
+  const address = options.deviceAddress ?? busPort?.address ?? nextAddress;
+  if (options.deviceAddress === undefined && busPort === undefined) nextAddress = (nextAddress % 127) + 1;
+  const transport = new VirtualTransport(model, options.busNumber ?? busPort?.busNumber ?? 0, address);
   await transport.enumerate();
   return transport;
 }
@@ -59,6 +62,8 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
   /** Control requests the device has not answered yet: close() cancels them. */
   private readonly pendingControls = new Set<AbortController>();
   private readonly onUnplug = (): void => this.markDisconnected();
+  /** The shared bus that books periodic bandwidth, when the device is on one (virtual-bus.ts). */
+  private readonly busPort: BusPort | undefined;
 
   constructor(
     readonly model: UsbDeviceModel,
@@ -66,6 +71,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     deviceAddress: number,
   ) {
     super();
+    this.busPort = busPortOf(model);
     this.infoValue = {
       busNumber,
       deviceAddress,
@@ -100,6 +106,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
       const totalLength = head[2]! | (head[3]! << 8);
       this.config = await this.controlTransferIn(getDescriptor(DescriptorType.CONFIGURATION, 0), totalLength);
       this.layout = readConfigLayout(this.config);
+      await this.busPort?.configure(this.layout);
       await this.standardOut(RequestType.RECIPIENT_DEVICE, StandardRequest.SET_CONFIGURATION, this.layout.configurationValue, 0);
       this.infoValue = {
         ...this.infoValue,
@@ -175,6 +182,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     }
     this.claimed.delete(interfaceNumber);
     claimsByModel.get(this.model)?.delete(interfaceNumber);
+    this.busPort?.releaseInterface(this.layout, interfaceNumber);
   }
 
   async setAltSetting(interfaceNumber: number, altSetting: number): Promise<void> {
@@ -183,7 +191,9 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     if (!this.interfaceLayout(interfaceNumber).has(altSetting)) {
       throw new UvcError('EINVAL', `interface ${interfaceNumber} has no alt setting ${altSetting}`);
     }
-    await this.standardOut(RequestType.RECIPIENT_INTERFACE, StandardRequest.SET_INTERFACE, altSetting, interfaceNumber);
+    const send = (): Promise<void> => this.standardOut(RequestType.RECIPIENT_INTERFACE, StandardRequest.SET_INTERFACE, altSetting, interfaceNumber);
+    // On a shared bus the new alt setting's bandwidth is booked first (ENOSPC, and no request, when it does not fit).
+    await (this.busPort && this.layout ? this.busPort.selectAlt(this.layout, interfaceNumber, altSetting, send) : send());
     this.altSettings.set(interfaceNumber, altSetting);
   }
 
@@ -220,6 +230,7 @@ export class VirtualTransport extends EventEmitter implements UsbTransport {
     const claims = claimsByModel.get(this.model);
     for (const interfaceNumber of this.claimed) {
       if (claims?.get(interfaceNumber) === this) claims.delete(interfaceNumber);
+      this.busPort?.releaseInterface(this.layout, interfaceNumber);
     }
     this.claimed.clear();
     this.model.off('unplug', this.onUnplug);
