@@ -19,6 +19,9 @@ export type {
   NegotiatedFormat,
 } from './camera/index.js';
 
+// What camera.stats.clock says about timestamps.
+export type { TimestampStats, ClockRecoveryStats, FrameTimestampStats } from './stream/index.js';
+
 // The buffer queue a camera streams into (videobuf2's contract).
 export { QueueHandle, VideoBuffer } from './queue/index.js';
 export type { BufferState, BufferFlags, DqbufOptions, FramesOptions, QbufOptions } from './queue/index.js';

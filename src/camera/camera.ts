@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { UvcError } from '../errors.js';
 import { QueueHandle } from '../queue/index.js';
-import type { AssemblerStats, BusKind } from '../stream/index.js';
+import type { AssemblerStats, BusKind, TimestampStats } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
 import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
 import type { CameraFormat, NegotiatedFormat } from './camera-formats.js';
@@ -68,6 +68,11 @@ export interface CameraStats {
   assembly: Readonly<AssemblerStats> | null;
   /** Transfers of the current stream. */
   transfers: Readonly<StreamStats> | null;
+  /**
+   * Timestamps of the current (or last) stream: whether the device clock is locked (`device.locked`), samples
+   * taken and rejected, the SOF judgement, frames clamped or held to keep time monotonic.
+   */
+  clock: Readonly<TimestampStats> | null;
   /** Every quirk applied to the camera so far: from the quirk table, the caller, or detected from its behaviour. */
   quirks: AppliedQuirk[];
 }
@@ -138,7 +143,13 @@ export class Camera extends EventEmitter<CameraEvents> {
 
   get stats(): CameraStats {
     const video = this.current?.stream ?? null;
-    return { format: this.format, assembly: video?.stats ?? null, transfers: video?.transferStats ?? null, quirks: this.device.quirks.list() };
+    return {
+      format: this.format,
+      assembly: video?.stats ?? null,
+      transfers: video?.transferStats ?? null,
+      clock: video?.timestampStats ?? null,
+      quirks: this.device.quirks.list(),
+    };
   }
 
   /**

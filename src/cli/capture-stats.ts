@@ -1,6 +1,9 @@
 /**
  * What a capture counts as frames come in: frames written and skipped, errored frames, frames lost (gaps in the
- * sequence numbers the driver gives every frame), bytes, and the frame rate measured from the frames' timestamps.
+ * sequence numbers the driver gives every frame), bytes, and the frame rate measured from the timestamps of the
+ * frames delivered (errored ones too: they were captured). The driver's timestamps are capture instants on one
+ * time base, strictly increasing, whose gaps are the camera's own (src/stream/frame-timestamps.ts), so two
+ * frames already give the rate: no warm-up to discard, no arrival jitter to average out.
  */
 
 export class CaptureStats {

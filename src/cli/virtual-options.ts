@@ -27,6 +27,7 @@ const OPTION_HELP = {
   headerPts: 'true | false: PTS in payload headers (default true)',
   headerScr: 'true | false: SCR in payload headers (default true)',
   idlePackets: 'header | empty: what iso intervals without video carry (default header)',
+  preciseCompletions: 'true: real-time iso completions timed to the event loop, not to millisecond ticks (costs CPU)',
   bulkMaxPayloadTransferSize: 'bulk: dwMaxPayloadTransferSize, bytes (default 32768; 4096 at full speed)',
   omitHuffmanTables: 'true: MJPEG frames without DHT segments, as many real cameras send them',
   frameCache: 'render at most N distinct frames and cycle them (benchmarks in fast pace)',

@@ -1,227 +1,353 @@
 /**
- * Device clock → host clock, the way uvcvideo's uvc_video_clock_* recovers it.
+ * Device clock → host clock: turns a frame's PTS (the device's clock at the capture instant) into
+ * CLOCK_MONOTONIC nanoseconds, from the SCR samples the payload headers carry (uvcvideo's uvc_video_clock_*).
  *
- * A camera stamps frames with a PTS in its own clock (dwClockFrequency ticks per second). Payload headers also
- * carry SCR samples: the device clock (STC) and the USB frame number (SOF, 11 bits, 1 kHz) at one instant. The
- * SOF is the bus clock, which the host controller drives, so it links both sides: PTS → SOF through the device's
- * (STC, SOF) pairs, then SOF → host time through the times the packets carrying those SOFs arrived.
+ * An SCR pairs the device clock (STC, dwClockFrequency ticks per second) with the USB frame number (SOF) at one
+ * instant, and the packet that carries it reaches the host some time later. uvcvideo reads the host controller's
+ * frame counter when a packet completes and goes PTS → SOF → host time. libusb does not expose that counter;
+ * what a userspace driver has is when each packet arrived (estimated from its transfer's completion, or better
+ * from the bus timeline that all completions outline: bus-timeline.ts). So:
  *
- * Differences from uvcvideo, for a userspace driver:
- * - uvcvideo reads the host's own frame counter when a packet completes; libusb does not expose it, so the
- *   host side of a sample is the packet's arrival time, estimated from the transfer's completion time. That
- *   time is late by a latency that varies with the event loop. The SOF → host line therefore takes its slope
- *   from a least-squares fit and its offset from the lower envelope (the least delayed sample), because delays
- *   only ever add.
- * - uvcvideo keeps 32 samples; at one sample per SOF that spans 32 ms. Here samples are thinned to one per
- *   bucket of SOF frames (the least delayed one), so the window spans about a second, and, like uvcvideo, no
- *   translation happens before it spans at least 250 ms.
- * - Both fits use least squares over the window instead of the two end points.
- * Kept from uvcvideo: SCRs with the same SOF as the previous one are dropped (UVC 1.5 repeats the SOF across a
- * frame), an all-zero SCR in a header-only packet is ignored (the caller decides that), SOF and STC wrap.
+ * - A packet cannot carry a clock value from its future: its arrival is at or after the host instant of its
+ *   STC, late by a latency that varies (the event loop, the completion jitter of a USB/IP link). The map
+ *   STC → host is the line under the (STC, arrival) points, fitted to the least delayed ones
+ *   (envelope-window.ts), not through their middle: a late packet never pulls timestamps late.
+ * - Its slope (the device clock's true rate in host time) is the nominal frequency (or the rate fitted in an
+ *   earlier stream) until the window spans a second, then fitted. The clock locks once the window spans
+ *   `lockSpanMs` and the fit's own error estimate (with a 100 ppm allowance while the rate is not fitted) is under
+ *   `lockUncertaintyUs`. Before the lock, translations are provisional but on the same time base, so nothing
+ *   jumps when the lock comes. A fitted rate more than 1 % off over 4 s, or a device clock off by 2× over 3 s,
+ *   means dwClockFrequency is not the device's: no translation (frames get host times).
+ * - Each sample is checked against the line: one that says it arrived before its own STC (by more than the
+ *   line's error allows), or later than any latency explains, is rejected and counted. Eight rejected samples in
+ *   a row that agree with each other mean the device clock jumped (a reset of the camera): the recovery starts
+ *   over from them.
+ * - The SOF in the SCR is not needed for the map; it is checked against the STC. A camera whose SOF does not
+ *   advance at 1 kHz with its clock (Linux's UVC_QUIRK_INVALID_DEVICE_SOF, e.g. the Logitech C922) is detected
+ *   from that and shown in the stats; `deviceSofInvalid` says so from the start (a quirk table entry).
+ * Kept from uvcvideo: a repeated SCR adds nothing (UVC 1.5 repeats it across a frame); the caller drops the
+ * all-zero SCRs of header-only packets (SunplusIT); the STC and the SOF wrap.
  */
+import { EnvelopeWindow } from './envelope-window.js';
 
 export interface ClockRecoveryOptions {
   /** dwClockFrequency: device clock ticks per second. */
   clockFrequency: number;
-  /** How much SOF time the window keeps, ms. Default 1000. */
+  /**
+   * How uncertain the arrival times handed in are, ns (e.g. the error estimate of the bus timeline that dated
+   * them): the clock locks only when this and its own estimate together are under the lock threshold.
+   */
+  arrivalUncertaintyNs?: () => number;
+  /** How much device time the window keeps, ms. Default 8000. */
   windowMs?: number;
-  /** No translation before the window spans this much, ms. Default 250 (uvcvideo's threshold). */
-  minSpanMs?: number;
-  /** One sample is kept per this many SOF frames. Default 8. */
+  /** The rate is fitted, and the clock may lock, once the window spans this much, ms. Default 250 (uvcvideo's). */
+  lockSpanMs?: number;
+  /** The clock locks when its own error estimate is below this, µs. Default 50. */
+  lockUncertaintyUs?: number;
+  /** One sample is kept per this much device time, ms (the least delayed). Default 4. */
   bucketMs?: number;
+  /** The SOF counter in the SCR is known not to be the bus SOF (a quirk): never check or trust it. */
+  deviceSofInvalid?: boolean;
 }
 
-interface Sample {
-  /** Extended (unwrapped) STC, ticks. */
-  stc: number;
-  /** Extended SOF, ms frames. */
-  sof: number;
-  hostNs: number;
+/** What the clock recovery knows and did, for `camera.stats`. */
+export interface ClockRecoveryStats {
+  /** Timestamps come from a fitted device clock whose error estimate is under the lock threshold. */
+  locked: boolean;
+  /** SCR samples taken (repeats of the previous SCR are not counted). */
+  samples: number;
+  /** Samples refused as inconsistent with the clocks recovered so far. */
+  rejectedSamples: number;
+  /** Times the recovery started over (a device clock jump). */
+  resets: number;
+  /**
+   * The SOF counter in the SCR: 'valid' (advances at 1 kHz with the device clock), 'invalid' (it does not, or
+   * a quirk says so; the recovery does without it), 'unknown' (not enough samples yet).
+   */
+  deviceSof: 'unknown' | 'valid' | 'invalid';
+  /** The device clock's rate error against its nominal frequency, in ppm of host time (0 until locked). */
+  driftPpm: number;
+  /**
+   * How late translated timestamps may be beyond the least latency any packet had, by the recovery's own
+   * estimate, µs (null before the first sample). That least latency itself no host-side observation can see.
+   */
+  uncertaintyUs: number | null;
 }
 
+const TWO_32 = 4294967296;
 const SOF_MODULO = 2048;
-const NS_PER_SOF = 1_000_000;
-/** SOF → host slope is allowed this far from 1 ms per frame (host clock slew plus controller crystal). */
-const MAX_HOST_SLOPE_ERROR = 0.002;
-/** STC → SOF slope is allowed this far from the nominal clock frequency. */
-const MAX_DEVICE_SLOPE_ERROR = 0.01;
-/** A gap longer than this between samples makes SOF unwrapping ambiguous: start over. */
-const MAX_SAMPLE_GAP_NS = 1_000_000_000;
-/** Arrival estimates may come slightly out of order (latency varies); more than this is nonsense. */
-const MAX_HOST_REORDER_NS = 100_000_000;
+/** The device clock may run this far off its nominal rate; beyond it dwClockFrequency is wrong: no translation. */
+const MAX_DRIFT = 0.01;
+/** A sample this much earlier than the locked line allows (besides the line's own error) is impossible. */
+const EARLY_TOLERANCE_NS = 2_000_000;
+/** Before the lock: the line may still be late by the latency of the first packets. */
+const EARLY_TOLERANCE_UNLOCKED_NS = 50_000_000;
+/** A sample this much later than the line is no latency: it belongs to another clock. */
+const LATE_TOLERANCE_NS = 1_000_000_000;
+/** Rejected samples agree with each other when their arrivals and clocks differ by no more than this. */
+const STEP_TOLERANCE_NS = 50_000_000;
+/** Rejected samples in a row, agreeing with each other, that make the recovery start over from them. */
+const RESET_AFTER = 8;
+/** SOF checks kept to judge the device's SOF counter. */
+const SOF_HISTORY = 16;
+/** The SOF is checked over at least this much device time, ms (a rate error shows over a span). */
+const SOF_CHECK_SPAN_MS = 64;
+/** After this much host time, a device clock far from its nominal rate shows through any stall of the arrivals. */
+const GROSS_RATE_AFTER_NS = 3_000_000_000;
+/** A PTS more than this many seconds from the latest sample is not a timestamp of this stream. */
+const MAX_PTS_DISTANCE_S = 2;
 
 export class ClockRecovery {
   readonly clockFrequency: number;
-  private readonly windowMs: number;
-  private readonly minSpanMs: number;
-  private readonly bucketMs: number;
-  private readonly capacity: number;
+  private readonly nsPerTick: number;
+  /** Points: u = device time since the base in nominal ns, y = arrival − base − u. */
+  private readonly window: EnvelopeWindow;
+  private readonly arrivalUncertaintyNs: () => number;
+  private readonly lockUncertaintyNs: number;
 
-  private readonly ring: Sample[] = [];
-  private pending: Sample | null = null;
-  private lastSofRaw = -1;
+  // The base of the current run (since the last reset).
+  private running = false;
+  private baseStc = 0;
+  private baseHostNs = 0;
+  /** The latest accepted sample. */
   private lastStcRaw = 0;
-  private sofExt = 0;
-  private stcExt = 0;
+  private lastStcExt = 0;
   private lastHostNs = 0;
+  /** The previous SCR, accepted or not (repeats are ignored). */
+  private previousStc = -1;
+  private previousSof = -1;
 
-  // The fit, recomputed lazily when samples changed.
-  private dirty = true;
-  private fitValid = false;
-  private stc0 = 0;
-  /** SOF per STC tick. */
-  private deviceSlope = 0;
-  private deviceOffset = 0;
-  /** ns per SOF. */
-  private hostSlope = 0;
-  private hostOffset = 0;
+  // Rejected samples that may be the start of a new run.
+  private candidateStc = 0;
+  private candidateHostNs = 0;
+  private candidateCount = 0;
+
+  // SOF judgement.
+  private readonly sofForced: boolean;
+  private readonly sofHistory = new Uint8Array(SOF_HISTORY);
+  private sofChecks = 0;
+  private sofMismatches = 0;
+  private sofVerdict: ClockRecoveryStats['deviceSof'] = 'unknown';
+  /** The sample the next SOF check measures from (sofRefSof -1: none). */
+  private sofRefStc = 0;
+  private sofRefSof = -1;
+
+  private samplesTaken = 0;
+  private rejected = 0;
+  private resetCount = 0;
 
   constructor(options: ClockRecoveryOptions) {
     if (!(options.clockFrequency > 0)) throw new RangeError(`clockFrequency must be positive, got ${options.clockFrequency}`);
     this.clockFrequency = options.clockFrequency;
-    this.windowMs = options.windowMs ?? 1000;
-    this.minSpanMs = options.minSpanMs ?? 250;
-    this.bucketMs = options.bucketMs ?? 8;
-    this.capacity = Math.ceil(this.windowMs / this.bucketMs) + 1;
+    this.nsPerTick = 1e9 / options.clockFrequency;
+    this.arrivalUncertaintyNs = options.arrivalUncertaintyNs ?? (() => 0);
+    this.lockUncertaintyNs = (options.lockUncertaintyUs ?? 50) * 1e3;
+    this.window = new EnvelopeWindow({
+      windowNs: (options.windowMs ?? 8000) * 1e6,
+      bucketNs: Math.max(0.001, options.bucketMs ?? 4) * 1e6,
+      fitSpanNs: 1_000_000_000,
+      priorSlopeError: 100e-6,
+      lockSpanNs: (options.lockSpanMs ?? 250) * 1e6,
+      lockUncertaintyNs: this.lockUncertaintyNs,
+      maxSlope: MAX_DRIFT,
+      refuseBeyondNs: 4_000_000_000,
+    });
+    this.sofForced = options.deviceSofInvalid === true;
+    if (this.sofForced) this.sofVerdict = 'invalid';
   }
 
-  /** Forgets every sample (stream restart). */
+  /** Forgets every sample and zeroes the counts (a new stream). What was learned of the device (its SOF, its rate) is kept. */
   reset(): void {
-    this.ring.length = 0;
-    this.pending = null;
-    this.lastSofRaw = -1;
-    this.dirty = true;
-    this.fitValid = false;
+    this.running = false;
+    this.window.clear();
+    this.previousStc = -1;
+    this.previousSof = -1;
+    this.candidateCount = 0;
+    this.sofRefSof = -1;
+    this.samplesTaken = 0;
+    this.rejected = 0;
+    this.resetCount = 0;
   }
 
-  /** Number of samples kept (for tests and diagnostics). */
+  /** The SOF counter of the SCR is not to be trusted (a quirk, or found not to count bus frames). */
+  get deviceSofInvalid(): boolean {
+    return this.sofVerdict === 'invalid';
+  }
+
+  /** Times the device clock was seen to jump (camera reset): PTS from before and after do not compare. */
+  get jumps(): number {
+    return this.resetCount;
+  }
+
+  /** Number of points in the window (for tests and diagnostics). */
   get sampleCount(): number {
-    return this.ring.length + (this.pending === null ? 0 : 1);
+    return this.window.size;
   }
 
-  /** True when toHostNs() translates. */
+  /** True when translations come from a fitted line whose error estimate is under the lock threshold. */
   get locked(): boolean {
-    this.refit();
-    return this.fitValid;
+    const fit = this.window.fit();
+    return fit !== null && fit.locked && !this.grosslyOff() && this.arrivalUncertaintyNs() <= this.lockUncertaintyNs;
+  }
+
+  get stats(): ClockRecoveryStats {
+    const fit = this.window.fit();
+    const locked = this.locked;
+    const uncertainty = (fit?.uncertainty ?? Number.POSITIVE_INFINITY) + this.arrivalUncertaintyNs();
+    return {
+      locked,
+      samples: this.samplesTaken,
+      rejectedSamples: this.rejected,
+      resets: this.resetCount,
+      deviceSof: this.sofVerdict,
+      // The line's slope is host time per device time, less one: a fast device clock makes it negative.
+      driftPpm: locked ? Math.round((1 / (1 + fit!.slope) - 1) * 1e8) / 100 : 0,
+      uncertaintyUs: Number.isFinite(uncertainty) ? Math.round(uncertainty / 100) / 10 : null,
+    };
   }
 
   /**
    * One SCR: the device clock `stc` (u32) and the 11-bit frame number `sof` it was sampled in, carried by a
-   * packet that arrived at `hostNs` (CLOCK_MONOTONIC).
+   * packet that was on the bus at `hostNs` (CLOCK_MONOTONIC; an estimate that may be late, never early).
    */
   addSample(stc: number, sof: number, hostNs: number): void {
+    stc >>>= 0;
     sof &= SOF_MODULO - 1;
-    if (sof === this.lastSofRaw) return;
-    if (this.lastSofRaw >= 0) {
-      const dSof = (sof - this.lastSofRaw) & (SOF_MODULO - 1);
-      const dStc = (stc - this.lastStcRaw) | 0;
-      const expected = (dSof * this.clockFrequency) / 1000;
-      const tolerance = Math.max(expected * 0.2, this.clockFrequency / 100);
-      const hostGap = hostNs - this.lastHostNs;
-      if (hostGap > MAX_SAMPLE_GAP_NS || hostGap < -MAX_HOST_REORDER_NS || Math.abs(dStc - expected) > tolerance) {
-        // A pause, a device clock reset or nonsense: the old samples no longer describe the clocks.
-        this.reset();
-      } else {
-        this.sofExt += dSof;
-        this.stcExt += dStc;
-      }
-    }
-    if (this.lastSofRaw < 0) {
-      this.sofExt = sof;
-      this.stcExt = stc;
-    }
-    this.lastSofRaw = sof;
-    this.lastStcRaw = stc;
-    this.lastHostNs = hostNs;
-    this.keep({ stc: this.stcExt, sof: this.sofExt, hostNs });
-  }
-
-  /** The host time of device time `pts` (u32 ticks), or NaN while the clock is not locked. */
-  toHostNs(pts: number): number {
-    this.refit();
-    if (!this.fitValid) return NaN;
-    const delta = (pts - this.lastStcRaw) | 0;
-    // A PTS more than two seconds away from the latest sample is not a timestamp of this stream.
-    if (Math.abs(delta) > 2 * this.clockFrequency) return NaN;
-    const ptsExt = this.stcExt + delta;
-    const sof = this.deviceSlope * (ptsExt - this.stc0) + this.deviceOffset;
-    return this.hostOffset + this.hostSlope * sof;
-  }
-
-  private keep(sample: Sample): void {
-    const pending = this.pending;
-    if (pending !== null && Math.floor(pending.sof / this.bucketMs) === Math.floor(sample.sof / this.bucketMs)) {
-      // Same bucket: keep the least delayed sample.
-      if (sample.hostNs - sample.sof * NS_PER_SOF < pending.hostNs - pending.sof * NS_PER_SOF) this.pending = sample;
+    if (stc === this.previousStc && sof === this.previousSof) return; // a repeated SCR
+    this.previousStc = stc;
+    this.previousSof = sof;
+    this.samplesTaken++;
+    if (!this.running) {
+      this.start(stc, sof, hostNs);
       return;
     }
-    if (pending !== null) {
-      this.ring.push(pending);
-      if (this.ring.length > this.capacity) this.ring.shift();
-      this.dirty = true;
+    const stcExt = this.unwrap(stc, hostNs, this.lastStcRaw, this.lastStcExt, this.lastHostNs);
+    if (!this.plausible(stcExt, hostNs)) {
+      this.reject(stc, hostNs);
+      return;
     }
-    this.pending = sample;
+    this.candidateCount = 0;
+    this.checkSof(stcExt, sof);
+    this.accept(stc, stcExt, hostNs);
   }
 
-  private refit(): void {
-    if (!this.dirty) return;
-    this.dirty = false;
-    this.fitValid = false;
-    const samples = this.ring;
-    const n = samples.length;
-    if (n < 2) return;
-    const first = samples[0]!;
-    const last = samples[n - 1]!;
-    if (last.sof - first.sof < this.minSpanMs) return;
-    const stc0 = first.stc;
-    const sof0 = first.sof;
-    const host0 = first.hostNs;
+  /**
+   * The host time (CLOCK_MONOTONIC ns) of device time `pts` (u32 ticks); NaN before the first sample, for a PTS
+   * that cannot belong to this stream, or when the device clock runs too far from dwClockFrequency to trust it.
+   * Before the lock the result is provisional (see `locked`).
+   */
+  toHostNs(pts: number): number {
+    const fit = this.window.fit();
+    if (fit === null || !this.running || this.grosslyOff()) return Number.NaN;
+    const delta = ((pts >>> 0) - this.lastStcRaw) | 0;
+    if (Math.abs(delta) > MAX_PTS_DISTANCE_S * this.clockFrequency) return Number.NaN;
+    const u = (this.lastStcExt + delta - this.baseStc) * this.nsPerTick;
+    return this.baseHostNs + u + fit.intercept + fit.slope * u;
+  }
 
-    // Least squares on values relative to the first sample, so doubles keep their precision.
-    let sx = 0;
-    let sy = 0;
-    let sh = 0;
-    for (const s of samples) {
-      sx += s.stc - stc0;
-      sy += s.sof - sof0;
-      sh += s.hostNs - host0;
-    }
-    const mx = sx / n;
-    const my = sy / n;
-    const mh = sh / n;
-    let sxx = 0;
-    let sxy = 0;
-    let syy = 0;
-    let syh = 0;
-    for (const s of samples) {
-      const dx = s.stc - stc0 - mx;
-      const dy = s.sof - sof0 - my;
-      sxx += dx * dx;
-      sxy += dx * dy;
-      syy += dy * dy;
-      syh += dy * (s.hostNs - host0 - mh);
-    }
-    if (sxx === 0 || syy === 0) return;
-    const deviceSlope = sxy / sxx;
-    const nominalDeviceSlope = 1000 / this.clockFrequency;
-    if (Math.abs(deviceSlope / nominalDeviceSlope - 1) > MAX_DEVICE_SLOPE_ERROR) return;
-    const deviceOffset = my - deviceSlope * mx;
+  /**
+   * The device clock runs at another rate than dwClockFrequency altogether (twice or half as fast, or worse),
+   * judged once seconds have passed: the window's own rate check cannot see it, as it spans device time.
+   */
+  private grosslyOff(): boolean {
+    const hostElapsed = this.lastHostNs - this.baseHostNs;
+    if (hostElapsed < GROSS_RATE_AFTER_NS) return false;
+    const ratio = ((this.lastStcExt - this.baseStc) * this.nsPerTick) / hostElapsed;
+    return !(ratio > 0.5 && ratio < 2);
+  }
 
-    let hostSlope = syh / syy;
-    if (Math.abs(hostSlope / NS_PER_SOF - 1) > MAX_HOST_SLOPE_ERROR) hostSlope = NS_PER_SOF;
-    // The lower envelope: arrival times are late by a latency that is never negative.
-    let offset = Infinity;
-    for (const s of samples) {
-      const candidate = s.hostNs - host0 - hostSlope * (s.sof - sof0);
-      if (candidate < offset) offset = candidate;
-    }
+  // ---------------------------------------------------------------- samples
 
-    this.stc0 = stc0;
-    this.deviceSlope = deviceSlope;
-    // SOF values are kept relative to sof0 inside the fit.
-    this.deviceOffset = deviceOffset;
-    this.hostSlope = hostSlope;
-    this.hostOffset = host0 + offset;
-    this.fitValid = true;
+  private start(stc: number, sof: number, hostNs: number): void {
+    this.running = true;
+    this.baseStc = stc;
+    this.baseHostNs = hostNs;
+    this.window.clear();
+    this.sofRefSof = -1;
+    this.checkSof(stc, sof);
+    this.accept(stc, stc, hostNs);
+  }
+
+  private accept(stc: number, stcExt: number, hostNs: number): void {
+    this.lastStcRaw = stc;
+    this.lastStcExt = stcExt;
+    this.lastHostNs = hostNs;
+    const u = (stcExt - this.baseStc) * this.nsPerTick;
+    this.window.add(u, hostNs - this.baseHostNs - u);
+  }
+
+  /** The extended STC nearest to what the host time elapsed since the reference says (wraps, long pauses). */
+  private unwrap(stc: number, hostNs: number, refRaw: number, refExt: number, refHostNs: number): number {
+    const raw = (stc - refRaw + TWO_32) % TWO_32;
+    const expected = ((hostNs - refHostNs) / 1e9) * this.clockFrequency;
+    const wraps = Math.round((expected - raw) / TWO_32);
+    return refExt + raw + wraps * TWO_32;
+  }
+
+  /**
+   * Whether a sample agrees with the line as last fitted (refitting per sample would cost more than it tells):
+   * no earlier than the line allows (a packet cannot carry a clock value from its future; before the lock the
+   * line itself may still be late by the first packets' latency), and late by no more than any latency explains.
+   */
+  private plausible(stcExt: number, hostNs: number): boolean {
+    const fit = this.window.lastFit;
+    if (fit === null) return true;
+    const u = (stcExt - this.baseStc) * this.nsPerTick;
+    const deviation = hostNs - this.baseHostNs - u - (fit.intercept + fit.slope * u);
+    // Before the lock, lateness is no evidence: the line may still be the nominal rate of a clock that is not.
+    if (!fit.locked) return deviation >= -EARLY_TOLERANCE_UNLOCKED_NS;
+    return deviation >= -(EARLY_TOLERANCE_NS + fit.uncertainty) && deviation <= LATE_TOLERANCE_NS;
+  }
+
+  /** Counts a refused sample; enough refused samples that agree with each other start a new run. */
+  private reject(stc: number, hostNs: number): void {
+    this.rejected++;
+    if (this.candidateCount > 0) {
+      const ext = this.unwrap(stc, hostNs, this.candidateStc, this.candidateStc, this.candidateHostNs);
+      const stepNs = hostNs - this.candidateHostNs - (ext - this.candidateStc) * this.nsPerTick;
+      if (Math.abs(stepNs) <= STEP_TOLERANCE_NS + 0.02 * Math.abs(hostNs - this.candidateHostNs)) {
+        if (++this.candidateCount >= RESET_AFTER) {
+          this.resetCount++;
+          this.candidateCount = 0;
+          this.start(this.candidateStc, -1, this.candidateHostNs);
+          this.accept(stc, ext, hostNs);
+        }
+        return;
+      }
+    }
+    this.candidateStc = stc;
+    this.candidateHostNs = hostNs;
+    this.candidateCount = 1;
+  }
+
+  /**
+   * Does the SOF advance at 1 kHz with the device clock? Checked between samples at least SOF_CHECK_SPAN_MS
+   * apart (the STC may be sampled anywhere in a frame: one frame of slack), judged over the last SOF_HISTORY
+   * checks.
+   */
+  private checkSof(stcExt: number, sof: number): void {
+    if (this.sofForced || sof < 0) return;
+    if (this.sofRefSof < 0) {
+      this.sofRefStc = stcExt;
+      this.sofRefSof = sof;
+      return;
+    }
+    const elapsedMs = (stcExt - this.sofRefStc) * this.nsPerTick * 1e-6;
+    if (elapsedMs < SOF_CHECK_SPAN_MS) return;
+    if (elapsedMs <= 1000) {
+      const advanced = (sof - this.sofRefSof + SOF_MODULO) % SOF_MODULO;
+      const mismatch = Math.abs(advanced - elapsedMs) > 1.5 + 0.005 * elapsedMs ? 1 : 0;
+      const slot = this.sofChecks % SOF_HISTORY;
+      this.sofMismatches += mismatch - this.sofHistory[slot]!;
+      this.sofHistory[slot] = mismatch;
+      this.sofChecks++;
+      if (this.sofChecks >= SOF_HISTORY / 2) {
+        const judged = Math.min(this.sofChecks, SOF_HISTORY);
+        if (this.sofMismatches * 2 > judged) this.sofVerdict = 'invalid';
+        else if (this.sofMismatches * 8 < judged) this.sofVerdict = 'valid';
+      }
+    }
+    this.sofRefStc = stcExt;
+    this.sofRefSof = sof;
   }
 }

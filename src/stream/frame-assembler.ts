@@ -49,7 +49,7 @@ import type { CompletedFrame } from '../queue/buffer-queue.js';
 import type { VideoBuffer } from '../queue/video-buffer.js';
 import type { ClockRecovery } from './clock-recovery.js';
 import { describeFlags, FrameFlag, trace, traceEnabled } from './assembly-trace.js';
-import { FrameTiming } from './frame-timing.js';
+import { FrameTiming, type TimestampStats } from './frame-timing.js';
 import { checkPayloadHeader } from './payload-header.js';
 
 /** What the stream carries, as far as assembly cares. */
@@ -536,12 +536,21 @@ export class FrameAssembler {
       throw new RangeError('bulk assembly needs maxPayloadSize and transferSize');
     }
     const useClock = (options.hardwareTimestamps ?? true) && (options.clockFrequency ?? 0) > 0;
-    this.timing = new FrameTiming(useClock ? options.clockFrequency! : null);
+    this.timing = new FrameTiming({
+      clockFrequency: useClock ? options.clockFrequency! : null,
+      intervalNs: iso ? this.config.intervalNs : 0,
+      deviceSofInvalid: this.config.deviceSofInvalid,
+    });
   }
 
   /** Clock recovery, when the device clock is used for timestamps. */
   get clock(): ClockRecovery | null {
     return this.timing.clock;
+  }
+
+  /** How timestamps are made: the device clock's recovery, clamped and held frames (camera.stats.clock). */
+  get timestampStats(): TimestampStats {
+    return this.timing.stats;
   }
 
   /** Starts over for a new stream: forgets FID history, sequence, clock samples; gives back the active buffer. */
@@ -616,6 +625,8 @@ export class FrameAssembler {
    */
 
   private processIso(transfer: CompletedTransfer): void {
+    // The time to date this transfer's packets back from (its completion, less how late the bus timeline says it came).
+    const last = this.timing.transfer(transfer.packetCount, transfer.lostIntervals, transfer.completedAtNs);
     if (transfer.lostIntervals > 0) this.noteHostGap(transfer.lostIntervals);
     if (transfer.status !== COMPLETED) {
       // The packet table of a failed iso transfer cannot be trusted: its bus time is lost as a whole.
@@ -630,7 +641,6 @@ export class FrameAssembler {
     const stride = transfer.packetStride;
     const statuses = transfer.packetStatus;
     const lengths = transfer.packetLength;
-    const last = transfer.completedAtNs;
     const { intervalNs: interval, requireEoh, expectedSize, shortPath } = this.config;
     const stats = this.stats;
     const frame = this.frame;

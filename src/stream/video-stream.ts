@@ -25,6 +25,7 @@ import {
   type UsbTransport,
 } from '../transport/usb-transport.js';
 import type { QueueDriver } from '../queue/buffer-queue.js';
+import type { TimestampStats } from './frame-timing.js';
 import { FrameAssembler, type AssemblerStats, type BusKind, type FrameSink, type VideoFormatKind } from './frame-assembler.js';
 import { planTransfers, streamOptionsFor, type TransferPlan } from './transfer-sizing.js';
 
@@ -176,6 +177,10 @@ export class VideoStream implements QueueDriver {
   /** Assembly counters since the last start(). */
   get stats(): Readonly<AssemblerStats> {
     return this.assembler.stats;
+  }
+  /** How frames are timestamped since the last start(): the device clock's recovery, clamped and held frames. */
+  get timestampStats(): Readonly<TimestampStats> {
+    return this.assembler.timestampStats;
   }
   /** The transport stream's counters, while running. */
   get transferStats(): Readonly<StreamStats> | null {

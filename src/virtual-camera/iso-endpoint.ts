@@ -29,6 +29,8 @@ export interface IsoEndpointPort {
   gone: () => void;
   /** The completionJitterMs fault: replies reach the host late, as through USB/IP. */
   delay: CompletionDelay;
+  /** Real time: complete requests as close to their end as the event loop allows, not on millisecond ticks. */
+  preciseCompletions: boolean;
 }
 
 interface Pending {
@@ -58,6 +60,7 @@ export class IsoInEndpoint {
   /** The first interval no request has been served for (the stream has been carried up to here). */
   private servedUntil: number;
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private pumping = false;
   private closed = false;
   /**
@@ -126,7 +129,9 @@ export class IsoInEndpoint {
   close(status: DeviceReplyStatus): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = null;
+    this.immediate = null;
     for (const p of this.queue.splice(0)) this.finish(p, status);
     this.port.delay.flush();
   }
@@ -183,12 +188,20 @@ export class IsoInEndpoint {
       void this.pumpFast();
       return;
     }
-    if (this.timer !== null || this.queue.length === 0) return;
+    if (this.timer !== null || this.immediate !== null || this.queue.length === 0) return;
     const head = this.queue[0]!;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pumpRealtime();
-    }, this.clock.msUntil(head.end));
+    const ms = this.clock.msUntil(head.end);
+    // Timers fire on whole-millisecond ticks. Precise completions: a timer to a millisecond before the end,
+    // then turns of the event loop until it has passed (CPU for accuracy).
+    const precise = this.port.preciseCompletions;
+    if (precise && ms < 2) this.immediate = setImmediate(() => this.wake());
+    else this.timer = setTimeout(() => this.wake(), precise ? ms - 1 : ms);
+  }
+
+  private wake(): void {
+    this.timer = null;
+    this.immediate = null;
+    this.pumpRealtime();
   }
 
   private pumpRealtime(): void {

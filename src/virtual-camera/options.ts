@@ -36,6 +36,13 @@ export interface VirtualCameraOptions {
   headerScr?: boolean;
   /** iso: what the device sends in intervals without video data. Default 'header' (header-only packets). */
   idlePackets?: 'header' | 'empty';
+  /**
+   * Real-time iso: complete each request as close to the end of its last bus interval as the event loop allows
+   * (a timer to a millisecond before, then turns of the event loop), instead of on the next millisecond timer tick,
+   * which makes every completion late by up to a millisecond, by the same amount for aligned transfers. Costs CPU
+   * while streaming (the timestamp benchmark uses it). Default false.
+   */
+  preciseCompletions?: boolean;
   /** bulk: the device's dwMaxPayloadTransferSize. Default 32768 (high/super speed), 4096 (full speed). */
   bulkMaxPayloadTransferSize?: number;
   /** MJPEG: strip the DHT segments like some real cameras do (decoders must then insert ITU-T T.81 Annex K tables). */
@@ -90,6 +97,7 @@ export interface ResolvedOptions {
   headerPts: boolean;
   headerScr: boolean;
   idlePackets: 'header' | 'empty';
+  preciseCompletions: boolean;
   bulkMaxPayloadTransferSize: number;
   omitHuffmanTables: boolean;
   frameCache: number | null;
@@ -244,6 +252,7 @@ export function resolveOptions(options: VirtualCameraOptions = {}): ResolvedOpti
     headerPts,
     headerScr,
     idlePackets,
+    preciseCompletions: bool('preciseCompletions', options.preciseCompletions, false),
     bulkMaxPayloadTransferSize,
     omitHuffmanTables: bool('omitHuffmanTables', options.omitHuffmanTables, false),
     frameCache,

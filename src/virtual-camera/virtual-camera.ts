@@ -114,7 +114,7 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.faultState = config.faults;
     this.random = createRandom(config.seed);
     this.sentLog = new SentFrameLog(config.sentFramesLimit);
-    this.completionDelay = new CompletionDelay(config.seed, () => this.faultState.completionJitterMs);
+    this.completionDelay = new CompletionDelay(config.seed, () => this.faultState.completionJitterMs, config.preciseCompletions);
 
     const layout = config.layout;
     const start = Math.floor(this.random() * 2048 * layout.intervalsPerFrame);

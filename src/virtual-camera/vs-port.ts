@@ -242,6 +242,7 @@ export class VsPort {
         },
         gone: () => this.host.gone(),
         delay: this.host.completionDelay,
+        preciseCompletions: config.preciseCompletions,
       },
       clock.now(),
     );
