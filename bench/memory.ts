@@ -22,7 +22,6 @@ import { busIntervalNs, defaultBulkPacketSize, planTransfers } from '../src/stre
 import { VirtualCamera } from '../src/virtual-camera/index.js';
 import { OPEN_CAMERA_IN_FLIGHT_MS } from './assembly.js';
 import { FrameVerifier } from './lib/frame-verifier.js';
-import { completeOnePerTurn } from './lib/macrotask-completions.js';
 import { median, progress, round } from './lib/measure.js';
 
 /** Linux usbfs_memory_mb default: the transfer memory all libusb programs on the machine may hold together. */
@@ -194,7 +193,7 @@ export async function benchMemory(): Promise<MemoryResult> {
 
   const frameCache = 8;
   progress(`memory: ${TOTAL_FRAMES} frames of 640×480 YUYV through openCamera`);
-  const vcam = completeOnePerTurn(new VirtualCamera({ pace: 'fast', frameCache }));
+  const vcam = new VirtualCamera({ pace: 'fast', frameCache });
   const camera = await openCamera(vcam);
   const samples: MemorySample[] = [];
   const verifier = new FrameVerifier('yuyv', 640, 480, frameCache);

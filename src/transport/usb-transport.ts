@@ -15,6 +15,9 @@
  *   Nothing is submitted after the device left, not even to a device plugged in meanwhile at the same address: a
  *   transfer released afterwards comes back NO_DEVICE without reaching the bus.
  * - A request in flight (a control transfer, a stream's transfers) keeps the process alive until it ends.
+ * - Completions reach JavaScript from the event loop (libuv, or setImmediate in the in-process host), never inside
+ *   release() nor as a promise continuation of the device's answer: a device that answers every transfer at once
+ *   must not starve timers, I/O or signals.
  * - close() ends the control transfers still pending with 'ECANCELED' and stops every stream first.
  */
 import type { UsbSpeed } from '../spec/usb.js';

@@ -212,7 +212,22 @@ function placeByTime(frames: readonly Readonly<SentFrame>[], received: readonly 
     const high = end < received.length ? placed[end]! : Number.POSITIVE_INFINITY;
     const run: number[] = [];
     for (let k = i; k < end; k++) if (received[k]!.timestamp !== undefined) run.push(k);
-    const candidates = frames.filter((f) => f.sequence > low && f.sequence < high && f.status === 'sent' && !f.unheard);
+    let candidates = frames.filter((f) => f.sequence > low && f.sequence < high && f.status === 'sent' && !f.unheard);
+    // At an end of the capture no stamped frame bounds the run on that side: the driver's sequence numbers do. A
+    // run after the last stamped frame reaches at most as many sent frames past it as the driver counted (frames
+    // sent later are still on their way, not candidates), and one before the first stamped frame likewise.
+    const steps = (a: number, b: number): number | null => {
+      const sa = received[a]!.sequence;
+      const sb = received[b]!.sequence;
+      return sa === undefined || sb === undefined ? null : Math.max(0, sb - sa);
+    };
+    if (end === received.length && i > 0) {
+      const reach = steps(i - 1, end - 1);
+      if (reach !== null) candidates = candidates.slice(0, reach);
+    } else if (i === 0 && end < received.length) {
+      const reach = steps(0, end);
+      if (reach !== null) candidates = candidates.slice(Math.max(0, candidates.length - reach));
+    }
     if (run.length > 0 && candidates.length >= run.length) {
       // In order, each frame takes the candidate nearest in time that leaves enough for the frames after it.
       let from = 0;

@@ -72,6 +72,36 @@ describe('in-process host specifics', () => {
     expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
   });
 
+  it('hands completions over from the event loop: a device that answers every transfer at once starves no timer', async () => {
+    // A device whose iso requests complete the moment they are submitted (a 'fast' virtual camera with its frames
+    // cached does this). Were completions promise continuations, complete → release → resubmit would never yield.
+    const device = new TestDevice();
+    device.transfer = async (request) => {
+      device.transfersSeen++;
+      if (!device.attached) return { status: 'no_device', actualLength: 0, startFrame: 0 };
+      if (request.signal?.aborted) return { status: 'cancelled', actualLength: 0, startFrame: 0 };
+      request.iso!.actual.fill(0);
+      request.iso!.status.fill(0);
+      return { status: 'ok', actualLength: 0, startFrame: 0 };
+    };
+    const transport = await openVirtualDevice(device);
+    await transport.claimInterface(0);
+    await transport.setAltSetting(0, 1);
+    let completions = 0;
+    let completionsWhenTimerFired = -1;
+    const stream = transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 4, packetsPerTransfer: 2, packetSize: 1024 }, (t) => {
+      completions++;
+      if (completions === 1) setTimeout(() => (completionsWhenTimerFired = completions), 0);
+      // Bounded, so that a starving host fails this test instead of hanging it.
+      if (completions < 20_000) t.release();
+    });
+    while (completions < 20_000 && completionsWhenTimerFired < 0) await new Promise((resolve) => setImmediate(resolve));
+    await stream.stop();
+    await transport.close();
+    expect(completionsWhenTimerFired, 'a 0 ms timer set at the first completion never fired while the stream ran').toBeGreaterThan(0);
+    expect(completionsWhenTimerFired).toBeLessThan(20_000);
+  });
+
   it('never sends a transfer to a device replugged after the one it was started on', async () => {
     const device = new TestDevice();
     const transport = await openVirtualDevice(device);

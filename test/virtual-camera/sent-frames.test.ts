@@ -221,6 +221,24 @@ describe('scoreCapture', () => {
     expect(scoreCapture(sent, received.map(({ timestamp: _t, ...r }) => r))).toMatchObject({ truePositives: 0, falsePositives: 1 });
   });
 
+  it('places an unstamped last frame no further than the driver counted: later frames are still on their way', () => {
+    // Fast pace: the camera sent frames 3…5 before the capture stopped; capture instants are irregular, and the
+    // damaged last frame's timestamp (smoothed by clock recovery) lies nearest frame 5's instant.
+    const captureNs = [0, 10, 20, 24, 26, 29].map((ms) => 1_000_000 + ms * 1_000_000);
+    const sent = [0, 1, 2, 3, 4, 5].map((s) => record({ sequence: s, captureNs: captureNs[s]!, damaged: s === 2 }));
+    const delay = 3_000_000;
+    const received: ReceivedFrame[] = [
+      { stamp: 0, sequence: 0, error: false, timestamp: captureNs[0]! + delay },
+      { stamp: 1, sequence: 1, error: false, timestamp: captureNs[1]! + delay },
+      { stamp: null, sequence: 2, error: true, timestamp: captureNs[5]! + delay },
+    ];
+    // The driver's sequence says one frame after frame 1: frame 2, damaged and flagged; nothing lost.
+    expect(scoreCapture(sent, received)).toMatchObject({ matched: 3, truePositives: 1, falsePositives: 0, lost: 0, wholeLost: 0 });
+    // A camera that skipped frames before it: the driver counts sent frames only, so it still lands right.
+    const skipping = sent.map((f) => (f.sequence === 2 ? { ...f, status: 'skipped' as const, damaged: false } : f.sequence === 3 ? { ...f, damaged: true } : { ...f, damaged: false }));
+    expect(scoreCapture(skipping, received)).toMatchObject({ matched: 3, truePositives: 1, falsePositives: 0, lost: 0, skipped: 1 });
+  });
+
   it('scores the newest stream unless told, and maps stamps through a frame cache', () => {
     const sent = [record({ stream: 0, sequence: 0, damaged: true }), ...[0, 1, 2, 3, 4, 5].map((s) => record({ stream: 1, sequence: s }))];
     const received: ReceivedFrame[] = [0, 1, 2, 0, 1, 2].map((stamp) => ({ stamp, error: false }));

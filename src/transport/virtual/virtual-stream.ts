@@ -5,11 +5,17 @@
  * buffer); release() frees it, resubmitting it if fewer than N are in flight. stop() cancels everything and resolves once every
  * submitted transfer has come back.
  *
- * Like a real host it never outruns the bus: a transfer that came back failed is resubmitted on the next turn of
- * the event loop, not as a promise continuation, so a device that fails every request at once cannot starve
- * timers and signals. Each transfer has its own AbortSignal (one listener each on the model's side), and once the
- * device has left, nothing more is submitted: a transfer released after the unplug comes back NO_DEVICE without
- * reaching the model, even if a new device has been plugged in meanwhile (usbfs and the addon do the same).
+ * Like a real host it never outruns the bus: each completion reaches JavaScript in a callback of its own from the
+ * event loop (setImmediate), as libusb's come through libuv to the addon, never as a promise continuation of the
+ * device's reply; and a transfer that came back failed is resubmitted on the next turn. Otherwise a device that
+ * answers every request at once (a 'fast' virtual camera whose frames are cached) or fails every one at once
+ * would run complete → release → resubmit → complete as promise jobs forever, and no timer, I/O or signal
+ * handler would run again. One completion per callback also lets the consumer's promise continuations (a
+ * dqbuf, the requeue after it) run before the next completion, as they do between a real device's.
+ *
+ * Each transfer has its own AbortSignal (one listener each on the model's side), and once the device has left,
+ * nothing more is submitted: a transfer released after the unplug comes back NO_DEVICE without reaching the
+ * model, even if a new device has been plugged in meanwhile (usbfs and the addon do the same).
  */
 import {
   TransferStatus,
@@ -40,7 +46,8 @@ class TransferSlot implements CompletedTransfer {
   actualLength = 0;
   lostIntervals = 0;
   completedAtNs = 0;
-  state: 'idle' | 'in-flight' | 'held' = 'idle';
+  /** 'ready': completed, waiting for its turn to be handed to JavaScript (counted as held). */
+  state: 'idle' | 'in-flight' | 'ready' | 'held' = 'idle';
   /** Aborts the request in flight (stop, or the per-transfer timeout). One per submission. */
   controller: AbortController | null = null;
   timeout: NodeJS.Timeout | null = null;
@@ -237,9 +244,8 @@ export class VirtualStream implements UsbStream {
     slot.actualLength = Math.min(Math.max(0, reply.actualLength | 0), slot.buffer.length);
     slot.lostIntervals = Math.max(0, reply.missedIntervals ?? 0);
     slot.completedAtNs = Number(process.hrtime.bigint());
-    slot.sequence = this.counters.completed++;
     this.counters.lostIntervals += slot.lostIntervals;
-    slot.state = 'held';
+    slot.state = 'ready';
     this.counters.held++;
     if (status === TransferStatus.NO_DEVICE && !this.deviceGone) {
       this.deviceGone = true;
@@ -247,6 +253,15 @@ export class VirtualStream implements UsbStream {
     }
     // Only after a good completion: a failed one goes back through release() on the next turn (see above).
     if (!this.deviceGone && (status === TransferStatus.COMPLETED || status === TransferStatus.TIMED_OUT)) this.refill();
+    // Immediates run in the order they were set: completions reach JavaScript in the order they came.
+    setImmediate(() => this.handOver(slot));
+  }
+
+  private handOver(slot: TransferSlot): void {
+    // stop() drops what JavaScript has not been handed yet (no callback runs once it resolves).
+    if (this.stopping || slot.state !== 'ready') return;
+    slot.state = 'held';
+    slot.sequence = this.counters.completed++;
     try {
       this.onTransfer(slot);
     } catch (error) {
@@ -261,7 +276,7 @@ export class VirtualStream implements UsbStream {
     if (!this.stopping || this.counters.inFlight > 0 || this.isStopped) return;
     this.isStopped = true;
     for (const slot of this.slots) {
-      if (slot.state === 'held') slot.state = 'idle';
+      if (slot.state === 'held' || slot.state === 'ready') slot.state = 'idle';
     }
     this.counters.held = 0;
     this.resolveStop?.();
