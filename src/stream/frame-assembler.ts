@@ -23,9 +23,11 @@
  * A loss just before a frame makes its start unsure: it is flagged unless the boundary before it was seen (a FID
  * change, the previous frame's EOF) and its start mark is there (exact size, SOI and EOI, a start code); data
  * lost after a JPEG's EOI is not the JPEG's. Bus intervals the host's clock saw pass with no transfer in flight
- * (CompletedTransfer.lostIntervals) are counted and traced, never evidence on their own: over USB/IP, or
- * whenever completions arrive late, they are not the device's bus time. They only keep the next payload from
- * teaching anything, and confirm a SOF jump too small for the counter's 1 ms resolution. `sequence` advances
+ * (CompletedTransfer.lostIntervals) are counted and traced, and not evidence when the camera's headers carry a
+ * usable SOF (it decides) or the camera is behind USB/IP: there, or whenever completions arrive late, they are
+ * not the device's bus time. They then only keep the next payload from teaching anything, and confirm a SOF
+ * jump too small for the counter's 1 ms resolution. From a camera without SCR on this host's own bus they are
+ * the only witness, and count as lost bus time. `sequence` advances
  * at every frame boundary, with or without a buffer, and by the frame boundaries lost bus time held, when the
  * device shows it (a SOF jump, a failed transfer; sized by the lost time, its parity by the FID, a new PTS with
  * the old FID), so a gap in sequence means lost frames. `NODE_DEBUG=uvc` traces every frame end, flag and drop
@@ -189,8 +191,8 @@ function emptyStats(): AssemblerStats {
   };
 }
 
-/** How a frame ended: EOF, a FID change, its exact size, a tail payload, overflow, a JPEG SOI (mjpeg-no-eof). */
-type FrameEnd = 'eof' | 'fid' | 'size' | 'tail' | 'overflow' | 'soi';
+/** How a frame ended: EOF, a FID change, its exact size, a tail payload, overflow, a JPEG SOI, a new PTS. */
+type FrameEnd = 'eof' | 'fid' | 'size' | 'tail' | 'overflow' | 'soi' | 'pts';
 
 // ------------------------------------------------------------------------------------------------ the records
 
@@ -315,9 +317,12 @@ class SyncState {
    * it), but what comes next is no clean observation: nothing is learned from it and no size-based guess made.
    */
   hostGap = false;
+  /** The SOF moved on since a payload with data last had its PTS checked: the next one's is checked. */
+  ptsDue = false;
 
   clear(): void {
     this.hostGap = false;
+    this.ptsDue = false;
     this.lastEnd = 'none';
     this.settled = 0;
     this.fid = -1;
@@ -679,15 +684,17 @@ export class FrameAssembler {
           (memory === null || dataLength <= target.capacity - target.position) &&
           // Most packets repeat the previous SOF: check that here, without a call. The PTS is checked where the
           // SOF moves on (a new frame's first payload moves it too) or where there is no SCR.
-          ((info & SCR) === 0
-            ? (info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts
-            : sofAt(bytes, offset, info) === busTime.lastSof ||
-              (((info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts) &&
-                !this.noteSof(bytes, offset, info, dataLength > 0, base + i, last - (count - 1 - i) * interval)))
+          ((info & SCR) === 0 || sofAt(bytes, offset, info) === busTime.lastSof
+            ? !((info & SCR) === 0 || sync.ptsDue) || (info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts
+            : ((info & PTS) === 0 || dataLength === 0 || !timing.hasPts || ptsOf(bytes, offset) === timing.pts) &&
+              !this.noteSof(bytes, offset, info, dataLength > 0, base + i, last - (count - 1 - i) * interval))
         ) {
           stats.payloads++;
           if (dataLength === 0) continue;
-          if ((info & PTS) !== 0 && !timing.hasPts) timing.notePts(bytes, offset);
+          if ((info & PTS) !== 0) {
+            sync.ptsDue = false;
+            if (!timing.hasPts) timing.notePts(bytes, offset);
+          }
           frame.bytes += dataLength;
           stats.bytes += dataLength;
           if (memory !== null) {
@@ -809,7 +816,7 @@ export class FrameAssembler {
     let ptsChecked = true;
     if ((info & SCR) !== 0) {
       if (this.config.iso) {
-        ptsChecked = sofAt(bytes, offset, info) !== this.busTime.lastSof;
+        ptsChecked = sync.ptsDue || sofAt(bytes, offset, info) !== this.busTime.lastSof;
         this.noteSof(bytes, offset, info, hasData, this.packet.slot, this.packet.ns);
       } else if (timing.clock !== null) {
         timing.sample(bytes, offset, info, hasData, frame.bytes, this.packet.ns);
@@ -817,6 +824,7 @@ export class FrameAssembler {
     }
     if (sync.gapIntervals > 0) this.settleGap(fid, (info & EOF) !== 0);
     const pts = (info & PTS) !== 0 && hasData ? ptsOf(bytes, offset) : -1;
+    if (pts >= 0) sync.ptsDue = false;
 
     if (fid !== sync.fid && sync.fid >= 0 && framing.fid === 'unknown') this.learn('changes', 'FID changed');
     const late = framing.fid === 'late';
@@ -830,9 +838,19 @@ export class FrameAssembler {
     if (frame.open) {
       if (fid === sync.fid) {
         if (pts >= 0 && ptsChecked && timing.hasPts && pts !== timing.pts) {
-          // One frame has one PTS: data of another frame ran into this one (its end and the next start lost).
+          // One frame has one PTS: this payload begins another frame, and the open one lost its end (with the
+          // boundary marks between them). The FID says how many boundaries passed: an even number (two or more)
+          // from a camera that toggles it, else one; a gap settled since the open frame began counted them, this
+          // frame's among them.
           frame.lose(FrameFlag.PTS_CHANGED);
-          if (this.config.trace) trace(`frame ${frame.sequence}: the PTS changed inside it`);
+          if (this.config.trace) trace(`frame ${frame.sequence}: the PTS changed inside it: a new frame begins`);
+          this.endFrame('pts');
+          const boundaries = framing.fid === 'toggles' ? 2 : 1;
+          const missed = sync.settled > 0 ? -1 : boundaries - 1;
+          sync.sequence += missed;
+          this.stats.droppedFrames += missed;
+          sync.pendingLoss = true;
+          this.beginFrame(fid);
         } else if (hasData && this.config.kind === 'mjpeg' && frame.bytes > 0 && this.looksLikeFrameStart(bytes, offset + headerLength, firstDataLength) && (this.config.mjpegNoEof || this.endsWithEoi())) {
           // A JPEG that ended without EOF, then the next one with the same FID (mjpeg-no-eof): SOI begins it.
           this.endFrame('soi');
@@ -1033,7 +1051,12 @@ export class FrameAssembler {
     // or the end of the previous frame by EOF, a tail, a JPEG start, or its exact size with nothing lost.
     const last = sync.lastEnd;
     const cleanStart =
-      (sync.fid >= 0 && fid !== sync.fid && !late) || last === 'eof' || last === 'tail' || last === 'soi' || (last === 'size' && sync.endedCleanly);
+      (sync.fid >= 0 && fid !== sync.fid && !late) ||
+      last === 'eof' ||
+      last === 'tail' ||
+      last === 'soi' ||
+      last === 'pts' ||
+      (last === 'size' && sync.endedCleanly);
     sync.sequence++;
     sync.fid = fid;
     sync.settled = 0;
@@ -1177,6 +1200,14 @@ export class FrameAssembler {
     this.stats.lostIntervals += lostIntervals;
     this.busTime.hostGap += lostIntervals;
     this.sync.hostGap = true;
+    // A camera whose headers carry no usable SOF cannot say what it lost: on a bus of this host (not behind
+    // USB/IP) the host's clock is then the only witness, and a true one.
+    const sofWitness = this.busTime.lastSof >= 0 && this.framing.sof !== 'unusable';
+    if (!sofWitness && this.bus !== 'usbip') {
+      this.noteLoss(FrameFlag.LOST_TIME, `${lostIntervals} bus intervals with no transfer in flight, and no SOF in the camera's headers to say otherwise (bus: ${this.bus})`);
+      this.noteLostTime(lostIntervals);
+      return;
+    }
     if (this.config.trace) {
       trace(`${lostIntervals} bus intervals with no transfer in flight, by the host's clock (bus: ${this.bus}): not evidence of loss by itself`);
     }
@@ -1229,6 +1260,7 @@ export class FrameAssembler {
     busTime.lastSof = sof;
     busTime.lastSofAt = slot;
     busTime.hostGap = 0;
+    this.sync.ptsDue = true;
     if (lostMs === 0) return false;
     // The SOF counts whole milliseconds; when the host's count agrees with it, the host's is the finer one.
     const intervals = hostAgrees ? hostGap : Math.round((lostMs * 1e6) / intervalNs);

@@ -186,7 +186,10 @@ export class VideoStream {
 
   /** The automatic modes see every captured frame; the ground truth records it. */
   private captured(sequence: number, at: number): void {
-    this.records.set(sequence, this.config.log.capture(sequence, this.config.clock.hostNs(at)));
+    const record = this.config.log.capture(sequence, this.config.clock.hostNs(at));
+    // The PTS stands for the capture instant, whether or not the frame is ever sent.
+    record.pts = this.config.headerPts ? this.config.deviceClock.at(at) : null;
+    this.records.set(sequence, record);
     const changes = this.config.controls.autoAdjust(sequence);
     if (changes.length > 0) this.config.onControlChanges(changes);
   }

