@@ -4,11 +4,19 @@
  *
  * A frame is written completely before the next is taken. Frame files are written under a temporary name and
  * renamed when complete, so a `frame-*` file is never half a frame, whatever stops the process.
+ *
+ * Files are written with blocking calls, as v4l2-ctl and ffmpeg write theirs: one system call per frame, no trip
+ * through the thread pool and back, and the frame is on its way before the driver completes the next one. The
+ * driver does not wait meanwhile: the transport keeps its transfers in flight and holds what completes in its
+ * spare transfers (stallToleranceMs), and the frames they carry are assembled as soon as the write returns. With
+ * a write that runs in the background instead, a camera that sends faster than the disk takes (a 'fast' virtual
+ * camera, a loaded machine) has the driver fill every queue buffer meanwhile and drop whole frames for want of
+ * one. stdout stays asynchronous: a pipe may block for as long as its reader pleases.
  */
-import { rmSync } from 'node:fs';
-import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, renameSync, rmSync, writevSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { frameExtensionOf, frameToPng, insertHuffmanTables, isConvertible, type FrameGeometry, type PixelLayout } from '../media/index.js';
+import { frameExtensionOf, frameToPng, huffmanTablePieces, isConvertible, type FrameGeometry, type PixelLayout } from '../media/index.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { checkWritableDirectory, checkWritableFile, fsReason, makeDirectory } from './output-location.js';
 
@@ -119,15 +127,26 @@ export interface FrameWriter {
   abandon(waitMs?: number): Promise<void>;
 }
 
-/** MJPEG frames are stored as standalone JPEGs: put back the Huffman tables cameras may leave out. */
-function storable(data: Uint8Array, layout: PixelLayout): Uint8Array {
-  return layout === 'mjpeg' ? insertHuffmanTables(data) : data;
+/** MJPEG frames are stored as standalone JPEGs: the Huffman tables cameras may leave out go back in (as pieces: no copy). */
+function storable(data: Uint8Array, layout: PixelLayout): Uint8Array[] {
+  return layout === 'mjpeg' ? huffmanTablePieces(data) : [data];
 }
 
-async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  for (let done = 0; done < data.length; ) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done);
-    done += bytesWritten;
+function byteLength(pieces: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const piece of pieces) total += piece.length;
+  return total;
+}
+
+/** Writes every byte of the pieces at the file's position (writev; a short write goes on where it stopped). */
+function writeAllSync(fd: number, pieces: readonly Uint8Array[]): void {
+  let rest: readonly Uint8Array[] = pieces;
+  for (;;) {
+    let written = writevSync(fd, rest as Uint8Array[]);
+    let i = 0;
+    while (i < rest.length && written >= rest[i]!.length) written -= rest[i++]!.length;
+    if (i === rest.length) return;
+    rest = [rest[i]!.subarray(written), ...rest.slice(i + 1)];
   }
 }
 
@@ -136,7 +155,7 @@ class DirectoryWriter implements FrameWriter {
   private readonly extension: string;
   /** The temporary file being written, from before it is created until it is renamed. */
   private pending: string | null = null;
-  /** The file operation in flight (open, write, close, rename). */
+  /** The PNG conversion in flight (the one asynchronous step). */
   private operation: Promise<unknown> | null = null;
   private abandoned = false;
   private pngProblem = false;
@@ -150,53 +169,53 @@ class DirectoryWriter implements FrameWriter {
     this.extension = frameExtensionOf(geometry.layout);
   }
 
-  /** Runs one file operation, recorded so that abandon() can wait for it: an open() still in the thread pool would create the file after it was removed. */
-  private async step<T>(operation: Promise<T>): Promise<T> {
-    this.operation = operation;
-    try {
-      return await operation;
-    } finally {
-      this.operation = null;
-      if (this.abandoned) throw new CliError('stopped', ExitCode.INTERRUPTED);
-    }
-  }
-
-  private async writeFile(name: string, data: Uint8Array): Promise<string> {
+  private writeFile(name: string, pieces: readonly Uint8Array[]): string {
+    if (this.abandoned) throw new CliError('stopped', ExitCode.INTERRUPTED);
     const final = path.join(this.target.path, name);
     const temporary = path.join(this.target.path, `.${name}.partial`);
     this.pending = temporary;
-    const handle = await this.step(open(temporary, 'w'));
     try {
-      await this.step(writeAll(handle, data));
+      const fd = openSync(temporary, 'w');
+      try {
+        writeAllSync(fd, pieces);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temporary, final);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw error;
     } finally {
-      await handle.close();
+      this.pending = null;
     }
-    await this.step(rename(temporary, final));
-    this.pending = null;
     this.filesWritten++;
     return final;
   }
 
   async write(number: number, data: Uint8Array, errored: boolean): Promise<WrittenFrame> {
     const base = `frame-${String(number).padStart(6, '0')}${errored ? '-errored' : ''}`;
-    const frame = storable(data, this.geometry.layout);
-    const file = await this.writeFile(`${base}.${this.extension}`, frame);
+    const pieces = storable(data, this.geometry.layout);
+    const file = this.writeFile(`${base}.${this.extension}`, pieces);
     let pngBytes = 0;
     if (this.png) {
       let png: Uint8Array | null = null;
       try {
-        png = await frameToPng(frame, this.geometry);
+        const converting = frameToPng(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces), this.geometry);
+        this.operation = converting;
+        png = await converting;
       } catch (error) {
         // A damaged frame may not decode; the frame file is there all the same.
         if (!this.pngProblem || !errored) this.warn(`no PNG for ${base}: ${(error as Error).message}`);
         this.pngProblem = true;
+      } finally {
+        this.operation = null;
       }
       if (png !== null) {
-        await this.writeFile(`${base}.png`, png);
+        this.writeFile(`${base}.png`, [png]);
         pngBytes = png.length;
       }
     }
-    return { bytes: frame.length, pngBytes, file };
+    return { bytes: byteLength(pieces), pngBytes, file };
   }
 
   async close(): Promise<void> {
@@ -205,6 +224,8 @@ class DirectoryWriter implements FrameWriter {
 
   async abandon(waitMs = 2000): Promise<void> {
     this.abandoned = true;
+    // Files are written in one synchronous step (none is half written when this runs); a PNG conversion in flight
+    // is let finish, so that nothing is written after the process means to exit.
     if (this.operation !== null) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.operation.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
@@ -221,21 +242,27 @@ class DirectoryWriter implements FrameWriter {
 
 class StreamFileWriter implements FrameWriter {
   readonly filesWritten = 1;
+  private fd: number | null;
 
   constructor(
     readonly target: OutputTarget,
-    private readonly handle: FileHandle,
+    fd: number,
     private readonly layout: PixelLayout,
-  ) {}
+  ) {
+    this.fd = fd;
+  }
 
   async write(_number: number, data: Uint8Array): Promise<WrittenFrame> {
-    const frame = storable(data, this.layout);
-    await writeAll(this.handle, frame);
-    return { bytes: frame.length, pngBytes: 0, file: this.target.path };
+    if (this.fd === null) throw new CliError('stopped', ExitCode.INTERRUPTED);
+    const pieces = storable(data, this.layout);
+    writeAllSync(this.fd, pieces);
+    return { bytes: byteLength(pieces), pngBytes: 0, file: this.target.path };
   }
 
   async close(): Promise<void> {
-    await this.handle.close();
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) closeSync(fd);
   }
 
   async abandon(): Promise<void> {}
@@ -260,7 +287,8 @@ class StdoutWriter implements FrameWriter {
   async write(_number: number, data: Uint8Array): Promise<WrittenFrame> {
     if (this.closed) throw new OutputClosed('the program reading stdout went away');
     // Copy: the camera's buffer is queued again as soon as this returns, while stdout may still hold the bytes.
-    const frame = Buffer.from(storable(data, this.layout));
+    const pieces = storable(data, this.layout);
+    const frame = pieces.length === 1 ? Buffer.from(pieces[0]!) : Buffer.concat(pieces);
     if (!process.stdout.write(frame)) {
       // Until the pipe takes more, or closes (EPIPE: the reader went away; events.once would reject on 'error').
       await new Promise<void>((resolve) => {
@@ -296,7 +324,7 @@ export async function openFrameWriter(
         return new DirectoryWriter(target, geometry, options.png, options.warn);
       case 'file':
         await makeDirectory(path.dirname(target.path));
-        return new StreamFileWriter(target, await open(target.path, 'w'), geometry.layout);
+        return new StreamFileWriter(target, openSync(target.path, 'w'), geometry.layout);
       case 'stdout':
         return new StdoutWriter(target, geometry.layout);
     }

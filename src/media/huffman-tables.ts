@@ -107,12 +107,25 @@ export function hasHuffmanTables(jpeg: Uint8Array): boolean {
  * Inserting before SOS, not after SOI, keeps an APP0 (JFIF) or APP1 (Exif) segment first where it must be.
  */
 export function insertHuffmanTables(jpeg: Uint8Array): Uint8Array {
-  const { sos, hasDht } = scanHeader(jpeg);
-  if (hasDht || sos < 0) return jpeg;
-  segment ??= annexKSegment();
-  const out = new Uint8Array(jpeg.length + segment.length);
-  out.set(jpeg.subarray(0, sos), 0);
-  out.set(segment, sos);
-  out.set(jpeg.subarray(sos), sos + segment.length);
+  const pieces = huffmanTablePieces(jpeg);
+  if (pieces.length === 1) return jpeg;
+  const out = new Uint8Array(jpeg.length + pieces[1]!.length);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
   return out;
+}
+
+/**
+ * insertHuffmanTables without the copy: the JPEG as the pieces to write one after the other (views of it, and the
+ * shared table segment), for a writer that takes several buffers at once (writev). One piece, the JPEG itself,
+ * when nothing is to be inserted.
+ */
+export function huffmanTablePieces(jpeg: Uint8Array): Uint8Array[] {
+  const { sos, hasDht } = scanHeader(jpeg);
+  if (hasDht || sos < 0) return [jpeg];
+  segment ??= annexKSegment();
+  return [jpeg.subarray(0, sos), segment, jpeg.subarray(sos)];
 }

@@ -1,5 +1,5 @@
 /** Frame formats for programs: Huffman table insertion, YUV → RGB, validity checks, frames as JPEG/PNG. */
-export { ANNEX_K_HUFFMAN_TABLES, hasHuffmanTables, insertHuffmanTables, type HuffmanTable } from './huffman-tables.js';
+export { ANNEX_K_HUFFMAN_TABLES, hasHuffmanTables, huffmanTablePieces, insertHuffmanTables, type HuffmanTable } from './huffman-tables.js';
 export { yuyvToRgb, nv12ToRgb } from './yuv-to-rgb.js';
 export { pixelLayoutOf, frameBytesOf, frameExtensionOf, isConvertible, type PixelLayout, type FrameGeometry } from './frame-format.js';
 export { frameProblem, jpegMarkersOf } from './frame-check.js';

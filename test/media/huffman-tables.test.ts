@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { ANNEX_K_HUFFMAN_TABLES, hasHuffmanTables, insertHuffmanTables } from '../../src/media/index.js';
+import { ANNEX_K_HUFFMAN_TABLES, hasHuffmanTables, huffmanTablePieces, insertHuffmanTables } from '../../src/media/index.js';
 import { stripHuffmanTables } from '../../src/virtual-camera/index.js';
 import { huffmanTables } from '../virtual-camera/helpers/jpeg-check.js';
 
@@ -65,5 +65,18 @@ describe('Annex K Huffman tables', () => {
     expect(insertHuffmanTables(junk)).toBe(junk);
     const truncated = stripHuffmanTables(original).subarray(0, 30);
     expect(insertHuffmanTables(truncated)).toBe(truncated);
+  });
+
+  it('come as pieces to write one after the other: the same bytes as the inserted copy, views of the frame', async () => {
+    const original = await baselineJpeg();
+    const stripped = stripHuffmanTables(original);
+    const pieces = huffmanTablePieces(stripped);
+    expect(pieces).toHaveLength(3);
+    expect(pieces[0]!.buffer).toBe(stripped.buffer);
+    expect(pieces[2]!.buffer).toBe(stripped.buffer);
+    expect(Buffer.concat(pieces)).toEqual(Buffer.from(insertHuffmanTables(stripped)));
+    // Nothing to insert: the frame itself, alone.
+    expect(huffmanTablePieces(original)).toEqual([original]);
+    expect(huffmanTablePieces(original)[0]).toBe(original);
   });
 });
