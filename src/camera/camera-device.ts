@@ -1,7 +1,13 @@
 /**
  * The state of one physical camera, shared by every Camera handle opened on it and reference-counted (the Linux
- * media device allocator's idea): the transport, the parsed descriptors, the controls, the status endpoint and
- * one StreamingInterface per VideoStreaming interface. It is freed when the last handle closes.
+ * media device allocator's idea): the transport, the parsed descriptors, one StreamingInterface per VideoStreaming
+ * interface, and per video function its controls and its status endpoint. It is freed when the last handle closes.
+ *
+ * A device may hold several video functions (an IAD each, its own VideoControl interface, units and status
+ * endpoint; uvcvideo binds each as a device of its own). Unit IDs are the function's: brightness on unit 2 of the
+ * first function is another control than brightness on unit 2 of the second. So every function gets its own
+ * UvcControls (addressed to its VideoControl interface) and StatusMonitor, and a stream's function is the one
+ * whose controls a handle streaming it sees.
  *
  * On disconnect, every handle is told and every queue is cancelled in one synchronous step (BufferQueue.disconnect):
  * at once, or for a running stream from its NO_DEVICE completion, so frames completed before the unplug are kept.
@@ -35,7 +41,8 @@ export interface CameraDeviceEvents {
   streamError: [UvcError];
   /** The last handle let go: the device is being freed and must not be handed out again. */
   released: [];
-  status: [StatusEvent];
+  /** A status packet, and the VideoControl interface of the function whose status endpoint sent it. */
+  status: [StatusEvent, number];
   warning: [UvcError];
 }
 
@@ -45,8 +52,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   readonly streams: StreamingInterface[];
   /** The quirks in force: table, caller, and what the camera showed (see src/uvc/quirks.ts). */
   readonly quirks: DeviceQuirks;
-  private controlSet: UvcControls | null = null;
-  private statusMonitor: StatusMonitor | null = null;
+  /** Each video function's controls, by its VideoControl interface number (filled at open). */
+  private readonly controlSets = new Map<number, UvcControls>();
+  private readonly statusMonitors: StatusMonitor[] = [];
   private references = 0;
   private gone = false;
   private closing: Promise<void> | null = null;
@@ -78,7 +86,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
             quirks: this.quirks,
             onWarning: warn,
             onStreamError: (error) => this.emit('streamError', error),
-            onStreamStarted: () => this.afterStreamStart(),
+            onStreamStarted: () => this.afterStreamStart(fn.videoControl.interfaceNumber),
           }),
         ),
     );
@@ -100,16 +108,22 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     } catch (error) {
       if (device) {
         device.transport.off('disconnect', device.onDisconnect);
-        await device.statusMonitor?.stop().catch(() => undefined);
+        await device.stopStatusMonitors();
       }
       await transport.close().catch(() => undefined);
       throw error;
     }
   }
 
-  get controls(): UvcControls {
-    if (!this.controlSet) throw new UvcError('ENODEV', 'the camera is gone');
-    return this.controlSet;
+  /**
+   * The controls of the video function `stream` belongs to (the first function's when there is no stream): what a
+   * handle streaming it sees, as a V4L2 video node shows its own function's controls.
+   */
+  controlsOf(stream: StreamingInterface | undefined): UvcControls {
+    const vcInterface = stream?.videoControlInterface ?? this.descriptors.videoControl.interfaceNumber;
+    const controls = this.controlSets.get(vcInterface);
+    if (!controls) throw new UvcError('ENODEV', 'the camera is gone');
+    return controls;
   }
 
   get disconnected(): boolean {
@@ -146,14 +160,17 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   }
 
   private async initialise(options: CameraDeviceOptions): Promise<void> {
-    const fn = this.descriptors;
-    for (const each of fn.functions) await this.transport.claimInterface(each.videoControl.interfaceNumber);
+    const functions = this.descriptors.functions;
+    for (const fn of functions) await this.transport.claimInterface(fn.videoControl.interfaceNumber);
     for (const stream of this.streams) {
       await this.transport.claimInterface(stream.interfaceNumber);
       // uvcvideo selects alt 0 before it probes: some cameras refuse to negotiate otherwise.
       if (stream.descriptor.transferType === 'isochronous') await this.transport.setAltSetting(stream.interfaceNumber, 0);
     }
-    this.controlSet = await UvcControls.create(this.transport, fn, { timeoutMs: options.controlTimeoutMs, quirks: this.quirks });
+    for (const fn of functions) {
+      const controls = await UvcControls.create(this.transport, fn, { timeoutMs: options.controlTimeoutMs, quirks: this.quirks });
+      this.controlSets.set(fn.videoControl.interfaceNumber, controls);
+    }
     for (const stream of this.streams) {
       try {
         await stream.setFormat({});
@@ -162,18 +179,25 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
         this.emit('warning', new UvcError(isUvcError(error) ? error.code : 'EIO', `interface ${stream.interfaceNumber}: the default format did not negotiate (${String(error)}); call setFormat()`, { cause: error }));
       }
     }
-    const interrupt = fn.videoControl.interruptEndpoint;
-    if (interrupt) {
+    for (const fn of functions) {
+      const interrupt = fn.videoControl.interruptEndpoint;
+      if (!interrupt) continue;
+      const vcInterface = fn.videoControl.interfaceNumber;
       // The host controller polls the endpoint; a bInterval no high-speed endpoint may have is a quirk worth saying.
       statusIntervalUs(interrupt.interval, this.transport.info.speed, this.quirks);
-      this.statusMonitor = new StatusMonitor(
+      const monitor = new StatusMonitor(
         this.transport,
         interrupt,
-        (event) => this.onStatus(event),
+        (event) => this.onStatus(event, vcInterface),
         (error) => this.emit('warning', error),
       );
-      this.statusMonitor.start();
+      this.statusMonitors.push(monitor);
+      monitor.start();
     }
+  }
+
+  private async stopStatusMonitors(): Promise<void> {
+    await Promise.all(this.statusMonitors.map((monitor) => monitor.stop().catch(() => undefined)));
   }
 
   /**
@@ -182,9 +206,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
    * it they are read back, and a camera that lost them earns the quirk (and gets them back). Never fatal to the
    * stream: a failure is a warning.
    */
-  private async afterStreamStart(): Promise<void> {
-    const controls = this.controlSet;
-    if (controls === null || controls.modified.length === 0) return;
+  private async afterStreamStart(vcInterface: number): Promise<void> {
+    const controls = this.controlSets.get(vcInterface);
+    if (controls === undefined || controls.modified.length === 0) return;
     try {
       if (!this.quirks.has('restore-ctrls-on-init')) {
         const lost = await controls.forgotten();
@@ -198,9 +222,9 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
     }
   }
 
-  private onStatus(event: StatusEvent): void {
-    this.controlSet?.applyStatusEvent(event);
-    this.emit('status', event);
+  private onStatus(event: StatusEvent, vcInterface: number): void {
+    this.controlSets.get(vcInterface)?.applyStatusEvent(event);
+    this.emit('status', event, vcInterface);
   }
 
   private readonly onDisconnect = (): void => {
@@ -214,7 +238,7 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
 
   private async shutdown(): Promise<void> {
     this.transport.off('disconnect', this.onDisconnect);
-    await this.statusMonitor?.stop().catch(() => undefined);
+    await this.stopStatusMonitors();
     for (const stream of this.streams) {
       // Every handle has closed (and so released its queue); a stream still running is stopped before the close.
       if (stream.queue.streaming) await stream.queue.streamoff().catch(() => undefined);

@@ -8,7 +8,7 @@ import { UvcError } from '../errors.js';
 import { QueueHandle } from '../queue/index.js';
 import type { AssemblerStats, BusKind, TimestampStats } from '../stream/index.js';
 import type { StreamStats, UsbDeviceInfo } from '../transport/usb-transport.js';
-import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcDescriptors } from '../uvc/index.js';
+import type { AppliedQuirk, ControlEntry, ControlValue, FormatRequest, GetRequestName, StatusEvent, UvcControls, UvcDescriptors } from '../uvc/index.js';
 import type { CameraFormat, NegotiatedFormat } from './camera-formats.js';
 import type { CameraDevice } from './camera-device.js';
 import type { StreamingInterface } from './streaming-interface.js';
@@ -108,9 +108,12 @@ export class Camera extends EventEmitter<CameraEvents> {
     return this.current?.format ?? null;
   }
 
-  /** Every control the camera declares, with ranges, defaults, last known values and capability flags. */
+  /**
+   * Every control the camera declares, with ranges, defaults, last known values and capability flags. On a device
+   * with several video functions, those of the current stream's function (setFormat({ interfaceNumber }) picks it).
+   */
   get controls(): ControlEntry[] {
-    return this.device.disconnected ? [] : this.device.controls.list();
+    return this.device.disconnected ? [] : this.device.controlsOf(this.current).list();
   }
 
   /** The parsed descriptors, for tools that want everything. */
@@ -175,7 +178,7 @@ export class Camera extends EventEmitter<CameraEvents> {
 
   async getControl(name: string): Promise<ControlValue> {
     this.checkUsable();
-    return this.device.controls.get(name);
+    return this.controlSet().get(name);
   }
 
   /**
@@ -185,27 +188,27 @@ export class Camera extends EventEmitter<CameraEvents> {
    */
   async getControlLabel(name: string): Promise<string | null> {
     this.checkUsable();
-    const control = this.device.controls.info(name);
+    const control = this.controlSet().info(name);
     if (control.type !== 'menu') throw new UvcError('EINVAL', `${name} is not a menu control (it is ${control.type === 'integer' ? 'an' : 'a'} ${control.type})`, { details: { control: name } });
-    const value = await this.device.controls.get(name);
+    const value = await this.controlSet().get(name);
     return control.menu.find((m) => m.value === value)?.name ?? null;
   }
 
   /** Sets a control; menus take their labels too, matched case-insensitively ('50Hz' = '50hz'). */
   async setControl(name: string, value: ControlValue | string): Promise<void> {
     this.checkUsable();
-    await this.device.controls.set(name, value);
+    await this.controlSet().set(name, value);
   }
 
   /** Raw access to a control by unit ID and selector (extension units): GET_CUR unless told otherwise. */
   async getControlRaw(unitId: number, selector: number, request: GetRequestName | number = 'GET_CUR', length?: number): Promise<Uint8Array> {
     this.checkUsable();
-    return this.device.controls.getRaw(unitId, selector, request, length);
+    return this.controlSet().getRaw(unitId, selector, request, length);
   }
 
   async setControlRaw(unitId: number, selector: number, data: Uint8Array): Promise<void> {
     this.checkUsable();
-    await this.device.controls.setRaw(unitId, selector, data);
+    await this.controlSet().setRaw(unitId, selector, data);
   }
 
   /**
@@ -226,6 +229,11 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.device.off('warning', this.onWarning);
     this.device.off('streamError', this.onStreamError);
     await this.device.release();
+  }
+
+  /** The controls of the current stream's video function. */
+  private controlSet(): UvcControls {
+    return this.device.controlsOf(this.current);
   }
 
   private stream(): StreamingInterface {
@@ -251,11 +259,13 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.emit('disconnect');
   };
 
-  private readonly onStatus = (event: StatusEvent): void => {
+  private readonly onStatus = (event: StatusEvent, vcInterface: number): void => {
     if (event.type === 'button') {
       this.emit('button', { pressed: event.pressed, interfaceNumber: event.interfaceNumber });
     } else if (event.type === 'control') {
-      const control = this.device.controls.list().find((c) => c.unit === event.originator && c.selector === event.selector);
+      // Unit IDs are the function's own: a change in another function's unit is not one of this handle's controls.
+      if (vcInterface !== (this.current?.videoControlInterface ?? this.device.descriptors.videoControl.interfaceNumber)) return;
+      const control = this.controlSet().list().find((c) => c.unit === event.originator && c.selector === event.selector);
       if (control) this.emit('control', { name: control.name, attribute: event.attribute, control });
     }
   };

@@ -50,6 +50,11 @@ export class StreamingInterface implements QueueDriver {
     return this.descriptor.interfaceNumber;
   }
 
+  /** The VideoControl interface of the video function this stream belongs to (its controls, its status). */
+  get videoControlInterface(): number {
+    return this.fn.videoControl.interfaceNumber;
+  }
+
   get parameters(): StreamParameters | null {
     return this.params;
   }

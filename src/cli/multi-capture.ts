@@ -17,7 +17,7 @@ import type { NegotiatedFormat, VideoBuffer } from '../index.js';
 import { openCameras, parseCameraSpecs, safeName, type OpenedCamera } from './camera-specs.js';
 import { defaultOutputDirectory, openFrameWriter, resolveOutput, type FrameWriter } from './capture-output.js';
 import { CaptureStats } from './capture-stats.js';
-import type { CaptureFlags, StopReason } from './commands/capture.js';
+import type { CaptureFlags, StopReason } from './capture-flags.js';
 import { applyControlSettings } from './control-values.js';
 import { CliError, ExitCode, type ExitCodeValue } from './exit-codes.js';
 import { describeMode, differenceNote, formatRequestOf, negotiate, round } from './format-choice.js';

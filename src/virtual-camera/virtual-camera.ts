@@ -278,16 +278,42 @@ export class VirtualCamera extends EventEmitter implements UsbDeviceModel {
     this.emit('replug');
   }
 
-  /** The camera button: a press and a release on the status endpoint. */
-  pressButton(): void {
-    this.setButton(true);
-    this.setButton(false);
+  /**
+   * The camera button: a press and a release on the status endpoint. `vsInterface` names the streaming interface
+   * whose button it is (default: the first function's first), and so the function whose status endpoint reports it.
+   */
+  pressButton(vsInterface?: number): void {
+    this.setButton(true, vsInterface);
+    this.setButton(false, vsInterface);
   }
 
-  setButton(pressed: boolean): void {
+  setButton(pressed: boolean, vsInterface?: number): void {
     if (!this.isAttached) return;
-    const fn = this.functions[0]!;
-    fn.status.post(buttonStatusPacket(fn.ports[0]!.layout.vsInterface, pressed));
+    const at = vsInterface === undefined ? undefined : this.portAt(vsInterface);
+    if (vsInterface !== undefined && at === undefined) throw uvcError('EINVAL', `virtual camera: no streaming interface ${vsInterface}`);
+    const fn = at?.fn ?? this.functions[0]!;
+    fn.status.post(buttonStatusPacket(at?.port.layout.vsInterface ?? fn.ports[0]!.layout.vsInterface, pressed));
+  }
+
+  /**
+   * The control model of the video function whose VideoControl interface is `vcInterface` (`controls` is the first
+   * function's). A camera wearing a face with two video functions has two, with unit IDs of their own.
+   */
+  controlsOf(vcInterface: number): ControlModel {
+    const fn = this.functions.find((f) => f.vcInterface === vcInterface);
+    if (fn === undefined) throw uvcError('EINVAL', `virtual camera: no VideoControl interface ${vcInterface}`);
+    return fn.controls;
+  }
+
+  /**
+   * The camera changes a control by itself (a dial, its firmware) and reports it on that function's status
+   * endpoint (VALUE_CHANGE). Returns false when the function lacks the control or already had the value.
+   */
+  changeControl(name: string, values: number[], vcInterface = this.functions[0]!.vcInterface): boolean {
+    const controls = this.controlsOf(vcInterface);
+    const change = controls.setByDevice(name, values);
+    if (change) this.postControlChanges(controls, [change]);
+    return change !== null;
   }
 
   /** A physical privacy shutter: the PRIVACY control changes by itself and the status endpoint says so. */

@@ -66,6 +66,30 @@ describe('info', () => {
     expect(info.controls.find((c) => c.name === 'contrast')).toMatchObject({ min: 0, max: 200, default: 100, value: 100 });
     expect(info.controls.find((c) => c.name === 'power_line_frequency')!.menu).toHaveLength(3);
     expect(info.descriptorWarnings).toEqual([]);
+    expect(info).not.toHaveProperty('functions'); // one video function: `controls` is all of them
+  });
+
+  it('a device with two video functions: the controls of each, under its own VideoControl interface', async () => {
+    const args = ['info', '--virtual', '--virtual-option', 'profile=customer-dual'];
+    const json = await runCli([...args, '--json']);
+    expect(json.code).toBe(0);
+    const info = JSON.parse(json.stdout) as {
+      format: { interfaceNumber: number; fourcc: string };
+      controls: Array<{ name: string }>;
+      functions: Array<{ videoControlInterface: number; streamingInterfaces: number[]; controls: Array<{ name: string; unit: number }>; error?: string }>;
+    };
+    expect(info.functions.map((f) => [f.videoControlInterface, f.streamingInterfaces, f.error])).toEqual([
+      [0, [1], undefined],
+      [2, [3], undefined],
+    ]);
+    for (const f of info.functions) expect(f.controls.find((c) => c.name === 'brightness')).toMatchObject({ unit: 2 });
+    // Reading the second function's controls leaves the first function's stream current, as it was.
+    expect(info.format).toMatchObject({ interfaceNumber: 1, fourcc: 'MJPG' });
+    expect(info.controls.map((c) => c.name)).toEqual(info.functions[0]!.controls.map((c) => c.name));
+    const text = await runCli(args);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('Controls of video function 1 (VideoControl interface 0, streams on IF 1) (5):');
+    expect(text.stdout).toContain('Controls of video function 2 (VideoControl interface 2, streams on IF 3) (5):');
   });
 });
 

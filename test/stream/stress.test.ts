@@ -1,5 +1,5 @@
 /**
- * Randomized fault stress: 10 000 frames through VideoStream, the buffer queue and a fake transport, with lost
+ * Randomized fault stress: 10 000 frames through VideoStream, the buffer queue and the in-process host on a stepped bus, with lost
  * packets, ERR bits, missing EOFs, short frames, bogus headers, back-pressure gaps, a consumer that dequeues
  * and queues at random moments (and sometimes starves the queue), streamoff/streamon cycles, and a disconnect
  * at a random point. Each device life draws its own camera (format, framing quirk, header size, idle time).
@@ -19,7 +19,7 @@ import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../../src/queue/video-buffer.js';
 import { isUvcError, type UvcError } from '../../src/errors.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamSink } from '../../src/stream/video-stream.js';
-import { FakeUsbTransport, type FakeUsbStream } from './helpers/fake-transport.js';
+import { openSteppedTransport, type SteppedStream } from './helpers/stepped-device.js';
 import { Random } from './helpers/random.js';
 import {
   SyntheticCamera,
@@ -106,8 +106,7 @@ async function runLife(
   judge.lives++;
   const spec = drawSpec(random, transfer, kind, framing, random.int(1, 2 ** 30));
   const camera = new SyntheticCamera(spec);
-  const transport = new FakeUsbTransport();
-  transport.source = camera;
+  const transport = await openSteppedTransport(transfer, camera);
   // What went over the bus lately, for the message of a failed check (the run replays from its seed).
   const trace: string[] = [];
   const log = (line: string): void => {
@@ -135,7 +134,7 @@ async function runLife(
   queue.setDriver(stream);
   const handle: QueueHandle = new QueueHandle(queue);
   const count = handle.reqbufs(random.int(2, 8));
-  const streams: FakeUsbStream[] = [];
+  const streams: SteppedStream[] = [];
   const pending = new Set<Promise<unknown>>();
   const track = (promise: Promise<unknown>): void => {
     const settled: Promise<unknown> = promise.then(
@@ -234,13 +233,13 @@ async function runLife(
     const usb = transport.current;
     if (usb !== null && queue.streaming) {
       if (random.chance(0.03)) usb.injectGap(random.int(1, 120));
-      usb.step();
+      await usb.step();
     }
     queue.assertInvariants();
     onProgress(camera.framesGenerated);
 
     if (camera.framesGenerated >= unplugAt) {
-      transport.unplug(random.chance(0.5) ? 'transfers-first' : 'event-first');
+      await transport.unplug(random.chance(0.5) ? 'transfers-first' : 'event-first');
       break;
     }
 

@@ -9,7 +9,7 @@ import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { UvcError } from '../../src/errors.js';
 import { VideoStream, type VideoStreamConfig } from '../../src/stream/video-stream.js';
 import { expectRejectsCode, tick } from '../queue/helpers.js';
-import { FakeUsbTransport, type BusSource } from './helpers/fake-transport.js';
+import { openSteppedTransport, type BusSource } from './helpers/stepped-device.js';
 import { SyntheticCamera, frameNumberOf, type CameraSpec } from './helpers/synthetic-camera.js';
 
 const FRAME = 64 * 48 * 2;
@@ -43,9 +43,8 @@ function config(transferType: 'iso' | 'bulk'): VideoStreamConfig {
   };
 }
 
-function setup(source: BusSource, transferType: 'iso' | 'bulk' = 'iso') {
-  const transport = new FakeUsbTransport();
-  transport.source = source;
+async function setup(source: BusSource, transferType: 'iso' | 'bulk' = 'iso') {
+  const transport = await openSteppedTransport(transferType, source);
   const queue = new BufferQueue({ bufferSize: FRAME });
   const streamErrors: UvcError[] = [];
   const stream = new VideoStream(transport, queue, config(transferType), { onStreamError: (e) => streamErrors.push(e) });
@@ -58,19 +57,20 @@ function setup(source: BusSource, transferType: 'iso' | 'bulk' = 'iso') {
 
 describe('VideoStream: the device leaves', () => {
   it("keeps a frame whose end completes after the 'disconnect' event, and disconnects from the NO_DEVICE completion", async () => {
-    const { transport, queue, handle } = setup(new SyntheticCamera(SPEC));
+    const { transport, queue, handle } = await setup(new SyntheticCamera(SPEC));
     await handle.streamon();
     const usb = transport.current!;
     // Frame 0 is 7 data packets (then 3 idle ones): one transfer of 4 leaves it unfinished.
-    usb.step();
+    await usb.step();
     expect(queue.doneCount).toBe(0);
-    // libusb's order: the hotplug callback first, then the transfers that finished before the device left.
-    transport.isDisconnected = true;
-    transport.emit('disconnect');
+    // libusb's order: the hotplug callback first (the host says 'disconnect'), then the transfers that finished
+    // before the device left.
+    transport.stepped.leave();
+    expect(transport.isDisconnected).toBe(true);
     expect(queue.disconnected).toBe(false);
-    usb.step(); // holds frame 0's end
+    await usb.step(); // holds frame 0's end
     expect(queue.doneCount).toBe(1);
-    usb.failAll(); // then NO_DEVICE
+    await usb.failAll(); // then NO_DEVICE
     expect(queue.disconnected).toBe(true);
     const frame = await handle.dqbuf();
     expect(frame.flags.error).toBe(false);
@@ -82,11 +82,10 @@ describe('VideoStream: the device leaves', () => {
   });
 
   it('cancels the queue by itself when the transport never reports NO_DEVICE', async () => {
-    const { transport, queue, stream, handle } = setup(new SyntheticCamera(SPEC));
+    const { transport, queue, stream, handle } = await setup(new SyntheticCamera(SPEC));
     await handle.streamon();
     const waiting = handle.dqbuf();
-    transport.isDisconnected = true;
-    transport.emit('disconnect');
+    transport.stepped.leave(); // and its transfers never come back
     await tick();
     expect(queue.disconnected).toBe(false); // still waiting for the transfers
     const buffer = await waiting; // the fallback wakes it: the buffer being filled, in error
@@ -98,10 +97,9 @@ describe('VideoStream: the device leaves', () => {
   });
 
   it('learns of the unplug when it is stopped before any NO_DEVICE came', async () => {
-    const { transport, queue, handle } = setup(new SyntheticCamera(SPEC));
+    const { transport, queue, handle } = await setup(new SyntheticCamera(SPEC));
     await handle.streamon();
-    transport.isDisconnected = true;
-    transport.emit('disconnect');
+    transport.stepped.leave();
     await handle.streamoff();
     expect(queue.disconnected).toBe(true);
     await expectRejectsCode(handle.streamon(), 'ENXIO');
@@ -122,17 +120,18 @@ describe('VideoStream: an endpoint that keeps failing', () => {
 
   it('stops after a bounded run of failed transfers (two rounds of all, at least 16) and fails the queue with EIO', async () => {
     const source = failing();
-    const { transport, queue, stream, handle, streamErrors } = setup(source, 'bulk');
+    const { transport, queue, stream, handle, streamErrors } = await setup(source, 'bulk');
     await handle.streamon();
     const usb = transport.current!;
-    const waiting = handle.dqbuf();
+    // Judged as it settles: the failure comes while the bus is being stepped, turns of the event loop later.
+    const waiting = expectRejectsCode(handle.dqbuf(), 'EIO');
     let steps = 0;
-    while (steps < 1000 && usb.step()) steps++;
-    // The fake bus completes whatever is submitted: the stream stopped giving transfers back at the bound.
+    while (steps < 1000 && (await usb.step())) steps++;
+    // The bus completes whatever is submitted: the stream stopped giving transfers back at the bound.
     expect(steps).toBeGreaterThanOrEqual(16);
     expect(steps).toBeLessThan(16 + 4);
     expect(streamErrors.map((e) => e.code)).toEqual(['EIO']);
-    await expectRejectsCode(waiting, 'EIO');
+    await waiting;
     for (let i = 0; i < 10 && stream.running; i++) await tick();
     expect(stream.running).toBe(false);
     expect(queue.error?.code).toBe('EIO');
@@ -141,13 +140,13 @@ describe('VideoStream: an endpoint that keeps failing', () => {
 
   it('counts failures in a row only: one good transfer starts the count again', async () => {
     const source = failing();
-    const { transport, handle, streamErrors } = setup(source, 'bulk');
+    const { transport, handle, streamErrors } = await setup(source, 'bulk');
     await handle.streamon();
     const usb = transport.current!;
     for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 10; i++) usb.step();
+      for (let i = 0; i < 10; i++) await usb.step();
       source.fail = false;
-      usb.step();
+      await usb.step();
       source.fail = true;
     }
     expect(streamErrors).toEqual([]);

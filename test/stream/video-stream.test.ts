@@ -4,7 +4,7 @@ import { QueueHandle } from '../../src/queue/queue-handle.js';
 import { UvcError, isUvcError } from '../../src/errors.js';
 import { VideoStream, type VideoStreamConfig, type VideoStreamSink } from '../../src/stream/video-stream.js';
 import { expectRejectsCode, tick } from '../queue/helpers.js';
-import { FakeUsbTransport } from './helpers/fake-transport.js';
+import { openSteppedTransport } from './helpers/stepped-device.js';
 import { sameBytes } from './helpers/transfers.js';
 import { SyntheticCamera, frameContent, frameNumberOf, type CameraSpec, type Framing } from './helpers/synthetic-camera.js';
 import { Random } from './helpers/random.js';
@@ -59,9 +59,8 @@ function countingSink(queue: BufferQueue): VideoStreamSink & { disconnects: numb
 }
 
 async function setup(spec = cameraSpec(), buffers = 4) {
-  const transport = new FakeUsbTransport();
   const camera = new SyntheticCamera(spec);
-  transport.source = camera;
+  const transport = await openSteppedTransport(spec.transfer, camera);
   const queue = new BufferQueue({ bufferSize: spec.frameSize });
   const sink = countingSink(queue);
   const errors: UvcError[] = [];
@@ -82,7 +81,7 @@ describe('VideoStream', () => {
     expect(usb.options).toEqual({ endpoint: 0x81, type: 'iso', transfers: 5, packetsPerTransfer: 32, packetSize: 1024 });
     const frames: number[] = [];
     for (let step = 0; step < 20; step++) {
-      usb.step();
+      await usb.step();
       expect(usb.heldCount).toBe(0);
       while (queue.doneCount > 0) {
         const buffer = await handle.dqbuf({ nonblock: true });
@@ -108,12 +107,12 @@ describe('VideoStream', () => {
   it('streamoff and streamon restart the stream from a fresh frame and sequence 0', async () => {
     const { transport, queue, handle } = await setup();
     await handle.streamon();
-    for (let i = 0; i < 3; i++) transport.current!.step();
+    for (let i = 0; i < 3; i++) await transport.current!.step();
     await handle.streamoff();
     for (let i = 0; i < 4; i++) handle.qbuf(i);
     await handle.streamon();
     expect(transport.streamsStarted).toBe(2);
-    transport.current!.step();
+    await transport.current!.step();
     const first = await handle.dqbuf({ nonblock: true });
     expect(first.sequence).toBe(0);
     expect(first.flags.error).toBe(false);
@@ -124,11 +123,11 @@ describe('VideoStream', () => {
     it(`an unplug (${order}) disconnects the queue exactly once and stops the stream`, async () => {
       const { transport, queue, sink, stream, handle, errors } = await setup();
       await handle.streamon();
-      transport.current!.step();
+      await transport.current!.step();
       const waiting = handle.dqbuf();
       const waiting2 = handle.dqbuf();
       await tick();
-      transport.unplug(order);
+      await transport.unplug(order);
       expect(queue.disconnected).toBe(true);
       expect(sink.disconnects).toBe(1);
       const settled = await Promise.allSettled([waiting, waiting2]);
@@ -147,7 +146,7 @@ describe('VideoStream', () => {
 
   it('starting on a device that is already gone fails with ENXIO and marks the queue disconnected', async () => {
     const { transport, queue, sink, handle } = await setup();
-    transport.unplug();
+    await transport.unplug();
     await expectRejectsCode(handle.streamon(), 'ENXIO');
     expect(sink.disconnects).toBe(1);
     expect(queue.disconnected).toBe(true);
@@ -156,8 +155,7 @@ describe('VideoStream', () => {
 
   it('an error inside assembly is reported, the transfer is still released and streaming goes on', async () => {
     const spec = cameraSpec();
-    const transport = new FakeUsbTransport();
-    transport.source = new SyntheticCamera(spec);
+    const transport = await openSteppedTransport(spec.transfer, new SyntheticCamera(spec));
     const queue = new BufferQueue({ bufferSize: FRAME });
     const sink = countingSink(queue);
     let fail = true;
@@ -175,10 +173,10 @@ describe('VideoStream', () => {
     handle.reqbufs(4);
     for (let i = 0; i < 4; i++) handle.qbuf(i);
     await handle.streamon();
-    transport.current!.step();
+    await transport.current!.step();
     expect(errors.map((e) => e.code)).toEqual(['EIO']);
     expect(transport.current!.heldCount).toBe(0);
-    for (let i = 0; i < 3; i++) transport.current!.step();
+    for (let i = 0; i < 3; i++) await transport.current!.step();
     expect(queue.doneCount).toBeGreaterThan(0);
     await handle.streamoff();
   });
@@ -187,18 +185,18 @@ describe('VideoStream', () => {
     const { transport, handle, errors } = await setup(cameraSpec(), 8);
     await handle.streamon();
     const usb = transport.current!;
-    for (let i = 0; i < 3; i++) usb.step();
+    for (let i = 0; i < 3; i++) await usb.step();
     expect(errors).toEqual([]);
     usb.injectGap(40);
-    for (let i = 0; i < 5; i++) usb.step();
+    for (let i = 0; i < 5; i++) await usb.step();
     expect(errors.map((e) => e.code)).toEqual(['ENOBUFS']);
     expect(errors[0]!.details).toEqual({ lostIntervals: 40 });
     expect(errors[0]!.message).toMatch(/40 bus intervals \(5\.0 ms\) lost; keep the event loop free or raise stallToleranceMs/);
     await handle.streamoff();
   });
 
-  it('refuses an OUT endpoint and a bad frame size', () => {
-    const transport = new FakeUsbTransport();
+  it('refuses an OUT endpoint and a bad frame size', async () => {
+    const transport = await openSteppedTransport();
     const queue = new BufferQueue({ bufferSize: FRAME });
     expect(() => new VideoStream(transport, queue, streamConfig(cameraSpec(), { endpoint: 0x01 }))).toThrow(UvcError);
     expect(() => new VideoStream(transport, queue, streamConfig(cameraSpec(), { expectedFrameSize: 0 }))).toThrow(UvcError);
@@ -211,7 +209,7 @@ describe('VideoStream', () => {
     expect(stream.plan).toMatchObject({ transferType: 'bulk', transferSize: 12_288 });
     const seen: number[] = [];
     for (let step = 0; step < 60; step++) {
-      transport.current!.step();
+      await transport.current!.step();
       while (queue.doneCount > 0) {
         const buffer = await handle.dqbuf({ nonblock: true });
         expect(buffer.flags.error).toBe(false);
@@ -229,9 +227,8 @@ describe('VideoStream', () => {
   for (const framing of ['standard', 'no-eof', 'late-fid'] as Framing[]) {
     it(`back-pressure gaps (${framing}): the sequence gap is exactly the number of frames lost`, async () => {
       const spec = cameraSpec({ framing, idlePackets: 5, seed: 11 });
-      const transport = new FakeUsbTransport();
       const camera = new SyntheticCamera(spec);
-      transport.source = camera;
+      const transport = await openSteppedTransport(spec.transfer, camera);
       const queue = new BufferQueue({ bufferSize: FRAME });
       const packetsPerFrame = Math.ceil(FRAME / (spec.packetSize - spec.headerLength)) + spec.idlePackets;
       const stream = new VideoStream(transport, queue, streamConfig(spec, { frameIntervalNs: packetsPerFrame * 125_000, packetsPerTransfer: 8 }));
@@ -252,7 +249,7 @@ describe('VideoStream', () => {
           transport.current!.injectGap(random.int(16, 300));
           gapSinceGood = true;
         }
-        transport.current!.step();
+        await transport.current!.step();
         while (queue.doneCount > 0) {
           const buffer = await handle.dqbuf({ nonblock: true });
           if (!buffer.flags.error) {

@@ -5,20 +5,19 @@ import { parseUvcDescriptors } from '../../src/uvc/descriptors/parse.js';
 import { decodeStatusPacket } from '../../src/uvc/status.js';
 import * as b from './helpers/descriptor-builder.js';
 import { concat, FakeUvcDevice, inRange, le } from './helpers/fake-uvc-device.js';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { openScriptedTransport, type ScriptedTransport } from './helpers/scripted-transport.js';
 
-const descriptors = parseUvcDescriptors(
-  b.camera({
-    numFormats: 1,
-    // camera terminal: AE mode (1), exposure absolute (3), pan/tilt absolute (11), focus auto (17)
-    cameraBits: [1, 3, 11, 17],
-    // processing unit: brightness (0), contrast (1), WB temperature (6), power line (10), WB temperature auto (12)
-    processingBits: [0, 1, 6, 10, 12],
-    extensionBits: [0, 1],
-    streaming: [b.uncompressedFormat(1, 'YUY2', 16, 1), b.frame(0x05, 1, 640, 480, 614400, [333333])],
-    altSettings: [3072],
-  }),
-);
+const config = b.camera({
+  numFormats: 1,
+  // camera terminal: AE mode (1), exposure absolute (3), pan/tilt absolute (11), focus auto (17)
+  cameraBits: [1, 3, 11, 17],
+  // processing unit: brightness (0), contrast (1), WB temperature (6), power line (10), WB temperature auto (12)
+  processingBits: [0, 1, 6, 10, 12],
+  extensionBits: [0, 1],
+  streaming: [b.uncompressedFormat(1, 'YUY2', 16, 1), b.frame(0x05, 1, 640, 480, 614400, [333333])],
+  altSettings: [3072],
+});
+const descriptors = parseUvcDescriptors(config);
 
 function camera(): FakeUvcDevice {
   const device = new FakeUvcDevice(0);
@@ -67,12 +66,12 @@ async function expectError(promise: Promise<unknown>, code: string): Promise<Uvc
 
 describe('UvcControls', () => {
   let device: FakeUvcDevice;
-  let transport: FakeTransport;
+  let transport: ScriptedTransport;
   let controls: UvcControls;
 
   beforeEach(async () => {
     device = camera();
-    transport = new FakeTransport(new Uint8Array(0), device.handle);
+    transport = await openScriptedTransport(config, device.handle);
     controls = await UvcControls.create(transport, descriptors);
   });
 
@@ -288,7 +287,7 @@ describe('UvcControls', () => {
 
   it('a control that times out some queries does not stop discovery', async () => {
     let calls = 0;
-    const slow = new FakeTransport(new Uint8Array(0), (setup, payload) => {
+    const slow = await openScriptedTransport(config, (setup, payload) => {
       calls++;
       return setup.bRequest === 0x87 ? 'timeout' : device.handle(setup, payload);
     });

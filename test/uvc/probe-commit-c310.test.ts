@@ -8,7 +8,7 @@ import { parseUvcDescriptors } from '../../src/uvc/descriptors/parse.js';
 import { decodeProbeControl } from '../../src/uvc/probe-block.js';
 import { negotiateStream } from '../../src/uvc/probe-commit.js';
 import { readBinary, readHex } from './helpers/fixtures.js';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { openScriptedTransport, type ScriptedTransport } from './helpers/scripted-transport.js';
 import { FakeUvcDevice, REQ } from './helpers/fake-uvc-device.js';
 import { usbmonControlExchanges } from './helpers/usbmon-pcapng.js';
 
@@ -38,7 +38,7 @@ describe('the C310 capture', () => {
 describe('negotiating with the C310 as captured', () => {
   const descriptors = parseUvcDescriptors(readHex('gallimaufry_logitech_C310.cfg_desc.hex'));
 
-  function c310(): { transport: FakeTransport; commits: Uint8Array[]; proposals: Uint8Array[] } {
+  async function c310(): Promise<{ transport: ScriptedTransport; commits: Uint8Array[]; proposals: Uint8Array[] }> {
     const commits: Uint8Array[] = [];
     const proposals: Uint8Array[] = [];
     const device = new FakeUvcDevice(0, (setup, payload, dev) => {
@@ -56,11 +56,11 @@ describe('negotiating with the C310 as captured', () => {
       }
       return dev.refuse(0x07); // GET_MIN/GET_MAX were not captured: this script stalls them
     });
-    return { transport: new FakeTransport(readHex('gallimaufry_logitech_C310.cfg_desc.hex'), device.handle, 'high'), commits, proposals };
+    return { transport: await openScriptedTransport(readHex('gallimaufry_logitech_C310.cfg_desc.hex'), device.handle, 'high'), commits, proposals };
   }
 
   it('commits what the camera offered and picks the 3×1020-byte alt setting', async () => {
-    const { transport, commits, proposals } = c310();
+    const { transport, commits, proposals } = await c310();
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 640, height: 480, fps: 30 });
     expect(stream).toMatchObject({
       interfaceNumber: 1,

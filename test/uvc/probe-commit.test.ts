@@ -8,7 +8,7 @@ import { decodeProbeControl, emptyProbeControl, encodeProbeControl, type ProbeCo
 import { commit, negotiateStream, probe } from '../../src/uvc/probe-commit.js';
 import * as b from './helpers/descriptor-builder.js';
 import { FakeStreaming, type StreamingModel } from './helpers/fake-streaming.js';
-import { FakeTransport } from './helpers/fake-transport.js';
+import { openScriptedTransport } from './helpers/scripted-transport.js';
 import { FakeUvcDevice } from './helpers/fake-uvc-device.js';
 
 const YUYV_INTERVALS = [333333, 666666, 1000000, 2000000];
@@ -44,7 +44,7 @@ function honest(speed: UsbSpeed, payload?: (p: ProbeControl) => number): (p: Pro
   };
 }
 
-function setup(bcdUVC: number, model: Partial<StreamingModel>, options: { altSettings?: number[] | 'bulk'; speed?: UsbSpeed } = {}) {
+async function setup(bcdUVC: number, model: Partial<StreamingModel>, options: { altSettings?: number[] | 'bulk'; speed?: UsbSpeed } = {}) {
   const speed = options.speed ?? 'high';
   const config = descriptorsFor(bcdUVC, options.altSettings);
   const descriptors = parseUvcDescriptors(config);
@@ -60,7 +60,7 @@ function setup(bcdUVC: number, model: Partial<StreamingModel>, options: { altSet
     ...model,
   }, initial);
   const device = new FakeUvcDevice(0, streaming.handle);
-  const transport = new FakeTransport(config, device.handle, speed);
+  const transport = await openScriptedTransport(config, device.handle, speed);
   return { descriptors, streaming, device, transport };
 }
 
@@ -76,7 +76,7 @@ async function failure(promise: Promise<unknown>): Promise<UvcError> {
 
 describe('probe and commit', () => {
   it('UVC 1.1: GET_LEN, GET_DEF, SET_CUR, GET_MIN, GET_MAX, SET_CUR, GET_CUR, then COMMIT; 34-byte blocks', async () => {
-    const { descriptors, streaming, transport } = setup(0x0110, {});
+    const { descriptors, streaming, transport } = await setup(0x0110, {});
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 640, height: 480, fps: 30 });
     expect(transport.requests()).toEqual([
       'GET_LEN if1:0x01',
@@ -99,7 +99,7 @@ describe('probe and commit', () => {
   });
 
   it('a UVC 1.1 device that answers 26-byte blocks is spoken to in 26 bytes', async () => {
-    const { descriptors, streaming, transport } = setup(0x0110, { getLen: null, answerLength: 26, acceptedLengths: [26, 34] });
+    const { descriptors, streaming, transport } = await setup(0x0110, { getLen: null, answerLength: 26, acceptedLengths: [26, 34] });
     const stream = await negotiateStream(transport, descriptors, { width: 640, height: 480 });
     expect(stream.block.length).toBe(26);
     expect(streaming.proposalLengths).toEqual([26, 26]);
@@ -110,7 +110,7 @@ describe('probe and commit', () => {
   });
 
   it('a UVC 1.5 device that refuses 48-byte SET_CURs (no reason given) and has no GET_DEF gets 34, then 26', async () => {
-    const { descriptors, streaming, transport } = setup(0x0150, {
+    const { descriptors, streaming, transport } = await setup(0x0150, {
       getLen: null,
       def: null,
       curStallsUntilSet: true,
@@ -133,14 +133,14 @@ describe('probe and commit', () => {
   });
 
   it('GET_LEN is believed: a 1.5 device with 34-byte blocks', async () => {
-    const { descriptors, streaming, transport } = setup(0x0150, { getLen: 34, answerLength: 34, acceptedLengths: [34] });
+    const { descriptors, streaming, transport } = await setup(0x0150, { getLen: 34, answerLength: 34, acceptedLengths: [34] });
     const stream = await negotiateStream(transport, descriptors, {});
     expect(streaming.proposalLengths).toEqual([34, 34]);
     expect(stream.fixups).toEqual(['probe block is 34 bytes by GET_LEN (bcdUVC 1.50 implies 48)']);
   });
 
   it('a bogus dwMaxPayloadTransferSize (more than any alt setting, far more than the mode needs) is replaced by the estimate', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: honest('high', () => 0x000c0000) });
+    const { descriptors, transport } = await setup(0x0100, { negotiate: honest('high', () => 0x000c0000) });
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 640, height: 480, fps: 5 });
     // 614400 × 5 / 8000 + 12 = 396, raised to uvcvideo's 1024 floor → alt 3 (1024)
     expect(stream).toMatchObject({ dwMaxPayloadTransferSize: 1024, altSetting: 3, bytesPerInterval: 1024 });
@@ -150,25 +150,25 @@ describe('probe and commit', () => {
   });
 
   it('a sign-extended 16-bit payload size (Chicony) loses its upper half; 0 becomes the estimate', async () => {
-    const signExtended = setup(0x0100, { negotiate: honest('high', () => 0xffff0800) });
+    const signExtended = await setup(0x0100, { negotiate: honest('high', () => 0xffff0800) });
     const a = await negotiateStream(signExtended.transport, signExtended.descriptors, { width: 640, height: 480, fps: 30 });
     expect(a).toMatchObject({ dwMaxPayloadTransferSize: 0x800, altSetting: 4 });
     expect(a.fixups).toEqual(['dwMaxPayloadTransferSize 0xffff0800 is a sign-extended 16-bit value; using 2048']);
-    const zero = setup(0x0100, { negotiate: honest('high', () => 0) });
+    const zero = await setup(0x0100, { negotiate: honest('high', () => 0) });
     const c = await negotiateStream(zero.transport, zero.descriptors, { width: 640, height: 480, fps: 30 });
     expect(c).toMatchObject({ dwMaxPayloadTransferSize: 2317, altSetting: 5 });
     expect(c.fixups).toEqual(['dwMaxPayloadTransferSize 0 replaced by the estimate 2317']);
   });
 
   it('uncompressed frame size from the descriptor when the device says 0 or nonsense', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => ({ ...honest('high')(p), dwMaxVideoFrameSize: 0x00090000 }) });
+    const { descriptors, transport } = await setup(0x0100, { negotiate: (p) => ({ ...honest('high')(p), dwMaxVideoFrameSize: 0x00090000 }) });
     const stream = await negotiateStream(transport, descriptors, { width: 640, height: 480, fps: 30 });
     expect(stream.dwMaxVideoFrameSize).toBe(614400);
     expect(stream.fixups).toEqual(['dwMaxVideoFrameSize 589824 replaced by 614400 (640x480 at 16 bpp)']);
   });
 
   it('ENOSPC before any commit, naming a mode that would fit', async () => {
-    const { descriptors, streaming, transport } = setup(0x0100, {});
+    const { descriptors, streaming, transport } = await setup(0x0100, {});
     const error = await failure(negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 1280, height: 720, fps: 30 }));
     expect(error.code).toBe('ENOSPC');
     expect(error.message).toBe(
@@ -183,7 +183,7 @@ describe('probe and commit', () => {
   });
 
   it('too much bandwidth: a second round with the minimum compression parameters (uvcvideo)', async () => {
-    const { descriptors, streaming, transport } = setup(0x0100, {
+    const { descriptors, streaming, transport } = await setup(0x0100, {
       negotiate: honest('high', (p) => (p.wCompQuality > 5000 ? 4000 : 3000)),
     });
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'MJPG', width: 1280, height: 720, fps: 30 });
@@ -193,27 +193,27 @@ describe('probe and commit', () => {
   });
 
   it('tolerates GET_MIN/GET_MAX answering only wCompQuality (Bison) or stalling', async () => {
-    const bison = setup(0x0100, { minMax: { minQuality: 100, maxQuality: 9000 } });
+    const bison = await setup(0x0100, { minMax: { minQuality: 100, maxQuality: 9000 } });
     const stream = await negotiateStream(bison.transport, bison.descriptors, {});
     expect(bison.streaming.proposals[1]!.wCompQuality).toBe(9000);
     expect(stream.fixups).toContain('GET_MIN/GET_MAX(PROBE) answer only wCompQuality (Bison workaround)');
-    const stalls = setup(0x0100, { minMax: null });
+    const stalls = await setup(0x0100, { minMax: null });
     await expect(negotiateStream(stalls.transport, stalls.descriptors, {})).resolves.toMatchObject({ committed: true });
   });
 
   it('the device\'s counter-offer wins: another interval, another frame', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => honest('high')({ ...p, bFrameIndex: 1, dwFrameInterval: 666666 }) });
+    const { descriptors, transport } = await setup(0x0100, { negotiate: (p) => honest('high')({ ...p, bFrameIndex: 1, dwFrameInterval: 666666 }) });
     const stream = await negotiateStream(transport, descriptors, { fourcc: 'YUY2', width: 1280, height: 720, fps: 30 });
     expect(stream).toMatchObject({ frame: { index: 1, width: 640, height: 480 }, interval: 666666, dwMaxVideoFrameSize: 614400 });
   });
 
   it('a counter-offer naming a format the descriptors lack is EPROTO', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: (p) => ({ ...p, bFormatIndex: 9 }) });
+    const { descriptors, transport } = await setup(0x0100, { negotiate: (p) => ({ ...p, bFormatIndex: 9 }) });
     expect((await failure(negotiateStream(transport, descriptors, {}))).code).toBe('EPROTO');
   });
 
   it('a refused proposal comes back with the device\'s reason', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: () => 0x04 });
+    const { descriptors, transport } = await setup(0x0100, { negotiate: () => 0x04 });
     const error = await failure(negotiateStream(transport, descriptors, {}));
     expect(error.code).toBe('ERANGE');
     expect(error.details.requestError).toEqual({ code: 4, text: 'out of range' });
@@ -221,13 +221,13 @@ describe('probe and commit', () => {
   });
 
   it('bulk: alt setting 0, the endpoint\'s packet size, and 0 payload becomes a frame plus header', async () => {
-    const { descriptors, transport } = setup(0x0110, { negotiate: honest('high', () => 0) }, { altSettings: 'bulk' });
+    const { descriptors, transport } = await setup(0x0110, { negotiate: honest('high', () => 0) }, { altSettings: 'bulk' });
     const stream = await negotiateStream(transport, descriptors, { width: 640, height: 480 });
     expect(stream).toMatchObject({ transferType: 'bulk', altSetting: 0, bytesPerInterval: 512, endpointAddress: 0x81, dwMaxPayloadTransferSize: 614412 });
   });
 
   it('full speed: the estimate counts 1 ms frames, and nothing of this camera fits 1023 bytes', async () => {
-    const { descriptors, transport } = setup(0x0100, { negotiate: honest('full', () => 0) }, { altSettings: [128, 256, 512, 1023], speed: 'full' });
+    const { descriptors, transport } = await setup(0x0100, { negotiate: honest('full', () => 0) }, { altSettings: [128, 256, 512, 1023], speed: 'full' });
     const error = await failure(negotiateStream(transport, descriptors, { width: 640, height: 480, fps: 5 }));
     // 614400 × 5 / 1000 + 12 = 3084 bytes per 1 ms frame
     expect(error.message).toBe(
@@ -243,13 +243,13 @@ describe('probe and commit', () => {
   });
 
   it('ENODEV from the transport passes through as ENODEV', async () => {
-    const { descriptors, transport } = setup(0x0110, {});
+    const { descriptors, transport } = await setup(0x0110, {});
     transport.unplug();
     expect((await failure(negotiateStream(transport, descriptors, {}))).code).toBe('ENODEV');
   });
 
   it('probe and commit can run separately; commit sends the probed block', async () => {
-    const { descriptors, streaming, transport } = setup(0x0110, {});
+    const { descriptors, streaming, transport } = await setup(0x0110, {});
     const selection = selectFormat(descriptors, { fourcc: 'YUY2', fps: 15 });
     const probed = await probe(transport, descriptors, selection);
     expect(probed.committed).toBe(false);

@@ -10,8 +10,8 @@ import { Command, Option } from 'commander';
 import { isUvcError } from '../../errors.js';
 import { frameProblem, pixelLayoutOf, type FrameGeometry } from '../../media/index.js';
 import type { NegotiatedFormat } from '../../index.js';
-import { collect, fourcc, frameSize, positiveInteger, positiveNumber, type FrameSizeArgument } from '../arguments.js';
-import { addCameraFlags, openSelectedCamera, type CameraFlags, type SelectedCamera } from '../camera-selection.js';
+import { collect, fourcc, frameSize, positiveInteger, positiveNumber } from '../arguments.js';
+import { addCameraFlags, openSelectedCamera, type SelectedCamera } from '../camera-selection.js';
 import { checkOutput, defaultOutputDirectory, openFrameWriter, OutputClosed, resolveOutput, STREAM_EXTENSION_LIST, type FrameWriter, type OutputTarget } from '../capture-output.js';
 import { CaptureStats } from '../capture-stats.js';
 import { applyControlSettings } from '../control-values.js';
@@ -22,26 +22,7 @@ import { startProgress } from '../progress.js';
 import { fsReason } from '../output-location.js';
 import { Ui } from '../ui.js';
 import { runMultiCapture } from '../multi-capture.js';
-
-export interface CaptureFlags extends CameraFlags {
-  frames?: number;
-  seconds?: number;
-  format?: string;
-  size?: FrameSizeArgument;
-  fps?: number;
-  set?: string[];
-  output?: string;
-  png?: boolean;
-  keepErrored?: boolean;
-  dropErrored?: boolean;
-  buffers: number;
-  json?: boolean;
-  quiet?: boolean;
-  progress: boolean;
-}
-
-/** Why the capture ended; `closed`: the program reading stdout went away (a normal end, exit 0). */
-export type StopReason = 'frames' | 'seconds' | 'interrupted' | 'unplugged' | 'closed' | 'error';
+import type { CaptureFlags, StopReason } from '../capture-flags.js';
 
 export interface CaptureSummary {
   frames: number;

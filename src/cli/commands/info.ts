@@ -96,15 +96,66 @@ async function refreshControls(camera: Camera): Promise<ControlEntry[]> {
   return camera.controls;
 }
 
+/** One video function's controls (a device may have several, each with its own VideoControl interface and units). */
+interface FunctionControls {
+  videoControlInterface: number;
+  streamingInterfaces: number[];
+  controls: ControlEntry[];
+  /** Why its controls could not be read. */
+  error?: string;
+}
+
+/**
+ * Every video function's controls, when the device has more than one: a handle shows its current stream's function,
+ * so each function's first capture stream is made current in turn (its default format, as at open), then the one
+ * that was current is again. null for a device with one function.
+ */
+async function controlsByFunction(camera: Camera): Promise<FunctionControls[] | null> {
+  const functions = camera.descriptors.functions;
+  if (functions.length < 2) return null;
+  const home = camera.format?.interfaceNumber;
+  const result: FunctionControls[] = [];
+  for (const fn of functions) {
+    const streams = fn.streamingInterfaces.filter((vs) => vs.direction === 'in').map((vs) => vs.interfaceNumber);
+    const entry: FunctionControls = { videoControlInterface: fn.videoControl.interfaceNumber, streamingInterfaces: streams, controls: [] };
+    result.push(entry);
+    if (streams.length === 0) {
+      entry.error = 'it has no video capture interface to open it by';
+      continue;
+    }
+    try {
+      await camera.setFormat({ interfaceNumber: streams[0] });
+      entry.controls = await refreshControls(camera);
+    } catch (error) {
+      entry.error = error instanceof Error ? error.message : String(error);
+    }
+  }
+  if (home !== undefined) await camera.setFormat({ interfaceNumber: home }).catch(() => undefined);
+  return result;
+}
+
+function controlSection(camera: Camera, heading: string, controls: ControlEntry[], width: number | undefined): string[] {
+  const extensions = extensionLines(camera, controls, width);
+  return [
+    `${heading} (${controls.length}):`,
+    controls.length === 0
+      ? '  none'
+      : renderTable(['NAME', 'TYPE', 'RANGE / MENU', 'DEFAULT', 'CURRENT', 'FLAGS'], controlRows(controls), { maxWidth: width, indent: 2, shrink: [2, 5, 4, 3] }),
+    ...(extensions.length > 0 ? ['', 'Extension unit controls:', ...extensions] : []),
+  ];
+}
+
 export async function runInfo(positional: string | undefined, flags: InfoFlags): Promise<ExitCodeValue> {
   const ui = new Ui({ quiet: flags.json === true });
   const { camera, label } = await openSelectedCamera(flags, ui, positional === undefined ? {} : { positional });
   try {
     const controls = await refreshControls(camera);
+    const functions = await controlsByFunction(camera);
     const info = camera.info;
     const warnings = camera.descriptors.warnings;
     if (flags.json) {
-      ui.json({ camera: info, formats: camera.formats, format: camera.format, controls, descriptorWarnings: warnings });
+      // `controls`: the current stream's function; `functions`: each one's, on a device with several.
+      ui.json({ camera: info, formats: camera.formats, format: camera.format, controls, ...(functions ? { functions } : {}), descriptorWarnings: warnings });
       return ExitCode.OK;
     }
     const width = outputWidth();
@@ -118,11 +169,14 @@ export async function runInfo(positional: string | undefined, flags: InfoFlags):
       '',
       `Current format: ${camera.format ? `${describeMode(camera.format)} (${camera.format.frameSize} bytes per frame at most)` : 'none negotiated'}`,
       '',
-      `Controls (${controls.length}):`,
-      controls.length === 0
-        ? '  none'
-        : renderTable(['NAME', 'TYPE', 'RANGE / MENU', 'DEFAULT', 'CURRENT', 'FLAGS'], controlRows(controls), { maxWidth: width, indent: 2, shrink: [2, 5, 4, 3] }),
-      ...(extensionLines(camera, controls, width).length > 0 ? ['', 'Extension unit controls:', ...extensionLines(camera, controls, width)] : []),
+      ...(functions === null
+        ? controlSection(camera, 'Controls', controls, width)
+        : functions.flatMap((f, i) => [
+            ...(i > 0 ? [''] : []),
+            ...(f.error === undefined
+              ? controlSection(camera, `Controls of video function ${i + 1} (VideoControl interface ${f.videoControlInterface}, streams on IF ${f.streamingInterfaces.join(', ')})`, f.controls, width)
+              : [`Controls of video function ${i + 1} (VideoControl interface ${f.videoControlInterface}): not read: ${f.error}`]),
+          ])),
       '',
       warnings.length === 0 ? 'Descriptors: no problems found.' : `Descriptor problems the parser worked around (${warnings.length}):\n${warnings.map((w) => `  ${w}`).join('\n')}`,
     ];

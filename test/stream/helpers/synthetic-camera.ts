@@ -1,5 +1,5 @@
 /**
- * A synthetic UVC camera on the bus side of the fake transport: it cuts numbered frames into iso packets or bulk
+ * A synthetic UVC camera on the bus side of the stepped device (stepped-device.ts): it cuts numbered frames into iso packets or bulk
  * payloads, with the framing quirks real cameras have and random faults, and remembers the truth about every
  * frame so a test can judge what the driver delivered.
  *
@@ -7,7 +7,7 @@
  * without keeping copies.
  */
 import { PayloadHeader } from '../../../src/spec/uvc.js';
-import type { BusSource } from './fake-transport.js';
+import type { BusSource } from './stepped-device.js';
 import { Random } from './random.js';
 
 export type Framing = 'standard' | 'no-eof' | 'no-fid' | 'late-fid';

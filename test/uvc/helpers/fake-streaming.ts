@@ -3,7 +3,7 @@
  * devices differ (block lengths, GET_LEN/GET_DEF/GET_MIN/GET_MAX support, what they answer).
  */
 import { decodeProbeControl, encodeProbeControl, type ProbeControl } from '../../../src/uvc/probe-block.js';
-import type { ControlReply } from './fake-transport.js';
+import type { ControlReply } from './scripted-transport.js';
 import { le, REQ, type FakeUvcDevice, type StreamingHandler } from './fake-uvc-device.js';
 
 export interface StreamingModel {

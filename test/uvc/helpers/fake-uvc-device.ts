@@ -4,7 +4,7 @@
  * Small on purpose: just enough of a camera to test the driver's requests, not a virtual camera.
  */
 import type { ControlSetup } from '../../../src/transport/usb-transport.js';
-import type { ControlHandler, ControlReply } from './fake-transport.js';
+import type { ControlHandler, ControlReply } from './scripted-transport.js';
 
 export const REQ = { SET_CUR: 0x01, GET_CUR: 0x81, GET_MIN: 0x82, GET_MAX: 0x83, GET_RES: 0x84, GET_LEN: 0x85, GET_INFO: 0x86, GET_DEF: 0x87 } as const;
 const NAMES: Record<number, string> = Object.fromEntries(Object.entries(REQ).map(([k, v]) => [v, k]));

@@ -1,22 +1,15 @@
 /**
- * A scripted UsbTransport: every class control transfer goes to a handler that answers with bytes, accepts,
- * stalls or never answers. It logs what the driver sent so tests can check the exact requests. The handler is a
- * device model behind the real in-process host (src/transport/virtual), so setup checks, timeouts, ENODEV after
- * an unplug and EBADF after close are the host's own, the ones the transport conformance suite holds it to.
- * Streams are not its business.
+ * The real in-process host (src/transport/virtual, the transport the conformance suite holds to the contract) in
+ * front of a scripted device: every class control request goes to a handler that answers with bytes, accepts,
+ * stalls or never answers, and is logged so tests can check the exact requests the driver sent. The standard
+ * requests of enumeration and set-up (descriptors, SET_CONFIGURATION, SET_INTERFACE, CLEAR_FEATURE) the device
+ * answers itself, from the configuration it was given. Setup checks, timeouts, ENODEV after an unplug and EBADF
+ * after close are the host's own. Streams are not its business: its endpoints stall.
  */
 import { EventEmitter } from 'node:events';
-import { UvcError } from '../../../src/errors.js';
 import type { UsbSpeed } from '../../../src/spec/usb.js';
 import type { ControlReply as DeviceControlReply, EndpointReply, SetupPacket, UsbDeviceModel } from '../../../src/transport/device-model.js';
-import type {
-  ControlSetup,
-  StreamOptions,
-  TransferCallback,
-  UsbDeviceInfo,
-  UsbStream,
-  UsbTransport,
-} from '../../../src/transport/usb-transport.js';
+import type { ControlSetup } from '../../../src/transport/usb-transport.js';
 import { VirtualTransport } from '../../../src/transport/virtual/virtual-transport.js';
 
 /** 'timeout': the device never answers; the host gives up after the request's timeout (ETIMEDOUT). */
@@ -33,12 +26,17 @@ export interface LoggedTransfer {
   reply: 'data' | 'ok' | 'stall' | 'timeout' | 'nodev';
 }
 
+const DEVICE_DESCRIPTOR = Uint8Array.from([18, 1, 0, 2, 0xef, 2, 1, 64, 0x34, 0x12, 0x78, 0x56, 0, 1, 0, 0, 0, 1]);
+/** A configuration with no interfaces, for scripts that only talk to endpoint 0. */
+const EMPTY_CONFIG = Uint8Array.from([9, 2, 9, 0, 0, 1, 0, 0x80, 50]);
+
 /** The handler as a USB device: endpoint 0 only. */
 class ScriptedDevice extends EventEmitter implements UsbDeviceModel {
   attached = true;
 
   constructor(
     readonly speed: UsbSpeed,
+    private readonly config: Uint8Array,
     private readonly handler: ControlHandler,
     private readonly log: LoggedTransfer[],
   ) {
@@ -47,6 +45,7 @@ class ScriptedDevice extends EventEmitter implements UsbDeviceModel {
 
   async control(setup: SetupPacket, data: Uint8Array | undefined, signal?: AbortSignal): Promise<DeviceControlReply> {
     const { bmRequestType, bRequest, wValue, wIndex, wLength } = setup;
+    if ((bmRequestType & 0x60) === 0) return this.standard(setup);
     const inbound = (bmRequestType & 0x80) !== 0;
     const entry: LoggedTransfer = {
       direction: inbound ? 'in' : 'out',
@@ -86,6 +85,21 @@ class ScriptedDevice extends EventEmitter implements UsbDeviceModel {
     this.emit('unplug');
   }
 
+  /** Chapter 9: what any device answers, not logged (the scripts are about the class requests). */
+  private standard({ bmRequestType, bRequest, wValue, wLength }: SetupPacket): DeviceControlReply {
+    if (!this.attached) return { status: 'no_device' };
+    if (bmRequestType === 0x80 && bRequest === 6) {
+      const type = wValue >> 8;
+      if (type === 1) return { status: 'ok', data: DEVICE_DESCRIPTOR.slice(0, wLength) };
+      if (type === 2) return { status: 'ok', data: this.config.slice(0, wLength) };
+      return { status: 'stall' };
+    }
+    // SET_ADDRESS, SET_CONFIGURATION, SET_INTERFACE, CLEAR_FEATURE(ENDPOINT_HALT)
+    const accepted =
+      (bmRequestType === 0x00 && (bRequest === 5 || bRequest === 9)) || (bmRequestType === 0x01 && bRequest === 11) || (bmRequestType === 0x02 && bRequest === 1);
+    return { status: accepted ? 'ok' : 'stall' };
+  }
+
   /** Pending until the host aborts the request (its timeout, or close) or the device is unplugged. */
   private never(signal: AbortSignal | undefined): Promise<DeviceControlReply> {
     return new Promise((resolve) => {
@@ -106,81 +120,20 @@ class ScriptedDevice extends EventEmitter implements UsbDeviceModel {
   }
 }
 
-export class FakeTransport extends EventEmitter implements UsbTransport {
-  readonly kind = 'virtual' as const;
-  readonly info: UsbDeviceInfo;
-  readonly log: LoggedTransfer[] = [];
-  private readonly device: ScriptedDevice;
-  private readonly host: VirtualTransport;
+/** The in-process host on a scripted device, with the script's request log. */
+export class ScriptedTransport extends VirtualTransport {
+  declare readonly model: ScriptedDevice;
 
   constructor(
-    private readonly config: Uint8Array,
-    handler: ControlHandler,
-    speed: UsbSpeed = 'high',
+    readonly log: LoggedTransfer[],
+    device: ScriptedDevice,
   ) {
-    super();
-    this.info = { busNumber: 1, deviceAddress: 2, portPath: '1-1', vendorId: 0x1234, productId: 0x5678, speed };
-    this.device = new ScriptedDevice(speed, handler, this.log);
-    // The host without its enumeration: endpoint 0 needs none, and the descriptors are the script's.
-    this.host = new VirtualTransport(this.device, 1, 2);
-    this.host.on('disconnect', () => this.emit('disconnect'));
-  }
-
-  get isOpen(): boolean {
-    return this.host.isOpen;
-  }
-  get isDisconnected(): boolean {
-    return this.host.isDisconnected;
-  }
-
-  deviceDescriptor(): Uint8Array {
-    return Uint8Array.from([18, 1, 0, 2, 0xef, 2, 1, 64, 0x34, 0x12, 0x78, 0x56, 0, 1, 0, 0, 0, 1]);
-  }
-
-  configDescriptor(): Uint8Array {
-    return this.config;
-  }
-
-  async getStringDescriptor(): Promise<string> {
-    return '';
-  }
-
-  controlTransferIn(setup: ControlSetup, length: number, timeoutMs?: number): Promise<Uint8Array> {
-    return this.host.controlTransferIn(setup, length, timeoutMs);
-  }
-
-  controlTransferOut(setup: ControlSetup, data: Uint8Array, timeoutMs?: number): Promise<number> {
-    return this.host.controlTransferOut(setup, data, timeoutMs);
-  }
-
-  async claimInterface(): Promise<void> {}
-  async releaseInterface(): Promise<void> {}
-  async setAltSetting(): Promise<void> {}
-  async clearHalt(): Promise<void> {}
-
-  startStream(_options: StreamOptions, _onTransfer: TransferCallback): UsbStream {
-    throw new UvcError('ENOTSUP', 'the scripted transport does not stream');
+    super(device, 1, 2);
   }
 
   /** The device goes away: every later call fails with ENODEV. */
   unplug(): void {
-    this.device.unplug();
-  }
-
-  close(): Promise<void> {
-    return this.host.close();
-  }
-
-  override on(event: 'disconnect', listener: () => void): this {
-    return super.on(event, listener);
-  }
-
-  override off(event: 'disconnect', listener: () => void): this {
-    return super.off(event, listener);
-  }
-
-  override once(event: 'disconnect', listener: () => void): this {
-    return super.once(event, listener);
+    this.model.unplug();
   }
 
   /** The requests sent so far, as 'GET_CUR 2:0x02' style lines ('<bRequest> <entity>:<selector>' or 'if<n>'). */
@@ -192,4 +145,12 @@ export class FakeTransport extends EventEmitter implements UsbTransport {
       return `${names[t.setup.bRequest] ?? t.setup.bRequest} ${where}:0x${(t.setup.wValue >> 8).toString(16).padStart(2, '0')}`;
     });
   }
+}
+
+/** The host opens (enumerates) a scripted device with this configuration (none: a device with no interfaces). */
+export async function openScriptedTransport(config: Uint8Array | null, handler: ControlHandler, speed: UsbSpeed = 'high'): Promise<ScriptedTransport> {
+  const log: LoggedTransfer[] = [];
+  const transport = new ScriptedTransport(log, new ScriptedDevice(speed, config ?? EMPTY_CONFIG, handler, log));
+  await transport.enumerate();
+  return transport;
 }
