@@ -1266,8 +1266,10 @@ export class FrameAssembler {
     this.sync.hostGap = true;
     // A camera whose headers carry no usable SOF cannot say what it lost: on a bus of this host (not behind
     // USB/IP) the host's clock is then the only witness, and a true one.
+    // Before the stream's first payload no header has said whether the camera has a SOF, and no frame was open
+    // to lose anything: the gap is only counted (the first frame is judged by what it carries).
     const sofWitness = this.busTime.lastSof >= 0 && this.framing.sof !== 'unusable';
-    if (!sofWitness && this.bus !== 'usbip') {
+    if (!sofWitness && this.bus !== 'usbip' && this.stats.payloads > 0) {
       this.noteLoss(FrameFlag.LOST_TIME, `${lostIntervals} bus intervals with no transfer in flight, and no SOF in the camera's headers to say otherwise (bus: ${this.bus})`);
       this.noteLostTime(lostIntervals);
       return;

@@ -109,11 +109,13 @@ describe('several cameras in one process', () => {
       expect(t.frames, `${r.name}: frames delivered`).toBe(FRAMES);
       expect(t.foreign, `${r.name}: frames not its own`).toEqual([]);
       // Every frame this camera sent went through this camera's driver: delivered or dropped (no free buffer),
-      // none damaged (fast pace loses nothing), none elsewhere. Frames still in flight at streamoff are neither.
+      // none damaged (fast pace loses nothing), none elsewhere. The stamp check above ties each delivered frame's
+      // sequence to the camera's own count, so up to the last one delivered every frame sent was assembled;
+      // frames sent after it may still be in transfers not yet handed to JavaScript (up to every spare's worth).
       expect(assembly.erroredFrames, r.name).toBe(0);
       const accounted = assembly.frames + assembly.droppedFrames;
       expect(accounted, `${r.name}: assembled + dropped vs sent ${sent}`).toBeLessThanOrEqual(sent);
-      expect(accounted, `${r.name}: assembled + dropped vs sent ${sent}`).toBeGreaterThanOrEqual(sent - 64);
+      expect(accounted, `${r.name}: assembled + dropped vs the last sequence delivered`).toBeGreaterThanOrEqual(t.lastSequence + 1);
       expect(t.gaps, r.name).toBeLessThanOrEqual(assembly.droppedFrames);
     }
     expect(bus.usage.holdings.filter((h) => h.altSetting !== 0)).toEqual([]);
