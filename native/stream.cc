@@ -201,6 +201,7 @@ bool StreamState::FailureLocked(Slot& slot, int64_t now) {
   failures_total_ += 1;
   if (++consecutive_failures_ >= FailureLimit(config_.transfers)) {
     slot.final = true;
+    gave_up_ = true;
     StopLocked();
     return true;
   }
@@ -347,7 +348,7 @@ int StreamState::TakeReady(int max, bool* more) {
     ready_count_--;
     Slot& slot = slots_[index];
     if (slot.state != SlotState::kReady) continue;  // dropped by a stop meanwhile
-    if (stopping_ && !slot.final) continue;
+    if (stopping_ && !slot.final && !gave_up_) continue;
     slot.state = SlotState::kHeld;
     held_++;
     auto* record = reinterpret_cast<double*>(block_->data + record_offset(index));
@@ -380,7 +381,9 @@ void StreamState::StopLocked() {
         free_.push_back(slot.index);
         break;
       case SlotState::kReady:
-        if (slot.final) break;  // the failure that stopped the stream is still told
+        // The failure that stopped the stream is still told, and when the engine gave up, so are the completions
+        // that came before it and wait for JavaScript: it learns of every failure, in order, then of the last.
+        if (slot.final || gave_up_) break;
         slot.state = SlotState::kFree;  // its entry in ready_ is skipped
         free_.push_back(slot.index);
         break;

@@ -202,6 +202,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   int consecutive_failures_ = 0;
   int64_t retry_at_ns_ = 0;  // backing off until then (0: not)
   bool stopping_ = false;
+  // The engine stopped the stream itself (FailureLimit): what was ready before the final failure is still told.
+  bool gave_up_ = false;
   bool drained_ = false;
   bool abandoned_ = false;
 

@@ -211,7 +211,12 @@ export function streams(device: TestDevice): void {
       expect(seen.map((s) => s.sequence)).toEqual(seen.map((_, i) => i));
     });
 
-    it('gives up on a stream whose transfers fail at once: backs off, then one final failure, then stopped', async (context) => {
+    // Second case: JavaScript is held up inside the 14th completion for 600 ms (6 back-offs of at most 100 ms), so the
+    // 15th failure waits, ready, while the 16th makes the engine give up: the 15th must still be told, before it.
+    it.for([
+      { stallAt: 0, name: 'handled at once' },
+      { stallAt: 14, name: 'JavaScript late for the last ones' },
+    ])('gives up on a stream whose transfers fail at once: backs off, then one final failure, then stopped ($name)', async ({ stallAt }, context) => {
       const plan = endpointPlan(t.configDescriptor(), 'bulk');
       if (plan === undefined) {
         if (process.env.UVC_TEST_NO_BULK === '1') context.skip('the device has no bulk IN endpoint (UVC_TEST_NO_BULK=1)');
@@ -227,6 +232,7 @@ export function streams(device: TestDevice): void {
         { endpoint: plan.endpoint.address, type: 'bulk', transfers: 2, spareTransfers: 2, transferSize: 512, timeoutMs: 2000 },
         (x) => {
           seen.push({ status: x.status, failure: stream.failure?.code, atNs: x.completedAtNs });
+          if (seen.length === stallAt) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600);
           x.release();
         },
       );
