@@ -373,9 +373,11 @@ describe('isochronous streaming at the real-time pace', () => {
     expect(first.missedIntervals).toBeGreaterThanOrEqual(0);
     const stamps = collector.frames.map((f) => decodeFrameStamp({ data: f.data, width: 640, height: 480, format: 'yuyv' }));
     const whole = collector.frames.filter((f) => f.data.length === 614400);
-    // Something was lost: a frame cut short, or a frame number skipped.
+    // Something was lost: a frame cut short, or a frame number skipped, or (a loaded machine stretching the pause
+    // to hundreds of ms) not one whole frame in the 200 ms of bus time the two requests covered.
     const sequential = stamps.every((s, i) => i === 0 || (s !== null && stamps[i - 1] !== null && s === stamps[i - 1]! + 1));
-    expect(whole.length < collector.frames.length || !sequential).toBe(true);
+    const seen = collector.frames.map((f, i) => `${stamps[i]}:${f.data.length}`).join(' ');
+    expect(whole.length === 0 || whole.length < collector.frames.length || !sequential, `frames (stamp:bytes) ${seen}; gap ${gapFrames} ms`).toBe(true);
     camera.unplug();
   });
 
