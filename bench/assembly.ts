@@ -11,6 +11,7 @@
 import type { UsbSpeed } from '../src/spec/usb.js';
 import { planTransfers } from '../src/stream/transfer-sizing.js';
 import { loadNativeAddon } from '../src/transport/native/load-addon.js';
+import type { NativeAddon } from '../src/transport/native/addon-types.js';
 import { AssemblyRig } from './lib/assembly-rig.js';
 import { countCopies } from './lib/copy-counter.js';
 import { collectGarbage, median, nowNs, progress, quantile, round } from './lib/measure.js';
@@ -48,6 +49,8 @@ export function assemblyCases(): AssemblyCase[] {
 
 export interface AssemblyResult {
   description: string;
+  /** How the assembler copied payloads: the native transport's copyRuns (C memcpy per run of packets, as on a real device), or TypedArray.set per packet (the addon did not load; the virtual camera's path). */
+  assemblerCopy: 'copyRuns' | 'TypedArray.set';
   /** Assembler throughput, payload MB/s (10^6 bytes). */
   mbps: number;
   usPerFrame: number;
@@ -124,7 +127,9 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
   };
   const stream = buildSyntheticStream(spec);
   if (stream.frames.length % QUEUE_BUFFERS !== 0) throw new Error('frames per cycle must be a multiple of the pool size');
+  const addon = tryLoadAddon();
   const rig = await AssemblyRig.create(stream, {
+    copyRuns: addon?.copyRuns,
     buffers: QUEUE_BUFFERS,
     bufferSize: c.bufferSize,
     expectedFrameSize: c.expectedFrameSize,
@@ -140,7 +145,7 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
         stream.advanceClock();
         await rig.runCycle('full');
       }
-    });
+    }, [rig.copier]);
     const verifiedPayload = 2 * stream.payloadBytes;
     const delivered = rig.bytesDelivered - bytesBefore;
     if (delivered !== verifiedPayload) throw new Error(`${c.name}: ${delivered} bytes delivered for ${verifiedPayload} payload bytes`);
@@ -237,6 +242,7 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
     const medianNs = median(assemblerNs);
     return {
       description: c.description,
+      assemblerCopy: addon === null ? 'TypedArray.set' : 'copyRuns',
       mbps: round(median(assemblerMbps)),
       usPerFrame: round(medianNs / 1e3 / stream.frames.length),
       usPerPacket: round(medianNs / 1e3 / stream.packets),
@@ -278,12 +284,8 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
  * queue buffer and offset it lands at (frame f in buffer f mod pool size). null when the addon does not load.
  */
 function cMemcpyOf(slices: SyntheticStream['slices'], memories: readonly Uint8Array[]): (() => void) | null {
-  let addon;
-  try {
-    addon = loadNativeAddon();
-  } catch {
-    return null;
-  }
+  const addon = tryLoadAddon();
+  if (addon === null) return null;
   const sources: ArrayBuffer[] = [];
   const sourceIndex = new Map<ArrayBufferLike, number>();
   const destinations = memories.map((m) => m.buffer as ArrayBuffer);
@@ -299,6 +301,15 @@ function cMemcpyOf(slices: SyntheticStream['slices'], memories: readonly Uint8Ar
     table.set([index, slice.view.byteOffset, slice.view.byteLength, slice.frame % memories.length, memory.byteOffset + slice.frameOffset], i * 5);
   });
   return () => addon.memcpySlices(sources, destinations, table);
+}
+
+/** The native addon, or null where it cannot be loaded (then the assembler copies with TypedArray.set, as on the virtual camera). */
+function tryLoadAddon(): NativeAddon | null {
+  try {
+    return loadNativeAddon();
+  } catch {
+    return null;
+  }
 }
 
 export async function benchAssembly(options: AssemblyOptions = DEFAULT_ASSEMBLY_OPTIONS, only?: (name: string) => boolean): Promise<Record<string, AssemblyResult>> {

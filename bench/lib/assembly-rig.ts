@@ -7,6 +7,8 @@ import { BufferQueue } from '../../src/queue/buffer-queue.js';
 import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../../src/queue/video-buffer.js';
 import { FrameAssembler, type AssemblerStats } from '../../src/stream/frame-assembler.js';
+import type { CopyRuns } from '../../src/transport/usb-transport.js';
+import type { CopierHolder } from './copy-counter.js';
 import { checksum, type SyntheticStream } from './synthetic-stream.js';
 
 /** 'full': checksum of every byte of every frame; 'spot': size, flags, order and 8 sampled bytes per frame. */
@@ -18,6 +20,8 @@ export interface AssemblyRigOptions {
   /** Uncompressed: the exact frame size the assembler checks. */
   expectedFrameSize?: number;
   frameIntervalNs?: number;
+  /** The native transport's batched copy (the addon's copyRuns), as openCamera on a real device uses; none: TypedArray.set. */
+  copyRuns?: CopyRuns;
 }
 
 export class FrameCheckError extends Error {}
@@ -26,6 +30,8 @@ export class AssemblyRig {
   readonly queue: BufferQueue;
   readonly handle: QueueHandle;
   readonly assembler: FrameAssembler;
+  /** The assembler's native copy goes through here (copy-counter.ts swaps it to count while verifying). */
+  readonly copier: CopierHolder;
   /** Frames delivered and checked so far. */
   framesChecked = 0;
   /** Bytes of delivered frames (sum of bytesused). */
@@ -44,7 +50,10 @@ export class AssemblyRig {
     this.queue = queue;
     this.handle = handle;
     const spec = stream.spec;
+    const copier: CopierHolder = { copyRuns: options.copyRuns ?? null };
+    this.copier = copier;
     this.assembler = new FrameAssembler(queue, {
+      ...(options.copyRuns ? { copyRuns: (source, destination, table, count) => copier.copyRuns!(source, destination, table, count) } : {}),
       formatKind: spec.kind,
       transferType: 'iso',
       expectedFrameSize: options.expectedFrameSize,

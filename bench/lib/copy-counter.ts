@@ -1,10 +1,17 @@
 /**
  * Counts, from the outside, every byte copied out of some memory and into some other: while `run` runs,
- * `Uint8Array.prototype.set`, `slice` and `copyWithin` are wrapped (they are how JavaScript copies bytes; the
- * driver has no native copy of its own on this path). What it proves: each payload byte leaves the transfer
- * buffers exactly once and lands in the queue's buffers exactly once, so no frame is ever copied twice.
+ * `Uint8Array.prototype.set`, `slice` and `copyWithin` are wrapped (they are how JavaScript copies bytes), and so
+ * is the `copyRuns` of each holder given (the driver's one native copy: the transport's batched memcpy that the
+ * frame assembler calls). What it proves: each payload byte leaves the transfer buffers exactly once and lands
+ * in the queue's buffers exactly once, so no frame is ever copied twice.
  * Wrapping deoptimises the copies, so only verification passes run under it, never a timed one.
  */
+import type { CopyRuns } from '../../src/transport/usb-transport.js';
+
+/** Where a native copy is called through (its `copyRuns` is swapped for a counting one while counting). */
+export interface CopierHolder {
+  copyRuns: CopyRuns | null;
+}
 
 export interface CopyCounts {
   /** Bytes copied whose source lies in one of the watched source buffers (by set, slice or copyWithin). */
@@ -23,6 +30,7 @@ export async function countCopies<T>(
   sources: Iterable<Backing>,
   destinations: Iterable<Backing>,
   run: () => Promise<T>,
+  copiers: CopierHolder[] = [],
 ): Promise<{ result: T; counts: CopyCounts }> {
   const from = new Set<Backing>(sources);
   const into = new Set<Backing>(destinations);
@@ -68,9 +76,28 @@ export async function countCopies<T>(
     return originalCopyWithin.call(this, target, start, end);
   }
 
+  function countedRuns(original: CopyRuns): CopyRuns {
+    return (source, destination, table, count) => {
+      counts.calls++;
+      let length = 0;
+      for (let r = 0; r < count; r++) length += table[3 * r + 1]!;
+      const fromSource = from.has(source.buffer);
+      const intoDestination = into.has(destination.buffer);
+      if (fromSource) counts.fromSources += length;
+      if (intoDestination) counts.intoDestinations += length;
+      if (fromSource && !intoDestination) counts.fromSourcesElsewhere += length;
+      original(source, destination, table, count);
+    };
+  }
+
   proto['set'] = set;
   proto['slice'] = slice;
   proto['copyWithin'] = copyWithin;
+  const originals = copiers.map((holder) => holder.copyRuns);
+  copiers.forEach((holder, i) => {
+    const original = originals[i];
+    if (original) holder.copyRuns = countedRuns(original);
+  });
   try {
     const result = await run();
     return { result, counts };
@@ -78,5 +105,6 @@ export async function countCopies<T>(
     delete proto['set'];
     delete proto['slice'];
     delete proto['copyWithin'];
+    copiers.forEach((holder, i) => (holder.copyRuns = originals[i]!));
   }
 }

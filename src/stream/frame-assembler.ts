@@ -38,15 +38,19 @@
  * without using it), `sync` (where the stream stands between frames: FID, sequence, losses not yet settled),
  * `framing` (what was learned about the camera), `payload` (bulk: the payload being received), `packet` (the
  * packet in hand), `busTime` (iso: the SOF counter against our packet slots), `views` (cached subarray views
- * per transfer slot) and `timing` (timestamps, frame-timing.ts).
+ * per transfer slot), `runs` (copies noted by the short path, made per run with copyRuns) and `timing`
+ * (timestamps, frame-timing.ts).
  *
  * Cost per packet: a few byte reads and one TypedArray.set from a cached subarray view (the views are kept
  * per transfer slot and packet, so steady streaming allocates nothing per packet); packets that simply
  * continue the open frame take a short path, which shares the header check and the view cache with the long
- * one (a property test holds the two to the same results).
+ * one (a property test holds the two to the same results). With the transport's copyRuns (the native addon),
+ * the short path only notes each payload as a row [offset, length, position] in `runs` and copies the run in
+ * one call to C memcpy before anything else happens to the frame: before the long path, before the frame ends,
+ * and at the end of the transfer (its buffer is released right after).
  */
 import { PayloadHeader } from '../spec/uvc.js';
-import { TransferStatus, type CompletedTransfer } from '../transport/usb-transport.js';
+import { TransferStatus, type CompletedTransfer, type CopyRuns } from '../transport/usb-transport.js';
 import type { CompletedFrame } from '../queue/buffer-queue.js';
 import type { VideoBuffer } from '../queue/video-buffer.js';
 import type { ClockRecovery } from './clock-recovery.js';
@@ -117,6 +121,11 @@ export interface FrameAssemblerOptions {
   streamNoFid?: boolean;
   /** @internal Tests only: false sends every packet down the long path (the short one must agree with it). */
   shortPath?: boolean;
+  /**
+   * The transport's batched copy (the native addon's C memcpy): the short path then gathers the payloads of the
+   * packets it takes into rows and copies each run in one call, instead of one TypedArray.set per packet.
+   */
+  copyRuns?: CopyRuns;
 }
 
 export interface AssemblerStats {
@@ -463,6 +472,24 @@ class ViewCache {
   }
 }
 
+/**
+ * Payload copies noted by the short path and not yet made (with copyRuns): rows [source offset, length,
+ * destination offset] out of the current transfer into `memory`, the open frame's buffer.
+ */
+class PendingRuns {
+  table = new Int32Array(3 * 64);
+  memory: Uint8Array | null = null;
+
+  /** Room for a transfer of `packets` packets (one row each). */
+  reserve(packets: number): void {
+    if (this.table.length < 3 * packets) this.table = new Int32Array(3 * packets);
+  }
+
+  clear(): void {
+    this.memory = null;
+  }
+}
+
 /** What the options fix for the life of the assembler. */
 interface AssemblerConfig {
   kind: VideoFormatKind;
@@ -478,6 +505,7 @@ interface AssemblerConfig {
   deviceSofInvalid: boolean;
   mjpegNoEof: boolean;
   streamNoFid: boolean;
+  copyRuns: CopyRuns | null;
   /** NODE_DEBUG=uvc was set when the assembler was made. */
   trace: boolean;
 }
@@ -510,6 +538,7 @@ export class FrameAssembler {
   private readonly packet = new Packet();
   private readonly views = new ViewCache();
   private readonly busTime = new BusTime();
+  private readonly runs = new PendingRuns();
   private readonly timing: FrameTiming;
   /** Where the camera is (fixed for the assembler's life). */
   private readonly bus: BusKind;
@@ -531,6 +560,7 @@ export class FrameAssembler {
       deviceSofInvalid: options.deviceSofInvalid ?? false,
       mjpegNoEof: options.mjpegNoEof ?? false,
       streamNoFid: options.streamNoFid ?? false,
+      copyRuns: options.copyRuns ?? null,
       trace: traceEnabled(),
     };
     this.bus = options.bus ?? 'unknown';
@@ -569,6 +599,7 @@ export class FrameAssembler {
     this.packet.clear();
     this.views.clear();
     this.busTime.clear();
+    this.runs.clear();
     this.timing.reset();
     Object.assign(this.stats, emptyStats());
     this.stats.bus = this.bus;
@@ -658,6 +689,12 @@ export class FrameAssembler {
     const base = busTime.base;
     const { views: cachedViews, starts: cachedStarts, ends: cachedEnds } = views.current!;
     const mjpeg = this.config.kind === 'mjpeg';
+    // Copies noted by the short path (with copyRuns), made before anything else touches the frame.
+    const copyRuns = this.config.copyRuns;
+    const runs = this.runs;
+    if (copyRuns !== null) runs.reserve(count);
+    const table = runs.table;
+    let pending = 0;
     for (let i = 0; i < count; i++) {
       if (statuses[i] !== COMPLETED) {
         stats.lostPackets++;
@@ -702,18 +739,37 @@ export class FrameAssembler {
           frame.bytes += dataLength;
           stats.bytes += dataLength;
           if (memory !== null) {
-            // One copy, from a subarray view cached per slot and packet (no allocation in steady streaming): the
-            // hit is checked here, a miss goes to the cache.
             const start = offset + headerLength;
-            const end = offset + length;
-            let view = cachedViews[i];
-            if (view === undefined || cachedStarts[i] !== start || cachedEnds[i] !== end) view = views.view(i, bytes, start, end);
-            memory.set(view, target.position);
+            if (copyRuns !== null) {
+              // Noted; copied with the rest of the run.
+              const row = 3 * pending++;
+              table[row] = start;
+              table[row + 1] = dataLength;
+              table[row + 2] = target.position;
+              runs.memory = memory;
+            } else {
+              // One copy, from a subarray view cached per slot and packet (no allocation in steady streaming):
+              // the hit is checked here, a miss goes to the cache.
+              const end = offset + length;
+              let view = cachedViews[i];
+              if (view === undefined || cachedStarts[i] !== start || cachedEnds[i] !== end) view = views.view(i, bytes, start, end);
+              memory.set(view, target.position);
+            }
             target.position += dataLength;
           }
-          if (expectedSize > 0 && frame.bytes === expectedSize) this.payloadEnd(info);
+          if (expectedSize > 0 && frame.bytes === expectedSize) {
+            if (pending > 0) {
+              copyRuns!(bytes, runs.memory!, table, pending);
+              pending = 0;
+            }
+            this.payloadEnd(info);
+          }
           continue;
         }
+      }
+      if (pending > 0) {
+        copyRuns!(bytes, runs.memory!, table, pending);
+        pending = 0;
       }
 
       packet.ns = last - (count - 1 - i) * interval;
@@ -729,6 +785,8 @@ export class FrameAssembler {
       if (length > checked) this.append(bytes, offset + checked, offset + length);
       this.payloadEnd(info);
     }
+    if (pending > 0) copyRuns!(bytes, runs.memory!, table, pending);
+    runs.memory = null;
     busTime.base = base + count;
   }
 
@@ -1208,8 +1266,10 @@ export class FrameAssembler {
     this.sync.hostGap = true;
     // A camera whose headers carry no usable SOF cannot say what it lost: on a bus of this host (not behind
     // USB/IP) the host's clock is then the only witness, and a true one.
+    // Before the stream's first payload no header has said whether the camera has a SOF, and no frame was open
+    // to lose anything: the gap is only counted (the first frame is judged by what it carries).
     const sofWitness = this.busTime.lastSof >= 0 && this.framing.sof !== 'unusable';
-    if (!sofWitness && this.bus !== 'usbip') {
+    if (!sofWitness && this.bus !== 'usbip' && this.stats.payloads > 0) {
       this.noteLoss(FrameFlag.LOST_TIME, `${lostIntervals} bus intervals with no transfer in flight, and no SOF in the camera's headers to say otherwise (bus: ${this.bus})`);
       this.noteLostTime(lostIntervals);
       return;

@@ -175,6 +175,7 @@ export class VideoStream implements QueueDriver {
       deviceSofInvalid: config.quirks?.invalidDeviceSof,
       mjpegNoEof: config.quirks?.mjpegNoEof,
       streamNoFid: config.quirks?.streamNoFid,
+      copyRuns: transport.copyRuns,
     });
     this.maxConsecutiveFailures = Math.max(MIN_CONSECUTIVE_FAILURES, 2 * this.plan.transfers);
   }

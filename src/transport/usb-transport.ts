@@ -174,6 +174,14 @@ export function streamFailureLimit(transfers: number): number {
 
 export type TransferCallback = (transfer: CompletedTransfer) => void;
 
+/**
+ * Copies the first `count` rows [sourceOffset, length, destinationOffset] of `table` from `source` into
+ * `destination`, checking every row first (EINVAL when one is out of bounds: nothing is written). The native
+ * transport offers the addon's C memcpy: the frame assembler hands it a run of packet payloads per call instead
+ * of one TypedArray.set per packet.
+ */
+export type CopyRuns = (source: Uint8Array, destination: Uint8Array, table: Int32Array, count: number) => void;
+
 export interface UsbTransport {
   readonly kind: 'native' | 'virtual';
   readonly info: Readonly<UsbDeviceInfo>;
@@ -204,6 +212,9 @@ export interface UsbTransport {
    * for a stream holding more than MAX_STREAM_BYTES of transfers.
    */
   startStream(options: StreamOptions, onTransfer: TransferCallback): UsbStream;
+
+  /** A copy of transfer payloads into frame memory faster than TypedArray.set per packet, when the transport has one. */
+  readonly copyRuns?: CopyRuns;
 
   on(event: 'disconnect', listener: () => void): this;
   off(event: 'disconnect', listener: () => void): this;

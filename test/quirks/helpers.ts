@@ -4,7 +4,7 @@
 import sharp from 'sharp';
 import { expect } from 'vitest';
 import { openCamera, type Camera, type OpenCameraOptions } from '../../src/camera/index.js';
-import { decodeAccessUnitStamp, decodeFrameStamp, VirtualCamera, type VirtualCameraOptions } from '../../src/virtual-camera/index.js';
+import { decodeAccessUnitStamp, decodeFrameStamp, scoreCapture, VirtualCamera, type ReceivedFrame, type VirtualCameraOptions } from '../../src/virtual-camera/index.js';
 
 export interface VerifiedFrame {
   sequence: number;
@@ -66,6 +66,59 @@ export async function streamVerified(camera: Camera, count = 60, buffers = 4): P
   }
   expect(frames).toHaveLength(count);
   return frames;
+}
+
+/**
+ * Real-time pace, where a loaded machine's host may stop listening for a while: the camera then damages frames
+ * (payloads that went out unheard) or skips captures (a newer one goes out instead), and records which
+ * (`sentFrames`). Streams until `count` unflagged frames arrived and judges every frame against that record
+ * (scoreCapture): no whole frame flagged or lost, no damaged uncompressed frame passed, and between two good
+ * frames the driver's sequence advances by the frames the camera captured in between, less at most those it
+ * skipped or sent unheard (nothing on the bus can tell of a skipped capture). Returns the good frames.
+ */
+export async function streamJudged(camera: Camera, vcam: VirtualCamera, count = 60, buffers = 4): Promise<VerifiedFrame[]> {
+  const format = camera.format!;
+  const uncompressed = format.fourcc !== 'MJPG' && format.fourcc !== 'H264' && format.fourcc !== 'HEVC' && format.fourcc !== 'H265';
+  const queue = camera.queue;
+  queue.reqbufs(buffers);
+  for (let i = 0; i < buffers; i++) queue.qbuf(i);
+  await queue.streamon();
+  const received: ReceivedFrame[] = [];
+  const good: VerifiedFrame[] = [];
+  try {
+    for await (const buffer of queue) {
+      const stamp = await stampOf(buffer.memory.slice(0, buffer.bytesused), format.fourcc, format.width, format.height);
+      received.push({ stamp: buffer.flags.error ? null : stamp, sequence: buffer.sequence, error: buffer.flags.error, timestamp: buffer.timestamp });
+      if (!buffer.flags.error) {
+        if (uncompressed) expect(buffer.bytesused).toBe(format.frameSize);
+        expect(stamp, `stamp of frame ${buffer.sequence}`).not.toBeNull();
+        good.push({ sequence: buffer.sequence, stamp: stamp!, bytesused: buffer.bytesused, timestamp: buffer.timestamp });
+      }
+      if (good.length === count || received.length === 3 * count) break;
+    }
+  } finally {
+    await queue.streamoff();
+    queue.reqbufs(0);
+  }
+  const sent = vcam.sentFrames;
+  const score = scoreCapture(sent, received);
+  const summary = JSON.stringify({ ...score, byFault: undefined });
+  expect(score.unmatched, summary).toBe(0);
+  expect(score.duplicates, summary).toBe(0);
+  expect(score.falsePositives, summary).toBe(0);
+  expect(score.wholeLost, summary).toBe(0);
+  if (uncompressed) expect(score.falseNegatives, summary).toBe(0);
+  expect(good).toHaveLength(count);
+  const frames = sent.filter((f) => f.stream === score.stream);
+  for (let i = 1; i < good.length; i++) {
+    const [a, b] = [good[i - 1]!, good[i]!];
+    const between = frames.filter((f) => f.sequence > a.stamp && f.sequence < b.stamp && (f.status === 'skipped' || f.unheard)).length;
+    const steps = b.stamp - a.stamp;
+    const advanced = b.sequence - a.sequence;
+    expect(advanced, `sequence from frame ${a.stamp} to ${b.stamp} (${between} skipped or unheard between)`).toBeLessThanOrEqual(steps);
+    expect(advanced, `sequence from frame ${a.stamp} to ${b.stamp} (${between} skipped or unheard between)`).toBeGreaterThanOrEqual(steps - between);
+  }
+  return good;
 }
 
 export const quirkNames = (camera: Camera): string[] => camera.stats.quirks.map((q) => `${q.name}:${q.source}`);

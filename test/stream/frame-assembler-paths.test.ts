@@ -3,10 +3,12 @@
  * (payloadStart / append / payloadEnd) must agree: the same frames, bytes, flags, sequence numbers, timestamps
  * and counters, whatever the packets hold. Random iso streams, mostly plausible (continuing packets, FID toggles,
  * EOF, ERR, PTS/SCR headers) with random damage (garbage headers, failed and empty packets, lost bus time,
- * failed transfers), go through two assemblers, one with the short path turned off.
+ * failed transfers), go through two assemblers, one with the short path turned off; and through a third whose
+ * short path notes its copies and makes them in runs (copyRuns, as with the native transport; here a copyRuns in
+ * JavaScript that checks its rows as the addon's does).
  */
 import { describe, expect, it } from 'vitest';
-import { TransferStatus } from '../../src/transport/usb-transport.js';
+import { TransferStatus, type CopyRuns } from '../../src/transport/usb-transport.js';
 import type { FrameAssemblerOptions, VideoFormatKind } from '../../src/stream/frame-assembler.js';
 import { assemblerRig, type FrameRecord } from './helpers/assembler-rig.js';
 import { Random } from './helpers/random.js';
@@ -49,6 +51,15 @@ function randomPacket(random: Random, state: { fid: number; pts: number; sof: nu
   return { bytes: concat(head, data) };
 }
 
+/** The addon's copyRuns in JavaScript: every row checked first, then copied. */
+const copyRuns: CopyRuns = (source, destination, table, count) => {
+  for (let r = 0; r < count; r++) {
+    const [from, length, to] = [table[3 * r]!, table[3 * r + 1]!, table[3 * r + 2]!];
+    if (from < 0 || length < 0 || to < 0 || from + length > source.length || to + length > destination.length) throw new RangeError(`row ${r} is out of bounds`);
+  }
+  for (let r = 0; r < count; r++) destination.set(source.subarray(table[3 * r]!, table[3 * r]! + table[3 * r + 1]!), table[3 * r + 2]!);
+};
+
 async function run(seed: number): Promise<void> {
   const random = new Random(seed);
   const kind = random.pick<VideoFormatKind>(['uncompressed', 'mjpeg', 'h264', 'compressed']);
@@ -67,10 +78,12 @@ async function run(seed: number): Promise<void> {
   const bufferSize = random.pick([2500, 6000, 16_384]);
   const short = await assemblerRig(options, { bufferSize, buffers: 3 });
   const long = await assemblerRig({ ...options, shortPath: false }, { bufferSize, buffers: 3 });
+  const batched = await assemblerRig({ ...options, copyRuns }, { bufferSize, buffers: 3 });
   const state = { fid: 0, pts: 0, sof: 0 };
   let now = 1_000_000_000;
   const shortFrames: FrameRecord[] = [];
   const longFrames: FrameRecord[] = [];
+  const batchedFrames: FrameRecord[] = [];
   for (let t = 0; t < 120; t++) {
     const count = random.int(1, 16);
     const packets = Array.from({ length: count }, () => randomPacket(random, state, kind));
@@ -84,20 +97,25 @@ async function run(seed: number): Promise<void> {
     });
     short.feed(transfer);
     long.feed(transfer);
+    batched.feed(transfer);
     if (random.chance(0.5)) {
       shortFrames.push(...(await short.drain()));
       longFrames.push(...(await long.drain()));
+      batchedFrames.push(...(await batched.drain()));
     }
   }
   shortFrames.push(...(await short.drain()));
   longFrames.push(...(await long.drain()));
+  batchedFrames.push(...(await batched.drain()));
   const view = (frames: FrameRecord[]) => frames.map((f) => ({ ...f, data: Buffer.from(f.data).toString('base64') }));
   expect(view(shortFrames), `seed ${seed}`).toEqual(view(longFrames));
   expect(short.assembler.stats, `seed ${seed}`).toEqual(long.assembler.stats);
+  expect(view(batchedFrames), `seed ${seed}, copyRuns`).toEqual(view(longFrames));
+  expect(batched.assembler.stats, `seed ${seed}, copyRuns`).toEqual(long.assembler.stats);
 }
 
 describe('assembler paths', () => {
-  it('the short path and the long path agree on random packets', async () => {
+  it('the short path (copying per packet, or in runs with copyRuns) and the long path agree on random packets', async () => {
     for (let seed = 1; seed <= 60; seed++) await run(seed);
   });
 });

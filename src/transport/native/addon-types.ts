@@ -115,6 +115,8 @@ export interface NativeAddon {
    * destinationOffset] in `table` (the baseline the frame assembler is measured against). EINVAL out of bounds.
    */
   memcpySlices(sources: ArrayBuffer[], destinations: ArrayBuffer[], table: Int32Array): void;
+  /** The frame assembler's copy in C (see CopyRuns in usb-transport.ts). EINVAL when a row is out of bounds. */
+  copyRuns(source: Uint8Array, destination: Uint8Array, table: Int32Array, count: number): void;
   /** Native objects alive in the process (devices, streams, transfer memory blocks): for leak tests. */
   liveObjects(): { devices: number; streams: number; blocks: number };
   /** Exposed for instanceof checks only: constructing them from JavaScript throws EINVAL. */

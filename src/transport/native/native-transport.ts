@@ -8,6 +8,7 @@ import { UvcError, uvcError } from '../../errors.js';
 import { DescriptorType, RequestType, StandardRequest } from '../../spec/usb.js';
 import type {
   ControlSetup,
+  CopyRuns,
   StreamOptions,
   TransferCallback,
   UsbDeviceInfo,
@@ -109,6 +110,8 @@ async function readActiveConfigDescriptor(device: AddonDevice, timeoutMs: number
 export class NativeTransport implements UsbTransport, StreamHost {
   readonly kind = 'native' as const;
   readonly info: Readonly<UsbDeviceInfo>;
+  /** The addon's C memcpy of packet payloads (the addon is loaded: this device was opened through it). */
+  readonly copyRuns: CopyRuns = loadNativeAddon().copyRuns;
   private readonly events = new EventEmitter();
   private readonly rawDeviceDescriptor: Uint8Array;
   private readonly rawConfigDescriptor: Uint8Array;
