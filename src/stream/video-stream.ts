@@ -11,7 +11,9 @@
  * - The device leaves: the queue is disconnected from the stream's first NO_DEVICE completion, after the
  *   completions that came back before it, as uvcvideo cancels its queue from the ESHUTDOWN completion; so the
  *   last frames the camera sent before the unplug reach the user whole. The transport's 'disconnect' event only
- *   arms a fallback, for a transport that never reports NO_DEVICE.
+ *   arms a fallback, for a transport that never reports NO_DEVICE: it fires once no completion at all has come
+ *   back for DISCONNECT_FALLBACK_MS, so a loaded machine still handing over the completions from before the
+ *   unplug is waited for, however long that takes.
  * - The endpoint keeps failing: after `maxConsecutiveFailures` transfers in a row come back failed (not a lost
  *   packet: the whole transfer), the stream stops and the queue fails with EIO (vb2_queue_error).
  */
@@ -102,7 +104,10 @@ export interface VideoStreamSink extends FrameSink {
 
 /** Transfers in a row that may fail before the stream is given up: at least this many, and two rounds of all. */
 const MIN_CONSECUTIVE_FAILURES = 16;
-/** How long a 'disconnect' event waits for the stream's NO_DEVICE completion before it cancels the queue itself. */
+/**
+ * How long after a 'disconnect' event the stream waits with no completion coming back before it cancels the queue
+ * itself (each completion starts the wait again: the NO_DEVICE one is behind them).
+ */
 const DISCONNECT_FALLBACK_MS = 500;
 
 const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(TransferStatus).map(([name, code]) => [code, name]));
@@ -250,6 +255,8 @@ export class VideoStream implements QueueDriver {
   }
 
   private readonly onTransfer = (transfer: CompletedTransfer): void => {
+    // Completions still coming back after a 'disconnect': the NO_DEVICE one is behind them, keep waiting for it.
+    this.disconnectFallback?.refresh();
     const status = transfer.status;
     if (status === TransferStatus.NO_DEVICE) {
       transfer.release();

@@ -3,7 +3,7 @@
  * is disconnected from the stream's NO_DEVICE completion, after the completions that came back before it) and an
  * endpoint that keeps failing (the stream stops and the queue fails with EIO).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
 import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { UvcError } from '../../src/errors.js';
@@ -79,6 +79,31 @@ describe('VideoStream: the device leaves', () => {
     expect(cancelled.flags.error).toBe(true);
     expect(cancelled.bytesused).toBe(0);
     queue.assertInvariants();
+  });
+
+  it("waits for NO_DEVICE as long as completions from before the unplug still come, however slowly", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { transport, queue, handle } = await setup(new SyntheticCamera(SPEC));
+      await handle.streamon();
+      const usb = transport.current!;
+      // Frame 0 (7 data packets, then 3 idle ones) goes out in two transfers of 4, which complete on the bus; then
+      // the device leaves, and the hotplug event ('disconnect') reaches JavaScript before those completions do.
+      transport.stepped.completeOldest(4);
+      transport.stepped.completeOldest(4);
+      transport.stepped.leave();
+      expect(queue.disconnected).toBe(false);
+      // A loaded machine: 300 ms between completions, 600 ms in all, longer than the fallback's 500 ms.
+      usb.beforeDeliver = () => vi.advanceTimersByTime(300);
+      for (let i = 0; i < 8 && !queue.disconnected; i++) await tick();
+      expect(usb.delivered).toBeGreaterThanOrEqual(3); // the two, then a NO_DEVICE
+      expect(queue.disconnected).toBe(true);
+      const frame = await handle.dqbuf();
+      expect(frame.flags.error).toBe(false);
+      expect(frameNumberOf('uncompressed', frame.data)).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('cancels the queue by itself when the transport never reports NO_DEVICE', async () => {

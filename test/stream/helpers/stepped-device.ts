@@ -171,6 +171,8 @@ export class SteppedStream {
   private readonly holding = new Set<CompletedTransfer>();
   /** Releases of a completion already released (harmless by contract, but a driver bug). */
   strayReleases = 0;
+  /** Runs before each completion reaches the driver: where a test lets time pass (a loaded machine). */
+  beforeDeliver: (() => void) | null = null;
 
   constructor(
     private readonly transport: SteppedTransport,
@@ -190,6 +192,7 @@ export class SteppedStream {
 
   /** Hands `transfer` to the driver as a completion of its own, whose releases are counted. */
   deliver(transfer: CompletedTransfer, onTransfer: TransferCallback): void {
+    this.beforeDeliver?.();
     this.delivered++;
     let released = false;
     const view: CompletedTransfer = Object.create(transfer, {
