@@ -278,7 +278,7 @@ export class ClockRecovery {
 
   /** The extended STC nearest to what the host time elapsed since the reference says (wraps, long pauses). */
   private unwrap(stc: number, hostNs: number, refRaw: number, refExt: number, refHostNs: number): number {
-    const raw = (stc - refRaw + TWO_32) % TWO_32;
+    const raw = (stc - refRaw) >>> 0; // both are u32: the difference mod 2^32, without a floating-point %
     const expected = ((hostNs - refHostNs) / 1e9) * this.clockFrequency;
     const wraps = Math.round((expected - raw) / TWO_32);
     return refExt + raw + wraps * TWO_32;

@@ -12,7 +12,7 @@
  *   tail of late ones. The window is locked when it spans `lockSpanNs` and that estimate is under
  *   `lockUncertaintyNs` (before `fitSpanNs`, on the prior slope: a crystal's 100 ppm cost 25 µs over 250 ms).
  */
-import { lowerEnvelope, pushLowerHull } from './lower-envelope.js';
+import { pushLowerHull } from './lower-envelope.js';
 
 export interface EnvelopeWindowOptions {
   windowNs: number;
@@ -33,6 +33,7 @@ export interface EnvelopeWindowOptions {
   refuseBeyondNs: number;
 }
 
+/** A fit as fit() and lastFit give it: the window's own record, rewritten by the next fit (read it, do not keep it). */
 export interface EnvelopeFit {
   intercept: number;
   slope: number;
@@ -52,12 +53,14 @@ const FLOOR_RANK = 8;
  * block; test/stream/envelope-window.test.ts holds the two together).
  */
 const BLOCK = 32;
+const BLOCK_SHIFT = 5;
 
 export class EnvelopeWindow {
   /** Most points held; the oldest goes when a new one would exceed it. */
   private readonly capacity: number;
   /** Storage: a ring of whole blocks, more than `capacity` points. */
   private readonly ringSize: number;
+  /** Points by ring position; one more slot, at ringSize, holds the pending point during a fit. */
   private readonly us: Float64Array;
   private readonly ys: Float64Array;
   private head = 0;
@@ -71,25 +74,25 @@ export class EnvelopeWindow {
   private pendingY = 0;
   private dirty = true;
   private fitted: EnvelopeFit | null = null;
+  /** What `fitted` points to after a fit: one record, rewritten per fit (the clock refits per frame: no allocation). */
+  private readonly record: EnvelopeFit = { intercept: 0, slope: 0, uncertainty: 0, locked: false };
   private wasLocked = false;
   /** The slope of the last locked fit: a crystal's rate error outlives a restart. */
   private priorSlope = 0;
-  /** The candidates of a fit: the points of partial blocks, the hull vertices of full ones, in order of u. */
-  private readonly scratchU: Float64Array;
-  private readonly scratchY: Float64Array;
+  /** The hull of a fit's candidates, as ring positions (see candidates in fit()). */
   private readonly hull: Int32Array;
+  /** Left by chain(): the sum of every point's u (the mean's numerator). */
+  private chainSum = 0;
   private readonly lowest = new Float64Array(FLOOR_RANK);
 
   constructor(private readonly options: EnvelopeWindowOptions) {
     this.capacity = Math.ceil(options.windowNs / options.bucketNs) + 2;
     this.ringSize = Math.ceil((this.capacity + 1) / BLOCK) * BLOCK;
-    this.us = new Float64Array(this.ringSize);
-    this.ys = new Float64Array(this.ringSize);
+    this.us = new Float64Array(this.ringSize + 1);
+    this.ys = new Float64Array(this.ringSize + 1);
     this.blockHull = new Int32Array(this.ringSize);
     this.blockHullSize = new Int32Array(this.ringSize / BLOCK);
     this.blockSum = new Float64Array(this.ringSize / BLOCK);
-    this.scratchU = new Float64Array(this.ringSize + 1);
-    this.scratchY = new Float64Array(this.ringSize + 1);
     this.hull = new Int32Array(this.ringSize + 1);
   }
 
@@ -135,57 +138,53 @@ export class EnvelopeWindow {
     this.dirty = true;
   }
 
-  /** The line through the current points (refitted if they changed); null without points or with a refused slope. */
+  /**
+   * The line through the current points (refitted if they changed); null without points or with a refused slope.
+   * A fit reads candidates in order of u: the points of partial blocks, the hull vertices of full ones, then the
+   * pending point (at ring position ringSize). They are read where they lie in the ring, not copied out.
+   */
   fit(): EnvelopeFit | null {
     if (!this.dirty) return this.fitted;
     this.dirty = false;
     this.fitted = null;
     const n = this.size;
     if (n === 0) return null;
-    const cu = this.scratchU;
-    const cy = this.scratchY;
-    const { us, ys, blockHull, blockHullSize, blockSum, ringSize } = this;
-    let m = 0;
-    let sum = 0;
-    let position = this.head;
-    for (let left = this.count; left > 0; ) {
-      const block = position / BLOCK;
-      if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
-        for (let j = 0, size = blockHullSize[block]!; j < size; j++) {
-          const at = blockHull[position + j]!;
-          cu[m] = us[at]!;
-          cy[m] = ys[at]!;
-          m++;
-        }
-        sum += blockSum[block]!;
-        position += BLOCK;
-        left -= BLOCK;
-      } else {
-        cu[m] = us[position]!;
-        cy[m] = ys[position]!;
-        sum += cu[m]!;
-        m++;
-        position++;
-        left--;
-      }
-      if (position === ringSize) position = 0;
+    const { us, ys, ringSize } = this;
+    const pending = !Number.isNaN(this.pendingBucket);
+    if (pending) {
+      us[ringSize] = this.pendingU;
+      ys[ringSize] = this.pendingY;
     }
-    if (!Number.isNaN(this.pendingBucket)) {
-      cu[m] = this.pendingU;
-      cy[m] = this.pendingY;
-      sum += this.pendingU;
-      m++;
-    }
-    const span = cu[m - 1]! - cu[0]!;
+    // The first candidate is the first point (a block's hull begins with its first point), the last the pending
+    // point or the last point (a hull ends with its last).
+    const firstU = this.count > 0 ? us[this.head]! : this.pendingU;
+    const lastU = pending ? this.pendingU : us[(this.head + this.count - 1) % ringSize]!;
+    const span = lastU - firstU;
     let free = span >= this.options.fitSpanNs && n >= 2 * FLOOR_RANK;
-    let line = lowerEnvelope(cu, cy, m, free ? null : this.priorSlope, this.hull, sum / n);
-    if (line === null) return null;
-    if (Math.abs(line.slope) > this.options.maxSlope) {
-      if (span >= this.options.refuseBeyondNs) return null;
-      free = false;
-      line = lowerEnvelope(cu, cy, m, this.priorSlope, this.hull, sum / n)!;
+    let intercept: number;
+    let slope: number;
+    if (free) {
+      const size = this.chain(pending);
+      if (size < 2) return null;
+      // The edge that spans the mean (the last edge when rounding puts the mean past the end): lower-envelope.ts.
+      const mean = this.chainSum / n;
+      const hull = this.hull;
+      let edge = 0;
+      while (edge < size - 2 && us[hull[edge + 1]!]! < mean) edge++;
+      const a = hull[edge]!;
+      const b = hull[edge + 1]!;
+      slope = (ys[b]! - ys[a]!) / (us[b]! - us[a]!);
+      intercept = ys[a]! - slope * us[a]!;
+      if (Math.abs(slope) > this.options.maxSlope) {
+        if (span >= this.options.refuseBeyondNs) return null;
+        free = false;
+      }
     }
-    let uncertainty = this.uncertainty(n, line.intercept, line.slope);
+    if (!free) {
+      slope = this.priorSlope;
+      intercept = this.floor(slope, pending);
+    }
+    let uncertainty = this.uncertainty(n, intercept!, slope!);
     // On the prior slope, a clock off by priorSlopeError drifts that much over half the window.
     if (!free) uncertainty += (this.options.priorSlopeError * span) / 2;
     // Locked once under the threshold; it stays locked until the estimate is ten times over (a new fit, more
@@ -193,9 +192,77 @@ export class EnvelopeWindow {
     const limit = this.options.lockUncertaintyNs * (this.wasLocked ? 10 : 1);
     const locked = span >= this.options.lockSpanNs && n >= 2 * FLOOR_RANK && uncertainty <= limit;
     this.wasLocked = locked;
-    if (locked && free) this.priorSlope = line.slope;
-    this.fitted = { intercept: line.intercept, slope: line.slope, uncertainty, locked };
-    return this.fitted;
+    if (locked && free) this.priorSlope = slope!;
+    const record = this.record;
+    record.intercept = intercept!;
+    record.slope = slope!;
+    record.uncertainty = uncertainty;
+    record.locked = locked;
+    this.fitted = record;
+    return record;
+  }
+
+  /**
+   * The lower hull of the candidates into this.hull, returning its size (lowerEnvelope's monotone chain, point for
+   * point), and the sum of every point's u into chainSum (block sums for full blocks, in candidate order).
+   */
+  private chain(pending: boolean): number {
+    const { us, ys, blockHull, blockHullSize, blockSum, ringSize } = this;
+    const stack = this.hull;
+    let size = 0;
+    let sum = 0;
+    let position = this.head;
+    for (let left = this.count; left > 0; ) {
+      const block = position >> BLOCK_SHIFT;
+      if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
+        for (let j = 0, vertices = blockHullSize[block]!; j < vertices; j++) size = pushLowerHull(us, ys, stack, 0, size, blockHull[position + j]!);
+        sum += blockSum[block]!;
+        position += BLOCK;
+        left -= BLOCK;
+      } else {
+        size = pushLowerHull(us, ys, stack, 0, size, position);
+        sum += us[position]!;
+        position++;
+        left--;
+      }
+      if (position === ringSize) position = 0;
+    }
+    if (pending) {
+      size = pushLowerHull(us, ys, stack, 0, size, ringSize);
+      sum += us[ringSize]!;
+    }
+    this.chainSum = sum;
+    return size;
+  }
+
+  /** The intercept of the line of slope `slope` through the lowest candidate (the first of equals, in order). */
+  private floor(slope: number, pending: boolean): number {
+    const { us, ys, blockHull, blockHullSize, ringSize } = this;
+    let intercept = Infinity;
+    let position = this.head;
+    for (let left = this.count; left > 0; ) {
+      const block = position >> BLOCK_SHIFT;
+      if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
+        for (let j = 0, vertices = blockHullSize[block]!; j < vertices; j++) {
+          const at = blockHull[position + j]!;
+          const candidate = ys[at]! - slope * us[at]!;
+          if (candidate < intercept) intercept = candidate;
+        }
+        position += BLOCK;
+        left -= BLOCK;
+      } else {
+        const candidate = ys[position]! - slope * us[position]!;
+        if (candidate < intercept) intercept = candidate;
+        position++;
+        left--;
+      }
+      if (position === ringSize) position = 0;
+    }
+    if (pending) {
+      const candidate = ys[ringSize]! - slope * us[ringSize]!;
+      if (candidate < intercept) intercept = candidate;
+    }
+    return intercept;
   }
 
   private push(u: number, y: number): void {
@@ -208,7 +275,7 @@ export class EnvelopeWindow {
     const tail = (this.head + this.count) % ringSize;
     const offset = tail & (BLOCK - 1);
     // A block's hull is made when its last point comes in, and forgotten when its first is written over.
-    if (offset === 0) this.blockHullSize[tail / BLOCK] = 0;
+    if (offset === 0) this.blockHullSize[tail >> BLOCK_SHIFT] = 0;
     this.us[tail] = u;
     this.ys[tail] = y;
     if (offset === BLOCK - 1) this.completeBlock(tail - offset);
@@ -245,7 +312,7 @@ export class EnvelopeWindow {
     const { us, ys, blockHull, blockHullSize, ringSize } = this;
     let position = this.head;
     for (let left = this.count; left > 0; ) {
-      const block = position / BLOCK;
+      const block = position >> BLOCK_SHIFT;
       if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
         let nearest = Number.POSITIVE_INFINITY;
         for (let j = 0, size = blockHullSize[block]!; j < size; j++) {
