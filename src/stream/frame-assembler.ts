@@ -506,6 +506,8 @@ interface AssemblerConfig {
   mjpegNoEof: boolean;
   streamNoFid: boolean;
   copyRuns: CopyRuns | null;
+  /** Where the camera is: whether the host's clock may witness lost bus time. */
+  bus: BusKind;
   /** NODE_DEBUG=uvc was set when the assembler was made. */
   trace: boolean;
 }
@@ -540,8 +542,6 @@ export class FrameAssembler {
   private readonly busTime = new BusTime();
   private readonly runs = new PendingRuns();
   private readonly timing: FrameTiming;
-  /** Where the camera is (fixed for the assembler's life). */
-  private readonly bus: BusKind;
 
   constructor(sink: FrameSink, options: FrameAssemblerOptions) {
     this.sink = sink;
@@ -561,10 +561,10 @@ export class FrameAssembler {
       mjpegNoEof: options.mjpegNoEof ?? false,
       streamNoFid: options.streamNoFid ?? false,
       copyRuns: options.copyRuns ?? null,
+      bus: options.bus ?? 'unknown',
       trace: traceEnabled(),
     };
-    this.bus = options.bus ?? 'unknown';
-    this.stats.bus = this.bus;
+    this.stats.bus = this.config.bus;
     this.framing.sof = this.config.deviceSofInvalid ? 'unusable' : 'unknown';
     this.stats.sofMode = this.framing.sof;
     if (!iso && !(this.config.maxPayload > 0 && this.config.transferSize > 0)) {
@@ -602,7 +602,7 @@ export class FrameAssembler {
     this.runs.clear();
     this.timing.reset();
     Object.assign(this.stats, emptyStats());
-    this.stats.bus = this.bus;
+    this.stats.bus = this.config.bus;
     if (this.config.deviceSofInvalid) this.framing.sof = 'unusable';
     this.stats.sofMode = this.framing.sof;
   }
@@ -1269,13 +1269,13 @@ export class FrameAssembler {
     // Before the stream's first payload no header has said whether the camera has a SOF, and no frame was open
     // to lose anything: the gap is only counted (the first frame is judged by what it carries).
     const sofWitness = this.busTime.lastSof >= 0 && this.framing.sof !== 'unusable';
-    if (!sofWitness && this.bus !== 'usbip' && this.stats.payloads > 0) {
-      this.noteLoss(FrameFlag.LOST_TIME, `${lostIntervals} bus intervals with no transfer in flight, and no SOF in the camera's headers to say otherwise (bus: ${this.bus})`);
+    if (!sofWitness && this.config.bus !== 'usbip' && this.stats.payloads > 0) {
+      this.noteLoss(FrameFlag.LOST_TIME, `${lostIntervals} bus intervals with no transfer in flight, and no SOF in the camera's headers to say otherwise (bus: ${this.config.bus})`);
       this.noteLostTime(lostIntervals);
       return;
     }
     if (this.config.trace) {
-      trace(`${lostIntervals} bus intervals with no transfer in flight, by the host's clock (bus: ${this.bus}): not evidence of loss by itself`);
+      trace(`${lostIntervals} bus intervals with no transfer in flight, by the host's clock (bus: ${this.config.bus}): not evidence of loss by itself`);
     }
   }
 
