@@ -43,6 +43,11 @@ export function run(cmd: string, args: readonly string[] = [], options: RunOptio
         reject(new Error(`${describeCommand(cmd, args)} exited ${code ?? signal}\n${stdout}${stderr}`));
       } else resolve(result);
     });
+    // A program that exits without reading its input (gcc -print-file-name, on a slow guest before the write)
+    // closes the pipe first: EPIPE on stdin is then no failure of ours; its exit status says how it went.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') stderr += `\n(stdin: ${err.message})`;
+    });
     child.stdin.end(options.input ?? '');
   });
 }
