@@ -69,7 +69,11 @@ export function unplugged(device: TestDevice): void {
           expect.objectContaining({ code: 'ENODEV' }),
         );
       }
-      expect(completionsAtNotice).toBe(statuses.length);
+      // Every completion with data came before the notice; what comes after it can only be transfers that were
+      // still in flight when the device left, coming back empty (on a loaded machine libusb reaps them over several
+      // passes: 3 of 7 came after the notice in one kernel-rig run).
+      expect(completionsAtNotice).toBeGreaterThanOrEqual(0);
+      expect(statuses.slice(completionsAtNotice).filter((s) => s === TransferStatus.COMPLETED), `statuses ${statuses.join(',')}, notice after ${completionsAtNotice}`).toEqual([]);
       await stream.stop();
       expect(stream.stats.inFlight).toBe(0);
       await streaming.close();

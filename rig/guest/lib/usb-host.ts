@@ -4,7 +4,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { parseVhciStatus, DEFAULT_VHCI_SYSFS, type VhciPort } from '../../../src/usbip/vhci-attach.js';
-import { run, waitFor } from './exec.js';
+import { run, sleep, waitFor } from './exec.js';
 
 const SYSFS_USB = '/sys/bus/usb/devices';
 
@@ -74,7 +74,19 @@ export async function usbipList(host = '127.0.0.1'): Promise<string> {
 /** `usbip attach -r HOST -b BUSID`; returns the vhci port it took. */
 export async function usbipAttach(busid: string, host = '127.0.0.1'): Promise<number> {
   const before = new Set((await vhciPorts()).filter((p) => p.state !== PORT_FREE).map((p) => p.port));
-  await run('usbip', ['attach', '-r', host, '-b', busid], { timeoutMs: 120_000 });
+  // `usbip: error: open vhci_driver`: the tool reads every vhci port's sysfs state and the udev device behind each
+  // one in use; right after another attach (two cameras, one after the other) that device may not be registered
+  // yet and the tool gives up before attaching anything. Seen once in a stress run on a loaded host: retried,
+  // that error only, after a pause; any other failure fails at once.
+  for (let attempt = 1; ; attempt++) {
+    const result = await run('usbip', ['attach', '-r', host, '-b', busid], { timeoutMs: 120_000, allowFailure: true });
+    if (result.code === 0) break;
+    const transient = /open vhci_driver/.test(result.stderr);
+    if (!transient || attempt === 5) {
+      throw new Error(`usbip attach -r ${host} -b ${busid} exited ${result.code ?? result.signal}\n${result.stdout}${result.stderr}`);
+    }
+    await sleep(1000);
+  }
   const taken = (await vhciPorts()).find((p) => p.state !== PORT_FREE && !before.has(p.port));
   if (taken === undefined) throw new Error(`usbip attach -b ${busid} succeeded but no vhci port is in use`);
   return taken.port;
