@@ -143,7 +143,12 @@ export function lifecycle(device: TestDevice): void {
         env,
       );
       expect(r).toMatchObject({ status: 0, signal: null });
-      expect(r.results).toEqual([{ stopped: 20 }]);
+      // Stopped once, at the 20th completion: the rest of the batch that held it may still reach the callback
+      // (the addon hands completions over in batches; stop() promises nothing after it resolves, and the JS
+      // transport drops the rest itself). A kernel-rig stress round saw 21.
+      expect(r.results).toHaveLength(1);
+      expect(r.results[0]!.stopped).toBeGreaterThanOrEqual(20);
+      expect(r.results[0]!.stopped).toBeLessThan(20 + 8); // at most the rest of one batch (kMaxBatch, native/stream_wrap.cc)
       await claimable(device, plan);
     });
 
