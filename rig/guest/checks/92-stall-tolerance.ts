@@ -150,7 +150,11 @@ export default async function check(ctx: CheckContext): Promise<void> {
       await control.close();
     }
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
-    const camera = await openCamera(info);
+    // Spares for the stall in bus time at the rig's pace: the camera runs in 'fast' pace, and in a guest with the
+    // host to itself its bus runs ahead of real time (193 frames in 10 s at 10 fps nominal, 2026-12-07), so the
+    // default 250 ms of bus time went by within a 200 ms stall (20 intervals lost, no frame). A real bus keeps
+    // real time, where the default covers it; here 1000 ms covers a bus up to 5 × fast.
+    const camera = await openCamera(info, { stallToleranceMs: 1000 });
     try {
       const format = await camera.setFormat({ fourcc: 'YUYV', width: WIDTH, height: HEIGHT });
       ctx.log(`negotiated ${format.fourcc} ${format.width}x${format.height} @ ${format.fps} fps over ${format.transfer} (alt ${format.altSetting}, ${format.bytesPerInterval} B/interval)`);
