@@ -37,6 +37,22 @@ export async function stampOf(data: Uint8Array, fourcc: string, width: number, h
   return decodeFrameStamp({ data, width, height, format });
 }
 
+const isUncompressed = (fourcc: string): boolean => fourcc !== 'MJPG' && fourcc !== 'H264' && fourcc !== 'HEVC' && fourcc !== 'H265';
+
+/** Runs `body` with `buffers` buffers queued and the stream on; stops the stream and frees the buffers after. */
+async function streaming(camera: Camera, buffers: number, body: (queue: Camera['queue']) => Promise<void>): Promise<void> {
+  const queue = camera.queue;
+  queue.reqbufs(buffers);
+  for (let i = 0; i < buffers; i++) queue.qbuf(i);
+  await queue.streamon();
+  try {
+    await body(queue);
+  } finally {
+    await queue.streamoff();
+    queue.reqbufs(0);
+  }
+}
+
 /**
  * Streams `count` frames from the camera's current format and checks each: not flagged, the exact size of an
  * uncompressed frame, and the stamp the camera put in it equal to the frame's sequence number (so no frame was
@@ -44,13 +60,9 @@ export async function stampOf(data: Uint8Array, fourcc: string, width: number, h
  */
 export async function streamVerified(camera: Camera, count = 60, buffers = 4): Promise<VerifiedFrame[]> {
   const format = camera.format!;
-  const uncompressed = format.fourcc !== 'MJPG' && format.fourcc !== 'H264' && format.fourcc !== 'HEVC' && format.fourcc !== 'H265';
-  const queue = camera.queue;
-  queue.reqbufs(buffers);
-  for (let i = 0; i < buffers; i++) queue.qbuf(i);
-  await queue.streamon();
+  const uncompressed = isUncompressed(format.fourcc);
   const frames: VerifiedFrame[] = [];
-  try {
+  await streaming(camera, buffers, async (queue) => {
     for await (const buffer of queue) {
       const frame = { sequence: buffer.sequence, stamp: -1, bytesused: buffer.bytesused, timestamp: buffer.timestamp };
       expect(buffer.flags.error, `frame ${buffer.sequence} flagged`).toBe(false);
@@ -60,10 +72,7 @@ export async function streamVerified(camera: Camera, count = 60, buffers = 4): P
       frames.push(frame);
       if (frames.length === count) break;
     }
-  } finally {
-    await queue.streamoff();
-    queue.reqbufs(0);
-  }
+  });
   expect(frames).toHaveLength(count);
   return frames;
 }
@@ -78,14 +87,10 @@ export async function streamVerified(camera: Camera, count = 60, buffers = 4): P
  */
 export async function streamJudged(camera: Camera, vcam: VirtualCamera, count = 60, buffers = 4): Promise<VerifiedFrame[]> {
   const format = camera.format!;
-  const uncompressed = format.fourcc !== 'MJPG' && format.fourcc !== 'H264' && format.fourcc !== 'HEVC' && format.fourcc !== 'H265';
-  const queue = camera.queue;
-  queue.reqbufs(buffers);
-  for (let i = 0; i < buffers; i++) queue.qbuf(i);
-  await queue.streamon();
+  const uncompressed = isUncompressed(format.fourcc);
   const received: ReceivedFrame[] = [];
   const good: VerifiedFrame[] = [];
-  try {
+  await streaming(camera, buffers, async (queue) => {
     for await (const buffer of queue) {
       const stamp = await stampOf(buffer.memory.slice(0, buffer.bytesused), format.fourcc, format.width, format.height);
       received.push({ stamp: buffer.flags.error ? null : stamp, sequence: buffer.sequence, error: buffer.flags.error, timestamp: buffer.timestamp });
@@ -96,10 +101,7 @@ export async function streamJudged(camera: Camera, vcam: VirtualCamera, count = 
       }
       if (good.length === count || received.length === 3 * count) break;
     }
-  } finally {
-    await queue.streamoff();
-    queue.reqbufs(0);
-  }
+  });
   const sent = vcam.sentFrames;
   const score = scoreCapture(sent, received);
   const summary = JSON.stringify({ ...score, byFault: undefined });
