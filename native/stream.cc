@@ -169,6 +169,13 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
       }
     }
     slot.completed_at_ns = now;
+    if (r == LIBUSB_ERROR_NO_DEVICE && in_flight_ > 0) {
+      // Transfers the device completed before it left may still be waiting to be reaped: they go first.
+      gone_slot_ = index;
+      gone_deferred_ += 1;
+      *gone = true;
+      break;
+    }
     if (r != LIBUSB_ERROR_NO_DEVICE) FailureLocked(slot, now);
     notify |= ReadyLocked(slot);
     if (r == LIBUSB_ERROR_NO_DEVICE) {
@@ -307,6 +314,11 @@ void LIBUSB_CALL StreamState::OnTransfer(libusb_transfer* transfer) {
       } else if (self->in_flight_ == 0 && self->empty_since_ns_ == 0) {
         self->empty_since_ns_ = now;
       }
+      // The last transfer from before the unplug is back: now the refused resubmit's NO_DEVICE may follow.
+      if (self->in_flight_ == 0 && self->gone_slot_ >= 0) {
+        if (self->ReadyLocked(self->slots_[self->gone_slot_])) notify = true;
+        self->gone_slot_ = -1;
+      }
       drained = self->DrainedLocked();
     }
   }
@@ -370,6 +382,10 @@ int StreamState::TakeReady(int max, bool* more) {
 
 void StreamState::StopLocked() {
   stopping_ = true;
+  if (gone_slot_ >= 0) {
+    free_.push_back(gone_slot_);  // its unplug notice is moot: the stream is stopping
+    gone_slot_ = -1;
+  }
   for (Slot& slot : slots_) {
     switch (slot.state) {
       case SlotState::kInFlight:
@@ -438,6 +454,7 @@ StreamStats StreamState::Stats() {
   stats.spares_low = free_low_;
   stats.starved = starved_;
   stats.failures = failures_total_;
+  stats.gone_deferred = gone_deferred_;
   return stats;
 }
 

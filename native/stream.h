@@ -75,6 +75,7 @@ struct StreamStats {
   int spares_low = 0;          // fewest free slots seen since the start (0: JavaScript fell behind by all spares)
   double starved = 0;          // times nothing was in flight because JavaScript held every slot
   double failures = 0;         // failed completions and submits
+  double gone_deferred = 0;    // unplug notices from a refused resubmit, held behind transfers still in flight
 };
 
 // A completion record, as JavaScript reads it (doubles, in this order).
@@ -204,6 +205,11 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   bool stopping_ = false;
   // The engine stopped the stream itself (FailureLimit): what was ready before the final failure is still told.
   bool gave_up_ = false;
+  // A resubmit the kernel refused because the device left (usbfs refuses at once, while the transfers it completed
+  // before the unplug may not be reaped yet): that slot's NO_DEVICE completion waits here until nothing is in
+  // flight, so JavaScript gets the last frames' data before it hears of the unplug (-1: none waiting).
+  int gone_slot_ = -1;
+  double gone_deferred_ = 0;
   bool drained_ = false;
   bool abandoned_ = false;
 

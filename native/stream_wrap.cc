@@ -174,6 +174,7 @@ Napi::Value StreamWrap::Stats(const Napi::CallbackInfo& info) {
   result.Set("sparesLow", stats.spares_low);
   result.Set("starved", stats.starved);
   result.Set("failures", stats.failures);
+  result.Set("goneDeferred", stats.gone_deferred);
   return result;
 }
 

@@ -13,6 +13,8 @@
 #                    against hangs and must hold on a loaded machine
 #   UVC_RIG_KERNEL   kernel package to use instead of the current linux-image-6.1.0-*-amd64
 #   UVC_RIG_SMP / UVC_RIG_MEM   guest CPUs (default 2) and memory (default 2G)
+#   UVC_RIG_NODE_DEBUG  NODE_DEBUG for the checks (e.g. `uvc`: the driver's trace of why each frame ended, in the
+#                    check's log)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RIG=$ROOT/rig
@@ -146,6 +148,7 @@ mkdir -p "$RUN"
   printf 'UVC_RIG_CHECKS=%q\n' "${UVC_RIG_CHECKS:-}"
   printf 'UVC_RIG_REPEAT=%q\n' "$REPEAT"
   printf 'UVC_RIG_TIME_FACTOR=%q\n' "${UVC_RIG_TIME_FACTOR:-3}"
+  printf 'UVC_RIG_NODE_DEBUG=%q\n' "${UVC_RIG_NODE_DEBUG:-}"
   printf 'UVC_RIG_RUNNER=%q\n' "$RIG/.out/rig/guest/runner.js"
   printf 'UVC_RIG_MODULES=%q\n' "$MODULES_LOADED"
 } >"$RUN/guest.env"

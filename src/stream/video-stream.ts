@@ -28,6 +28,7 @@ import {
 } from '../transport/usb-transport.js';
 import type { QueueDriver } from '../queue/buffer-queue.js';
 import type { TimestampStats } from './frame-timing.js';
+import { trace, traceEnabled } from './assembly-trace.js';
 import { FrameAssembler, type AssemblerStats, type BusKind, type FrameSink, type VideoFormatKind } from './frame-assembler.js';
 import { planTransfers, streamOptionsFor, type TransferPlan } from './transfer-sizing.js';
 
@@ -207,7 +208,7 @@ export class VideoStream implements QueueDriver {
   start(): void {
     if (this.usbStream !== null || this.stopping !== null) throw uvcError('EBUSY', 'the video stream is running');
     if (this.transport.isDisconnected) {
-      this.handleDisconnect();
+      this.handleDisconnect('the transport was already disconnected at start');
       throw uvcError('ENODEV', 'the device is gone');
     }
     this.assembler.reset();
@@ -218,7 +219,7 @@ export class VideoStream implements QueueDriver {
       this.usbStream = this.transport.startStream(streamOptionsFor(this.config.endpoint, this.plan), this.onTransfer);
     } catch (error) {
       this.transport.off('disconnect', this.onDisconnect);
-      if (isUvcError(error, 'ENODEV')) this.handleDisconnect();
+      if (isUvcError(error, 'ENODEV')) this.handleDisconnect('the transport stream could not start: ENODEV');
       throw error;
     }
   }
@@ -237,7 +238,7 @@ export class VideoStream implements QueueDriver {
         this.usbStream = null;
         this.stopping = null;
         // Stopped while the NO_DEVICE completion was still awaited: the queue must learn the device is gone.
-        if (this.disconnectFallback !== null) this.handleDisconnect();
+        if (this.disconnectFallback !== null) this.handleDisconnect('stopped while waiting for the NO_DEVICE completion');
       }
     })();
     this.stopping = stopping;
@@ -260,7 +261,7 @@ export class VideoStream implements QueueDriver {
     const status = transfer.status;
     if (status === TransferStatus.NO_DEVICE) {
       transfer.release();
-      this.handleDisconnect();
+      this.handleDisconnect('a transfer came back NO_DEVICE');
       return;
     }
     // A failed stream keeps what comes back: released, it would only be resubmitted to the broken endpoint.
@@ -285,11 +286,14 @@ export class VideoStream implements QueueDriver {
 
   private readonly onDisconnect = (): void => {
     if (this.usbStream === null || this.stopping !== null) {
-      this.handleDisconnect();
+      this.handleDisconnect('the transport said the device left, with no stream running');
       return;
     }
     // The transfers that completed before the device left are still on their way: wait for NO_DEVICE.
-    this.disconnectFallback ??= setTimeout(() => this.handleDisconnect(), DISCONNECT_FALLBACK_MS);
+    this.disconnectFallback ??= setTimeout(
+      () => this.handleDisconnect(`the transport said the device left and no completion came back for ${DISCONNECT_FALLBACK_MS} ms`),
+      DISCONNECT_FALLBACK_MS,
+    );
   };
 
   /** The endpoint keeps failing: stop asking it, and tell the queue (and the camera) why frames stopped. */
@@ -307,13 +311,14 @@ export class VideoStream implements QueueDriver {
     this.onStreamError?.(error);
   }
 
-  private handleDisconnect(): void {
+  private handleDisconnect(why: string): void {
     if (this.disconnectFallback !== null) {
       clearTimeout(this.disconnectFallback);
       this.disconnectFallback = null;
     }
     if (this.disconnectHandled) return;
     this.disconnectHandled = true;
+    if (traceEnabled()) trace(`device gone (${why}): the queue is cancelled`);
     this.sink.disconnect();
     // Let the transport unwind the callback we may be inside before stopping it.
     queueMicrotask(() => {

@@ -19,6 +19,7 @@
  *   the reason ('protocol-error', 'resource-limit') in `closed`.
  */
 import type { Socket } from 'node:net';
+import { debuglog } from 'node:util';
 import { UvcError } from '../errors.js';
 import { ENDPOINT_DIR_IN } from '../spec/usb.js';
 import {
@@ -45,6 +46,8 @@ import {
   encodeRetUnlink,
 } from './protocol.js';
 import { UrbFramer } from './urb-framer.js';
+
+const debug = debuglog('usbip');
 
 export type UsbipCloseReason =
   /** The host closed the connection (usbip detach, vhci shutdown). */
@@ -239,8 +242,16 @@ export class UsbipDeviceSession {
     if (reason === 'device-unplugged') {
       // What the device sent before it left is on the wire: let the replies already written reach the host
       // (destroy() would drop whatever the socket had not flushed yet), then close.
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), 2000).unref();
+      const socket = this.socket;
+      const t0 = Date.now();
+      debug('device unplugged: %d bytes of replies not yet handed to the kernel; ending the connection', socket.writableLength);
+      socket.once('finish', () => debug('unplug: every reply handed to the kernel after %d ms', Date.now() - t0));
+      socket.once('close', () => debug('unplug: connection closed after %d ms', Date.now() - t0));
+      socket.end();
+      setTimeout(() => {
+        if (!socket.destroyed) debug('unplug: the host did not close within 2000 ms; %d bytes of replies still unsent are dropped', socket.writableLength);
+        socket.destroy();
+      }, 2000).unref();
     } else {
       this.socket.destroy();
     }

@@ -14,6 +14,7 @@ import { isUvcError } from '../../../src/errors.js';
 import { decodeFrameStamp } from '../../../src/virtual-camera/index.js';
 import { CAMERA_PID, CAMERA_VID, findServedCamera } from '../lib/camera-helpers.js';
 import { assert, type CheckContext } from '../lib/check.js';
+import { run } from '../lib/exec.js';
 import { ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
 import { usbipAttach, usbipDetach, waitForUsbDevice, waitForUsbDeviceGone } from '../lib/usb-host.js';
 import { waitForDriver } from '../lib/video-device.js';
@@ -102,6 +103,9 @@ export default async function check(ctx: CheckContext): Promise<void> {
         const message = error instanceof Error ? error.message : String(error);
         ctx.log(`FAILED: ${message}`);
         failures.push(message);
+        // The kernel's side of that unplug (vhci_hcd's connection teardown, a cut reply), for the log.
+        const dmesg = (await run('dmesg', [], { timeoutMs: 10_000, allowFailure: true })).stdout.trim().split('\n');
+        ctx.log(`dmesg after the failure (last 30 lines):\n    ${dmesg.slice(-30).join('\n    ')}`);
       }
     }
   }

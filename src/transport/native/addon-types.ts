@@ -70,6 +70,8 @@ export interface AddonStreamStats {
   starved: number;
   /** Failed completions and submits. */
   failures: number;
+  /** Resubmits refused because the device left, whose NO_DEVICE completion waited for the transfers in flight. */
+  goneDeferred: number;
 }
 
 export interface AddonStream {

@@ -10,6 +10,7 @@
  * interrupt bInterval rule; one bus interval for bulk). For bulk nothing is lost on the wire (the device waits),
  * but the count still says how long the stream was starved.
  */
+import { debuglog } from 'node:util';
 import { uvcError, type UvcError } from '../../errors.js';
 import type {
   CompletedTransfer,
@@ -22,6 +23,8 @@ import type {
 import { TRANSFER_STATUS_ERROR, TransferStatus, streamFailureLimit } from '../usb-transport.js';
 import { RecordField, type AddonDevice, type AddonStream, type AddonStreamSlot } from './addon-types.js';
 import { nativeCall, nativeCallSync } from './native-errors.js';
+
+const trace = debuglog('uvc');
 
 class NativeCompletedTransfer implements CompletedTransfer {
   constructor(
@@ -62,6 +65,8 @@ export class NativeStream implements UsbStream {
   private stopPromise: Promise<void> | undefined;
   private stopRequested = false;
   private failed: UvcError | undefined;
+  /** The first NO_DEVICE completion was traced (NODE_DEBUG=uvc). */
+  private goneTraced = false;
 
   constructor(
     device: AddonDevice,
@@ -126,7 +131,14 @@ export class NativeStream implements UsbStream {
       const status = record[RecordField.STATUS]! as TransferStatusCode;
       const sequence = record[RecordField.SEQUENCE]!;
       this.heldSequence[slot] = sequence;
-      if (status === TransferStatus.NO_DEVICE) this.host.noteDisconnect();
+      if (status === TransferStatus.NO_DEVICE) {
+        if (trace.enabled && !this.goneTraced) {
+          this.goneTraced = true;
+          const held = this.raw.stats().goneDeferred;
+          trace(`endpoint 0x${this.options.endpoint.toString(16)}: the device left (a transfer came back NO_DEVICE; resubmits refused meanwhile and held behind the transfers in flight: ${held})`);
+        }
+        this.host.noteDisconnect();
+      }
       const final = record[RecordField.FINAL] === 1;
       if (final) {
         const code = TRANSFER_STATUS_ERROR[status] ?? 'EIO';
