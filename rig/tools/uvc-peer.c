@@ -3,12 +3,16 @@
  * for every format the camera offers and every frame size of it, at the frame size's default interval, libuvc
  * negotiates the mode (its own probe/commit, uvc_get_stream_ctrl_format_size), streams, and this program checks
  * each frame libuvc delivers: an uncompressed frame of exactly width x height x bytes-per-pixel bytes, an MJPEG
- * frame that starts with SOI and ends with EOI.
+ * frame that starts with SOI and ends with EOI. It streams each mode until libuvc has delivered --frames whole
+ * frames (or --timeout seconds passed), counting the bad ones it delivered on the way: libuvc delivers a frame cut
+ * by a lost transfer (its 5 s transfer timeout, say) unflagged, so the caller must judge those against the camera's
+ * own record of what the host lost.
  *
  *   uvc-peer [--vid 0x1209] [--pid 0x0001] [--frames 3] [--timeout 120] [--out DIR]
  *
- * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 seconds=1.2`, or
- * `negotiate=<libuvc's error>`; with --out, each mode's frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
+ * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 seconds=1.2` (frames:
+ * all it delivered until the last good one; with bad > 0, `first_bad=frame <libuvc's sequence>: <bytes> bytes`), or
+ * `negotiate=<libuvc's error>`; with --out, each mode's good frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
  * `RESULT ok` (every mode negotiated and streamed --frames good frames) or `RESULT fail <why>`.
  *
  * rig-link: -luvc
@@ -39,7 +43,7 @@ static double now(void) {
 static void on_frame(uvc_frame_t *frame, void *user) {
   struct mode_state *s = user;
   pthread_mutex_lock(&s->lock);
-  if (s->frames < s->want) {
+  if (s->good < s->want) {
     const unsigned char *p = frame->data;
     size_t n = frame->data_bytes;
     int ok;
@@ -141,7 +145,7 @@ int main(int argc, char **argv) {
       }
       for (;;) {
         pthread_mutex_lock(&s.lock);
-        int done = s.frames >= want;
+        int done = s.good >= want;
         pthread_mutex_unlock(&s.lock);
         if (done || now() - t0 > timeout) break;
         usleep(10000);

@@ -97,8 +97,9 @@ describe('a request the host cancels (iso)', () => {
     const { camera, packet } = await isoCamera({ speed: 'full' }, 64, 48);
     while (camera.sentFrames.length === 0) await tick(2); // the sensor has captured a frame
     const controller = new AbortController();
-    const a = isoRequest(camera, 2000, packet, controller.signal);
-    await tick(25);
+    // 4 s of intervals; cancelled after more than a frame period (33 ms) of them passed: a capture fell in them.
+    const a = isoRequest(camera, 4000, packet, controller.signal);
+    await tick(80);
     controller.abort();
     expect((await a.reply).status).toBe('cancelled');
     const hit = cancelled(camera);

@@ -2,10 +2,11 @@
  * The VirtualCamera as a model for serve.ts (`--options` are its VirtualCameraOptions), with a record of the class
  * requests it refused, so a check can tell a refusal by the device (a STALL it logged here) from one the host's
  * driver made without asking it. Served with `call <method>`: stalledRequests(), clearStalledRequests(),
- * controlValue(), videoStats(), and the camera's own setPrivacyShutter(), pressButton(), unplug(), replug(), …
+ * controlValue(), videoStats(), damagedFrames(), and the camera's own setPrivacyShutter(), pressButton(), unplug(),
+ * replug(), …
  */
 import type { ControlReply, SetupPacket } from '../../../src/transport/device-model.js';
-import { VirtualCamera, type VirtualCameraOptions } from '../../../src/virtual-camera/index.js';
+import { VirtualCamera, type FrameFault, type SentFrame, type VirtualCameraOptions } from '../../../src/virtual-camera/index.js';
 
 export interface StalledRequest {
   bRequest: number;
@@ -18,6 +19,19 @@ export interface StalledRequest {
   data: number[];
   /** bRequestErrorCode the device gave for it (its REQUEST_ERROR_CODE control, read from the model directly). */
   errorCode: number | null;
+}
+
+/** A frame the camera's ground truth (sentFrames) records as damaged: no host can have had it whole. */
+export interface DamagedFrame {
+  stream: number;
+  sequence: number;
+  status: SentFrame['status'];
+  faults: FrameFault[];
+  /**
+   * A later frame of its stream went out to a listening host: the stream went on past it. False for a frame cut
+   * by whatever ended its stream (the host's stop cancels the request holding the frame on the wire).
+   */
+  streamWentOn: boolean;
 }
 
 const TYPE_MASK = 0x60;
@@ -54,6 +68,16 @@ export class RecordingCamera extends VirtualCamera {
   /** A control's current value as the device holds it (its fields, e.g. [pan, tilt]). */
   controlValue(name: string): number[] {
     return this.controls.current(this.controls.definition(name));
+  }
+
+  /** Every damaged frame in the ground truth (the newest sentFramesLimit records), oldest first. */
+  damagedFrames(): DamagedFrame[] {
+    const records = this.sentFrames;
+    const lastHeard = new Map<number, number>();
+    for (const f of records) if (f.status === 'sent' && !f.unheard) lastHeard.set(f.stream, Math.max(lastHeard.get(f.stream) ?? -1, f.sequence));
+    return records
+      .filter((f) => f.damaged)
+      .map((f) => ({ stream: f.stream, sequence: f.sequence, status: f.status, faults: [...f.faults], streamWentOn: (lastHeard.get(f.stream) ?? -1) > f.sequence }));
   }
 
   /** What the device's video function did: frames sent and frames it captured but could not send. */
