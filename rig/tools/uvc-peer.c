@@ -3,7 +3,7 @@
  * for every format the camera offers and every frame size of it, at the frame size's default interval, libuvc
  * negotiates the mode (its own probe/commit, uvc_get_stream_ctrl_format_size), streams, and this program checks
  * each frame libuvc delivers: an uncompressed frame of exactly width x height x bytes-per-pixel bytes, an MJPEG
- * frame that starts with SOI and ends with EOI. It streams each mode until libuvc has delivered --frames whole
+ * frame that is one whole JPEG (SOI, its segments, one scan, EOI). It streams each mode until libuvc has delivered --frames whole
  * frames (or --timeout seconds passed), counting the bad ones it delivered on the way: libuvc delivers a frame cut
  * by a lost transfer (its 5 s transfer timeout, say) unflagged, so the caller must judge those against the camera's
  * own record of what the host lost.
@@ -40,6 +40,37 @@ static double now(void) {
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/*
+ * A whole baseline JPEG: SOI, marker segments up to SOS, entropy-coded data in which 0xFF is only ever followed by a
+ * stuffed 0x00 or a restart marker, and EOI as the last two bytes. Starting with SOI and ending with EOI is not
+ * enough: when the frames between two of the same FID are lost (a cancelled transfer), libuvc joins the head of
+ * one frame to the next one, SOI ... SOI ... EOI.
+ */
+static int whole_jpeg(const unsigned char *p, size_t n) {
+  if (n < 4 || p[0] != 0xff || p[1] != 0xd8 || p[n - 2] != 0xff || p[n - 1] != 0xd9) return 0;
+  size_t i = 2;
+  for (;;) {
+    if (i + 4 > n || p[i] != 0xff) return 0;
+    unsigned char m = p[i + 1];
+    if (m == 0xff) {
+      i++;
+      continue;
+    }
+    if (m == 0xd8 || m == 0xd9 || (m >= 0xd0 && m <= 0xd7)) return 0;
+    size_t len = ((size_t)p[i + 2] << 8) | p[i + 3];
+    if (len < 2) return 0;
+    i += 2 + len;
+    if (m == 0xda) break;
+  }
+  for (; i < n - 2; i++) {
+    if (p[i] != 0xff) continue;
+    unsigned char b = p[i + 1];
+    if (b != 0x00 && !(b >= 0xd0 && b <= 0xd7)) return 0;
+    i++;
+  }
+  return i == n - 2;
+}
+
 static void on_frame(uvc_frame_t *frame, void *user) {
   struct mode_state *s = user;
   pthread_mutex_lock(&s->lock);
@@ -48,7 +79,7 @@ static void on_frame(uvc_frame_t *frame, void *user) {
     size_t n = frame->data_bytes;
     int ok;
     if (s->expected > 0) ok = n == s->expected;
-    else ok = n >= 4 && p[0] == 0xff && p[1] == 0xd8 && p[n - 2] == 0xff && p[n - 1] == 0xd9;
+    else ok = whole_jpeg(p, n);
     s->frames++;
     if (ok) {
       s->good++;

@@ -10,10 +10,10 @@
  * and on LIBUSB_TRANSFER_TIMED_OUT drops the data and resubmits: a frame cut that way is delivered, unflagged (it
  * has no damage flag). At 'fast' pace the camera fills a request as fast as it renders, and on a loaded TCG guest a
  * 1080p MJPEG render takes seconds: a request holding a frame's tail while the next frame renders outlives the 5 s,
- * the host unlinks it, and its data is lost. The camera records that ('host-cancelled'); so per transfer kind
- * libuvc may deliver at most as many bad frames as the camera says the host cut while the stream went on (a frame
- * cut by the stop at the end of a mode explains nothing). More bad frames than that fail: the camera's fault, or
- * an unexplained loss.
+ * the host unlinks it, and its data is lost. The camera records that ('host-cancelled'); so in each mode libuvc
+ * may deliver at most as many bad frames as the camera says the host cut before libuvc's last good frame (frames
+ * cut by the stop at the end of a mode come after it and explain nothing). More bad frames than that fail: the
+ * camera's fault, or an unexplained loss. The evidence is logged either way.
  */
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import sharp from 'sharp';
@@ -70,19 +70,14 @@ async function judge(ctx: CheckContext, label: string, options: Record<string, u
     if (r.stderr.trim() !== '') ctx.log(`${label}: stderr: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`);
     if (lines.at(-1) !== 'RESULT ok') problems.push(`${label}: libuvc: ${lines.at(-1) ?? `exit ${r.code}`}`);
 
-    // libuvc's bad frames against the frames the camera says the host cut while its stream went on.
-    const bad = lines.reduce((n, l) => n + Number(/ bad=(\d+)/.exec(l)?.[1] ?? 0), 0);
-    const damaged = (await served.call('damagedFrames')) as DamagedFrame[];
-    const cut = damaged.filter((d) => d.faults.includes('host-cancelled') && d.streamWentOn);
-    const show = (list: DamagedFrame[]) => (list.length === 0 ? 'none' : list.map((d) => `${d.stream}/${d.sequence} [${d.faults.join(',')}]`).join(' '));
-    ctx.log(`${label}: libuvc delivered ${bad} bad frame(s); the camera records ${cut.length} cut by the host's cancellation mid-stream (stream/sequence): ${show(cut)}`);
-    ctx.log(`${label}: other damaged frames (the end of a stream, or a camera fault): ${show(damaged.filter((d) => !cut.includes(d)))}`);
-    if (bad > cut.length) {
-      problems.push(`${label}: libuvc delivered ${bad} bad frame(s), the camera records only ${cut.length} cut by the host (a transfer timeout): ${bad - cut.length} unexplained`);
-    }
-
+    // Every mode: FRAMES whole frames, stamped, stamps increasing.
+    const goodStamps = new Map<string, (number | null)[]>();
     for (const file of (await readdir(out)).sort()) {
-      const stamps = await stampsOf(`${out}/${file}`);
+      const stamps = await stampsOf(`${out}/${file}`).catch((e: Error) => {
+        problems.push(`${label}: ${file}: not a sequence of whole frames: ${e.message}`);
+        return [];
+      });
+      goodStamps.set(file.replace(/\.raw$/, ''), stamps);
       ctx.log(`${label}: ${file}: stamps ${stamps.join(' ')}`);
       if (stamps.length !== FRAMES) problems.push(`${label}: ${file}: ${stamps.length} whole frames saved, not ${FRAMES}`);
       if (stamps.some((s) => s === null)) problems.push(`${label}: ${file}: a frame without a readable stamp`);
@@ -90,6 +85,35 @@ async function judge(ctx: CheckContext, label: string, options: Record<string, u
         if (stamps[i] !== null && stamps[i - 1] !== null && stamps[i]! <= stamps[i - 1]!) problems.push(`${label}: ${file}: stamp ${stamps[i]} after ${stamps[i - 1]}`);
       }
     }
+
+    // libuvc's bad frames against the camera's record of what the host cut. Each mode libuvc streamed is one stream
+    // of the camera, in order (a new camera per transfer kind). A bad frame came before the mode's last good one, so
+    // only frames cut before that frame can explain it: the stop at the end of a mode cancels every transfer still
+    // queued, while the camera goes on filling the others, and cuts frames after it.
+    const streamed = lines.flatMap((l) => {
+      const m = /^mode=(\S+) (\d+)x(\d+)@\d+ negotiate=ok payload=\d+ frames=\d+ good=\d+ bad=(\d+)/.exec(l);
+      return m ? [{ mode: `${m[1]}-${m[2]}x${m[3]}`, bad: Number(m[4]) }] : [];
+    });
+    const damaged = (await served.call('damagedFrames')) as DamagedFrame[];
+    const streams = (await served.call('streamsBegun')) as number;
+    const session = ((await served.stats()).session ?? {}) as Record<string, unknown>;
+    ctx.log(`${label}: USB/IP unlinks: of pending URBs ${String(session.unlinkedPending)}, of answered ones ${String(session.unlinkedCompleted)}`);
+    const show = (list: DamagedFrame[]) => (list.length === 0 ? 'none' : list.map((d) => `${d.stream}/${d.sequence} [${d.faults.join(',')}]`).join(' '));
+    ctx.log(`${label}: the camera's damaged frames (stream/sequence [faults]), ${streams} streams: ${show(damaged)}`);
+    if (streams !== streamed.length && streamed.some((m) => m.bad > 0)) {
+      problems.push(`${label}: the camera began ${streams} streams for ${streamed.length} modes: libuvc's bad frames cannot be matched to its record`);
+    }
+    let bad = 0;
+    let explained = 0;
+    streamed.forEach(({ mode, bad: modeBad }, stream) => {
+      const last = Math.max(-1, ...(goodStamps.get(mode) ?? []).map((s) => s ?? -1));
+      const cut = damaged.filter((d) => d.stream === stream && d.sequence < last && d.faults.includes('host-cancelled'));
+      bad += modeBad;
+      explained += Math.min(modeBad, cut.length);
+      if (modeBad > 0 || cut.length > 0) ctx.log(`${label}: ${mode} (stream ${stream}): libuvc delivered ${modeBad} bad frame(s) before frame ${last}; the camera records ${cut.length} cut by the host before it: ${show(cut)}`);
+      if (modeBad > cut.length) problems.push(`${label}: ${mode}: libuvc delivered ${modeBad} bad frame(s), the camera records ${cut.length} cut by the host (a transfer timeout) before its last good frame: ${modeBad - cut.length} unexplained`);
+    });
+    ctx.log(`${label}: libuvc's bad frames: ${bad}, explained by the host's cancellation: ${explained}`);
   } finally {
     await rm(out, { recursive: true, force: true });
     if (port !== undefined) await usbipDetach(port).catch(() => undefined);

@@ -2,7 +2,7 @@
  * The VirtualCamera as a model for serve.ts (`--options` are its VirtualCameraOptions), with a record of the class
  * requests it refused, so a check can tell a refusal by the device (a STALL it logged here) from one the host's
  * driver made without asking it. Served with `call <method>`: stalledRequests(), clearStalledRequests(),
- * controlValue(), videoStats(), damagedFrames(), and the camera's own setPrivacyShutter(), pressButton(), unplug(),
+ * controlValue(), videoStats(), damagedFrames(), streamsBegun(), and the camera's own setPrivacyShutter(), pressButton(), unplug(),
  * replug(), …
  */
 import type { ControlReply, SetupPacket } from '../../../src/transport/device-model.js';
@@ -27,11 +27,6 @@ export interface DamagedFrame {
   sequence: number;
   status: SentFrame['status'];
   faults: FrameFault[];
-  /**
-   * A later frame of its stream went out to a listening host: the stream went on past it. False for a frame cut
-   * by whatever ended its stream (the host's stop cancels the request holding the frame on the wire).
-   */
-  streamWentOn: boolean;
 }
 
 const TYPE_MASK = 0x60;
@@ -72,12 +67,12 @@ export class RecordingCamera extends VirtualCamera {
 
   /** Every damaged frame in the ground truth (the newest sentFramesLimit records), oldest first. */
   damagedFrames(): DamagedFrame[] {
-    const records = this.sentFrames;
-    const lastHeard = new Map<number, number>();
-    for (const f of records) if (f.status === 'sent' && !f.unheard) lastHeard.set(f.stream, Math.max(lastHeard.get(f.stream) ?? -1, f.sequence));
-    return records
-      .filter((f) => f.damaged)
-      .map((f) => ({ stream: f.stream, sequence: f.sequence, status: f.status, faults: [...f.faults], streamWentOn: (lastHeard.get(f.stream) ?? -1) > f.sequence }));
+    return this.sentFrames.filter((f) => f.damaged).map((f) => ({ stream: f.stream, sequence: f.sequence, status: f.status, faults: [...f.faults] }));
+  }
+
+  /** Streams that captured a frame since the camera was made (the ground truth's stream numbers run 0…n−1). */
+  streamsBegun(): number {
+    return this.sentFrames.reduce((n, f) => Math.max(n, f.stream + 1), 0);
   }
 
   /** What the device's video function did: frames sent and frames it captured but could not send. */
