@@ -3,20 +3,24 @@
  * for every format the camera offers and every frame size of it, at the frame size's default interval, libuvc
  * negotiates the mode (its own probe/commit, uvc_get_stream_ctrl_format_size), streams, and this program checks
  * each frame libuvc delivers: an uncompressed frame of exactly width x height x bytes-per-pixel bytes, an MJPEG
- * frame that is one whole JPEG (SOI, its segments, one scan, EOI). It streams each mode until libuvc has delivered --frames whole
- * frames (or --timeout seconds passed), counting the bad ones it delivered on the way: libuvc delivers a frame cut
- * by a lost transfer (its 5 s transfer timeout, say) unflagged, so the caller must judge those against the camera's
- * own record of what the host lost.
+ * frame that is one whole JPEG (SOI, its segments, one scan, EOI). It streams each mode until libuvc has delivered
+ * --frames whole frames (or --timeout seconds passed), counting the bad ones it delivered on the way: libuvc
+ * delivers a frame cut by a lost transfer (its 5 s transfer timeout, say) unflagged, so the caller must judge those
+ * against the camera's own record of what the host lost.
  *
  *   uvc-peer [--vid 0x1209] [--pid 0x0001] [--frames 3] [--timeout 120] [--out DIR]
  *
- * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 seconds=1.2` (frames:
- * all it delivered until the last good one; with bad > 0, `first_bad=frame <libuvc's sequence>: <bytes> bytes`), or
+ * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 timeouts=0 dropped=0
+ * seconds=1.2` (frames: all it delivered until the last good one; timeouts: transfers libusb ended for their timeout
+ * meanwhile, dropped: the frames whose data had reached the host in them; with bad > 0, `first_bad=frame <libuvc's
+ * sequence>: <bytes> bytes`), or
  * `negotiate=<libuvc's error>`; with --out, each mode's good frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
  * `RESULT ok` (every mode negotiated and streamed --frames good frames) or `RESULT fail <why>`.
  *
  * rig-link: -luvc
  */
+#include <dlfcn.h>
+#include <libusb-1.0/libusb.h>
 #include <libuvc/libuvc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,7 +36,63 @@ struct mode_state {
   size_t expected; /* exact frame size for an uncompressed format; 0 for MJPEG */
   FILE *out;
   char first_bad[160];
+  /* Host-side evidence: transfers libusb ended with LIBUSB_TRANSFER_TIMED_OUT, and the frames (runs of one FID) of
+   * the video data in them, which libuvc throws away. */
+  int timeouts, dropped;
 };
+
+/* The mode being streamed, for the transfer watch below. */
+static struct mode_state *streaming_mode;
+
+/*
+ * The transfer watch. libuvc's stream transfers go through libusb_submit_transfer; this program defines that
+ * symbol, so libuvc's calls land here (the executable's definition comes first), and hands them on to libusb's
+ * (dlsym RTLD_NEXT) with its own callback in front of libuvc's. A transfer libusb cancelled for its timeout keeps the
+ * data that had arrived (libusb's usbfs backend copies it for cancelled URBs too, iso packets and bulk alike): that
+ * is video the host received and libuvc dropped, which the camera counts as delivered. Counted until the mode has
+ * its good frames, like the bad ones.
+ */
+static libusb_transfer_cb_fn libuvc_callback;
+
+static int fid_runs(const struct libusb_transfer *t) {
+  int runs = 0, fid = -1;
+  if (t->num_iso_packets == 0) {
+    const unsigned char *p = t->buffer;
+    return t->actual_length > 2 && p[0] >= 2 && t->actual_length > p[0] ? 1 : 0;
+  }
+  for (int i = 0; i < t->num_iso_packets; i++) {
+    const struct libusb_iso_packet_descriptor *d = &t->iso_packet_desc[i];
+    const unsigned char *p = libusb_get_iso_packet_buffer_simple((struct libusb_transfer *)t, (unsigned)i);
+    if (d->actual_length < 2 || p[0] < 2 || d->actual_length <= p[0]) continue;
+    if ((p[1] & 1) != fid) runs++;
+    fid = p[1] & 1;
+  }
+  return runs;
+}
+
+static void LIBUSB_CALL watched_callback(struct libusb_transfer *t) {
+  struct mode_state *s = streaming_mode;
+  if (s != NULL && t->status == LIBUSB_TRANSFER_TIMED_OUT) {
+    pthread_mutex_lock(&s->lock);
+    if (s->good < s->want) {
+      s->timeouts++;
+      s->dropped += fid_runs(t);
+    }
+    pthread_mutex_unlock(&s->lock);
+  }
+  libuvc_callback(t);
+}
+
+int libusb_submit_transfer(struct libusb_transfer *t) {
+  static int (*submit)(struct libusb_transfer *);
+  if (submit == NULL) submit = (int (*)(struct libusb_transfer *))dlsym(RTLD_NEXT, "libusb_submit_transfer");
+  int stream = (t->type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS || t->type == LIBUSB_TRANSFER_TYPE_BULK) && (t->endpoint & 0x80);
+  if (stream && t->callback != watched_callback) {
+    libuvc_callback = t->callback;
+    t->callback = watched_callback;
+  }
+  return submit(t);
+}
 
 static double now(void) {
   struct timespec t;
@@ -166,10 +226,12 @@ int main(int argc, char **argv) {
         s.out = fopen(path, "wb");
       }
       double t0 = now();
+      streaming_mode = &s;
       r = uvc_start_streaming(devh, &ctrl, on_frame, &s, 0);
       if (r < 0) {
         printf("mode=%s negotiate=ok payload=%u start=%s\n", mode, ctrl.dwMaxPayloadTransferSize, uvc_strerror(r));
         fflush(stdout);
+        streaming_mode = NULL;
         if (!failed++) snprintf(first_failure, sizeof first_failure, "%s: start streaming: %s", mode, uvc_strerror(r));
         if (s.out) fclose(s.out);
         continue;
@@ -182,9 +244,10 @@ int main(int argc, char **argv) {
         usleep(10000);
       }
       uvc_stop_streaming(devh);
+      streaming_mode = NULL;
       if (s.out) fclose(s.out);
-      printf("mode=%s negotiate=ok payload=%u frames=%d good=%d bad=%d seconds=%.1f%s%s\n", mode, ctrl.dwMaxPayloadTransferSize, s.frames, s.good,
-             s.bad, now() - t0, s.first_bad[0] ? " first_bad=" : "", s.first_bad);
+      printf("mode=%s negotiate=ok payload=%u frames=%d good=%d bad=%d timeouts=%d dropped=%d seconds=%.1f%s%s\n", mode, ctrl.dwMaxPayloadTransferSize,
+             s.frames, s.good, s.bad, s.timeouts, s.dropped, now() - t0, s.first_bad[0] ? " first_bad=" : "", s.first_bad);
       fflush(stdout);
       if (s.good < want && !failed++) {
         snprintf(first_failure, sizeof first_failure, "%s: %d good frames of %d in %d s%s%s", mode, s.good, want, timeout, s.first_bad[0] ? ", " : "",

@@ -2,7 +2,7 @@
  * A peer userspace driver judges the virtual camera (issue 12.5): Debian's libuvc, in C over libusb
  * (rig/tools/uvc-peer), negotiates every mode the default camera offers (each format, each frame size, at its
  * default interval) with its own probe/commit and streams each until it has 3 whole frames (an uncompressed
- * frame of exactly its size, a JPEG from SOI to EOI), over iso and over bulk. Those must carry the camera's frame
+ * frame of exactly its size, one whole JPEG: SOI, segments, one scan, EOI), over iso and over bulk. Those must carry the camera's frame
  * stamp, increasing frame to frame. A mode libuvc refuses, or streams short of 3 whole frames, fails.
  *
  * Bad frames on the way are judged against the camera's ground truth (issue 20). libuvc submits ~100 transfers
@@ -10,10 +10,13 @@
  * and on LIBUSB_TRANSFER_TIMED_OUT drops the data and resubmits: a frame cut that way is delivered, unflagged (it
  * has no damage flag). At 'fast' pace the camera fills a request as fast as it renders, and on a loaded TCG guest a
  * 1080p MJPEG render takes seconds: a request holding a frame's tail while the next frame renders outlives the 5 s,
- * the host unlinks it, and its data is lost. The camera records that ('host-cancelled'); so in each mode libuvc
- * may deliver at most as many bad frames as the camera says the host cut before libuvc's last good frame (frames
- * cut by the stop at the end of a mode come after it and explain nothing). More bad frames than that fail: the
- * camera's fault, or an unexplained loss. The evidence is logged either way.
+ * the host unlinks it, and its data is lost. The camera records that ('host-cancelled') when the unlink finds the
+ * request still pending; when its reply was already on the way, the data reaches the guest but libusb reports the
+ * transfer timed out all the same and libuvc drops it, which uvc-peer sees (its libusb_submit_transfer watch:
+ * `dropped`). So in each mode libuvc may deliver at most as many bad frames as the camera says the host cut before
+ * libuvc's last good frame plus the frames uvc-peer saw dropped that way (frames cut by the stop at the end of a mode
+ * come after it and explain nothing). More bad frames than that fail: the camera's fault, or an unexplained loss.
+ * The evidence is logged either way.
  */
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import sharp from 'sharp';
@@ -91,8 +94,8 @@ async function judge(ctx: CheckContext, label: string, options: Record<string, u
     // only frames cut before that frame can explain it: the stop at the end of a mode cancels every transfer still
     // queued, while the camera goes on filling the others, and cuts frames after it.
     const streamed = lines.flatMap((l) => {
-      const m = /^mode=(\S+) (\d+)x(\d+)@\d+ negotiate=ok payload=\d+ frames=\d+ good=\d+ bad=(\d+)/.exec(l);
-      return m ? [{ mode: `${m[1]}-${m[2]}x${m[3]}`, bad: Number(m[4]) }] : [];
+      const m = /^mode=(\S+) (\d+)x(\d+)@\d+ negotiate=ok payload=\d+ frames=\d+ good=\d+ bad=(\d+) timeouts=(\d+) dropped=(\d+)/.exec(l);
+      return m ? [{ mode: `${m[1]}-${m[2]}x${m[3]}`, bad: Number(m[4]), timeouts: Number(m[5]), dropped: Number(m[6]) }] : [];
     });
     const damaged = (await served.call('damagedFrames')) as DamagedFrame[];
     const streams = (await served.call('streamsBegun')) as number;
@@ -105,13 +108,21 @@ async function judge(ctx: CheckContext, label: string, options: Record<string, u
     }
     let bad = 0;
     let explained = 0;
-    streamed.forEach(({ mode, bad: modeBad }, stream) => {
+    streamed.forEach(({ mode, bad: modeBad, timeouts, dropped }, stream) => {
       const last = Math.max(-1, ...(goodStamps.get(mode) ?? []).map((s) => s ?? -1));
       const cut = damaged.filter((d) => d.stream === stream && d.sequence < last && d.faults.includes('host-cancelled'));
+      const known = cut.length + dropped;
       bad += modeBad;
-      explained += Math.min(modeBad, cut.length);
-      if (modeBad > 0 || cut.length > 0) ctx.log(`${label}: ${mode} (stream ${stream}): libuvc delivered ${modeBad} bad frame(s) before frame ${last}; the camera records ${cut.length} cut by the host before it: ${show(cut)}`);
-      if (modeBad > cut.length) problems.push(`${label}: ${mode}: libuvc delivered ${modeBad} bad frame(s), the camera records ${cut.length} cut by the host (a transfer timeout) before its last good frame: ${modeBad - cut.length} unexplained`);
+      explained += Math.min(modeBad, known);
+      if (modeBad > 0 || cut.length > 0 || timeouts > 0) {
+        ctx.log(
+          `${label}: ${mode} (stream ${stream}): libuvc delivered ${modeBad} bad frame(s) before frame ${last}; the camera records ${cut.length} cut ` +
+            `by the host before it (${show(cut)}); libusb timed out ${timeouts} transfer(s), with data of ${dropped} frame(s) in them that libuvc dropped`,
+        );
+      }
+      if (modeBad > known) {
+        problems.push(`${label}: ${mode}: libuvc delivered ${modeBad} bad frame(s); the host's cancellations account for ${known} (camera ${cut.length}, libusb ${dropped}): ${modeBad - known} unexplained`);
+      }
     });
     ctx.log(`${label}: libuvc's bad frames: ${bad}, explained by the host's cancellation: ${explained}`);
   } finally {

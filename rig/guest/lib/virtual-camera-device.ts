@@ -2,8 +2,8 @@
  * The VirtualCamera as a model for serve.ts (`--options` are its VirtualCameraOptions), with a record of the class
  * requests it refused, so a check can tell a refusal by the device (a STALL it logged here) from one the host's
  * driver made without asking it. Served with `call <method>`: stalledRequests(), clearStalledRequests(),
- * controlValue(), videoStats(), damagedFrames(), streamsBegun(), and the camera's own setPrivacyShutter(), pressButton(), unplug(),
- * replug(), …
+ * controlValue(), videoStats(), damagedFrames(), streamsBegun(), and the camera's own setPrivacyShutter(),
+ * pressButton(), unplug(), replug(), …
  */
 import type { ControlReply, SetupPacket } from '../../../src/transport/device-model.js';
 import { VirtualCamera, type FrameFault, type SentFrame, type VirtualCameraOptions } from '../../../src/virtual-camera/index.js';
