@@ -12,7 +12,7 @@
  *
  * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 timeouts=0 dropped=0
  * seconds=1.2` (frames: all it delivered until the last good one; timeouts: transfers libusb ended for their timeout
- * meanwhile, dropped: the frames whose data had reached the host in them; with bad > 0, `first_bad=frame <libuvc's
+ * meanwhile, dropped: the frames (distinct PTS) whose data had reached the host in them; with bad > 0, `first_bad=frame <libuvc's
  * sequence>: <bytes> bytes`), or
  * `negotiate=<libuvc's error>`; with --out, each mode's good frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
  * `RESULT ok` (every mode negotiated and streamed --frames good frames) or `RESULT fail <why>`.
@@ -36,9 +36,10 @@ struct mode_state {
   size_t expected; /* exact frame size for an uncompressed format; 0 for MJPEG */
   FILE *out;
   char first_bad[160];
-  /* Host-side evidence: transfers libusb ended with LIBUSB_TRANSFER_TIMED_OUT, and the frames (runs of one FID) of
-   * the video data in them, which libuvc throws away. */
+  /* Host-side evidence: transfers libusb ended with LIBUSB_TRANSFER_TIMED_OUT, and the distinct frames (by the
+   * PTS in their payload headers) of the video data in them, which libuvc throws away. */
   int timeouts, dropped;
+  unsigned dropped_pts[1024];
 };
 
 /* The mode being streamed, for the transfer watch below. */
@@ -54,20 +55,17 @@ static struct mode_state *streaming_mode;
  */
 static libusb_transfer_cb_fn libuvc_callback;
 
-static int fid_runs(const struct libusb_transfer *t) {
-  int runs = 0, fid = -1;
-  if (t->num_iso_packets == 0) {
-    const unsigned char *p = t->buffer;
-    return t->actual_length > 2 && p[0] >= 2 && t->actual_length > p[0] ? 1 : 0;
+/* A payload that carries video data: note its frame (by PTS; a payload without one counts as a frame of its own). */
+static void note_dropped(struct mode_state *s, const unsigned char *p, unsigned length) {
+  if (length < 2 || p[0] < 2 || length <= p[0]) return;
+  if (p[0] >= 6 && (p[1] & 0x04)) {
+    unsigned pts = p[2] | (p[3] << 8) | (p[4] << 16) | ((unsigned)p[5] << 24);
+    int n = s->dropped < 1024 ? s->dropped : 1024;
+    for (int i = 0; i < n; i++)
+      if (s->dropped_pts[i] == pts) return;
+    if (s->dropped < 1024) s->dropped_pts[s->dropped] = pts;
   }
-  for (int i = 0; i < t->num_iso_packets; i++) {
-    const struct libusb_iso_packet_descriptor *d = &t->iso_packet_desc[i];
-    const unsigned char *p = libusb_get_iso_packet_buffer_simple((struct libusb_transfer *)t, (unsigned)i);
-    if (d->actual_length < 2 || p[0] < 2 || d->actual_length <= p[0]) continue;
-    if ((p[1] & 1) != fid) runs++;
-    fid = p[1] & 1;
-  }
-  return runs;
+  s->dropped++;
 }
 
 static void LIBUSB_CALL watched_callback(struct libusb_transfer *t) {
@@ -76,7 +74,9 @@ static void LIBUSB_CALL watched_callback(struct libusb_transfer *t) {
     pthread_mutex_lock(&s->lock);
     if (s->good < s->want) {
       s->timeouts++;
-      s->dropped += fid_runs(t);
+      if (t->num_iso_packets == 0) note_dropped(s, t->buffer, (unsigned)t->actual_length);
+      for (int i = 0; i < t->num_iso_packets; i++)
+        note_dropped(s, libusb_get_iso_packet_buffer_simple(t, (unsigned)i), t->iso_packet_desc[i].actual_length);
     }
     pthread_mutex_unlock(&s->lock);
   }
