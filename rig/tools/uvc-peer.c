@@ -3,16 +3,24 @@
  * for every format the camera offers and every frame size of it, at the frame size's default interval, libuvc
  * negotiates the mode (its own probe/commit, uvc_get_stream_ctrl_format_size), streams, and this program checks
  * each frame libuvc delivers: an uncompressed frame of exactly width x height x bytes-per-pixel bytes, an MJPEG
- * frame that starts with SOI and ends with EOI.
+ * frame that is one whole JPEG (SOI, its segments, one scan, EOI). It streams each mode until libuvc has delivered
+ * --frames whole frames (or --timeout seconds passed), counting the bad ones it delivered on the way: libuvc
+ * delivers a frame cut by a lost transfer (its 5 s transfer timeout, say) unflagged, so the caller must judge those
+ * against the camera's own record of what the host lost.
  *
  *   uvc-peer [--vid 0x1209] [--pid 0x0001] [--frames 3] [--timeout 120] [--out DIR]
  *
- * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 seconds=1.2`, or
- * `negotiate=<libuvc's error>`; with --out, each mode's frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
+ * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 timeouts=0 dropped=0
+ * seconds=1.2` (frames: all it delivered until the last good one; timeouts: transfers libusb ended for their timeout
+ * meanwhile, dropped: the frames (distinct PTS) whose data had reached the host in them; with bad > 0, `first_bad=frame <libuvc's
+ * sequence>: <bytes> bytes`), or
+ * `negotiate=<libuvc's error>`; with --out, each mode's good frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
  * `RESULT ok` (every mode negotiated and streamed --frames good frames) or `RESULT fail <why>`.
  *
  * rig-link: -luvc
  */
+#include <dlfcn.h>
+#include <libusb-1.0/libusb.h>
 #include <libuvc/libuvc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,7 +36,63 @@ struct mode_state {
   size_t expected; /* exact frame size for an uncompressed format; 0 for MJPEG */
   FILE *out;
   char first_bad[160];
+  /* Host-side evidence: transfers libusb ended with LIBUSB_TRANSFER_TIMED_OUT, and the distinct frames (by the
+   * PTS in their payload headers) of the video data in them, which libuvc throws away. */
+  int timeouts, dropped;
+  unsigned dropped_pts[1024];
 };
+
+/* The mode being streamed, for the transfer watch below. */
+static struct mode_state *streaming_mode;
+
+/*
+ * The transfer watch. libuvc's stream transfers go through libusb_submit_transfer; this program defines that
+ * symbol, so libuvc's calls land here (the executable's definition comes first), and hands them on to libusb's
+ * (dlsym RTLD_NEXT) with its own callback in front of libuvc's. A transfer libusb cancelled for its timeout keeps the
+ * data that had arrived (libusb's usbfs backend copies it for cancelled URBs too, iso packets and bulk alike): that
+ * is video the host received and libuvc dropped, which the camera counts as delivered. Counted until the mode has
+ * its good frames, like the bad ones.
+ */
+static libusb_transfer_cb_fn libuvc_callback;
+
+/* A payload that carries video data: note its frame (by PTS; a payload without one counts as a frame of its own). */
+static void note_dropped(struct mode_state *s, const unsigned char *p, unsigned length) {
+  if (length < 2 || p[0] < 2 || length <= p[0]) return;
+  if (p[0] >= 6 && (p[1] & 0x04)) {
+    unsigned pts = p[2] | (p[3] << 8) | (p[4] << 16) | ((unsigned)p[5] << 24);
+    int n = s->dropped < 1024 ? s->dropped : 1024;
+    for (int i = 0; i < n; i++)
+      if (s->dropped_pts[i] == pts) return;
+    if (s->dropped < 1024) s->dropped_pts[s->dropped] = pts;
+  }
+  s->dropped++;
+}
+
+static void LIBUSB_CALL watched_callback(struct libusb_transfer *t) {
+  struct mode_state *s = streaming_mode;
+  if (s != NULL && t->status == LIBUSB_TRANSFER_TIMED_OUT) {
+    pthread_mutex_lock(&s->lock);
+    if (s->good < s->want) {
+      s->timeouts++;
+      if (t->num_iso_packets == 0) note_dropped(s, t->buffer, (unsigned)t->actual_length);
+      for (int i = 0; i < t->num_iso_packets; i++)
+        note_dropped(s, libusb_get_iso_packet_buffer_simple(t, (unsigned)i), t->iso_packet_desc[i].actual_length);
+    }
+    pthread_mutex_unlock(&s->lock);
+  }
+  libuvc_callback(t);
+}
+
+int libusb_submit_transfer(struct libusb_transfer *t) {
+  static int (*submit)(struct libusb_transfer *);
+  if (submit == NULL) submit = (int (*)(struct libusb_transfer *))dlsym(RTLD_NEXT, "libusb_submit_transfer");
+  int stream = (t->type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS || t->type == LIBUSB_TRANSFER_TYPE_BULK) && (t->endpoint & 0x80);
+  if (stream && t->callback != watched_callback) {
+    libuvc_callback = t->callback;
+    t->callback = watched_callback;
+  }
+  return submit(t);
+}
 
 static double now(void) {
   struct timespec t;
@@ -36,15 +100,46 @@ static double now(void) {
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/*
+ * A whole baseline JPEG: SOI, marker segments up to SOS, entropy-coded data in which 0xFF is only ever followed by a
+ * stuffed 0x00 or a restart marker, and EOI as the last two bytes. Starting with SOI and ending with EOI is not
+ * enough: when the frames between two of the same FID are lost (a cancelled transfer), libuvc joins the head of
+ * one frame to the next one, SOI ... SOI ... EOI.
+ */
+static int whole_jpeg(const unsigned char *p, size_t n) {
+  if (n < 4 || p[0] != 0xff || p[1] != 0xd8 || p[n - 2] != 0xff || p[n - 1] != 0xd9) return 0;
+  size_t i = 2;
+  for (;;) {
+    if (i + 4 > n || p[i] != 0xff) return 0;
+    unsigned char m = p[i + 1];
+    if (m == 0xff) {
+      i++;
+      continue;
+    }
+    if (m == 0xd8 || m == 0xd9 || (m >= 0xd0 && m <= 0xd7)) return 0;
+    size_t len = ((size_t)p[i + 2] << 8) | p[i + 3];
+    if (len < 2) return 0;
+    i += 2 + len;
+    if (m == 0xda) break;
+  }
+  for (; i < n - 2; i++) {
+    if (p[i] != 0xff) continue;
+    unsigned char b = p[i + 1];
+    if (b != 0x00 && !(b >= 0xd0 && b <= 0xd7)) return 0;
+    i++;
+  }
+  return i == n - 2;
+}
+
 static void on_frame(uvc_frame_t *frame, void *user) {
   struct mode_state *s = user;
   pthread_mutex_lock(&s->lock);
-  if (s->frames < s->want) {
+  if (s->good < s->want) {
     const unsigned char *p = frame->data;
     size_t n = frame->data_bytes;
     int ok;
     if (s->expected > 0) ok = n == s->expected;
-    else ok = n >= 4 && p[0] == 0xff && p[1] == 0xd8 && p[n - 2] == 0xff && p[n - 1] == 0xd9;
+    else ok = whole_jpeg(p, n);
     s->frames++;
     if (ok) {
       s->good++;
@@ -131,25 +226,28 @@ int main(int argc, char **argv) {
         s.out = fopen(path, "wb");
       }
       double t0 = now();
+      streaming_mode = &s;
       r = uvc_start_streaming(devh, &ctrl, on_frame, &s, 0);
       if (r < 0) {
         printf("mode=%s negotiate=ok payload=%u start=%s\n", mode, ctrl.dwMaxPayloadTransferSize, uvc_strerror(r));
         fflush(stdout);
+        streaming_mode = NULL;
         if (!failed++) snprintf(first_failure, sizeof first_failure, "%s: start streaming: %s", mode, uvc_strerror(r));
         if (s.out) fclose(s.out);
         continue;
       }
       for (;;) {
         pthread_mutex_lock(&s.lock);
-        int done = s.frames >= want;
+        int done = s.good >= want;
         pthread_mutex_unlock(&s.lock);
         if (done || now() - t0 > timeout) break;
         usleep(10000);
       }
       uvc_stop_streaming(devh);
+      streaming_mode = NULL;
       if (s.out) fclose(s.out);
-      printf("mode=%s negotiate=ok payload=%u frames=%d good=%d bad=%d seconds=%.1f%s%s\n", mode, ctrl.dwMaxPayloadTransferSize, s.frames, s.good,
-             s.bad, now() - t0, s.first_bad[0] ? " first_bad=" : "", s.first_bad);
+      printf("mode=%s negotiate=ok payload=%u frames=%d good=%d bad=%d timeouts=%d dropped=%d seconds=%.1f%s%s\n", mode, ctrl.dwMaxPayloadTransferSize,
+             s.frames, s.good, s.bad, s.timeouts, s.dropped, now() - t0, s.first_bad[0] ? " first_bad=" : "", s.first_bad);
       fflush(stdout);
       if (s.good < want && !failed++) {
         snprintf(first_failure, sizeof first_failure, "%s: %d good frames of %d in %d s%s%s", mode, s.good, want, timeout, s.first_bad[0] ? ", " : "",

@@ -136,7 +136,9 @@ export class BulkInEndpoint {
     const i = this.queue.indexOf(p);
     if (i < 0) return;
     this.queue.splice(i, 1);
-    // Bytes already in an aborted transfer are lost with it, as on a real host controller.
+    // Bytes already in an aborted transfer are lost with it, as on a real host controller: the frames they
+    // belong to cannot reach the host whole.
+    if (p.filled > 0) for (const record of p.frames) noteFault(record, 'host-cancelled');
     this.finish(p, 'cancelled');
     this.pump();
   }

@@ -7,12 +7,17 @@
  *
  * Every interval's packet carries a payload header; video data follows while a frame is being sent, up to the
  * alternate setting's bytes per interval (and never more than the device's dwMaxPayloadTransferSize).
+ *
+ * A request the host cancels (an unlink: a transfer timeout, a stop) loses what it carries: the frames whose data
+ * went into it get the 'host-cancelled' fault. In fast pace that is what the fill put in it before the abort (the
+ * fill stops there); in real time, the intervals of it that had passed on the bus when the abort came.
  */
 import type { DeviceReplyStatus, EndpointReply, EndpointRequest, IsoPacketSlots } from '../transport/device-model.js';
 import { PacketStatus } from '../transport/device-model.js';
 import { AbortWatch } from './abort-watch.js';
 import type { CompletionDelay } from './completion-delay.js';
 import { sofFrameNumber, type BusClock } from './bus-clock.js';
+import { noteFault, type SentFrame } from './sent-frames.js';
 import type { Payload, VideoStream } from './video-stream.js';
 
 export interface IsoEndpointPort {
@@ -42,9 +47,11 @@ interface Pending {
   detach: () => void;
   /** Intervals that passed with no request queued just before this one: the host's loss (missedIntervals). */
   missed: number;
-  /** Fast pace: the request is being filled; an abort is noted and honoured when the fill ends. */
+  /** Fast pace: the request is being filled; an abort is noted, stops the fill, and is honoured when it ends. */
   filling: boolean;
   aborted: boolean;
+  /** Ground-truth records of the frames whose data it holds (fast pace). */
+  frames: SentFrame[];
 }
 
 function emptyPackets(iso: IsoPacketSlots, status: number): void {
@@ -109,6 +116,7 @@ export class IsoInEndpoint {
         missed: linked ? this.hostMissed() : tail ? 0 : Math.max(0, start - this.servedUntil),
         filling: false,
         aborted: false,
+        frames: [],
       };
       if (linked) this.hostInFlight++;
       const signal = request.signal;
@@ -172,14 +180,49 @@ export class IsoInEndpoint {
   }
 
   private abort(p: Pending): void {
-    const i = this.queue.indexOf(p);
-    if (i < 0) return;
+    if (!this.queue.includes(p)) return;
     if (p.filling) {
       p.aborted = true;
       return;
     }
+    if (this.clock.pace === 'realtime') this.cancelOnTheBus(p);
+    const i = this.queue.indexOf(p);
+    if (i < 0) return;
     this.queue.splice(i, 1);
     this.finish(p, 'cancelled');
+    if (i === 0 && this.clock.pace === 'realtime') {
+      // The timer was set for its end: the new head completes at its own.
+      if (this.timer) clearTimeout(this.timer);
+      if (this.immediate) clearImmediate(this.immediate);
+      this.timer = null;
+      this.immediate = null;
+      this.schedule();
+    }
+  }
+
+  /**
+   * Real time: the host cancels a request some of whose intervals have already passed. The device sent the
+   * stream into them, for this request: that data is lost with it (host-cancelled); the rest of its intervals
+   * pass with no request (a bus gap, noted when the stream is carried over them).
+   */
+  private cancelOnTheBus(p: Pending): void {
+    const now = this.clock.now();
+    if (now <= p.start) return;
+    // The requests before it own the intervals before its own: those whose time has come complete first (their
+    // timer may not have fired yet).
+    while (!this.closed && this.queue[0] !== p && this.queue[0]!.end <= now) {
+      const head = this.queue[0]!;
+      if (!this.carryTo(head.start) || !this.fillSync(head)) return;
+      this.queue.shift();
+      this.finish(head, 'ok');
+    }
+    if (this.closed || this.queue[0] !== p || !this.carryTo(p.start)) return;
+    const until = Math.min(now, p.end);
+    if (!this.port.stream.skip(p.start, until, this.port.capacity(), 'host-cancelled')) {
+      this.port.gone();
+      return;
+    }
+    this.servedUntil = until;
   }
 
   private schedule(): void {
@@ -229,6 +272,7 @@ export class IsoInEndpoint {
         this.queue.shift();
         this.clock.advanceTo(head.end);
         this.servedUntil = head.end;
+        if (head.aborted) for (const record of head.frames) noteFault(record, 'host-cancelled');
         this.finish(head, head.aborted ? 'cancelled' : 'ok');
       }
     } finally {
@@ -284,6 +328,8 @@ export class IsoInEndpoint {
       while (choice.kind === 'wait') {
         await choice.ready;
         if (this.closed) return false;
+        // Cancelled while it waited for a render: the next frame goes to the next request, not into this one.
+        if (p.aborted) return true;
         choice = this.port.stream.choose(t);
       }
       if (choice.kind === 'gone') {
@@ -322,5 +368,6 @@ export class IsoInEndpoint {
     request.buffer.set(payload.body, offset + payload.headerLength);
     iso.actual[i] = payload.length;
     iso.status[i] = PacketStatus.OK;
+    if (payload.record !== null && payload.body.length > 0 && p.frames[p.frames.length - 1] !== payload.record) p.frames.push(payload.record);
   }
 }

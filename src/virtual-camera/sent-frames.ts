@@ -24,6 +24,11 @@ export type FrameFault =
   | 'bus-gap'
   /** The stream stopped (or the device left) before its last payload went out. */
   | 'aborted'
+  /**
+   * A request carrying its data was cancelled by the host (an unlink, e.g. a transfer timeout): the host cannot
+   * have it whole. The host's doing, not the device's, but the frame is damaged all the same.
+   */
+  | 'host-cancelled'
   /** Its last payload lacks EOF (framing only: the bytes are whole). */
   | 'missing-eof'
   /** Sent with FID 0 like every frame (framing only: the bytes are whole). */

@@ -387,13 +387,15 @@ export class VideoStream {
   /**
    * Intervals [from, to) passed with nobody listening: the device sent into the void. Whole frames may go by;
    * the state ends up where it would be had every packet been delivered. `capacity` as in nextPayload.
+   * With `lost`, a request did listen but the host lost what it took (it cancelled the request): every frame
+   * with data in these intervals gets that fault instead of counting as unheard there.
    * Returns false if the unplug-at-frame fault fired on the way.
    */
-  skip(from: number, to: number, capacity: number): boolean {
+  skip(from: number, to: number, capacity: number, lost?: FrameFault): boolean {
     const room = Math.max(1, capacity - this.headerLength);
     let t = from;
     const period = this.framePeriodIntervals();
-    if (this.realtime && this.capturing && to - from > 4 * period) {
+    if (lost === undefined && this.realtime && this.capturing && to - from > 4 * period) {
       // A long silence: everything but the last two frame periods went out unheard. Fast-forward without
       // rendering the frames nobody will see; FID and frame numbers move on as if they had been sent.
       const jumpTo = Math.floor(to - 2 * period);
@@ -436,7 +438,11 @@ export class VideoStream {
         const f = this.current!;
         const needed = Math.max(1, Math.ceil((f.length - f.offset) / room));
         const n = Math.min(needed, to - t);
-        f.unheard += n;
+        if (lost === undefined) f.unheard += n;
+        else {
+          f.heard += n;
+          noteFault(f.record, lost);
+        }
         if (n === needed) {
           this.finishSending(f);
         } else {

@@ -2,10 +2,11 @@
  * The VirtualCamera as a model for serve.ts (`--options` are its VirtualCameraOptions), with a record of the class
  * requests it refused, so a check can tell a refusal by the device (a STALL it logged here) from one the host's
  * driver made without asking it. Served with `call <method>`: stalledRequests(), clearStalledRequests(),
- * controlValue(), videoStats(), and the camera's own setPrivacyShutter(), pressButton(), unplug(), replug(), …
+ * controlValue(), videoStats(), damagedFrames(), streamsBegun(), and the camera's own setPrivacyShutter(),
+ * pressButton(), unplug(), replug(), …
  */
 import type { ControlReply, SetupPacket } from '../../../src/transport/device-model.js';
-import { VirtualCamera, type VirtualCameraOptions } from '../../../src/virtual-camera/index.js';
+import { VirtualCamera, type FrameFault, type SentFrame, type VirtualCameraOptions } from '../../../src/virtual-camera/index.js';
 
 export interface StalledRequest {
   bRequest: number;
@@ -18,6 +19,14 @@ export interface StalledRequest {
   data: number[];
   /** bRequestErrorCode the device gave for it (its REQUEST_ERROR_CODE control, read from the model directly). */
   errorCode: number | null;
+}
+
+/** A frame the camera's ground truth (sentFrames) records as damaged: no host can have had it whole. */
+export interface DamagedFrame {
+  stream: number;
+  sequence: number;
+  status: SentFrame['status'];
+  faults: FrameFault[];
 }
 
 const TYPE_MASK = 0x60;
@@ -54,6 +63,16 @@ export class RecordingCamera extends VirtualCamera {
   /** A control's current value as the device holds it (its fields, e.g. [pan, tilt]). */
   controlValue(name: string): number[] {
     return this.controls.current(this.controls.definition(name));
+  }
+
+  /** Every damaged frame in the ground truth (the newest sentFramesLimit records), oldest first. */
+  damagedFrames(): DamagedFrame[] {
+    return this.sentFrames.filter((f) => f.damaged).map((f) => ({ stream: f.stream, sequence: f.sequence, status: f.status, faults: [...f.faults] }));
+  }
+
+  /** Streams that captured a frame since the camera was made (the ground truth's stream numbers run 0…n−1). */
+  streamsBegun(): number {
+    return this.sentFrames.reduce((n, f) => Math.max(n, f.stream + 1), 0);
   }
 
   /** What the device's video function did: frames sent and frames it captured but could not send. */
