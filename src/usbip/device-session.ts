@@ -9,7 +9,8 @@
  *   endpoint), whatever order the model resolves in; endpoints don't wait for each other.
  * - CMD_UNLINK of a URB whose RET_SUBMIT has not left: abort it, answer RET_UNLINK -ECONNRESET and never send its
  *   RET_SUBMIT (the kernel would drop the connection on a RET_SUBMIT for a URB it has given back). Of a URB
- *   already answered: RET_UNLINK 0.
+ *   already answered: RET_UNLINK 0. Of a URB not submitted yet: vhci_hcd can send a CMD_UNLINK before the
+ *   CMD_SUBMIT it cancels (see `earlyUnlinks`); the unlink waits for it, briefly, and then cancels it.
  * - The model's 'unplug' closes the socket: a real unplug for the host. The host closing the socket (usbip
  *   detach) is an unplug for us: everything pending is aborted.
  * - The host is a network peer, not trusted: a URB is checked against the device's endpoints (EndpointLimits)
@@ -48,6 +49,13 @@ import {
 import { UrbFramer } from './urb-framer.js';
 
 const debug = debuglog('usbip');
+
+/** How long an unlink naming a URB not submitted yet waits for its CMD_SUBMIT (vhci_hcd sends it right after). */
+const EARLY_UNLINK_WAIT_MS = 250;
+/** At most this many such unlinks wait at once; more are answered 0 at once (a host naming seqnums nobody used). */
+const MAX_EARLY_UNLINKS = 64;
+/** Seqnums remembered as answered, so a late unlink of one is told 0 at once, not made to wait. */
+const ANSWERED_REMEMBERED = 4096;
 
 export type UsbipCloseReason =
   /** The host closed the connection (usbip detach, vhci shutdown). */
@@ -97,6 +105,8 @@ export interface UsbipSessionStats {
   unlinkedPending: number;
   /** Unlinks of URBs already answered (answered 0). */
   unlinkedCompleted: number;
+  /** Unlinks that came before the CMD_SUBMIT they cancel (vhci_hcd's race; also counted in unlinkedPending). */
+  unlinkedBeforeSubmit: number;
   isoPackets: number;
   bytesIn: number;
   bytesOut: number;
@@ -149,6 +159,7 @@ export class UsbipDeviceSession {
     completed: 0,
     unlinkedPending: 0,
     unlinkedCompleted: 0,
+    unlinkedBeforeSubmit: 0,
     isoPackets: 0,
     bytesIn: 0,
     bytesOut: 0,
@@ -180,6 +191,19 @@ export class UsbipDeviceSession {
     setImmediate(() => this.close('device-unplugged'));
   };
   private unplugging = false;
+  /**
+   * Unlinks naming a URB not submitted yet, by victim seqnum. vhci_hcd can send a CMD_UNLINK ahead of the
+   * CMD_SUBMIT it cancels: its transmit thread sends the URBs queued, then the unlinks queued, so a URB queued and
+   * unlinked in between goes out after its unlink. It then gives the URB back when the RET_UNLINK comes (the
+   * submit has left by then), and a RET_SUBMIT for it after that makes it drop the whole connection ("cannot
+   * find a urb of seqnum"). So the unlink waits for its URB: when the CMD_SUBMIT comes, the URB is cancelled
+   * unseen by the model and the unlink answered -ECONNRESET; if none comes within EARLY_UNLINK_WAIT_MS, RET_UNLINK 0.
+   */
+  private readonly earlyUnlinks = new Map<number, { unlinkSeqnum: number; timer: NodeJS.Timeout }>();
+  /** Seqnums answered lately (a RET_SUBMIT sent, or unlinked): an unlink naming one is late, answered 0 at once. */
+  private readonly answered = new Set<number>();
+  private readonly answeredRing = new Float64Array(ANSWERED_REMEMBERED).fill(-1);
+  private answeredAt = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -237,6 +261,8 @@ export class UsbipDeviceSession {
     this.model.off('unplug', this.onUnplug);
     for (const urb of this.pending.values()) this.drop(urb);
     this.pending.clear();
+    for (const early of this.earlyUnlinks.values()) clearTimeout(early.timer);
+    this.earlyUnlinks.clear();
     this.heads.fill(null);
     this.tails.fill(null);
     if (reason === 'device-unplugged') {
@@ -344,6 +370,21 @@ export class UsbipDeviceSession {
       return;
     }
     if (this.pending.has(seqnum)) throw new UvcError('EPROTO', `seqnum ${seqnum} submitted twice`);
+    const early = this.earlyUnlinks.get(seqnum);
+    if (early !== undefined) {
+      // Unlinked before it was submitted: cancelled before the model sees it; its RET_SUBMIT never goes.
+      clearTimeout(early.timer);
+      this.earlyUnlinks.delete(seqnum);
+      this.stats.submitted++;
+      this.stats.unlinkedPending++;
+      this.stats.unlinkedBeforeSubmit++;
+      this.remember(seqnum);
+      debug('unlink %d came before the CMD_SUBMIT of %d: cancelled unseen', early.unlinkSeqnum, seqnum);
+      const answer = this.take(URB_HEADER_SIZE);
+      encodeRetUnlink(answer, 0, early.unlinkSeqnum, -Errno.ECONNRESET);
+      this.send(answer, URB_HEADER_SIZE);
+      return;
+    }
     const direction = h.readUInt32BE(at + 12);
     const ep = h.readUInt32BE(at + 16);
     const flags = h.readUInt32BE(at + 20);
@@ -557,6 +598,7 @@ export class UsbipDeviceSession {
     while (head !== null && head.reply !== null) {
       const urb = head;
       this.pending.delete(urb.seqnum);
+      this.remember(urb.seqnum);
       this.forgetOutData(urb);
       this.stats.completed++;
       this.send(urb.reply as Buffer, urb.replyLength);
@@ -578,14 +620,22 @@ export class UsbipDeviceSession {
 
   private unlink(seqnum: number, victimSeqnum: number): void {
     const victim = this.pending.get(victimSeqnum);
-    const answer = this.take(URB_HEADER_SIZE);
     if (victim === undefined) {
-      this.stats.unlinkedCompleted++;
-      encodeRetUnlink(answer, 0, seqnum, 0);
-      this.send(answer, URB_HEADER_SIZE);
+      if (!this.answered.has(victimSeqnum) && !this.earlyUnlinks.has(victimSeqnum) && this.earlyUnlinks.size < MAX_EARLY_UNLINKS) {
+        // Not submitted yet (or never will be: a host naming seqnums nobody used gets its 0 after the wait).
+        const timer = setTimeout(() => {
+          this.earlyUnlinks.delete(victimSeqnum);
+          this.answerUnlinkDone(seqnum);
+        }, EARLY_UNLINK_WAIT_MS);
+        this.earlyUnlinks.set(victimSeqnum, { unlinkSeqnum: seqnum, timer });
+        return;
+      }
+      this.answerUnlinkDone(seqnum);
       return;
     }
+    const answer = this.take(URB_HEADER_SIZE);
     this.stats.unlinkedPending++;
+    this.remember(victimSeqnum);
     this.pending.delete(victimSeqnum);
     this.removeFromQueue(victim);
     this.drop(victim);
@@ -593,6 +643,23 @@ export class UsbipDeviceSession {
     this.send(answer, URB_HEADER_SIZE);
     // The victim may have been holding back answered URBs behind it.
     this.flush(victim.queue);
+  }
+
+  /** RET_UNLINK 0: the URB was answered already (or never existed). */
+  private answerUnlinkDone(seqnum: number): void {
+    if (this.ended) return;
+    this.stats.unlinkedCompleted++;
+    const answer = this.take(URB_HEADER_SIZE);
+    encodeRetUnlink(answer, 0, seqnum, 0);
+    this.send(answer, URB_HEADER_SIZE);
+  }
+
+  private remember(seqnum: number): void {
+    const oldest = this.answeredRing[this.answeredAt]!;
+    if (oldest >= 0) this.answered.delete(oldest);
+    this.answeredRing[this.answeredAt] = seqnum;
+    this.answeredAt = (this.answeredAt + 1) % ANSWERED_REMEMBERED;
+    this.answered.add(seqnum);
   }
 
   private forgetOutData(urb: Urb): void {

@@ -79,6 +79,31 @@ describe('UsbipDeviceSession', () => {
     expect(client.received.map((m) => m.seqnum)).toEqual([other.seqnum, a.seqnum, b.seqnum]);
   });
 
+  it("an unlink that comes before the CMD_SUBMIT it cancels (vhci_hcd's race) waits for it: cancelled unseen, -ECONNRESET, no RET_SUBMIT", async () => {
+    const model = new ManualModel();
+    const { client, session } = await connectedPair(model);
+    const first = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 4 });
+    await until(() => model.requests.length === 1);
+    // vhci_tx_loop sends the URBs queued, then the unlinks queued: a URB queued and unlinked in between goes out
+    // after its unlink.
+    const early = client.unlink(first.seqnum + 2);
+    const victim = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 4 });
+    expect(victim.seqnum).toBe(first.seqnum + 2);
+    expect((await early.result).status).toBe(-Errno.ECONNRESET);
+    model.requests[0]!.settle({ status: 'ok', actualLength: 0, startFrame: 0 });
+    expect((await first.result).header.status).toBe(0);
+    const after = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 4 });
+    await until(() => model.requests.length === 2);
+    model.requests[1]!.settle({ status: 'ok', actualLength: 0, startFrame: 0 });
+    await after.result;
+    // The model never saw the victim, and its RET_SUBMIT never came (vhci_hcd would drop the connection on it).
+    expect(model.requests.map((r) => r.request.endpoint)).toHaveLength(2);
+    expect(client.received.filter((m) => m.kind === 'submit').map((m) => m.seqnum)).toEqual([first.seqnum, after.seqnum]);
+    expect(session.stats.unlinkedBeforeSubmit).toBe(1);
+    // A late unlink of an answered URB is told 0 at once.
+    expect((await client.unlink(first.seqnum).result).status).toBe(0);
+  });
+
   it('unlinking an answered URB held behind a pending elder cancels it (its answer had not left)', async () => {
     const model = new ManualModel();
     const { client } = await connectedPair(model);
