@@ -99,10 +99,29 @@ async function captures(ctx: CheckContext, label: string, node: string): Promise
     }
     ctx.log(`${label}: ${fourcc} ${FRAMES} frames, ${cap.data.length} bytes in ${cap.seconds.toFixed(1)} s; stamps ${stamps.join(' ')}`);
     assert(stamps.every((s) => s !== null), `${label}: ${fourcc} frames without a readable stamp`);
-    for (let i = 1; i < stamps.length; i++) {
-      assert(stamps[i]! > stamps[i - 1]!, `${label}: ${fourcc} stamp ${stamps[i]} after ${stamps[i - 1]} (repeated or out of order)`);
+    // The camera's order is judged in uvcvideo's own frame order, its buffer sequence numbers. uvcvideo may hand
+    // buffers out in another order: it copies each URB's payloads on an unbound workqueue (several at once, WQ_UNBOUND)
+    // and a buffer is done when its last copy is, so under load a frame can complete before the one before it.
+    const sequences = written(cap.log);
+    const order = sequences.length === stamps.length ? stamps.map((_, i) => i).sort((a, b) => sequences[a]! - sequences[b]!) : stamps.map((_, i) => i);
+    if (sequences.length !== stamps.length) ctx.log(`${label}: ${fourcc}: ${sequences.length} dqbuf lines for ${stamps.length} frames; judged in DQBUF order`);
+    else if (order.some((k, i) => k !== i)) ctx.log(`${label}: ${fourcc}: uvcvideo dequeued out of its sequence order (seq ${sequences.join(' ')}); judged by sequence`);
+    for (let i = 1; i < order.length; i++) {
+      const [a, b] = [stamps[order[i - 1]!]!, stamps[order[i]!]!];
+      assert(b > a, `${label}: ${fourcc} stamp ${b} after ${a} in uvcvideo's sequence order (repeated or out of order)`);
     }
   }
+}
+
+/** The V4L2 sequence numbers of the buffers v4l2-ctl wrote to its file (not empty, not flagged error), in DQBUF order. */
+function written(log: readonly string[]): number[] {
+  const sequences: number[] = [];
+  for (const line of log) {
+    const m = /dqbuf:\s*\d+\s+seq:\s*(\d+)\s+bytesused:\s*(\d+)/.exec(line);
+    if (m === null || Number(m[2]) === 0 || /error/i.test(line)) continue;
+    sequences.push(Number(m[1]));
+  }
+  return sequences;
 }
 
 /** What a failure of v4l2-compliance 1.22.1 on uvcvideo is, when it is not our device's doing. */

@@ -72,7 +72,7 @@ export async function setControl(device: string, name: string, value: number): P
 
 export interface Capture {
   data: Uint8Array;
-  /** v4l2-ctl's per-buffer lines (`cap dqbuf: …`) */
+  /** v4l2-ctl's per-buffer lines (`cap dqbuf: <index> seq: <sequence> bytesused: <n> …`, on its stderr), in DQBUF order. */
   log: string[];
   seconds: number;
 }
@@ -90,7 +90,7 @@ export async function captureFrames(
   try {
     const r = await run('v4l2-ctl', args, { timeoutMs: o.timeoutMs });
     const data = new Uint8Array(await readFile(file));
-    return { data, log: r.stdout.split('\n').filter((l) => l.includes('dqbuf')), seconds: (performance.now() - t0) / 1000 };
+    return { data, log: `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('dqbuf:')), seconds: (performance.now() - t0) / 1000 };
   } finally {
     await rm(file, { force: true });
   }
