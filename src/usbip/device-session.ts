@@ -380,9 +380,7 @@ export class UsbipDeviceSession {
       this.stats.unlinkedBeforeSubmit++;
       this.remember(seqnum);
       debug('unlink %d came before the CMD_SUBMIT of %d: cancelled unseen', early.unlinkSeqnum, seqnum);
-      const answer = this.take(URB_HEADER_SIZE);
-      encodeRetUnlink(answer, 0, early.unlinkSeqnum, -Errno.ECONNRESET);
-      this.send(answer, URB_HEADER_SIZE);
+      this.sendRetUnlink(early.unlinkSeqnum, -Errno.ECONNRESET);
       return;
     }
     const direction = h.readUInt32BE(at + 12);
@@ -633,14 +631,12 @@ export class UsbipDeviceSession {
       this.answerUnlinkDone(seqnum);
       return;
     }
-    const answer = this.take(URB_HEADER_SIZE);
     this.stats.unlinkedPending++;
     this.remember(victimSeqnum);
     this.pending.delete(victimSeqnum);
     this.removeFromQueue(victim);
     this.drop(victim);
-    encodeRetUnlink(answer, 0, seqnum, -Errno.ECONNRESET);
-    this.send(answer, URB_HEADER_SIZE);
+    this.sendRetUnlink(seqnum, -Errno.ECONNRESET);
     // The victim may have been holding back answered URBs behind it.
     this.flush(victim.queue);
   }
@@ -649,8 +645,13 @@ export class UsbipDeviceSession {
   private answerUnlinkDone(seqnum: number): void {
     if (this.ended) return;
     this.stats.unlinkedCompleted++;
+    this.sendRetUnlink(seqnum, 0);
+  }
+
+  /** RET_UNLINK for the CMD_UNLINK `seqnum`: -ECONNRESET when the URB was cancelled unanswered, 0 when it was not. */
+  private sendRetUnlink(seqnum: number, status: number): void {
     const answer = this.take(URB_HEADER_SIZE);
-    encodeRetUnlink(answer, 0, seqnum, 0);
+    encodeRetUnlink(answer, 0, seqnum, status);
     this.send(answer, URB_HEADER_SIZE);
   }
 
