@@ -3,31 +3,34 @@
  * for every format the camera offers and every frame size of it, at the frame size's default interval, libuvc
  * negotiates the mode (its own probe/commit, uvc_get_stream_ctrl_format_size), streams, and this program checks
  * each frame libuvc delivers: an uncompressed frame of exactly width x height x bytes-per-pixel bytes, an MJPEG
- * frame that is one whole JPEG (SOI, its segments, one scan, EOI). It streams each mode until libuvc has delivered
- * --frames whole frames (or --timeout seconds passed), counting the bad ones it delivered on the way: libuvc
+ * frame that is one whole JPEG (SOI, its segments, one scan, EOI) that libjpeg decodes without a warning. It streams
+ * each mode until libuvc has delivered --frames whole frames (or --timeout seconds passed), counting the bad ones it delivered on the way: libuvc
  * delivers a frame cut by a lost transfer (its 5 s transfer timeout, say) unflagged, so the caller must judge those
  * against the camera's own record of what the host lost.
  *
- *   uvc-peer [--vid 0x1209] [--pid 0x0001] [--frames 3] [--timeout 120] [--out DIR]
+ *   uvc-peer [--vid 0x1209] [--pid 0x0001] [--frames 3] [--timeout 150] [--out DIR]
  *
  * One line per mode: `mode=YUYV 640x480@30 negotiate=ok payload=3072 frames=3 good=3 bad=0 timeouts=0 dropped=0
  * seconds=1.2` (frames: all it delivered until the last good one; timeouts: transfers libusb ended for their timeout
  * meanwhile, dropped: the frames (distinct PTS) whose data had reached the host in them; with bad > 0, `first_bad=frame <libuvc's
- * sequence>: <bytes> bytes`), or
+ * sequence>: <bytes> bytes (<why>)`), or
  * `negotiate=<libuvc's error>`; with --out, each mode's good frames go to DIR/<FOURCC>-<W>x<H>.raw. Last line
  * `RESULT ok` (every mode negotiated and streamed --frames good frames) or `RESULT fail <why>`.
  *
- * rig-link: -luvc
+ * rig-link: -luvc -ljpeg
  */
 #include <dlfcn.h>
 #include <libusb-1.0/libusb.h>
 #include <libuvc/libuvc.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+/* After stdio.h: jpeglib.h uses FILE and size_t without including their headers. */
+#include <jpeglib.h>
 
 struct mode_state {
   pthread_mutex_t lock;
@@ -131,22 +134,90 @@ static int whole_jpeg(const unsigned char *p, size_t n) {
   return i == n - 2;
 }
 
+/*
+ * The entropy-coded data has no structure a lost payload must break: a frame that lost a payload in its middle can
+ * still pass whole_jpeg. libjpeg (what libuvc's own uvc_mjpeg2rgb uses) notices: its Huffman decoder runs out of
+ * data or meets a marker early and warns ("premature end of data segment", "corrupt JPEG data"). So a frame is
+ * whole only when libjpeg decodes every scanline with neither an error nor a warning. It decodes at 1/8 scale:
+ * every coefficient is still Huffman-decoded, only the inverse DCT is cheaper.
+ */
+struct jpeg_judge {
+  struct jpeg_error_mgr mgr;
+  jmp_buf fail;
+  int warnings;
+  char why[JMSG_LENGTH_MAX];
+};
+
+static void judge_error_exit(j_common_ptr c) {
+  struct jpeg_judge *j = (struct jpeg_judge *)c->err;
+  c->err->format_message(c, j->why);
+  longjmp(j->fail, 1);
+}
+
+static void judge_emit_message(j_common_ptr c, int level) {
+  struct jpeg_judge *j = (struct jpeg_judge *)c->err;
+  if (level < 0 && j->warnings++ == 0) c->err->format_message(c, j->why);
+}
+
+/* 1 when libjpeg decodes p[0..n) cleanly; otherwise 0 with libjpeg's message in why. */
+static int jpeg_decodes(const unsigned char *p, size_t n, char *why, size_t why_size) {
+  static JSAMPLE row[16384];
+  struct jpeg_decompress_struct d;
+  struct jpeg_judge j;
+  d.err = jpeg_std_error(&j.mgr);
+  j.mgr.error_exit = judge_error_exit;
+  j.mgr.emit_message = judge_emit_message;
+  j.warnings = 0;
+  j.why[0] = 0;
+  if (setjmp(j.fail)) {
+    jpeg_destroy_decompress(&d);
+    snprintf(why, why_size, "libjpeg: %s", j.why);
+    return 0;
+  }
+  jpeg_create_decompress(&d);
+  jpeg_mem_src(&d, p, (unsigned long)n);
+  jpeg_read_header(&d, TRUE);
+  d.scale_num = 1;
+  d.scale_denom = 8;
+  d.dct_method = JDCT_IFAST;
+  d.do_fancy_upsampling = FALSE;
+  jpeg_start_decompress(&d);
+  if ((size_t)d.output_width * (size_t)d.output_components > sizeof row) {
+    jpeg_destroy_decompress(&d);
+    snprintf(why, why_size, "a %ux%u image is too wide to judge", d.image_width, d.image_height);
+    return 0;
+  }
+  while (d.output_scanline < d.output_height) {
+    JSAMPROW r = row;
+    jpeg_read_scanlines(&d, &r, 1);
+  }
+  jpeg_finish_decompress(&d);
+  jpeg_destroy_decompress(&d);
+  if (j.warnings > 0) {
+    snprintf(why, why_size, "libjpeg warns: %s", j.why);
+    return 0;
+  }
+  return 1;
+}
+
 static void on_frame(uvc_frame_t *frame, void *user) {
   struct mode_state *s = user;
   pthread_mutex_lock(&s->lock);
   if (s->good < s->want) {
     const unsigned char *p = frame->data;
     size_t n = frame->data_bytes;
+    char why[JMSG_LENGTH_MAX + 32] = "";
     int ok;
     if (s->expected > 0) ok = n == s->expected;
-    else ok = whole_jpeg(p, n);
+    else if (!(ok = whole_jpeg(p, n))) snprintf(why, sizeof why, "not a whole JPEG");
+    else ok = jpeg_decodes(p, n, why, sizeof why);
     s->frames++;
     if (ok) {
       s->good++;
       if (s->out) fwrite(p, 1, n, s->out);
     } else {
       s->bad++;
-      if (s->first_bad[0] == 0) snprintf(s->first_bad, sizeof s->first_bad, "frame %u: %zu bytes%s", frame->sequence, n, s->expected ? "" : " (not a whole JPEG)");
+      if (s->first_bad[0] == 0) snprintf(s->first_bad, sizeof s->first_bad, "frame %u: %zu bytes%s%s%s", frame->sequence, n, why[0] ? " (" : "", why, why[0] ? ")" : "");
     }
   }
   pthread_mutex_unlock(&s->lock);
@@ -170,7 +241,7 @@ static enum uvc_frame_format format_of(const uvc_format_desc_t *f, char fourcc[5
 }
 
 int main(int argc, char **argv) {
-  int vid = 0x1209, pid = 0x0001, want = 3, timeout = 120;
+  int vid = 0x1209, pid = 0x0001, want = 3, timeout = 150;
   const char *out_dir = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--vid")) vid = (int)strtol(argv[i + 1], NULL, 0);

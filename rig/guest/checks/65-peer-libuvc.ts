@@ -2,8 +2,9 @@
  * A peer userspace driver judges the virtual camera (issue 12.5): Debian's libuvc, in C over libusb
  * (rig/tools/uvc-peer), negotiates every mode the default camera offers (each format, each frame size, at its
  * default interval) with its own probe/commit and streams each until it has 3 whole frames (an uncompressed
- * frame of exactly its size, one whole JPEG: SOI, segments, one scan, EOI), over iso and over bulk. Those must carry the camera's frame
- * stamp, increasing frame to frame. A mode libuvc refuses, or streams short of 3 whole frames, fails.
+ * frame of exactly its size, one whole JPEG: SOI, segments, one scan, EOI, that libjpeg decodes without a warning), over
+ * iso and over bulk. Those must carry the camera's frame stamp, increasing frame to frame. A mode libuvc refuses, or
+ * streams short of 3 whole frames in uvc-peer's 150 s a mode, fails.
  *
  * Bad frames on the way are judged against the camera's ground truth (issue 20). libuvc submits ~100 transfers
  * at once, each with a 5000 ms libusb timeout (src/stream.c, uvc_stream_start; 0x1388 in Debian's libuvc.so.0.0.6),
@@ -31,6 +32,11 @@ import { splitJpegStream, waitForDriver } from '../lib/video-device.js';
 export const timeoutMs = 600_000;
 
 const FRAMES = 3;
+/**
+ * uvc-peer's limit a mode. A guard, not a margin: a mode normally has its frames in 1-6 s, but with a busy loop per
+ * core libuvc's own 5 s transfer timeouts cut most 1080p frames, and 60 s once gave only 2 whole ones.
+ */
+const MODE_LIMIT_S = 150;
 
 /** The stamps of the frames uvc-peer saved for one mode (DIR/<FOURCC>-<W>x<H>.raw). */
 async function stampsOf(file: string): Promise<(number | null)[]> {
@@ -67,7 +73,7 @@ async function judge(ctx: CheckContext, label: string, options: Record<string, u
     await waitForDriver(usb.path, 1, 'uvcvideo');
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
-    const r = await run(`${ctx.toolsDir}/uvc-peer`, ['--frames', String(FRAMES), '--timeout', '60', '--out', out], { allowFailure: true, timeoutMs: 1_200_000 });
+    const r = await run(`${ctx.toolsDir}/uvc-peer`, ['--frames', String(FRAMES), '--timeout', String(MODE_LIMIT_S), '--out', out], { allowFailure: true, timeoutMs: 1_200_000 });
     const lines = r.stdout.trim().split('\n');
     for (const l of lines) ctx.log(`${label}: ${l}`);
     if (r.stderr.trim() !== '') ctx.log(`${label}: stderr: ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`);
