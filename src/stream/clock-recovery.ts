@@ -80,8 +80,13 @@ const SOF_MODULO = 2048;
 const MAX_DRIFT = 0.01;
 /** A sample this much earlier than the locked line allows (besides the line's own error) is impossible. */
 const EARLY_TOLERANCE_NS = 2_000_000;
-/** Before the lock: the line may still be late by the latency of the first packets. */
-const EARLY_TOLERANCE_UNLOCKED_NS = 50_000_000;
+/**
+ * Before the lock: the line may still be late by the latency of the first packets, which is as long as a stall
+ * of the process at the stream start (920 ms seen in a test run on a loaded machine). A device clock that jumps
+ * by less than this before the lock is taken for a late line: its PTS gaps across the jump then overstate one gap
+ * by the jump (frame-timestamps.ts refuses gaps 250 ms beyond the host's).
+ */
+const EARLY_TOLERANCE_UNLOCKED_NS = 1_000_000_000;
 /** A sample this much later than the line is no latency: it belongs to another clock. */
 const LATE_TOLERANCE_NS = 1_000_000_000;
 /** Rejected samples agree with each other when their arrivals and clocks differ by no more than this. */

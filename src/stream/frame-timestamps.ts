@@ -109,13 +109,11 @@ export class FrameTimestamps {
     }
     // A translation from a line the device clock has left (it jumped, and the recovery has not seen it yet) says
     // the frame was captured after its last packet reached us, or long before, or its PTS moved on from the
-    // previous frame's by far more time than the host saw go by (a stall only ever makes the host see more).
+    // previous frame's by far more time than the host saw go by (a stall only ever makes the host see more). So
+    // does a line still late by a stall at the stream start; that one leaves the PTS gap right (see below).
     const arrivalGap = endNs - this.previousEnd;
-    const implausible =
-      recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS ||
-      endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS ||
-      ptsGap <= 0 ||
-      ptsGap - arrivalGap > DEVICE_AHEAD_NS;
+    const gapImplausible = ptsGap <= 0 || ptsGap - arrivalGap > DEVICE_AHEAD_NS;
+    const implausible = gapImplausible || recovered - endNs > CAPTURE_AFTER_ARRIVAL_NS || endNs - recovered > CAPTURE_BEFORE_ARRIVAL_NS;
     if (implausible) {
       recovered = Number.NaN;
       this.stats.implausibleTimestamps++;
@@ -132,8 +130,11 @@ export class FrameTimestamps {
     let stamp = recovered;
     if (!Number.isNaN(this.previous)) {
       // The gap the device clock measured, when both frames have one; else the gap between arrivals.
-      // (Also across a switch from a host stamp: the previous frame's PTS measures the gap all the same.)
-      let gap = implausible ? Number.NaN : ptsGap;
+      // (Also across a switch from a host stamp: the previous frame's PTS measures the gap all the same. And for
+      // a frame whose translation alone was implausible: a line still late by a stall at the stream start puts
+      // a capture after its arrival, while the PTS gap is right; only a PTS that went back, or ran far ahead of
+      // the host, measures nothing.)
+      let gap = gapImplausible ? Number.NaN : ptsGap;
       if (!(gap > 0 && gap < MAX_GAP_NS)) gap = Number.NaN;
       const released = (Number.isNaN(gap) ? Math.max(0, arrivalNs - this.previousArrival) : gap) * this.maxCompression;
       this.offset = Math.max(0, this.offset - released);
@@ -152,7 +153,7 @@ export class FrameTimestamps {
     if (!Number.isNaN(this.previous) && result <= this.previous) result = this.previous + 1;
     this.previous = result;
     this.previousRecovered = recovered;
-    this.previousPts = pts >= 0 && !implausible ? pts >>> 0 : -1;
+    this.previousPts = pts >= 0 && !gapImplausible ? pts >>> 0 : -1;
     this.previousJumps = this.clock?.jumps ?? -1;
     this.previousArrival = arrivalNs;
     this.previousEnd = endNs;

@@ -116,6 +116,24 @@ describe('clock recovery', () => {
     expect(clock.sampleCount).toBeLessThanOrEqual(2);
   });
 
+  it('takes the samples a stall at the stream start held back for a line that was late, not for a device clock jump', () => {
+    const sim = new SimulatedClocks(0, 6);
+    const clock = new ClockRecovery({ clockFrequency: FREQUENCY });
+    // The process stalls for 900 ms from the stream start. The host had 100 ms of transfers queued: their samples
+    // come in a burst at the stall's end, then the bus time no transfer covered is gone, then samples come on time.
+    const stallEnd = T0 + 900e6;
+    for (let t = T0; t < T0 + 100e6; t += 1e6) {
+      clock.addSample(sim.stc(t), sim.sof(t), stallEnd + (t - T0) / 1000);
+      // A frame stamped in the burst fits the line from it: late by the stall.
+      if (t === T0 + 40e6) expect(clock.toHostNs(sim.stc(t)) - t).toBeGreaterThan(800e6);
+    }
+    for (let t = stallEnd; t < stallEnd + 500e6; t += 1e6) clock.addSample(sim.stc(t), sim.sof(t), t + 1e5);
+    // The on-time samples were earlier than that line by 800 ms: the line was late, the device clock ran on.
+    expect(clock.stats.rejectedSamples).toBe(0);
+    expect(clock.stats.resets).toBe(0);
+    expect(Math.abs(clock.toHostNs(sim.stc(stallEnd + 450e6)) - (stallEnd + 450e6 + 1e5))).toBeLessThan(1_000);
+  });
+
   it('refuses a PTS far from the samples, and a device clock far from dwClockFrequency', () => {
     const sim = new SimulatedClocks(0, 4);
     const clock = new ClockRecovery({ clockFrequency: FREQUENCY });

@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { FrameAssemblerOptions } from '../../src/stream/frame-assembler.js';
+import { ClockRecovery } from '../../src/stream/clock-recovery.js';
+import { FrameTimestamps } from '../../src/stream/frame-timestamps.js';
 import { assemblerRig, type AssemblerRig } from './helpers/assembler-rig.js';
 import { ClockSimulation, type SimulationOptions } from './clock-simulation.js';
 
@@ -137,5 +139,25 @@ describe('frame timestamps', () => {
     expect(lockedAt).toBeGreaterThanOrEqual(0);
     const errors = stamped.slice(lockedAt).map((s) => Math.abs(s.timestamp - s.captureNs));
     expect(Math.max(...errors)).toBeLessThan(150_000);
+  });
+
+  it('keep the gap the device clock measured across a frame whose translation is implausible (a line late by a stall)', () => {
+    const frequency = 48_000_000;
+    const t0 = 7_000_000_000_000;
+    const stc = (t: number) => Math.floor(((t - t0) * frequency) / 1e9) >>> 0;
+    const clock = new ClockRecovery({ clockFrequency: frequency });
+    const timestamps = new FrameTimestamps(clock);
+    // The first 36 ms of samples reach the process in a burst 100 ms late (a stall at the stream start); frame 0,
+    // captured at 50 ms, ends in the same burst. Translated by the line from the burst it seems captured 14 ms
+    // after it arrived: implausible, so it is stamped from its arrival.
+    for (let t = t0; t <= t0 + 36e6; t += 1e6) clock.addSample(stc(t), (t - t0) / 1e6, t0 + 100e6 + (t - t0) / 1000);
+    const first = timestamps.stamp(stc(t0 + 50e6), t0 + 100.05e6, t0 + 100.1e6);
+    expect(timestamps.stats.implausibleTimestamps).toBe(1);
+    // Then samples on time, and frame 1 captured 33.3 ms after frame 0: translated, it is earlier than frame 0's
+    // host stamp. What the device clock measured between the two still holds them apart.
+    for (let t = t0 + 101e6; t <= t0 + 120e6; t += 1e6) clock.addSample(stc(t), (t - t0) / 1e6, t + 1e5);
+    const second = timestamps.stamp(stc(t0 + 83.33e6), t0 + 121e6, t0 + 122e6);
+    expect(timestamps.stats.implausibleTimestamps).toBe(1);
+    expect(second - first).toBeGreaterThanOrEqual(33.33e6 * 0.99);
   });
 });
