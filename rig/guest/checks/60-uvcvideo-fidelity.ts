@@ -36,7 +36,7 @@ import { assert, assertEqual, type CheckContext } from '../lib/check.js';
 import { run } from '../lib/exec.js';
 import { ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
 import { usbipAttach, usbipDetach, waitForUsbDevice } from '../lib/usb-host.js';
-import { captureFrames, listControls, listFormats, runCompliance, setControl, type ComplianceResult, type V4l2Control } from '../lib/v4l2.js';
+import { captureFrames, listControls, listFormats, runCompliance, setControl, type ComplianceResult, type V4l2Control, writtenSequences } from '../lib/v4l2.js';
 import type { StalledRequest } from '../lib/virtual-camera-device.js';
 import { interfaceDriver, splitJpegStream, waitForCaptureNode, waitForDriver } from '../lib/video-device.js';
 
@@ -102,7 +102,7 @@ async function captures(ctx: CheckContext, label: string, node: string): Promise
     // The camera's order is judged in uvcvideo's own frame order, its buffer sequence numbers. uvcvideo may hand
     // buffers out in another order: it copies each URB's payloads on an unbound workqueue (several at once, WQ_UNBOUND)
     // and a buffer is done when its last copy is, so under load a frame can complete before the one before it.
-    const sequences = written(cap.log);
+    const sequences = writtenSequences(cap.log);
     const order = sequences.length === stamps.length ? stamps.map((_, i) => i).sort((a, b) => sequences[a]! - sequences[b]!) : stamps.map((_, i) => i);
     if (sequences.length !== stamps.length) ctx.log(`${label}: ${fourcc}: ${sequences.length} dqbuf lines for ${stamps.length} frames; judged in DQBUF order`);
     else if (order.some((k, i) => k !== i)) ctx.log(`${label}: ${fourcc}: uvcvideo dequeued out of its sequence order (seq ${sequences.join(' ')}); judged by sequence`);
@@ -111,17 +111,6 @@ async function captures(ctx: CheckContext, label: string, node: string): Promise
       assert(b > a, `${label}: ${fourcc} stamp ${b} after ${a} in uvcvideo's sequence order (repeated or out of order)`);
     }
   }
-}
-
-/** The V4L2 sequence numbers of the buffers v4l2-ctl wrote to its file (not empty, not flagged error), in DQBUF order. */
-function written(log: readonly string[]): number[] {
-  const sequences: number[] = [];
-  for (const line of log) {
-    const m = /dqbuf:\s*\d+\s+seq:\s*(\d+)\s+bytesused:\s*(\d+)/.exec(line);
-    if (m === null || Number(m[2]) === 0 || /error/i.test(line)) continue;
-    sequences.push(Number(m[1]));
-  }
-  return sequences;
 }
 
 /** What a failure of v4l2-compliance 1.22.1 on uvcvideo is, when it is not our device's doing. */

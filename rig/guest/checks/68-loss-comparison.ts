@@ -21,6 +21,7 @@ import { run } from '../lib/exec.js';
 import { ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
 import { countStamps, type StampCount } from '../lib/stamp-stream.js';
 import { usbipAttach, usbipDetach, waitForUsbDevice } from '../lib/usb-host.js';
+import { writtenSequences } from '../lib/v4l2.js';
 import { waitForCaptureNode, waitForDriver } from '../lib/video-device.js';
 
 export const timeoutMs = 900_000;
@@ -36,7 +37,8 @@ interface VideoStats {
 }
 
 function describe(c: StampCount): string {
-  return `${c.frames} frames (numbers ${c.first ?? '?'}..${c.last ?? '?'}), skipped ${c.skipped}, unreadable ${c.unreadable}, out of order ${c.backwards}`;
+  const order = c.judgedInFileOrder ? '' : `, ${c.reordered} written out of the driver's sequence order (judged in that order)`;
+  return `${c.frames} frames (numbers ${c.first ?? '?'}..${c.last ?? '?'}), skipped ${c.skipped}, unreadable ${c.unreadable}, out of order ${c.backwards}${order}`;
 }
 
 /**
@@ -44,7 +46,12 @@ function describe(c: StampCount): string {
  * a slow reader, sets the pace), then counts the stamps in it. A FIFO read by this process was tried first: the
  * reader (stamp decoding in JavaScript under TCG) then paced both programs and each skipped ~75 of 500 frames.
  */
-async function captureToFile(label: string, program: string, args: (file: string) => string[]): Promise<{ count: StampCount; stdout: string; stderr: string }> {
+async function captureToFile(
+  label: string,
+  program: string,
+  args: (file: string) => string[],
+  sequencesOf?: (stderr: string) => number[],
+): Promise<{ count: StampCount; stdout: string; stderr: string }> {
   const file = `/tmp/loss-${label}-${process.pid}.yuyv`;
   await rm(file, { force: true });
   try {
@@ -55,7 +62,7 @@ async function captureToFile(label: string, program: string, args: (file: string
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     assert(code === 0, `${label}: ${program} exited ${code}: ${stderr.slice(-2000)}`);
-    return { count: await countStamps(file, WIDTH, HEIGHT), stdout, stderr };
+    return { count: await countStamps(file, WIDTH, HEIGHT, { sequences: sequencesOf?.(stderr) }), stdout, stderr };
   } finally {
     await rm(file, { force: true });
   }
@@ -71,14 +78,14 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const node = (await waitForCaptureNode(usb.path)).path;
 
     const t0 = performance.now();
-    const theirs = await captureToFile('uvcvideo', 'v4l2-ctl', (file) => [
-      '-d',
-      node,
-      `--set-fmt-video=width=${WIDTH},height=${HEIGHT},pixelformat=YUYV`,
-      '--stream-mmap',
-      `--stream-count=${FRAMES}`,
-      `--stream-to=${file}`,
-    ]);
+    // --verbose: a line per buffer with its V4L2 sequence number (on stderr), so the stamps are judged in
+    // uvcvideo's own frame order (see stamp-stream.ts).
+    const theirs = await captureToFile(
+      'uvcvideo',
+      'v4l2-ctl',
+      (file) => ['-d', node, `--set-fmt-video=width=${WIDTH},height=${HEIGHT},pixelformat=YUYV`, '--stream-mmap', `--stream-count=${FRAMES}`, `--stream-to=${file}`, '--verbose'],
+      (stderr) => writtenSequences(stderr.split('\n')),
+    );
     const s1 = (await served.call('videoStats')) as VideoStats;
     // The device's counts are per stream (from its last commit): read after each capture.
     ctx.log(`uvcvideo (v4l2-ctl): ${describe(theirs.count)} in ${((performance.now() - t0) / 1000).toFixed(1)} s; the device's stream: sent ${s1.framesSent}, dropped ${s1.framesDropped}`);

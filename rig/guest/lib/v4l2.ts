@@ -96,6 +96,17 @@ export async function captureFrames(
   }
 }
 
+/** The V4L2 sequence numbers of the buffers v4l2-ctl wrote to its file (not empty, not flagged error), in DQBUF order. */
+export function writtenSequences(log: readonly string[]): number[] {
+  const sequences: number[] = [];
+  for (const line of log) {
+    const m = /dqbuf:\s*\d+\s+seq:\s*(\d+)\s+bytesused:\s*(\d+)/.exec(line);
+    if (m === null || Number(m[2]) === 0 || /error/i.test(line)) continue;
+    sequences.push(Number(m[1]));
+  }
+  return sequences;
+}
+
 export interface ComplianceResult {
   output: string;
   /** `Total for uvcvideo device /dev/video0: 46, Succeeded: 44, Failed: 2, Warnings: 1` */
