@@ -12,11 +12,10 @@
  */
 import { assert, assertEqual, type CheckContext } from '../lib/check.js';
 import { startIsoReader, type IsoReaderRun } from '../lib/iso-reader.js';
-import { run } from '../lib/exec.js';
 import { claim, errnoOf, inEndpoint, openDevice, readIn, transferStatusName } from '../lib/node-usb.js';
 import { PATTERN_PID, PATTERN_VID, PatternEndpoint } from '../lib/pattern-device.js';
 import { PATTERN_DEVICE_MODULE, ServedDevice } from '../lib/served-device.js';
-import { usbipAttach, usbipDetach, waitForUsbDevice, waitForUsbDeviceGone } from '../lib/usb-host.js';
+import { kernelLog, kernelLogSince, usbipAttach, usbipDetach, waitForUsbDevice, waitForUsbDeviceGone } from '../lib/usb-host.js';
 
 export const timeoutMs = 180_000;
 
@@ -26,7 +25,7 @@ async function streamUntilGone(ctx: CheckContext, unplug: () => Promise<void>, w
   const pendingBulk = readIn(silent, 512).then(() => undefined, errnoOf);
   const reader: IsoReaderRun = startIsoReader({ toolsDir: ctx.toolsDir, alt: 3, transfers: 4, packets: 32, untilGone: 120 });
   await Promise.race([reader.streaming, reader.done.then((r) => Promise.reject(new Error(`iso-reader ended before streaming: ${r.result}`)))]);
-  const cutBefore = await receiveCutLines();
+  const logBefore = await kernelLog();
   reader.markUnplug();
   const t0 = performance.now();
   await unplug();
@@ -38,8 +37,7 @@ async function streamUntilGone(ctx: CheckContext, unplug: () => Promise<void>, w
   assert(iso.ok, `${what}: iso-reader: ${iso.result}\n${iso.lines.join('\n')}`);
   assertEqual(iso.values.gone, 1, `${what}: iso-reader gone flag`);
   if (iso.values.errors_after_unplug === 1) {
-    const seen = new Set(cutBefore);
-    const cut = (await receiveCutLines()).filter((l) => !seen.has(l));
+    const cut = (await kernelLogSince(logBefore)).filter(isReceiveCut);
     ctx.log(`${what}: one iso transfer ended LIBUSB_TRANSFER_ERROR after the unplug began; the kernel: ${cut.join(' | ') || '(nothing)'}`);
     assert(cut.length > 0, `${what}: an iso transfer ended in error after the unplug, but vhci_hcd logged no cut-off receive`);
   }
@@ -47,10 +45,9 @@ async function streamUntilGone(ctx: CheckContext, unplug: () => Promise<void>, w
   device.close();
 }
 
-/** vhci_hcd's lines for a RET_SUBMIT whose data or iso descriptors were cut off by the connection going down. */
-async function receiveCutLines(): Promise<string[]> {
-  const { stdout } = await run('dmesg', [], { timeoutMs: 10_000 });
-  return stdout.split('\n').filter((l) => /recv (xbuf|iso_frame_descriptor), -?\d+/.test(l));
+/** vhci_hcd's line for a RET_SUBMIT whose data or iso descriptors were cut off by the connection going down. */
+function isReceiveCut(line: string): boolean {
+  return /recv (xbuf|iso_frame_descriptor), -?\d+/.test(line);
 }
 
 export default async function check(ctx: CheckContext): Promise<void> {

@@ -97,6 +97,21 @@ export async function usbipDetach(port: number): Promise<void> {
   await run('usbip', ['detach', '-p', String(port)], { timeoutMs: 120_000 });
 }
 
+/** The kernel log's lines now (dmesg). */
+export async function kernelLog(): Promise<string[]> {
+  return (await run('dmesg', [], { timeoutMs: 10_000 })).stdout.split('\n');
+}
+
+/**
+ * The kernel log's lines that were not there in `before` (an earlier kernelLog()): what the kernel logged since.
+ * A check judges only these: the log holds every line since the guest booted, and with UVC_RIG_REPEAT the checks
+ * before this one include another run of the whole list (a deliberate unplug's complaints among them).
+ */
+export async function kernelLogSince(before: readonly string[]): Promise<string[]> {
+  const seen = new Set(before);
+  return (await kernelLog()).filter((line) => !seen.has(line));
+}
+
 export function hex4(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
