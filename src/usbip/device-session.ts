@@ -7,10 +7,14 @@
  *   stream must never starve between URBs); the model serves one endpoint's requests back to back.
  * - Replies leave per endpoint in submission order (a URB's RET_SUBMIT waits for its elders on the same
  *   endpoint), whatever order the model resolves in; endpoints don't wait for each other.
- * - CMD_UNLINK of a URB whose RET_SUBMIT has not left: abort it, answer RET_UNLINK -ECONNRESET and never send its
- *   RET_SUBMIT (the kernel would drop the connection on a RET_SUBMIT for a URB it has given back). Of a URB
- *   already answered: RET_UNLINK 0. Of a URB not submitted yet: vhci_hcd can send a CMD_UNLINK before the
- *   CMD_SUBMIT it cancels (see `earlyUnlinks`); the unlink waits for it, briefly, and then cancels it.
+ * - CMD_UNLINK of a URB whose RET_SUBMIT has not left: abort it and wait (briefly) for the model's answer. A bare
+ *   'cancelled' means nothing was taken from the device: RET_UNLINK -ECONNRESET, and never its RET_SUBMIT (the
+ *   kernel would drop the connection on a RET_SUBMIT for a URB it has given back). Anything else (the model had
+ *   already handed the URB its data when the unlink came) is an answer: its RET_SUBMIT leaves in its turn, then
+ *   RET_UNLINK 0, and vhci_hcd gives the URB back with that data. usbip-host's stub_complete drops such data;
+ *   we lose nothing the device sent. Of a URB already answered: RET_UNLINK 0. Of a URB not submitted yet:
+ *   vhci_hcd can send a CMD_UNLINK before the CMD_SUBMIT it cancels (see `earlyUnlinks`); the unlink waits for
+ *   it, briefly, and then cancels it.
  * - The model's 'unplug' closes the socket: a real unplug for the host. The host closing the socket (usbip
  *   detach) is an unplug for us: everything pending is aborted.
  * - The host is a network peer, not trusted: a URB is checked against the device's endpoints (EndpointLimits)
@@ -50,6 +54,11 @@ import { UrbFramer } from './urb-framer.js';
 
 const debug = debuglog('usbip');
 
+/**
+ * How long an unlink of a pending URB waits for its RET_SUBMIT to leave: for the model to answer the abort, and
+ * for the elders on its endpoint, if the model had answered it. Past that it is cancelled (-ECONNRESET).
+ */
+const UNLINK_ANSWER_WAIT_MS = 100;
 /** How long an unlink naming a URB not submitted yet waits for its CMD_SUBMIT (vhci_hcd sends it right after). */
 const EARLY_UNLINK_WAIT_MS = 250;
 /** At most this many such unlinks wait at once; more are answered 0 at once (a host naming seqnums nobody used). */
@@ -101,10 +110,15 @@ export interface UsbipSessionOptions {
 export interface UsbipSessionStats {
   submitted: number;
   completed: number;
-  /** Unlinks of URBs still pending (answered -ECONNRESET). */
+  /** Unlinks that cancelled a URB before the device gave it anything (answered -ECONNRESET, no RET_SUBMIT). */
   unlinkedPending: number;
-  /** Unlinks of URBs already answered (answered 0). */
+  /** Unlinks of URBs answered already (RET_UNLINK 0, after the URB's RET_SUBMIT). */
   unlinkedCompleted: number;
+  /**
+   * Unlinks that raced the device's answer: the model had handed the URB data, but its RET_SUBMIT had not left.
+   * The data went out, then RET_UNLINK 0 (also counted in unlinkedCompleted).
+   */
+  unlinkedRacingAnswer: number;
   /** Unlinks that came before the CMD_SUBMIT they cancel (vhci_hcd's race; also counted in unlinkedPending). */
   unlinkedBeforeSubmit: number;
   isoPackets: number;
@@ -131,6 +145,10 @@ interface Urb {
   dropped: boolean;
   /** The model's promise has settled: nobody writes into `buffer` any more. */
   settled: boolean;
+  /** The CMD_UNLINK waiting on this URB (-1: none), answered when its RET_SUBMIT leaves or it is cancelled. */
+  unlinkSeqnum: number;
+  /** Cancels the URB if its RET_SUBMIT has not left within UNLINK_ANSWER_WAIT_MS of the unlink. */
+  unlinkTimer: NodeJS.Timeout | null;
   next: Urb | null;
 }
 
@@ -159,6 +177,7 @@ export class UsbipDeviceSession {
     completed: 0,
     unlinkedPending: 0,
     unlinkedCompleted: 0,
+    unlinkedRacingAnswer: 0,
     unlinkedBeforeSubmit: 0,
     isoPackets: 0,
     bytesIn: 0,
@@ -407,6 +426,8 @@ export class UsbipDeviceSession {
       outBytes,
       dropped: false,
       settled: false,
+      unlinkSeqnum: -1,
+      unlinkTimer: null,
       next: null,
     };
     this.pending.set(seqnum, urb);
@@ -438,7 +459,7 @@ export class UsbipDeviceSession {
     }
     promise.then(
       (reply) => {
-        if (!this.settle(urb)) return;
+        if (!this.settle(urb) || this.cancelledByUnlink(urb, reply.status, reply.data?.length ?? 0)) return;
         let actual = 0;
         if (isIn && reply.data !== undefined) {
           actual = Math.min(reply.data.length, room);
@@ -559,7 +580,7 @@ export class UsbipDeviceSession {
           this.settle(urb); // never answered; close() drops it
           return;
         }
-        if (this.settle(urb)) this.finish(urb, build(reply));
+        if (this.settle(urb) && !this.cancelledByUnlink(urb, reply.status, reply.actualLength)) this.finish(urb, build(reply));
       },
       () => {
         // A model that throws instead of answering: the request fails like a bus error, the session goes on.
@@ -572,6 +593,16 @@ export class UsbipDeviceSession {
         this.finish(urb, build({ status: 'error', actualLength: 0, startFrame: 0 }));
       },
     );
+  }
+
+  /**
+   * The model answered a URB being unlinked with a bare 'cancelled': the unlink won, the device gave it nothing.
+   * True when the URB was cancelled here.
+   */
+  private cancelledByUnlink(urb: Urb, status: DeviceReplyStatus, actual: number): boolean {
+    if (urb.unlinkSeqnum < 0 || status !== 'cancelled' || actual > 0) return false;
+    this.cancelForUnlink(urb);
+    return true;
   }
 
   /** Marks the model's work on a URB done; false if nobody wants the answer any more (buffer recycled). */
@@ -600,6 +631,14 @@ export class UsbipDeviceSession {
       this.forgetOutData(urb);
       this.stats.completed++;
       this.send(urb.reply as Buffer, urb.replyLength);
+      if (urb.unlinkSeqnum >= 0) {
+        // Its data went out first: vhci_hcd gives the URB back with it, and takes the 0 as "already given back".
+        if (urb.unlinkTimer !== null) clearTimeout(urb.unlinkTimer);
+        urb.unlinkTimer = null;
+        this.stats.unlinkedRacingAnswer++;
+        debug('unlink %d raced the answer of %d: RET_SUBMIT sent, then RET_UNLINK 0', urb.unlinkSeqnum, urb.seqnum);
+        this.answerUnlinkDone(urb.unlinkSeqnum);
+      }
       head = urb.next;
     }
     this.heads[queue] = head;
@@ -631,14 +670,33 @@ export class UsbipDeviceSession {
       this.answerUnlinkDone(seqnum);
       return;
     }
+    if (victim.unlinkSeqnum >= 0) {
+      // A second unlink of one URB (no vhci_hcd sends that): the first one gets the real answer.
+      this.answerUnlinkDone(seqnum);
+      return;
+    }
+    // The model may have handed this URB data already (its answer still on its way, or held behind elders): wait
+    // for that answer rather than throw the data away. A model that answers the abort with a bare 'cancelled'
+    // ends the wait at once (cancelledByUnlink).
+    victim.unlinkSeqnum = seqnum;
+    victim.unlinkTimer = setTimeout(() => {
+      victim.unlinkTimer = null;
+      if (this.pending.get(victim.seqnum) === victim) this.cancelForUnlink(victim);
+    }, UNLINK_ANSWER_WAIT_MS);
+    victim.controller.abort();
+  }
+
+  /** The unlink won: RET_UNLINK -ECONNRESET, and the URB's RET_SUBMIT never leaves. */
+  private cancelForUnlink(urb: Urb): void {
+    const unlinkSeqnum = urb.unlinkSeqnum;
     this.stats.unlinkedPending++;
-    this.remember(victimSeqnum);
-    this.pending.delete(victimSeqnum);
-    this.removeFromQueue(victim);
-    this.drop(victim);
-    this.sendRetUnlink(seqnum, -Errno.ECONNRESET);
-    // The victim may have been holding back answered URBs behind it.
-    this.flush(victim.queue);
+    this.remember(urb.seqnum);
+    this.pending.delete(urb.seqnum);
+    this.removeFromQueue(urb);
+    this.drop(urb);
+    this.sendRetUnlink(unlinkSeqnum, -Errno.ECONNRESET);
+    // The URB may have been holding back answered URBs behind it.
+    this.flush(urb.queue);
   }
 
   /** RET_UNLINK 0: the URB was answered already (or never existed). */
@@ -684,6 +742,8 @@ export class UsbipDeviceSession {
 
   /** Abandons a URB: its answer will never be sent; its buffer goes back once the model lets go of it. */
   private drop(urb: Urb): void {
+    if (urb.unlinkTimer !== null) clearTimeout(urb.unlinkTimer);
+    urb.unlinkTimer = null;
     urb.dropped = true;
     urb.controller.abort();
     this.forgetOutData(urb);

@@ -35,7 +35,28 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-async function connectedPair(model: UsbDeviceModel): Promise<{ client: UsbipTestClient; session: UsbipDeviceSession }> {
+/** A bulk IN endpoint with data queued: a URB takes the next chunk as soon as it comes, or waits for one. */
+class QueuedBulkModel extends EventEmitter implements UsbDeviceModel {
+  readonly speed = 'high' as const;
+  attached = true;
+  readonly queue: number[][] = [];
+  handedOut = 0;
+  control(): Promise<ControlReply> {
+    return Promise.resolve({ status: 'ok', data: new Uint8Array(0) });
+  }
+  async transfer(request: EndpointRequest): Promise<EndpointReply> {
+    const chunk = this.queue.shift();
+    if (chunk === undefined) {
+      return new Promise((resolve) => request.signal?.addEventListener('abort', () => resolve({ status: 'cancelled', actualLength: 0, startFrame: 0 })));
+    }
+    this.handedOut++;
+    await Promise.resolve(); // the answer is a few promise hops behind the data, as in any async model
+    request.buffer.set(chunk);
+    return { status: 'ok', actualLength: chunk.length, startFrame: 0 };
+  }
+}
+
+async function connectedPair(model: UsbDeviceModel): Promise<{ client: UsbipTestClient; session: UsbipDeviceSession; socket: net.Socket }> {
   const listener = net.createServer({ pauseOnConnect: true });
   await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
   const accepted = new Promise<net.Socket>((r) => listener.once('connection', r));
@@ -49,7 +70,7 @@ async function connectedPair(model: UsbDeviceModel): Promise<{ client: UsbipTest
     client.close();
     session.close();
   });
-  return { client, session };
+  return { client, session, socket };
 }
 
 const until = async (cond: () => boolean): Promise<void> => {
@@ -104,9 +125,60 @@ describe('UsbipDeviceSession', () => {
     expect((await client.unlink(first.seqnum).result).status).toBe(0);
   });
 
-  it('unlinking an answered URB held behind a pending elder cancels it (its answer had not left)', async () => {
+  it('an unlink arriving with its CMD_SUBMIT, after the model took data for it: the data goes out, then RET_UNLINK 0', async () => {
+    // vhci_hcd sends the CMD_UNLINK of a timed-out URB right behind its CMD_SUBMIT when the server was slow to read:
+    // both arrive in one read, and the model hands the URB its data before the unlink is even parsed.
+    const model = new QueuedBulkModel();
+    model.queue.push([9, 8, 7, 6, 5]);
+    const { client, session, socket } = await connectedPair(model);
+    socket.cork();
+    const victim = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 512 });
+    const unlink = client.unlink(victim.seqnum);
+    socket.uncork();
+    expect([...(await victim.result).data]).toEqual([9, 8, 7, 6, 5]);
+    expect((await unlink.result).status).toBe(0);
+    expect(client.received).toEqual([
+      { kind: 'submit', seqnum: victim.seqnum },
+      { kind: 'unlink', seqnum: unlink.seqnum },
+    ]);
+    expect(session.stats).toMatchObject({ unlinkedRacingAnswer: 1, unlinkedCompleted: 1, unlinkedPending: 0 });
+  });
+
+  it('an unlink arriving with its CMD_SUBMIT when the device has nothing: -ECONNRESET, no RET_SUBMIT, nothing taken', async () => {
+    const model = new QueuedBulkModel();
+    const { client, session, socket } = await connectedPair(model);
+    socket.cork();
+    const victim = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 512 });
+    const unlink = client.unlink(victim.seqnum);
+    socket.uncork();
+    expect((await unlink.result).status).toBe(-Errno.ECONNRESET);
+    model.queue.push([1, 2, 3]);
+    const next = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 512 });
+    expect([...(await next.result).data]).toEqual([1, 2, 3]);
+    expect(client.received.filter((m) => m.kind === 'submit').map((m) => m.seqnum)).toEqual([next.seqnum]);
+    expect(session.stats).toMatchObject({ unlinkedPending: 1, unlinkedRacingAnswer: 0 });
+  });
+
+  it('unlinking an answered URB held behind a pending elder: sent in its turn if the elder answers soon, then RET_UNLINK 0', async () => {
     const model = new ManualModel();
-    const { client } = await connectedPair(model);
+    const { client, session } = await connectedPair(model);
+    const elder = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 4 });
+    const younger = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 4 });
+    await until(() => model.requests.length === 2);
+    model.requests[1]!.request.buffer.set([2, 2, 2, 2]);
+    model.requests[1]!.settle({ status: 'ok', actualLength: 4, startFrame: 0 });
+    const unlink = client.unlink(younger.seqnum);
+    await until(() => session.stats.submitted === 2 && model.requests[1]!.aborted);
+    model.requests[0]!.settle({ status: 'ok', actualLength: 4, startFrame: 0 });
+    await elder.result;
+    expect([...(await younger.result).data]).toEqual([2, 2, 2, 2]);
+    expect((await unlink.result).status).toBe(0);
+    expect(client.received.map((m) => m.seqnum)).toEqual([elder.seqnum, younger.seqnum, unlink.seqnum]);
+  });
+
+  it('unlinking an answered URB held behind an elder that does not answer cancels it after a short wait', async () => {
+    const model = new ManualModel();
+    const { client, session } = await connectedPair(model);
     const elder = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 4 });
     const younger = client.submit({ ep: 2, direction: UsbipDirection.IN, length: 4 });
     await until(() => model.requests.length === 2);
@@ -116,6 +188,7 @@ describe('UsbipDeviceSession', () => {
     await elder.result;
     await new Promise((r) => setTimeout(r, 30));
     expect(client.received.filter((m) => m.kind === 'submit').map((m) => m.seqnum)).toEqual([elder.seqnum]);
+    expect(session.stats).toMatchObject({ unlinkedPending: 1, unlinkedRacingAnswer: 0 });
   });
 
   it('iso OUT: the model gets the padded data and the slots; the answer carries descriptors only', async () => {
