@@ -110,7 +110,10 @@ export interface UsbipSessionOptions {
 export interface UsbipSessionStats {
   submitted: number;
   completed: number;
-  /** Unlinks that cancelled a URB before the device gave it anything (answered -ECONNRESET, no RET_SUBMIT). */
+  /**
+   * Unlinks that cancelled a URB (RET_UNLINK -ECONNRESET, no RET_SUBMIT): the device had given it nothing, or its
+   * answer was still held behind elders on its endpoint UNLINK_ANSWER_WAIT_MS after the unlink.
+   */
   unlinkedPending: number;
   /** Unlinks of URBs answered already (RET_UNLINK 0, after the URB's RET_SUBMIT). */
   unlinkedCompleted: number;
@@ -633,8 +636,7 @@ export class UsbipDeviceSession {
       this.send(urb.reply as Buffer, urb.replyLength);
       if (urb.unlinkSeqnum >= 0) {
         // Its data went out first: vhci_hcd gives the URB back with it, and takes the 0 as "already given back".
-        if (urb.unlinkTimer !== null) clearTimeout(urb.unlinkTimer);
-        urb.unlinkTimer = null;
+        stopUnlinkWait(urb);
         this.stats.unlinkedRacingAnswer++;
         debug('unlink %d raced the answer of %d: RET_SUBMIT sent, then RET_UNLINK 0', urb.unlinkSeqnum, urb.seqnum);
         this.answerUnlinkDone(urb.unlinkSeqnum);
@@ -742,13 +744,17 @@ export class UsbipDeviceSession {
 
   /** Abandons a URB: its answer will never be sent; its buffer goes back once the model lets go of it. */
   private drop(urb: Urb): void {
-    if (urb.unlinkTimer !== null) clearTimeout(urb.unlinkTimer);
-    urb.unlinkTimer = null;
+    stopUnlinkWait(urb);
     urb.dropped = true;
     urb.controller.abort();
     this.forgetOutData(urb);
     if (urb.settled) this.release(urb.buffer);
   }
+}
+
+function stopUnlinkWait(urb: Urb): void {
+  if (urb.unlinkTimer !== null) clearTimeout(urb.unlinkTimer);
+  urb.unlinkTimer = null;
 }
 
 function clamp(value: number, max: number): number {
