@@ -64,6 +64,9 @@ export class FitCertificate {
   /** A point known to touch L (an end of the fitted edge), in order of u. */
   addTouching(u: number): void {
     const size = this.touching.length;
+    // Full (more touching points came in between two fits than the window holds): the oldest goes. That can
+    // only make supports() answer false, i.e. cost a pass.
+    if (this.touchingCount === size) this.dropFirstTouching();
     this.touching[(this.touchingFirst + this.touchingCount) % size] = u;
     this.touchingCount++;
   }
