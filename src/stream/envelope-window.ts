@@ -14,7 +14,7 @@
  * - A fitted line is not refitted while it provably stays the answer (fit-certificate.ts): each new point is
  *   checked once against it, and a pass over the window is made only when one lies below it, when it no longer
  *   touches points on both sides of the mean, or before the slope is fitted. In a steady stream that is one pass
- *   in tens of fits, where every fit (one per frame) used to be one.
+ *   in tens of fits (bench/clock-fit.ts: 1 in 17 to 1 in 140), where every fit (one per frame) used to be one.
  */
 import { FitCertificate } from './fit-certificate.js';
 import { pushLowerHull } from './lower-envelope.js';
@@ -102,7 +102,10 @@ export class EnvelopeWindow {
   private ringSum = 0;
   /** Updates of ringSum since it was last summed afresh (its rounding drift is bounded by resumming). */
   private ringSumAge = 0;
-  /** Fits computed (not answered from the last one unchanged), and of those the passes over the whole window. */
+  /**
+   * Fits computed (not answered unchanged from the last), of those the passes over the whole window, and the times
+   * a reused line's least residuals were read afresh (diagnostics, and what the tests check reuse by).
+   */
   readonly counts = { fits: 0, passes: 0, rescans: 0 };
   /** Points pushed into the ring that the certificate has not yet checked (the newest ones). */
   private unchecked = 0;
