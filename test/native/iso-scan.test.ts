@@ -174,11 +174,16 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
     call({ SOF_MODE: 3 });
     call({ INTERVAL_NS: Number.POSITIVE_INFINITY });
     call({}, { block: new Float64Array(ScanField.SAMPLES) }); // too short for the state
-    call({}, { block: new Int32Array(SCAN_FIELDS + 30) });
-    call({}, { source: new Uint16Array(64) });
-    call({}, { lengths: new Float64Array(2) });
-    call({}, { statuses: [0, 0] });
-    call({}, { memory: new Int8Array(1000) });
     call({}, { block: undefined });
+    call({}, { block: Array.from(new Float64Array(SCAN_FIELDS + 3)) });
+    // Views are taken by their bytes: a length that is no whole number of elements, or a misaligned view, is refused.
+    call({}, { block: new Uint8Array(8 * SCAN_FIELDS + 12) });
+    call({}, { block: new Uint8Array(8 * SCAN_FIELDS + 9).subarray(1) });
+    call({}, { lengths: new Uint8Array(7) });
+    call({}, { lengths: new Uint8Array(9).subarray(1) });
+    call({}, { statuses: [0, 0] });
+    call({}, { source: 'bytes' });
+    call({}, { memory: 1000 });
+    call({}, { memory: {} });
   });
 });
