@@ -1,11 +1,13 @@
-// The addon's isoScan: the frame assembler's iso short path in C (native/iso_scan.cc states its contract). The
-// property test in test/stream/frame-assembler-paths.test.ts holds an assembler using it to the long path; here,
-// what one call does, where it stops, and that misuse is refused before anything is written.
+// The addon's isoScan: the frame assembler's iso short path in C (native/iso_scan.cc states its contract): what
+// one call does, where it stops, that misuse is refused before anything is written, and (as in
+// test/stream/frame-assembler-paths.test.ts, here also under ASan in CI) that an assembler using it makes what the
+// long path makes from seeded streams.
 import { describe, expect, it } from 'vitest';
 
 import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_SOF_MODE } from '../../src/stream/iso-scan.js';
 import { loadNativeAddon } from '../../src/transport/native/index.js';
 import { TransferStatus } from '../../src/transport/usb-transport.js';
+import { comparePaths, type ScanCount } from '../stream/helpers/path-streams.js';
 import { concat, header, isoTransfer, pattern, type IsoPacket } from '../stream/helpers/transfers.js';
 
 const STRIDE = 64;
@@ -185,5 +187,15 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
     call({}, { source: 'bytes' });
     call({}, { memory: 1000 });
     call({}, { memory: {} });
+  });
+
+  it('an assembler using it makes the frames and counters the long path makes (seeded streams)', async () => {
+    const addon = loadNativeAddon();
+    const scanned: ScanCount = { payloads: 0, all: 0 };
+    for (let seed = 101; seed <= 112; seed++) {
+      await comparePaths(seed, 'random', addon);
+      await comparePaths(seed, 'camera', addon, scanned);
+    }
+    expect(scanned.payloads / scanned.all).toBeGreaterThan(0.6);
   });
 });
