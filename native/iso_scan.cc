@@ -18,8 +18,7 @@
 //              Sample rows: [packet index, has data (0/1), frame bytes before the packet] of the packets whose
 //              SOF moved on (the clock's SCR samples, frame-timing.ts `sample`), in packet order. JavaScript
 //              feeds them to the clock before it handles the packet the scan stopped at.
-// One block, not two arrays: each typed array costs the call an N-API look-up (type, data, length), and the scan
-// is called once per transfer.
+// One block, not two arrays: each view costs the call an N-API look-up, and the scan is called once per transfer.
 //
 // The decode contract, per packet i from `start` (the same conditions as the short path in processIso; the
 // caller has checked what holds for the whole run: a frame is open, nothing was lost before it, no host gap):
@@ -33,12 +32,13 @@
 //   checked: where the SOF moves on, where there is no SCR, or where `ptsDue` says the SOF moved on since the last
 //   check. Otherwise the scan stops.
 // - SOF (the SCR's 11-bit frame counter): a packet whose SOF differs from `lastSof` is taken only when the change
-//   is ordinary: an all-zero SCR (no sample), or no evidence evaluated (no SOF yet, SOF 'unusable', no interval),
-//   or an excess over our packet slots inside ±SOF_EVIDENCE_MS with no host gap pending and nothing learned by it
-//   (in SOF mode 'unknown', the 8th agreeing sample learns 'consistent': JavaScript does that). Taking it moves
-//   lastSof/lastSofAt on, counts the agreeing sample, sets ptsDue, and writes a sample row (also for an all-zero
-//   SCR, which the clock itself ignores; then nothing else moves, as in noteSof). A jump, a slow counter, a
-//   learning step, a pending host gap, or a full sample table stops the scan.
+//   is ordinary: an all-zero SCR (no sample), or, with no host gap pending (`hostGap`: noteSof weighs the host's
+//   clock against the SOF and clears it), no evidence evaluated (no SOF yet, SOF 'unusable', no interval) or an
+//   excess over our packet slots inside ±SOF_EVIDENCE_MS with nothing learned by it (in SOF mode 'unknown', the
+//   8th agreeing sample learns 'consistent': JavaScript does that). Taking it moves lastSof/lastSofAt on, counts
+//   the agreeing sample, sets ptsDue, and writes a sample row (also for an all-zero SCR, which the clock itself
+//   ignores; then nothing else moves, as in noteSof). A jump, a slow counter, a learning step, a pending host gap,
+//   or a full sample table stops the scan.
 // - A packet whose data would make an uncompressed frame exactly `expectedSize` stops the scan (the frame ends
 //   there: JavaScript ends it).
 // - A packet taken counts as a payload; its data (if any) clears ptsDue when it has a PTS, notes the frame's PTS
@@ -55,7 +55,6 @@
 // and JavaScript refuses them. No byte outside the views given is read or written.
 #include "iso_scan.h"
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -277,10 +276,10 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
       if (!pts_matches) break;
       if (sample_rows == max_rows) break;  // no room for its row
       zero_scr = sof == 0 && ReadU32(packet + scr_at) == 0;
+      if (!zero_scr && host_gap) break;
       if (!zero_scr && last_sof >= 0 && sof_mode != kSofUnusable && interval_ns > 0) {
         // noteSof's evidence, in the same floating-point operations: the SOF counts 1 ms bus frames modulo 2048,
         // our slots count service intervals.
-        if (host_gap) break;  // the host's clock may agree with a jump: noteSof weighs the two
         const double excess_ms = static_cast<double>((sof - last_sof) & 0x7ff) -
                                  ((slot_base + static_cast<double>(i) - last_sof_at) * interval_ns) / 1e6;
         if (excess_ms >= kSofEvidenceMs || excess_ms <= -kSofEvidenceMs) break;

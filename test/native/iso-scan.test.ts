@@ -95,6 +95,9 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
       ['a SOF jump', packet(10, 9)],
       ['a SOF running slow', packet(10, 6), { SLOT_BASE: 40 }],
       ['a host gap pending at a SOF change', packet(10, 6), { HOST_GAP: 3 }],
+      // noteSof clears the host gap at any SOF change, also where it weighs no evidence.
+      ['a host gap pending at a SOF change (SOF unusable)', packet(10, 6), { HOST_GAP: 3, SOF_MODE: SCAN_SOF_MODE.unusable }],
+      ['a host gap pending at the first SOF', packet(10, 6), { HOST_GAP: 3, LAST_SOF: -1 }, { bytes: concat(header({ pts: 1000 }), pattern(10)) }],
       ['the 8th agreeing SOF sample (learning)', packet(10, 6), { SOF_MODE: SCAN_SOF_MODE.unknown, SOF_AGREED: 7 }],
       ['the exact frame size', packet(10, 5), { EXPECTED_SIZE: 120 }],
     ];

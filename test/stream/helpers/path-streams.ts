@@ -148,6 +148,8 @@ export async function comparePaths(seed: number, stream: 'random' | 'camera', ad
     requireEoh: random.chance(0.2),
     dropErroredFrames: random.chance(0.2),
   };
+  // Camera-like streams: some cameras' SOF is not the bus SOF (quirk invalid-device-sof: SOF mode 'unusable').
+  if (stream === 'camera') options.deviceSofInvalid = random.chance(0.25);
   // Buffers sometimes smaller than a frame, so overflows happen.
   const bufferSize = random.pick(stream === 'random' ? [2500, 6000, 16_384] : [20_000, 65_536]);
   const short = await assemblerRig(options, { bufferSize, buffers: 3 });
