@@ -195,7 +195,7 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
   it('an assembler using it makes the frames and counters the long path makes (seeded streams)', async () => {
     const addon = loadNativeAddon();
     const scanned: ScanCount = { payloads: 0, all: 0 };
-    for (let seed = 101; seed <= 112; seed++) {
+    for (let seed = 101; seed <= 108; seed++) {
       await comparePaths(seed, 'random', addon);
       await comparePaths(seed, 'camera', addon, scanned);
     }
