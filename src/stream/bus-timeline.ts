@@ -35,7 +35,11 @@ export class BusTimeline {
   private lastFitNs = Number.NEGATIVE_INFINITY;
   private runs = 0;
 
-  constructor(private readonly intervalNs: number) {
+  /** `fullRefit`: refit the line over the whole window every time (envelope-window.ts: the tests' reference). */
+  constructor(
+    private readonly intervalNs: number,
+    options: { fullRefit?: boolean } = {},
+  ) {
     this.window = new EnvelopeWindow({
       windowNs: 10_000_000_000,
       bucketNs: 4_000_000,
@@ -45,6 +49,7 @@ export class BusTimeline {
       lockUncertaintyNs: 25_000,
       maxSlope: MAX_RATE_ERROR,
       refuseBeyondNs: Number.POSITIVE_INFINITY,
+      fullRefit: options.fullRefit === true,
     });
   }
 

@@ -48,6 +48,8 @@ export interface ClockRecoveryOptions {
   bucketMs?: number;
   /** The SOF counter in the SCR is known not to be the bus SOF (a quirk): never check or trust it. */
   deviceSofInvalid?: boolean;
+  /** Refit the device clock's line over the whole window for every frame (envelope-window.ts: the tests' reference). */
+  fullRefit?: boolean;
 }
 
 /** What the clock recovery knows and did, for `camera.stats`. */
@@ -156,6 +158,7 @@ export class ClockRecovery {
       lockUncertaintyNs: this.lockUncertaintyNs,
       maxSlope: MAX_DRIFT,
       refuseBeyondNs: 4_000_000_000,
+      fullRefit: options.fullRefit === true,
     });
     this.sofForced = options.deviceSofInvalid === true;
     if (this.sofForced) this.sofVerdict = 'invalid';

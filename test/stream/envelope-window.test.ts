@@ -63,7 +63,8 @@ class ReferenceWindow {
     this.pendingY = y;
   }
 
-  fit(): EnvelopeFit | null {
+  /** Every point held, the pending one last. */
+  points(): { us: number[]; ys: number[] } {
     const us: number[] = [];
     const ys: number[] = [];
     for (let i = 0; i < this.count; i++) {
@@ -74,6 +75,11 @@ class ReferenceWindow {
       us.push(this.pendingU);
       ys.push(this.pendingY);
     }
+    return { us, ys };
+  }
+
+  fit(): EnvelopeFit | null {
+    const { us, ys } = this.points();
     const n = us.length;
     if (n === 0) return null;
     const xs = Float64Array.from(us);
@@ -125,6 +131,8 @@ interface Scenario {
   spikes: number;
   /** Chance per point of a restart (clear()). */
   restarts?: number;
+  /** Latencies rounded to this many ns (a coarse host clock: many equal residuals). */
+  quantumNs?: number;
 }
 
 const BUS: EnvelopeWindowOptions = {
@@ -156,37 +164,93 @@ const SCENARIOS: Scenario[] = [
   { name: 'small window sliding, restarts', options: SMALL, stepNs: 700_000, points: 8000, slope: 5e-6, latencyNs: 50_000, spikes: 0.05, restarts: 0.002 },
   { name: 'a clock far off (slope refused)', options: CLOCK, stepNs: 3_000_000, points: 3000, slope: 0.05, latencyNs: 100_000, spikes: 0 },
   { name: 'no jitter at all (collinear points)', options: SMALL, stepNs: 1_000_000, points: 3000, slope: 0, latencyNs: 0, spikes: 0 },
+  { name: 'no jitter, a sloped line (points off it by rounding only)', options: CLOCK, stepNs: 1_300_000, points: 20_000, slope: 37e-6, latencyNs: 0, spikes: 0 },
+  { name: 'latencies quantised to 1 µs (equal residuals)', options: CLOCK, stepNs: 900_000, points: 20_000, slope: -12e-6, latencyNs: 3_000, spikes: 0.01, quantumNs: 1000 },
 ];
 
-describe('EnvelopeWindow: blocks read by their hulls fit as every point would', () => {
+/** Feeds a scenario's points to the windows, calling `check` after each point (restarts included). */
+function feed(scenario: Scenario, windows: { add(u: number, y: number): void; clear(): void }[], check: (i: number) => void): void {
+  const random = new Random(0x5eed + scenario.points);
+  let u = 0;
+  for (let i = 0; i < scenario.points; i++) {
+    if (scenario.restarts !== undefined && random.chance(scenario.restarts)) {
+      for (const w of windows) w.clear();
+      u = 0;
+    }
+    // Mostly forward, sometimes a point of an older bucket (ignored by both) or of the same one.
+    const back = random.chance(0.01);
+    u = back ? Math.max(0, u - 3 * scenario.options.bucketNs) : u + scenario.stepNs * (0.5 + random.next());
+    let latency = scenario.latencyNs > 0 ? random.exponential(scenario.latencyNs) : 0;
+    if (scenario.quantumNs !== undefined) latency = Math.round(latency / scenario.quantumNs) * scenario.quantumNs;
+    const spike = random.chance(scenario.spikes) ? random.exponential(20_000_000) : 0;
+    const y = 12_345 + scenario.slope * u + latency + spike;
+    for (const w of windows) w.add(u, y);
+    check(i);
+  }
+}
+
+describe('EnvelopeWindow: fits as a pass over every point would', () => {
   for (const scenario of SCENARIOS) {
     it(scenario.name, () => {
-      const random = new Random(0x5eed + scenario.points);
+      const random = new Random(0xf17);
       const fast = new EnvelopeWindow(scenario.options);
+      const full = new EnvelopeWindow({ ...scenario.options, fullRefit: true });
       const reference = new ReferenceWindow(scenario.options);
-      let u = 0;
       let fits = 0;
-      for (let i = 0; i < scenario.points; i++) {
-        if (scenario.restarts !== undefined && random.chance(scenario.restarts)) {
-          fast.clear();
-          reference.clear();
-          u = 0;
-        }
-        // Mostly forward, sometimes a point of an older bucket (ignored by both) or of the same one.
-        const back = random.chance(0.01);
-        u = back ? Math.max(0, u - 3 * scenario.options.bucketNs) : u + scenario.stepNs * (0.5 + random.next());
-        const latency = scenario.latencyNs > 0 ? random.exponential(scenario.latencyNs) : 0;
-        const spike = random.chance(scenario.spikes) ? random.exponential(20_000_000) : 0;
-        const y = 12_345 + scenario.slope * u + latency + spike;
-        fast.add(u, y);
-        reference.add(u, y);
+      feed(scenario, [fast, full, reference], (i) => {
         if (random.chance(0.2)) {
-          expectSameFit(fast.fit(), reference.fit(), `${scenario.name}, point ${i}`);
+          const expected = reference.fit();
+          expectSameFit(fast.fit(), expected, `${scenario.name}, point ${i}`);
+          expectSameFit(full.fit(), expected, `${scenario.name}, point ${i}, a pass per fit`);
           fits++;
         }
-      }
+      });
       expect(fits).toBeGreaterThan(scenario.points / 10);
       expectSameFit(fast.fit(), reference.fit(), `${scenario.name}, at the end`);
+      expect(full.counts.passes).toBe(full.counts.fits);
+    });
+  }
+});
+
+/** The certificate's tolerance (envelope-window.ts: TOUCH_TOLERANCE relative to the terms of a residual). */
+function touchTolerance(fit: EnvelopeFit, us: readonly number[]): number {
+  return 1e-14 * (Math.abs(fit.intercept) + Math.max(Math.abs(us[0]!), Math.abs(us[us.length - 1]!)));
+}
+
+describe('EnvelopeWindow: a fit reuses the last line only while that line provably answers', () => {
+  for (const scenario of SCENARIOS) {
+    it(scenario.name, () => {
+      const window = new EnvelopeWindow(scenario.options);
+      const reference = new ReferenceWindow(scenario.options);
+      let reused = 0;
+      let fitted = 0;
+      feed(scenario, [window, reference], () => {
+        const before = { ...window.counts };
+        const fit = window.fit();
+        if (window.counts.fits === before.fits) return; // unchanged points: the last answer
+        fitted++;
+        if (window.counts.passes !== before.passes || fit === null) return;
+        reused++;
+        // The invariant that lets the pass be skipped: no point below the line, and points touching it at or
+        // before the mean and at or after it (then the line is the highest under the points at the mean).
+        const { us, ys } = reference.points();
+        const tolerance = touchTolerance(fit, us) * 2;
+        const mean = us.reduce((a, b) => a + b, 0) / us.length;
+        let before_ = false;
+        let after = false;
+        for (let i = 0; i < us.length; i++) {
+          const r = ys[i]! - (fit.intercept + fit.slope * us[i]!);
+          if (r < -tolerance) expect(r, `point ${i} of ${us.length} is below a reused line`).toBeGreaterThanOrEqual(-tolerance);
+          if (Math.abs(r) <= tolerance) {
+            if (us[i]! <= mean) before_ = true;
+            if (us[i]! >= mean) after = true;
+          }
+        }
+        expect(before_ && after, 'a reused line touches points on both sides of the mean').toBe(true);
+      });
+      expect(fitted).toBeGreaterThan(scenario.points / 8);
+      // Where the slope gets fitted (not refused), most fits reuse the line: a pass is the exception.
+      if (scenario.slope < scenario.options.maxSlope) expect(reused, `${reused} of ${fitted} fits reused`).toBeGreaterThan(fitted / 2);
     });
   }
 });

@@ -1,0 +1,166 @@
+/**
+ * Why a window's last fitted line may stand as its next fit without a pass over the window (envelope-window.ts).
+ *
+ * The fitted line L is the optimum of a linear program (lower-envelope.ts): the highest line at the mean u under
+ * every point. L is that optimum when (1) no point lies below it and (2) it touches a point at or before the mean
+ * and one at or after it (the mean is then between two touching points: the dual's certificate). Between fits the
+ * window gains points at its newest end, loses its oldest, and the mean moves on. So it is enough to check each
+ * new point once against L (one below it voids L: refit), and to hold, of the touching points, one at or before
+ * the current mean that has not expired and one at or after it. Lacking either, the window refits.
+ *
+ * "Below" and "touching" are decided within `tolerance` of L (rounding: see envelope-window.ts). Then L is within
+ * `tolerance` of the exact optimum at the mean: L − tolerance is under every point, and the optimum cannot rise
+ * more than `tolerance` above L at the two touching points on either side of the mean. Away from the mean the
+ * difference grows with the distance over the touching points' distance to the mean; the window's full pass has
+ * the same sensitivity when the mean is near a hull vertex (which of two nearly collinear edges spans it).
+ *
+ * The fit's error estimate needs the K-th least residual above L. Kept here: the least residuals with their u,
+ * exactly the `count` least of the window's points (not the pending point): a new point goes in when it is no
+ * larger than the largest kept (or when every point is kept); an expired one leaves. When fewer than K are kept the window
+ * rescans its points against L (no new hull).
+ */
+
+/** Residuals kept: twice the rank the error estimate reads, so that expiries rarely force a rescan. */
+export const KEPT_RESIDUALS = 16;
+
+export class FitCertificate {
+  intercept = 0;
+  slope = 0;
+  tolerance = 0;
+  /** L is a fitted line, and every point the window has shown it (see admit) is on or above it. */
+  valid = false;
+  /** u of touching points, oldest first: a ring deque. */
+  private readonly touching: Float64Array;
+  private touchingFirst = 0;
+  private touchingCount = 0;
+  /** The least residuals above L, increasing, with their u; `lowestAll`: every point of the window is among them. */
+  readonly lowestR = new Float64Array(KEPT_RESIDUALS);
+  readonly lowestU = new Float64Array(KEPT_RESIDUALS);
+  lowestCount = 0;
+  lowestAll = true;
+
+  constructor(capacity: number) {
+    this.touching = new Float64Array(capacity + 2);
+  }
+
+  /** A new line, from a full pass; the caller then adds its touching points and its least residuals. */
+  reset(intercept: number, slope: number, tolerance: number): void {
+    this.intercept = intercept;
+    this.slope = slope;
+    this.tolerance = tolerance;
+    this.valid = true;
+    this.touchingFirst = 0;
+    this.touchingCount = 0;
+    this.lowestCount = 0;
+    this.lowestAll = true;
+  }
+
+  /** Forgets the residuals (a rescan refills them against the same line). */
+  clearLowest(): void {
+    this.lowestCount = 0;
+    this.lowestAll = true;
+  }
+
+  /** A point known to touch L (an end of the fitted edge), in order of u. */
+  addTouching(u: number): void {
+    const size = this.touching.length;
+    // Full (more touching points came in between two fits than the window holds): the oldest goes. That can
+    // only make supports() answer false, i.e. cost a pass.
+    if (this.touchingCount === size) this.dropFirstTouching();
+    this.touching[(this.touchingFirst + this.touchingCount) % size] = u;
+    this.touchingCount++;
+  }
+
+  /** A point new to the window, checked once: false when it lies below L (L no longer answers). */
+  admit(u: number, y: number): boolean {
+    const r = y - (this.intercept + this.slope * u);
+    if (r < -this.tolerance) {
+      this.valid = false;
+      return false;
+    }
+    if (r <= this.tolerance) this.addTouching(u);
+    this.offerLowest(r, u);
+    return true;
+  }
+
+  /** The largest residual kept when the list is full (a block of points none nearer than this can be skipped). */
+  get lowestBound(): number {
+    return this.lowestCount === KEPT_RESIDUALS ? this.lowestR[KEPT_RESIDUALS - 1]! : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Offers one point's residual: kept when it is among the least (see the file comment for why that stays exact).
+   * Among equal residuals the newest is kept first and the oldest dropped first: an exact stream's residuals are
+   * all equal, and the oldest would expire at once.
+   */
+  offerLowest(r: number, u: number): void {
+    const { lowestR, lowestU } = this;
+    let count = this.lowestCount;
+    // Not kept: larger than every kept one while some point is not kept (then it may not be among the least).
+    if (!this.lowestAll && (count === 0 || r > lowestR[count - 1]!)) return;
+    if (count === KEPT_RESIDUALS && r > lowestR[count - 1]!) {
+      this.lowestAll = false;
+      return;
+    }
+    if (count === KEPT_RESIDUALS) {
+      this.lowestAll = false;
+      count--;
+    }
+    let j = count;
+    while (j > 0 && lowestR[j - 1]! >= r) {
+      lowestR[j] = lowestR[j - 1]!;
+      lowestU[j] = lowestU[j - 1]!;
+      j--;
+    }
+    lowestR[j] = r;
+    lowestU[j] = u;
+    this.lowestCount = count + 1;
+  }
+
+  /** Points older than `oldestU` have left the window: their residuals go. */
+  expireLowest(oldestU: number): void {
+    const { lowestR, lowestU } = this;
+    let kept = 0;
+    for (let i = 0; i < this.lowestCount; i++) {
+      if (lowestU[i]! < oldestU) continue;
+      lowestR[kept] = lowestR[i]!;
+      lowestU[kept] = lowestU[i]!;
+      kept++;
+    }
+    this.lowestCount = kept;
+  }
+
+  /**
+   * The k-th least residual of the window's points and the pending one (residual `pendingR`, NaN without one), or
+   * NaN when the kept residuals do not tell it.
+   */
+  kthLeast(k: number, pendingR: number): number {
+    const { lowestR } = this;
+    const count = this.lowestCount;
+    if (Number.isNaN(pendingR)) return count >= k ? lowestR[k - 1]! : Number.NaN;
+    if (count >= k && pendingR >= lowestR[k - 1]!) return lowestR[k - 1]!;
+    // The pending residual is among the k least (or every point is kept and there are fewer than k).
+    if (count < k && !(this.lowestAll && count === k - 1)) return Number.NaN;
+    if (k === 1) return count > 0 ? Math.min(pendingR, lowestR[0]!) : pendingR;
+    return Math.max(pendingR, lowestR[k - 2]!);
+  }
+
+  /**
+   * Whether L still has touching points at or before `mean` and at or after it, the oldest point of the window
+   * being at `oldestU`; `pendingTouchesAfter`: the pending point touches L at or after the mean.
+   */
+  supports(mean: number, oldestU: number, pendingTouchesAfter: boolean): boolean {
+    const touching = this.touching;
+    const size = touching.length;
+    while (this.touchingCount > 0 && touching[this.touchingFirst]! < oldestU) this.dropFirstTouching();
+    // Of the touching points at or before the mean the newest outlasts the others: they are not needed.
+    while (this.touchingCount >= 2 && touching[(this.touchingFirst + 1) % size]! <= mean) this.dropFirstTouching();
+    if (this.touchingCount === 0 || touching[this.touchingFirst]! > mean) return false;
+    return pendingTouchesAfter || touching[(this.touchingFirst + this.touchingCount - 1) % size]! >= mean;
+  }
+
+  private dropFirstTouching(): void {
+    this.touchingFirst = (this.touchingFirst + 1) % this.touching.length;
+    this.touchingCount--;
+  }
+}

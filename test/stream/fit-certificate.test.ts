@@ -1,0 +1,98 @@
+/**
+ * FitCertificate (fit-certificate.ts): what lets the envelope window keep its last line. Checked against brute
+ * force: the kept least residuals must give the k-th least residual of the window's points exactly (or say they
+ * cannot), through insertions, ties, expiries and the pending point; the touching points must say whether the
+ * line still touches points on both sides of the mean; a point below the line voids it.
+ */
+import { describe, expect, it } from 'vitest';
+import { FitCertificate, KEPT_RESIDUALS } from '../../src/stream/fit-certificate.js';
+import { Random } from './helpers/random.js';
+
+/** The line y = 0: a point's residual is its y. */
+function flatCertificate(tolerance: number): FitCertificate {
+  const certificate = new FitCertificate(4096);
+  certificate.reset(0, 0, tolerance);
+  return certificate;
+}
+
+describe('FitCertificate: the least residuals', () => {
+  for (const quantum of [0, 1, 25]) {
+    it(`give the k-th least of the window exactly${quantum > 0 ? `, residuals in steps of ${quantum} (ties)` : ''}`, () => {
+      const random = new Random(0xce47 + quantum);
+      const certificate = flatCertificate(0);
+      const window: { u: number; r: number }[] = [];
+      let u = 0;
+      let told = 0;
+      let rescans = 0;
+      for (let step = 0; step < 8000; step++) {
+        // A new point, sometimes several; the window keeps 40 to 200 points, the oldest leaving.
+        const raw = random.exponential(100);
+        const r = quantum > 0 ? Math.round(raw / quantum) * quantum : raw;
+        u += 1;
+        expect(certificate.admit(u, r)).toBe(true);
+        window.push({ u, r });
+        const keep = 40 + random.below(160);
+        while (window.length > keep) window.shift();
+        certificate.expireLowest(window[0]!.u);
+        const pending = random.chance(0.5) ? random.exponential(100) : Number.NaN;
+        const k = 1 + random.below(8);
+        const all = window.map((p) => p.r);
+        if (!Number.isNaN(pending)) all.push(pending);
+        all.sort((a, b) => a - b);
+        if (all.length < k) continue;
+        const kth = certificate.kthLeast(k, pending);
+        if (Number.isNaN(kth)) {
+          // It may not tell only when fewer than k are kept: then a rescan refills it (as the window does).
+          expect(certificate.lowestCount).toBeLessThan(k);
+          rescans++;
+          certificate.clearLowest();
+          for (const p of window) certificate.offerLowest(p.r, p.u);
+          expect(certificate.kthLeast(k, pending)).toBe(all[k - 1]);
+        } else {
+          told++;
+          expect(kth, `step ${step}`).toBe(all[k - 1]);
+        }
+        expect(certificate.lowestCount).toBeLessThanOrEqual(KEPT_RESIDUALS);
+      }
+      // Kept residuals answer most of the time; rescans are the exception.
+      expect(told).toBeGreaterThan(rescans * 5);
+    });
+  }
+
+  it('keep the newest of equal residuals, so that an exact stream does not rescan at every expiry', () => {
+    const certificate = flatCertificate(0);
+    for (let u = 0; u < 100; u++) certificate.admit(u, 0);
+    certificate.expireLowest(90); // all but the ten newest gone
+    expect(certificate.lowestCount).toBe(10);
+    expect(certificate.kthLeast(8, Number.NaN)).toBe(0);
+  });
+});
+
+describe('FitCertificate: the line answers while it touches points on both sides of the mean', () => {
+  it('needs a touching point at or before the mean and one at or after it, none expired', () => {
+    const certificate = flatCertificate(0.5);
+    for (const [u, y] of [
+      [1, 0],
+      [2, 3],
+      [5, 0.2],
+      [7, 4],
+      [9, -0.4],
+    ] as const)
+      expect(certificate.admit(u, y)).toBe(true);
+    // Touching: u 1, 5, 9.
+    expect(certificate.supports(4, 0, false)).toBe(true);
+    expect(certificate.supports(5, 0, false)).toBe(true);
+    expect(certificate.supports(6, 2, false)).toBe(true); // 5 before, 9 after
+    expect(certificate.supports(9.5, 2, false)).toBe(false); // nothing touches at or after 9.5...
+    expect(certificate.supports(9.5, 2, true)).toBe(true); // ...but the pending point does
+    expect(certificate.supports(8, 6, false)).toBe(false); // 5 has expired: nothing before the mean
+  });
+
+  it('is void once a point lies below the line by more than the tolerance', () => {
+    const certificate = flatCertificate(0.5);
+    expect(certificate.admit(1, -0.5)).toBe(true);
+    expect(certificate.valid).toBe(true);
+    expect(certificate.admit(2, -0.51)).toBe(false);
+    expect(certificate.valid).toBe(false);
+  });
+});
