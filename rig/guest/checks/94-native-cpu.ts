@@ -18,7 +18,7 @@
  * The check fails if a run fails; the goal (ours ≤ 1.5 × the reader, process CPU) is reported, not asserted:
  * a CPU ratio on a shared, emulated machine is a measurement, not a test.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { openCamera } from '../../../src/camera/index.js';
@@ -39,6 +39,9 @@ const HEIGHT = 480;
 const FRAMES = 300;
 const SHORT = 30;
 const PROFILE_FRAMES = 150;
+/** Frames counted under strace (see OursMode). */
+const SYSCALL_FRAMES = 100;
+const STRACE = '/usr/bin/strace';
 /** Frames our driver streams before its window opens (V8 warms up: see the header). */
 const WARMUP = 60;
 const TICK_S = 0.01; // USER_HZ: /proc/stat and /proc/<pid>/stat count in 1/100 s
@@ -126,10 +129,19 @@ async function bareReader(ctx: CheckContext, server: number): Promise<Sample> {
   return { processS: v.cpu_s!, guestS: v.cpu_s! + v.others_ticks! * TICK_S, frames: v.frames!, seconds: v.seconds! };
 }
 
-async function ours(ctx: CheckContext, server: number, profile: string | undefined): Promise<Sample> {
+/**
+ * How `ours` runs: 'count' (the table's figures), 'profile' (V8's sampling profiler over PROFILE_FRAMES frames,
+ * written to `path`), 'syscalls' (strace -ff attached for SYSCALL_FRAMES frames: system calls per frame of each
+ * thread, written to `path`; ptrace makes every call far dearer, so its CPU figures mean nothing).
+ */
+type OursMode = { kind: 'count' } | { kind: 'profile'; path: string } | { kind: 'syscalls'; path: string };
+
+async function ours(ctx: CheckContext, server: number, mode: OursMode = { kind: 'count' }): Promise<Sample> {
   const info = await findServedCamera();
   const camera = await openCamera(info);
-  const frameCount = profile === undefined ? FRAMES : PROFILE_FRAMES;
+  const profile = mode.kind === 'profile' ? mode.path : undefined;
+  const frameCount = mode.kind === 'count' ? FRAMES : mode.kind === 'profile' ? PROFILE_FRAMES : SYSCALL_FRAMES;
+  let tracer: SyscallTracer | undefined;
   let session: Session | undefined;
   try {
     await camera.setFormat({ fourcc: 'YUYV', width: WIDTH, height: HEIGHT, fps: 30 });
@@ -154,6 +166,7 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
             await post(session, 'Profiler.enable');
             await post(session, 'Profiler.start');
           }
+          if (mode.kind === 'syscalls') tracer = startSyscallTracer(`${ctx.runDir}/native-cpu.strace`);
           others = othersMeter([server]);
           threads0 = threadCpu();
           cpu0 = process.cpuUsage();
@@ -162,6 +175,7 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
           flagged++;
         }
         frames++;
+        if (tracer !== undefined && tracer.attachedAtFrame < 0 && tracer.attached) tracer.attachedAtFrame = frames;
         queue.qbuf(buffer.index);
       }
     } finally {
@@ -172,6 +186,11 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
     }
     const cpu = process.cpuUsage(cpu0);
     const seconds = (performance.now() - t0) / 1000;
+    if (tracer !== undefined && mode.kind === 'syscalls') {
+      const summary = await tracer.finish(frames);
+      writeFileSync(mode.path, `${summary.join('\n')}\n`);
+      for (const line of summary) ctx.log(line);
+    }
     const threads1 = threadCpu();
     const othersS = others();
     if (session !== undefined) {
@@ -180,7 +199,7 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
       session.disconnect();
     }
     const byThread = [...threads1].map(([name, s1]) => [name, s1 - (threads0.get(name) ?? 0)] as const).filter(([, d]) => d > 0.005);
-    ctx.log(`ours${profile !== undefined ? ' (profiled)' : ''}: ${frames} frames, ${flagged} flagged; CPU by thread (s): ${byThread.map(([name, d]) => `${name} ${d.toFixed(2)}`).join(', ')}`);
+    ctx.log(`ours${mode.kind === 'count' ? '' : ` (${mode.kind})`}: ${frames} frames, ${flagged} flagged; CPU by thread (s): ${byThread.map(([name, d]) => `${name} ${d.toFixed(2)}`).join(', ')}`);
     ctx.log(`ours: stats ${stats}`);
     queue.reqbufs(0);
     const processS = (cpu.user + cpu.system) / 1e6;
@@ -188,6 +207,76 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
   } finally {
     await camera.close();
   }
+}
+
+interface SyscallTracer {
+  /** strace said it attached (to the first thread). */
+  readonly attached: boolean;
+  /** The frame count when it had: the window starts there. */
+  attachedAtFrame: number;
+  /** Detaches, then summarises: per thread, the system calls per frame over the window (frames: the count now). */
+  finish(frames: number): Promise<string[]>;
+}
+
+/**
+ * strace -ff on this process: one file per thread (`prefix.<tid>`), each call a line. Thread names are read now
+ * (the driver's threads exist already: the stream is running). Counts calls by name (ioctl by request, the clock
+ * calls by clock), leaving out the "resumed" halves of calls that another thread's line interrupted.
+ */
+function startSyscallTracer(prefix: string): SyscallTracer {
+  const names = new Map<string, string>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      names.set(tid, readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const child = spawn(STRACE, ['-ff', '-o', prefix, '-p', String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const state = { attached: false, attachedAtFrame: -1 };
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    if (d.includes('attached')) state.attached = true;
+  });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    get attached() {
+      return state.attached;
+    },
+    get attachedAtFrame() {
+      return state.attachedAtFrame;
+    },
+    set attachedAtFrame(n: number) {
+      state.attachedAtFrame = n;
+    },
+    async finish(frames: number): Promise<string[]> {
+      child.kill('SIGINT');
+      await closed;
+      const window = frames - state.attachedAtFrame;
+      if (state.attachedAtFrame < 0 || window <= 0) return [`syscalls: strace did not attach in time (${stderr.trim()})`];
+      const dir = prefix.slice(0, prefix.lastIndexOf('/'));
+      const base = prefix.slice(prefix.lastIndexOf('/') + 1);
+      const out = [`syscalls per frame by thread (strace -ff, ${window} frames; ioctl by request, clock calls by clock):`];
+      for (const file of readdirSync(dir).filter((f) => f.startsWith(`${base}.`)).sort()) {
+        const tid = file.slice(base.length + 1);
+        const counts = new Map<string, number>();
+        let total = 0;
+        for (const line of readFileSync(`${dir}/${file}`, 'utf8').split('\n')) {
+          const m = line.match(/^([a-z_0-9]+)\(([^,)]*)(?:, ([A-Z_0-9]+))?/);
+          if (m === null) continue; // "<... resumed>", "+++ exited", signals
+          const name = m[1] === 'ioctl' ? `ioctl ${m[3] ?? '?'}` : m[1]!.startsWith('clock_') ? `${m[1]} ${m[2]}` : m[1]!;
+          counts.set(name, (counts.get(name) ?? 0) + 1);
+          total++;
+        }
+        rmSync(`${dir}/${file}`);
+        if (total === 0) continue;
+        const top = [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${(n / window).toFixed(1)}`);
+        out.push(`  ${names.get(tid) ?? `tid ${tid}`}: ${(total / window).toFixed(1)} per frame: ${top.join(', ')}`);
+      }
+      return out;
+    },
+  };
 }
 
 function post(session: Session, method: string): Promise<unknown> {
@@ -295,8 +384,20 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const reader = await bareReader(ctx, server);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
     // Where our CPU goes: the same again under V8's sampling profiler (not counted in the table).
-    await ours(ctx, server, `${ctx.runDir}/native-cpu.cpuprofile`);
+    await ours(ctx, server, { kind: 'profile', path: `${ctx.runDir}/native-cpu.cpuprofile` });
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    // And the system calls each of our threads makes per frame (strace, where the guest has it).
+    if (existsSync(STRACE)) {
+      await ours(ctx, server, { kind: 'syscalls', path: `${ctx.runDir}/native-cpu-syscalls.txt` });
+      await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+      // The reader's, for comparison (strace -c over its whole run, set-up included: SYSCALL_FRAMES frames).
+      const traced = await run(STRACE, ['-f', '-c', '-o', `${ctx.runDir}/native-cpu-syscalls-reader.txt`, `${ctx.toolsDir}/uvc-count`, '--frames', String(SYSCALL_FRAMES), '--transfers', '25', '--packets', '32'], { timeoutMs: 600_000 });
+      assert(traced.stdout.includes('RESULT ok'), `uvc-count under strace failed: ${traced.stdout}${traced.stderr}`);
+      ctx.log(`uvc-count under strace -c, ${SYSCALL_FRAMES} frames:\n${readFileSync(`${ctx.runDir}/native-cpu-syscalls-reader.txt`, 'utf8')}`);
+      await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    } else {
+      ctx.log(`no ${STRACE} in the guest: system calls per frame not counted`);
+    }
 
     const base = perFrame(reader);
     const rows: [string, Sample][] = [
