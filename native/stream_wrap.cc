@@ -39,8 +39,11 @@ class StreamEvents : public StreamObserver, public std::enable_shared_from_this<
 
 namespace {
 
-// Completions per call into JavaScript.
+// Completions per call into JavaScript (the rest after other work of the event loop, so that a backlog after a
+// stall does not starve timers and promises): WakeOn::kTransfer, 8; kUvcFrame, one frame's (TakeReady stops at
+// its edge), at most 32 (a 720p YUYV frame is 19 transfers of 32 × 3072 bytes).
 constexpr int kMaxBatch = 8;
+constexpr int kMaxFrameBatch = 32;
 
 struct PendingStream {
   std::shared_ptr<StreamState> state;
@@ -126,7 +129,7 @@ StreamWrap::~StreamWrap() {
 void StreamWrap::DeliverReady(Napi::Env env) {
   if (dispatch_.IsEmpty()) return;
   bool more = false;
-  int count = state_->TakeReady(kMaxBatch, &more);
+  int count = state_->TakeReady(state_->config().wake_on == WakeOn::kUvcFrame ? kMaxFrameBatch : kMaxBatch, &more);
   // The rest after other work of the event loop (a backlog after a stall must not starve timers and promises).
   if (more) events_->Post(false);
   if (count == 0) return;
@@ -175,6 +178,7 @@ Napi::Value StreamWrap::Stats(const Napi::CallbackInfo& info) {
   result.Set("starved", stats.starved);
   result.Set("failures", stats.failures);
   result.Set("goneDeferred", stats.gone_deferred);
+  result.Set("notices", stats.notices);
   return result;
 }
 

@@ -24,6 +24,7 @@ export class FakeAddonStream implements AddonStream {
   readonly released: number[] = [];
   stopCalls = 0;
   private sequence = 0;
+  private batches = 0;
   private stopping = false;
   /** Resolves stop() (by default at once, as when every transfer is back). */
   settleStop: () => void = () => undefined;
@@ -53,6 +54,7 @@ export class FakeAddonStream implements AddonStream {
       this.slots[c.slot]!.record.set([c.status ?? 0, c.actualLength ?? 0, packets, c.lostIntervals ?? 0, 123_456_789, this.sequence++, c.final ? 1 : 0]);
       this.batch[i] = c.slot;
     });
+    this.batches++;
     this.dispatch(completions.length);
   }
 
@@ -72,7 +74,7 @@ export class FakeAddonStream implements AddonStream {
   }
 
   stats(): AddonStreamStats {
-    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0, starved: 0, failures: 0, goneDeferred: 0 };
+    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0, starved: 0, failures: 0, goneDeferred: 0, notices: this.batches };
   }
 }
 

@@ -295,6 +295,18 @@ describe('NativeStream', () => {
     expect(stream.failure).toBeUndefined();
   });
 
+  it("passes the UVC layer's wake-up choice to the addon and reports how often it woke JavaScript", () => {
+    const { device, transport } = setup();
+    const seen: CompletedTransfer[] = [];
+    const stream = transport.startStream({ ...ISO, spareTransfers: 2, wakeOn: 'uvc-frame', wakeAfterMs: 40 }, (t) => seen.push(t));
+    const raw = device.streams[0]!;
+    expect(raw.options).toMatchObject({ wakeOn: 'uvc-frame', wakeAfterMs: 40 });
+    raw.completeBatch([{ slot: 0 }, { slot: 1 }, { slot: 2 }]);
+    raw.completeBatch([{ slot: 3 }]);
+    expect(seen.map((t) => t.sequence)).toEqual([0, 1, 2, 3]);
+    expect(stream.stats).toMatchObject({ completed: 4, wakes: 2 });
+  });
+
   it('stops handing over a batch as soon as the callback stops the stream', () => {
     const { device, transport } = setup();
     const seen: CompletedTransfer[] = [];

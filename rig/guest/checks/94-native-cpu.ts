@@ -103,20 +103,35 @@ function othersMeter(exclude: number[]): () => number {
   };
 }
 
-/** CPU seconds of each thread of this process, by thread name. */
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
+/** CPU seconds of each thread of this process, by thread name: user and system apart. */
+function threadCpu(): Map<string, { user: number; system: number }> {
+  const out = new Map<string, { user: number; system: number }>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_S);
+      const sum = out.get(name) ?? { user: 0, system: 0 };
+      sum.user += Number(fields[11]) * TICK_S;
+      sum.system += Number(fields[12]) * TICK_S;
+      out.set(name, sum);
     } catch {
       // ended meanwhile
     }
   }
   return out;
+}
+
+/** "name total (user u + sys s)" per thread that used CPU between the two readings. */
+function threadSplit(before: ReturnType<typeof threadCpu>, after: ReturnType<typeof threadCpu>): string {
+  const rows: string[] = [];
+  for (const [name, t1] of after) {
+    const t0 = before.get(name) ?? { user: 0, system: 0 };
+    const user = t1.user - t0.user;
+    const system = t1.system - t0.system;
+    if (user + system > 0.005) rows.push(`${name} ${(user + system).toFixed(2)} (user ${user.toFixed(2)} + sys ${system.toFixed(2)})`);
+  }
+  return rows.join(', ');
 }
 
 async function bareReader(ctx: CheckContext, server: number): Promise<Sample> {
@@ -198,8 +213,7 @@ async function ours(ctx: CheckContext, server: number, mode: OursMode = { kind: 
       writeFileSync(profile!, JSON.stringify(result));
       session.disconnect();
     }
-    const byThread = [...threads1].map(([name, s1]) => [name, s1 - (threads0.get(name) ?? 0)] as const).filter(([, d]) => d > 0.005);
-    ctx.log(`ours${mode.kind === 'count' ? '' : ` (${mode.kind})`}: ${frames} frames, ${flagged} flagged; CPU by thread (s): ${byThread.map(([name, d]) => `${name} ${d.toFixed(2)}`).join(', ')}`);
+    ctx.log(`ours${mode.kind === 'count' ? '' : ` (${mode.kind})`}: ${frames} frames, ${flagged} flagged; CPU by thread (s): ${threadSplit(threads0, threads1)}`);
     ctx.log(`ours: stats ${stats}`);
     queue.reqbufs(0);
     const processS = (cpu.user + cpu.system) / 1e6;
@@ -285,10 +299,10 @@ function post(session: Session, method: string): Promise<unknown> {
 
 /**
  * The addon alone, for the split: the same mode negotiated through the protocol layer, then the native stream
- * with our default transfers and spares, every completion released at once after reading each packet's header
- * flags (frame ends counted as the bare reader does). No assembly, no queue.
+ * with our default transfers, spares and wake-ups, every completion released at once after reading each
+ * packet's header flags (frame ends counted as the bare reader does). No assembly, no queue.
  */
-async function addonOnly(ctx: CheckContext, server: number): Promise<Sample> {
+async function addonOnly(ctx: CheckContext, server: number, wakeOn: 'transfer' | 'uvc-frame'): Promise<Sample> {
   const info = await findServedCamera();
   const transport = await openNativeDevice({ portPath: info.portPath });
   try {
@@ -302,18 +316,21 @@ async function addonOnly(ctx: CheckContext, server: number): Promise<Sample> {
     await transport.setAltSetting(vs.interfaceNumber, params.altSetting);
     let ends = -1 - WARMUP;
     let others = othersMeter([server]);
+    let threads0 = threadCpu();
     let cpu0 = process.cpuUsage();
     let t0 = performance.now();
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
     const stream = transport.startStream(
-      { endpoint: params.endpointAddress, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: params.bytesPerInterval },
+      // 'uvc-frame': woken per frame, as the UVC layer asks for (streamOptionsFor); 'transfer': per completion.
+      { endpoint: params.endpointAddress, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: params.bytesPerInterval, wakeOn, wakeAfterMs: 50 },
       (t) => {
         for (let i = 0; i < t.packetCount; i++) {
           if (t.packetLength[i]! >= 2 && (t.buffer[i * t.packetStride + 1]! & 0x02) !== 0 && ends < FRAMES) {
             ends++;
             if (ends === 0) {
               others = othersMeter([server]);
+              threads0 = threadCpu();
               cpu0 = process.cpuUsage();
               t0 = performance.now();
             } else if (ends === FRAMES) {
@@ -327,8 +344,9 @@ async function addonOnly(ctx: CheckContext, server: number): Promise<Sample> {
     await done;
     const cpu = process.cpuUsage(cpu0);
     const seconds = (performance.now() - t0) / 1000;
+    const threads1 = threadCpu();
     const othersS = others();
-    ctx.log(`addon only: ${FRAMES} frame ends, stream stats ${JSON.stringify(stream.stats)}`);
+    ctx.log(`addon only (woken per ${wakeOn}): ${FRAMES} frame ends, stream stats ${JSON.stringify(stream.stats)}; CPU by thread (s): ${threadSplit(threads0, threads1)}`);
     await stream.stop();
     const processS = (cpu.user + cpu.system) / 1e6;
     return { processS, guestS: processS + othersS, frames: FRAMES, seconds };
@@ -369,6 +387,8 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const usb = await waitForUsbDevice(CAMERA_VID, CAMERA_PID);
     await waitForDriver(usb.path, 1, 'uvcvideo');
     const server = serverPid();
+    // What a clock read costs depends on it (vDSO with tsc; a system call and an emulated device read otherwise).
+    ctx.log(`clocksource: ${readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim()}`);
 
     // uvcvideo + v4l2-ctl: the long run minus the short one.
     const node = (await waitForCaptureNode(usb.path)).path;
@@ -379,7 +399,9 @@ export default async function check(ctx: CheckContext): Promise<void> {
 
     const driver = await ours(ctx, server, undefined);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
-    const addon = await addonOnly(ctx, server);
+    const addon = await addonOnly(ctx, server, 'uvc-frame');
+    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    const addonPerTransfer = await addonOnly(ctx, server, 'transfer');
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
     const reader = await bareReader(ctx, server);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
@@ -404,6 +426,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
       ['bare C libusb reader (uvc-count)', reader],
       ['uvc-capture (native addon)', driver],
       ['  of which: the addon alone (transfers released at once, no assembly)', addon],
+      ['  the addon alone, JavaScript woken per transfer (wakeOn: transfer)', addonPerTransfer],
       ['uvcvideo + v4l2-ctl', kernel],
     ];
     const lines = [

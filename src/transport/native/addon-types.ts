@@ -51,6 +51,8 @@ export interface AddonStreamOptions {
   packetSize?: number;
   transferSize?: number;
   timeoutMs?: number;
+  wakeOn?: 'transfer' | 'uvc-frame';
+  wakeAfterMs?: number;
 }
 
 /**
@@ -72,6 +74,8 @@ export interface AddonStreamStats {
   failures: number;
   /** Resubmits refused because the device left, whose NO_DEVICE completion waited for the transfers in flight. */
   goneDeferred: number;
+  /** Times the engine woke JavaScript for ready completions. */
+  notices: number;
 }
 
 export interface AddonStream {

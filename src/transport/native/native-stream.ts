@@ -75,10 +75,10 @@ export class NativeStream implements UsbStream {
     private readonly host: StreamHost,
   ) {
     this.options = Object.freeze({ ...options });
-    const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs } = options;
+    const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs } = options;
     this.raw = nativeCallSync(() =>
       device.startStream(
-        { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs },
+        { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs },
         (count) => this.dispatch(count),
       ),
     );
@@ -89,8 +89,8 @@ export class NativeStream implements UsbStream {
   }
 
   get stats(): Readonly<StreamStats> {
-    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow } = this.raw.stats();
-    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow };
+    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, notices } = this.raw.stats();
+    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, wakes: notices };
   }
 
   get stopped(): boolean {
