@@ -151,6 +151,7 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
   bool notify = false;
   while (!stopping_ && in_flight_ < config_.transfers && !free_.empty() && !device_->gone()) {
     if (retry_at_ns_ != 0) break;  // backing off: RetryDue refills
+    if (now == 0) now = MonotonicNs();
     int index = free_.back();
     free_.pop_back();
     Slot& slot = slots_[index];
@@ -186,7 +187,7 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
     }
   }
   if (in_flight_ == 0 && empty_since_ns_ == 0 && !stopping_) {
-    empty_since_ns_ = now;
+    empty_since_ns_ = now != 0 ? now : MonotonicNs();
     if (free_.empty()) {
       starved_now_ = true;
       starved_ += 1;
@@ -470,7 +471,9 @@ void StreamState::Release(int index) {
     slot.state = SlotState::kFree;
     free_.push_back(index);
     if (stopping_ || device_->gone()) return;
-    notify = RefillLocked(MonotonicNs(), &gone);
+    // The clock only if something is submitted: the event thread has usually refilled already, and a clock read
+    // can be a system call (clocksource hpet, as in the kernel rig's guest).
+    notify = RefillLocked(0, &gone);
   }
   Notify(notify, false, gone);
 }

@@ -179,9 +179,9 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   };
 
   static void LIBUSB_CALL OnTransfer(libusb_transfer* transfer);
-  // mu_ held. Submits free slots until `transfers` are in flight (unless stopping, gone or backing off).
-  // Returns true if a notice must be sent (a failed submit became a ready completion); sets *gone when a submit
-  // said the device is gone.
+  // mu_ held. Submits free slots until `transfers` are in flight (unless stopping, gone or backing off); `now`
+  // 0: the clock is read only if needed. Returns true if a notice must be sent (a failed submit became a ready
+  // completion); sets *gone when a submit said the device is gone.
   bool RefillLocked(int64_t now, bool* gone);
   int SubmitLocked(Slot& slot, int64_t now);
   // mu_ held: queues a completed slot for JavaScript.
