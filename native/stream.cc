@@ -80,7 +80,7 @@ bool StreamState::Allocate() {
   size_t meta = config_.iso() ? 8 * static_cast<size_t>(config_.packets) : 0;
   records_base_ = (meta_base_ + meta * count + 7) & ~size_t{7};
   batch_base_ = records_base_ + static_cast<size_t>(count) * kRecordFields * 8;
-  block_ = std::make_shared<Block>(batch_base_ + 4 * static_cast<size_t>(count));
+  block_ = std::make_shared<Block>(batch_base_ + 8 * static_cast<size_t>(count));  // the batch and release lists
   if (block_->data == nullptr) return false;
 
   slots_.resize(count);  // never resized again: transfers point at their slot
@@ -459,17 +459,37 @@ void StreamState::Notify(bool ready, bool drained, bool gone) {
   if (drained) Drained();
 }
 
-void StreamState::Release(int index) {
-  if (index < 0 || index >= static_cast<int>(slots_.size())) return;
+bool StreamState::ReleaseLocked(int index) {
+  if (index < 0 || index >= static_cast<int>(slots_.size())) return false;
+  Slot& slot = slots_[index];
+  if (slot.state != SlotState::kHeld) return false;  // released twice, or the stream stopped meanwhile
+  held_--;
+  slot.state = SlotState::kFree;
+  free_.push_back(index);
+  return true;
+}
+
+void StreamState::ReleaseList(int count) {
+  if (count < 0 || count > static_cast<int>(slots_.size())) return;
+  const auto* list = reinterpret_cast<const int32_t*>(block_->data + release_list_offset());
   bool notify;
   bool gone = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Slot& slot = slots_[index];
-    if (slot.state != SlotState::kHeld) return;  // released twice, or the stream stopped meanwhile
-    held_--;
-    slot.state = SlotState::kFree;
-    free_.push_back(index);
+    bool any = false;
+    for (int i = 0; i < count; i++) any |= ReleaseLocked(list[i]);
+    if (!any || stopping_ || device_->gone()) return;
+    notify = RefillLocked(0, &gone);  // the clock only if something is submitted (see Release)
+  }
+  Notify(notify, false, gone);
+}
+
+void StreamState::Release(int index) {
+  bool notify;
+  bool gone = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ReleaseLocked(index)) return;
     if (stopping_ || device_->gone()) return;
     // The clock only if something is submitted: the event thread has usually refilled already, and a clock read
     // can be a system call (clocksource hpet, as in the kernel rig's guest).

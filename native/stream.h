@@ -23,7 +23,8 @@
 //
 // Memory layout of the block: every slot's data (64-byte aligned stride), then for iso each slot's packet status
 // and length arrays (int32 × packets each), then each slot's completion record (kRecordFields doubles), then
-// the batch list (int32 per slot) that tells JavaScript which slots one dispatch carries, in order.
+// the batch list (int32 per slot) that tells JavaScript which slots one dispatch carries, in order, then the release
+// list (int32 per slot) in which JavaScript names the slots one ReleaseList call hands back.
 #pragma once
 
 #include <libusb.h>
@@ -135,12 +136,17 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   size_t length_offset(int slot) const;
   size_t record_offset(int slot) const { return records_base_ + static_cast<size_t>(slot) * kRecordFields * 8; }
   size_t batch_offset() const { return batch_base_; }
+  size_t release_list_offset() const { return batch_base_ + 4 * static_cast<size_t>(config_.slots()); }
 
   // JavaScript thread. Submits `transfers` slots. On failure nothing stays in flight for long: the stream is
   // already stopping (its drained notice still comes).
   OpResult Start();
   // JavaScript thread. Hands a held slot back; anything else (twice, after stop) is a no-op.
   void Release(int slot);
+  // JavaScript thread. Release for the first `count` slots of the release list, under one lock and with one refill
+  // (a dispatch's completions are handed back together: one call and one lock per frame instead of per transfer,
+  // and fewer chances to wait for the event thread, which holds the lock while it submits).
+  void ReleaseList(int count);
   // Any thread. Cancels what is in flight; idempotent. The drained notice follows once all came back.
   void BeginStop();
   // Any thread: the device gave up waiting for this stream's transfers (they stay allocated, with the device,
@@ -183,6 +189,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   // 0: the clock is read only if needed. Returns true if a notice must be sent (a failed submit became a ready
   // completion); sets *gone when a submit said the device is gone.
   bool RefillLocked(int64_t now, bool* gone);
+  // mu_ held: a held slot back on the free list; false if it was not held (twice, after stop).
+  bool ReleaseLocked(int slot);
   int SubmitLocked(Slot& slot, int64_t now);
   // mu_ held: queues a completed slot for JavaScript.
   void ReadyLocked(Slot& slot);

@@ -60,6 +60,7 @@ Napi::Function StreamWrap::DefineClass(Napi::Env env) {
   return ObjectWrap<StreamWrap>::DefineClass(env, "Stream",
                                              {
                                                  InstanceMethod<&StreamWrap::Release>("release"),
+                                                 InstanceMethod<&StreamWrap::ReleaseList>("releaseList"),
                                                  InstanceMethod<&StreamWrap::Stop>("stop"),
                                                  InstanceMethod<&StreamWrap::Stats>("stats"),
                                              });
@@ -117,6 +118,8 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("slots", slots, napi_enumerable));
   info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value(
       "batch", Napi::Int32Array::New(env, count, memory, state_->batch_offset()), napi_enumerable));
+  info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value(
+      "releases", Napi::Int32Array::New(env, count, memory, state_->release_list_offset()), napi_enumerable));
   info.This().As<Napi::Object>().DefineProperty(
       Napi::PropertyDescriptor::Value("intervalNs", Napi::Number::New(env, static_cast<double>(config.interval_ns)),
                                       napi_enumerable));
@@ -150,6 +153,12 @@ void StreamWrap::OnDrained(Napi::Env env) {
 Napi::Value StreamWrap::Release(const Napi::CallbackInfo& info) {
   int slot = IntegerArg(info, 0, "slot", 0, state_->config().slots() - 1);
   state_->Release(slot);
+  return info.Env().Undefined();
+}
+
+Napi::Value StreamWrap::ReleaseList(const Napi::CallbackInfo& info) {
+  int count = IntegerArg(info, 0, "count", 0, state_->config().slots());
+  state_->ReleaseList(count);
   return info.Env().Undefined();
 }
 

@@ -21,7 +21,10 @@ export class FakeAddonStream implements AddonStream {
   readonly slots: AddonStreamSlot[];
   readonly batch: Int32Array;
   readonly intervalNs = 125_000;
+  readonly releases: Int32Array;
   readonly released: number[] = [];
+  /** Each releaseList call's slots, in order (they are in `released` too). */
+  readonly releaseLists: number[][] = [];
   stopCalls = 0;
   private sequence = 0;
   private batches = 0;
@@ -44,6 +47,7 @@ export class FakeAddonStream implements AddonStream {
       packetLength: new Int32Array(iso ? options.packetsPerTransfer! : 0),
     }));
     this.batch = new Int32Array(count);
+    this.releases = new Int32Array(count);
   }
 
   /** The engine completing transfers (it never dispatches once stopping, like the native one), one batch. */
@@ -64,6 +68,12 @@ export class FakeAddonStream implements AddonStream {
 
   release(slot: number): void {
     this.released.push(slot);
+  }
+
+  releaseList(count: number): void {
+    const slots = [...this.releases.subarray(0, count)];
+    this.releaseLists.push(slots);
+    this.released.push(...slots);
   }
 
   stop(): Promise<void> {
