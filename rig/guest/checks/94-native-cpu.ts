@@ -103,17 +103,29 @@ function othersMeter(exclude: number[]): () => number {
   };
 }
 
+/** What one read of CLOCK_MONOTONIC costs this process, in ns (the median of 5 runs of 2000 reads). */
+function clockReadNs(): number {
+  const runs: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 2000; i++) process.hrtime.bigint();
+    runs.push(Number(process.hrtime.bigint() - t0) / 2001);
+  }
+  return runs.sort((a, b) => a - b)[2]!;
+}
+
 /** CPU seconds of each thread of this process, by thread name: user and system apart. */
-function threadCpu(): Map<string, { user: number; system: number }> {
-  const out = new Map<string, { user: number; system: number }>();
+function threadCpu(): Map<string, { user: number; system: number; faults: number }> {
+  const out = new Map<string, { user: number; system: number; faults: number }>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const sum = out.get(name) ?? { user: 0, system: 0 };
+      const sum = out.get(name) ?? { user: 0, system: 0, faults: 0 };
       sum.user += Number(fields[11]) * TICK_S;
       sum.system += Number(fields[12]) * TICK_S;
+      sum.faults += Number(fields[7]) + Number(fields[9]); // minflt + majflt: page faults are system time too
       out.set(name, sum);
     } catch {
       // ended meanwhile
@@ -122,14 +134,15 @@ function threadCpu(): Map<string, { user: number; system: number }> {
   return out;
 }
 
-/** "name total (user u + sys s)" per thread that used CPU between the two readings. */
+/** "name total (user u + sys s; n page faults)" per thread that used CPU between the two readings. */
 function threadSplit(before: ReturnType<typeof threadCpu>, after: ReturnType<typeof threadCpu>): string {
   const rows: string[] = [];
   for (const [name, t1] of after) {
-    const t0 = before.get(name) ?? { user: 0, system: 0 };
+    const t0 = before.get(name) ?? { user: 0, system: 0, faults: 0 };
     const user = t1.user - t0.user;
     const system = t1.system - t0.system;
-    if (user + system > 0.005) rows.push(`${name} ${(user + system).toFixed(2)} (user ${user.toFixed(2)} + sys ${system.toFixed(2)})`);
+    const faults = t1.faults - t0.faults;
+    if (user + system > 0.005) rows.push(`${name} ${(user + system).toFixed(2)} (user ${user.toFixed(2)} + sys ${system.toFixed(2)}; ${faults} page faults)`);
   }
   return rows.join(', ');
 }
@@ -388,7 +401,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     await waitForDriver(usb.path, 1, 'uvcvideo');
     const server = serverPid();
     // What a clock read costs depends on it (vDSO with tsc; a system call and an emulated device read otherwise).
-    ctx.log(`clocksource: ${readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim()}`);
+    const clocksource = readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim();
 
     // uvcvideo + v4l2-ctl: the long run minus the short one.
     const node = (await waitForCaptureNode(usb.path)).path;
@@ -397,14 +410,25 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const kernel: Sample = { processS: long.processS - short.processS, guestS: long.guestS - short.guestS, frames: FRAMES, seconds: long.seconds - short.seconds };
     ctx.log(`uvcvideo + v4l2-ctl: ${SHORT} frames ${JSON.stringify(short)}, ${SHORT + FRAMES} frames ${JSON.stringify(long)}`);
 
-    const driver = await ours(ctx, server, undefined);
+    // The reader runs before and after our runs and counts as the two together: the host's load drifts during a
+    // round (the reader's own CPU per frame has moved 2x between rounds), and this way it drifts under both alike.
+    const readerBefore = await bareReader(ctx, server);
+    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    ctx.log(`a clock read (process.hrtime.bigint, clocksource ${clocksource}): ${clockReadNs().toFixed(0)} ns`);
+    const driver = await ours(ctx, server);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
     const addon = await addonOnly(ctx, server, 'uvc-frame');
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
     const addonPerTransfer = await addonOnly(ctx, server, 'transfer');
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
-    const reader = await bareReader(ctx, server);
+    const readerAfter = await bareReader(ctx, server);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    const reader: Sample = {
+      processS: readerBefore.processS + readerAfter.processS,
+      guestS: readerBefore.guestS + readerAfter.guestS,
+      frames: readerBefore.frames + readerAfter.frames,
+      seconds: readerBefore.seconds + readerAfter.seconds,
+    };
     // Where our CPU goes: the same again under V8's sampling profiler (not counted in the table).
     await ours(ctx, server, { kind: 'profile', path: `${ctx.runDir}/native-cpu.cpuprofile` });
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
@@ -423,7 +447,9 @@ export default async function check(ctx: CheckContext): Promise<void> {
 
     const base = perFrame(reader);
     const rows: [string, Sample][] = [
-      ['bare C libusb reader (uvc-count)', reader],
+      ['bare C libusb reader (uvc-count), before and after ours together', reader],
+      ['  before', readerBefore],
+      ['  after', readerAfter],
       ['uvc-capture (native addon)', driver],
       ['  of which: the addon alone (transfers released at once, no assembly)', addon],
       ['  the addon alone, JavaScript woken per transfer (wakeOn: transfer)', addonPerTransfer],
