@@ -286,7 +286,12 @@ bool StreamState::FrameEdgeLocked(const Slot& slot) {
   };
   auto note_fid = [&](int flags) {
     int fid = flags & kFid;
-    if (last_fid_ >= 0 && fid != last_fid_) edge = true;
+    if (fid != last_fid_) {
+      // A toggle ends the frame before it, unless its EOF did already (JavaScript was woken for that one; a
+      // frame that ends exactly at a transfer's end would otherwise wake it twice).
+      if (last_fid_ >= 0 && !fid_ended_) edge = true;
+      fid_ended_ = false;
+    }
     last_fid_ = fid;
   };
   const uint8_t* data = block_->data + data_offset(slot.index);
@@ -303,6 +308,7 @@ bool StreamState::FrameEdgeLocked(const Slot& slot) {
       if (flags < 0) continue;
       if (flags & (kEof | kErr)) edge = true;
       note_fid(flags);
+      if (flags & kEof) fid_ended_ = true;
     }
     return edge;
   }
@@ -317,6 +323,7 @@ bool StreamState::FrameEdgeLocked(const Slot& slot) {
   }
   if (bulk_eof_pending_ && slot.actual_length < config_.transfer_size) {
     bulk_eof_pending_ = false;
+    fid_ended_ = true;
     edge = true;
   }
   return edge;

@@ -51,7 +51,8 @@ struct Block {
 // When the engine wakes JavaScript for completions that are ready (see "Waking JavaScript" in README.md).
 enum class WakeOn {
   kTransfer,  // at every completion (unless a notice is already pending)
-  // at a UVC frame edge: a completion whose payload headers show an EOF, an ERR or a FID toggle; also at any
+  // at a UVC frame edge: a completion whose payload headers show an EOF, an ERR or a FID toggle (unless an EOF
+  // ended that frame already); also at any
   // failed or final completion, a disconnect, when free slots run low, and at the latest `wake_after_ns` after
   // the first completion that was not told.
   kUvcFrame,
@@ -228,9 +229,11 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   bool notice_pending_ = false;
   double notices_ = 0;
   // kUvcFrame: when the oldest completion not yet told was queued (0: every ready one is told); the last FID
-  // seen (-1: none yet); bulk: an EOF header seen whose payload has not ended yet; a backstop task pending.
+  // seen (-1: none yet); the frame of that FID already ended at an edge (its EOF), so the next toggle is no
+  // edge of its own; bulk: an EOF header seen whose payload has not ended yet; a backstop task pending.
   int64_t untold_since_ns_ = 0;
   int last_fid_ = -1;
+  bool fid_ended_ = false;
   bool bulk_eof_pending_ = false;
   bool backstop_armed_ = false;
   int in_flight_ = 0;

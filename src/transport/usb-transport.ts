@@ -101,7 +101,7 @@ export interface StreamOptions {
   /**
    * When the transport calls back (native transport; the virtual one runs in-process and calls back per transfer
    * regardless). 'transfer' (default): as each transfer completes. 'uvc-frame': for a UVC video stream, when a
-   * completion holds a frame edge (a payload header with EOF or ERR set, or the FID toggled), a failure or a
+   * completion holds a frame edge (a payload header with EOF or ERR set, or the FID toggled where no EOF ended the frame before), a failure or a
    * disconnect, when free spares run low (over half of them waiting), and at the latest `wakeAfterMs` after the
    * first completion that is waiting: completions still arrive one by one, in order, only grouped.
    */

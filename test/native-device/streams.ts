@@ -149,10 +149,13 @@ export function streams(device: TestDevice): void {
       const plan = isoPlan(t.configDescriptor());
       if (!plan.uvc) context.skip('the device is not a UVC camera: its packets carry no payload headers');
       await prepare(t, plan);
-      const edges: boolean[] = []; // per completion: a payload header with EOF or ERR, or a FID toggle
+      // Per completion: a payload header with EOF or ERR, or a FID toggle where no EOF ended the frame before (a
+      // frame's end wakes JavaScript once, not again at the next frame's first payload).
+      const edges: boolean[] = [];
       const sequences: number[] = [];
       const batchEnds: number[] = []; // the index of each dispatch's last completion
       let fid = -1;
+      let fidEnded = false;
       let inBatch = false;
       // A backstop longer than the test: only frame edges, failures and low spares may wake JavaScript.
       const options = { ...isoOptions(plan), spareTransfers: 60, wakeOn: 'uvc-frame', wakeAfterMs: 1000 } as const;
@@ -164,8 +167,13 @@ export function streams(device: TestDevice): void {
           if (x.packetStatus[i] !== TransferStatus.COMPLETED) edge = true;
           if (length < 2 || x.buffer[at]! < 2 || x.buffer[at]! > length) continue;
           const flags = x.buffer[at + 1]!;
-          if ((flags & 0x42) !== 0 || (fid >= 0 && (flags & 1) !== fid)) edge = true;
+          if ((flags & 0x42) !== 0) edge = true;
+          if ((flags & 1) !== fid) {
+            if (fid >= 0 && !fidEnded) edge = true;
+            fidEnded = false;
+          }
           fid = flags & 1;
+          if ((flags & 0x02) !== 0) fidEnded = true;
         }
         edges.push(edge);
         sequences.push(x.sequence);
