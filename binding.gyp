@@ -53,6 +53,7 @@
         'native/device.cc',
         'native/device_wrap.cc',
         'native/errors.cc',
+        'native/iso_scan.cc',
         'native/packet_copy.cc',
         'native/stream.cc',
         'native/stream_wrap.cc',

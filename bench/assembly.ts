@@ -49,8 +49,12 @@ export function assemblyCases(): AssemblyCase[] {
 
 export interface AssemblyResult {
   description: string;
-  /** How the assembler copied payloads: the native transport's copyRuns (C memcpy per run of packets, as on a real device), or TypedArray.set per packet (the addon did not load; the virtual camera's path). */
-  assemblerCopy: 'copyRuns' | 'TypedArray.set';
+  /**
+   * How the assembler copied payloads: the native transport's isoScan (its short path in C, one call per run of
+   * packets, with copyRuns for the packets JavaScript takes, as on a real device), or TypedArray.set per packet
+   * (the addon did not load; the virtual camera's path).
+   */
+  assemblerCopy: 'isoScan' | 'TypedArray.set';
   /** Assembler throughput, payload MB/s (10^6 bytes). */
   mbps: number;
   usPerFrame: number;
@@ -130,6 +134,7 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
   const addon = tryLoadAddon();
   const rig = await AssemblyRig.create(stream, {
     copyRuns: addon?.copyRuns,
+    isoScan: addon?.isoScan,
     buffers: QUEUE_BUFFERS,
     bufferSize: c.bufferSize,
     expectedFrameSize: c.expectedFrameSize,
@@ -242,7 +247,7 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
     const medianNs = median(assemblerNs);
     return {
       description: c.description,
-      assemblerCopy: addon === null ? 'TypedArray.set' : 'copyRuns',
+      assemblerCopy: addon === null ? 'TypedArray.set' : 'isoScan',
       mbps: round(median(assemblerMbps)),
       usPerFrame: round(medianNs / 1e3 / stream.frames.length),
       usPerPacket: round(medianNs / 1e3 / stream.packets),

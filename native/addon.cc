@@ -9,6 +9,7 @@
 #include "bench_copy.h"
 #include "device_wrap.h"
 #include "errors.h"
+#include "iso_scan.h"
 #include "packet_copy.h"
 #include "stream.h"
 #include "stream_wrap.h"
@@ -85,6 +86,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("libusbVersion", Napi::Function::New<LibusbVersion>(env, "libusbVersion"));
   exports.Set("liveObjects", Napi::Function::New<LiveObjects>(env, "liveObjects"));
   exports.Set("copyRuns", Napi::Function::New<CopyRuns>(env, "copyRuns"));
+  exports.Set("isoScan", Napi::Function::New<IsoScan>(env, "isoScan"));
   exports.Set("memcpySlices", Napi::Function::New<MemcpySlices>(env, "memcpySlices"));
   exports.Set("Device", device_class);
   exports.Set("Stream", stream_class);

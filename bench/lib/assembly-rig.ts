@@ -7,7 +7,7 @@ import { BufferQueue } from '../../src/queue/buffer-queue.js';
 import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../../src/queue/video-buffer.js';
 import { FrameAssembler, type AssemblerStats } from '../../src/stream/frame-assembler.js';
-import type { CopyRuns } from '../../src/transport/usb-transport.js';
+import type { CopyRuns, IsoScan } from '../../src/transport/usb-transport.js';
 import type { CopierHolder } from './copy-counter.js';
 import { checksum, type SyntheticStream } from './synthetic-stream.js';
 
@@ -22,6 +22,8 @@ export interface AssemblyRigOptions {
   frameIntervalNs?: number;
   /** The native transport's batched copy (the addon's copyRuns), as openCamera on a real device uses; none: TypedArray.set. */
   copyRuns?: CopyRuns;
+  /** The native transport's iso short path in C (the addon's isoScan), as openCamera on a real device uses. */
+  isoScan?: IsoScan;
 }
 
 export class FrameCheckError extends Error {}
@@ -50,10 +52,13 @@ export class AssemblyRig {
     this.queue = queue;
     this.handle = handle;
     const spec = stream.spec;
-    const copier: CopierHolder = { copyRuns: options.copyRuns ?? null };
+    const copier: CopierHolder = { copyRuns: options.copyRuns ?? null, isoScan: options.isoScan ?? null };
     this.copier = copier;
     this.assembler = new FrameAssembler(queue, {
       ...(options.copyRuns ? { copyRuns: (source, destination, table, count) => copier.copyRuns!(source, destination, table, count) } : {}),
+      ...(options.isoScan
+        ? { isoScan: (source, lengths, statuses, memory, block) => copier.isoScan!(source, lengths, statuses, memory, block) }
+        : {}),
       formatKind: spec.kind,
       transferType: 'iso',
       expectedFrameSize: options.expectedFrameSize,

@@ -1,16 +1,18 @@
 /**
  * Counts, from the outside, every byte copied out of some memory and into some other: while `run` runs,
  * `Uint8Array.prototype.set`, `slice` and `copyWithin` are wrapped (they are how JavaScript copies bytes), and so
- * is the `copyRuns` of each holder given (the driver's one native copy: the transport's batched memcpy that the
- * frame assembler calls). What it proves: each payload byte leaves the transfer buffers exactly once and lands
+ * are the `copyRuns` and `isoScan` of each holder given (the driver's native copies: the transport's batched memcpy
+ * and its iso short path in C, which the frame assembler calls; the scan's copies are what it reports taking). What it proves: each payload byte leaves the transfer buffers exactly once and lands
  * in the queue's buffers exactly once, so no frame is ever copied twice.
  * Wrapping deoptimises the copies, so only verification passes run under it, never a timed one.
  */
-import type { CopyRuns } from '../../src/transport/usb-transport.js';
+import { ScanField } from '../../src/stream/iso-scan.js';
+import type { CopyRuns, IsoScan } from '../../src/transport/usb-transport.js';
 
-/** Where a native copy is called through (its `copyRuns` is swapped for a counting one while counting). */
+/** Where the native copies are called through (each is swapped for a counting one while counting). */
 export interface CopierHolder {
   copyRuns: CopyRuns | null;
+  isoScan: IsoScan | null;
 }
 
 export interface CopyCounts {
@@ -90,13 +92,32 @@ export async function countCopies<T>(
     };
   }
 
+  function countedScan(original: IsoScan): IsoScan {
+    return (source, lengths, statuses, memory, state) => {
+      counts.calls++;
+      const stop = original(source, lengths, statuses, memory, state);
+      if (memory !== null) {
+        const length = state[ScanField.BYTES]!;
+        const fromSource = from.has(source.buffer);
+        const intoDestination = into.has(memory.buffer);
+        if (fromSource) counts.fromSources += length;
+        if (intoDestination) counts.intoDestinations += length;
+        if (fromSource && !intoDestination) counts.fromSourcesElsewhere += length;
+      }
+      return stop;
+    };
+  }
+
   proto['set'] = set;
   proto['slice'] = slice;
   proto['copyWithin'] = copyWithin;
   const originals = copiers.map((holder) => holder.copyRuns);
+  const originalScans = copiers.map((holder) => holder.isoScan);
   copiers.forEach((holder, i) => {
     const original = originals[i];
     if (original) holder.copyRuns = countedRuns(original);
+    const originalScan = originalScans[i];
+    if (originalScan) holder.isoScan = countedScan(originalScan);
   });
   try {
     const result = await run();
@@ -105,6 +126,9 @@ export async function countCopies<T>(
     delete proto['set'];
     delete proto['slice'];
     delete proto['copyWithin'];
-    copiers.forEach((holder, i) => (holder.copyRuns = originals[i]!));
+    copiers.forEach((holder, i) => {
+      holder.copyRuns = originals[i]!;
+      holder.isoScan = originalScans[i]!;
+    });
   }
 }

@@ -38,8 +38,8 @@
  * without using it), `sync` (where the stream stands between frames: FID, sequence, losses not yet settled),
  * `framing` (what was learned about the camera), `payload` (bulk: the payload being received), `packet` (the
  * packet in hand), `busTime` (iso: the SOF counter against our packet slots), `views` (cached subarray views
- * per transfer slot), `runs` (copies noted by the short path, made per run with copyRuns) and `timing`
- * (timestamps, frame-timing.ts).
+ * per transfer slot), `runs` (copies noted by the short path, made per run with copyRuns), `scan` (the block
+ * lent to the native short path, isoScan) and `timing` (timestamps, frame-timing.ts).
  *
  * Cost per packet: a few byte reads and one TypedArray.set from a cached subarray view (the views are kept
  * per transfer slot and packet, so steady streaming allocates nothing per packet); packets that simply
@@ -47,15 +47,20 @@
  * one (a property test holds the two to the same results). With the transport's copyRuns (the native addon),
  * the short path only notes each payload as a row [offset, length, position] in `runs` and copies the run in
  * one call to C memcpy before anything else happens to the frame: before the long path, before the frame ends,
- * and at the end of the transfer (its buffer is released right after).
+ * and at the end of the transfer (its buffer is released right after). With the transport's isoScan as well (the
+ * native addon, native/iso_scan.cc), the short path itself runs in C: one call takes the packets that continue the
+ * open frame, copying each into the frame buffer, and stops in front of any other packet, which JavaScript takes
+ * down the paths above before calling the scan again (scanRun). The scan changes only what the short path would
+ * (counters, frame bytes, position, the PTS check, the SOF it saw), and hands back the SCR samples for the clock.
  */
 import { PayloadHeader } from '../spec/uvc.js';
-import { TransferStatus, type CompletedTransfer, type CopyRuns } from '../transport/usb-transport.js';
+import { TransferStatus, type CompletedTransfer, type CopyRuns, type IsoScan } from '../transport/usb-transport.js';
 import type { CompletedFrame } from '../queue/buffer-queue.js';
 import type { VideoBuffer } from '../queue/video-buffer.js';
 import type { ClockRecovery } from './clock-recovery.js';
 import { describeFlags, FrameFlag, trace, traceEnabled } from './assembly-trace.js';
 import { FrameTiming, type TimestampStats } from './frame-timing.js';
+import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_SOF_MODE } from './iso-scan.js';
 import { checkPayloadHeader } from './payload-header.js';
 
 /** What the stream carries, as far as assembly cares. */
@@ -126,6 +131,11 @@ export interface FrameAssemblerOptions {
    * packets it takes into rows and copies each run in one call, instead of one TypedArray.set per packet.
    */
   copyRuns?: CopyRuns;
+  /**
+   * The transport's iso short path in C (the native addon's isoScan, native/iso_scan.cc): runs of packets that
+   * continue the open frame are checked and copied in one call per run instead of packet by packet in JavaScript.
+   */
+  isoScan?: IsoScan;
 }
 
 export interface AssemblerStats {
@@ -506,6 +516,7 @@ interface AssemblerConfig {
   mjpegNoEof: boolean;
   streamNoFid: boolean;
   copyRuns: CopyRuns | null;
+  isoScan: IsoScan | null;
   /** Where the camera is: whether the host's clock may witness lost bus time. */
   bus: BusKind;
   /** NODE_DEBUG=uvc was set when the assembler was made. */
@@ -541,6 +552,7 @@ export class FrameAssembler {
   private readonly views = new ViewCache();
   private readonly busTime = new BusTime();
   private readonly runs = new PendingRuns();
+  private readonly scan = new ScanMemory();
   private readonly timing: FrameTiming;
 
   constructor(sink: FrameSink, options: FrameAssemblerOptions) {
@@ -561,6 +573,7 @@ export class FrameAssembler {
       mjpegNoEof: options.mjpegNoEof ?? false,
       streamNoFid: options.streamNoFid ?? false,
       copyRuns: options.copyRuns ?? null,
+      isoScan: options.isoScan ?? null,
       bus: options.bus ?? 'unknown',
       trace: traceEnabled(),
     };
@@ -695,7 +708,15 @@ export class FrameAssembler {
     if (copyRuns !== null) runs.reserve(count);
     const table = runs.table;
     let pending = 0;
+    // The short path in C (with the native transport): it takes the packets that continue the open frame and
+    // stops in front of any other, which the code below handles before the scan goes on after it.
+    const isoScan = shortPath ? this.config.isoScan : null;
+    if (isoScan !== null) this.scan.reserve(count);
     for (let i = 0; i < count; i++) {
+      if (isoScan !== null && frame.open && !sync.pendingLoss && !sync.hostGap && sync.gapIntervals === 0) {
+        i = this.scanRun(isoScan, transfer, i, last);
+        if (i >= count) break;
+      }
       if (statuses[i] !== COMPLETED) {
         stats.lostPackets++;
         this.noteLoss(FrameFlag.LOST_PACKET, 'iso packet failed');
@@ -788,6 +809,63 @@ export class FrameAssembler {
     if (pending > 0) copyRuns!(bytes, runs.memory!, table, pending);
     runs.memory = null;
     busTime.base = base + count;
+  }
+
+  /**
+   * Runs the native scan from packet `start` (a frame is open, nothing lost before it, no host gap): hands it the
+   * fields the short path reads, takes back what it changed, and gives the clock the PTS and the SCR samples of the
+   * packets it took, in their order. Returns the packet it stopped at.
+   */
+  private scanRun(isoScan: IsoScan, transfer: CompletedTransfer, start: number, last: number): number {
+    const state = this.scan.block;
+    const { frame, target, sync, busTime, framing, timing, config } = this;
+    const bytes = transfer.buffer;
+    const count = transfer.packetCount;
+    const stride = transfer.packetStride;
+    state[ScanField.START] = start;
+    state[ScanField.COUNT] = count;
+    state[ScanField.STRIDE] = stride;
+    state[ScanField.FID] = sync.fid;
+    state[ScanField.REQUIRE_EOH] = config.requireEoh ? 1 : 0;
+    state[ScanField.MJPEG] = config.kind === 'mjpeg' ? 1 : 0;
+    state[ScanField.EXPECTED_SIZE] = config.expectedSize;
+    state[ScanField.CAPACITY] = target.capacity;
+    state[ScanField.INTERVAL_NS] = config.intervalNs;
+    state[ScanField.SLOT_BASE] = busTime.base;
+    state[ScanField.SOF_MODE] = SCAN_SOF_MODE[framing.sof];
+    state[ScanField.HOST_GAP] = busTime.hostGap;
+    state[ScanField.HAS_PTS] = timing.hasPts ? 1 : 0;
+    state[ScanField.PTS] = timing.pts;
+    state[ScanField.FRAME_BYTES] = frame.bytes;
+    state[ScanField.POSITION] = target.position;
+    state[ScanField.PTS_DUE] = sync.ptsDue ? 1 : 0;
+    state[ScanField.LAST_SOF] = busTime.lastSof;
+    state[ScanField.LAST_SOF_AT] = busTime.lastSofAt;
+    state[ScanField.SOF_AGREED] = framing.sofAgreed;
+    const stop = isoScan(bytes, transfer.packetLength, transfer.packetStatus, target.memory, state);
+    const payloads = state[ScanField.PAYLOADS]!;
+    if (payloads === 0) return stop; // it took nothing, and so changed nothing
+    this.stats.payloads += payloads;
+    this.stats.bytes += state[ScanField.BYTES]!;
+    frame.bytes = state[ScanField.FRAME_BYTES]!;
+    target.position = state[ScanField.POSITION]!;
+    sync.ptsDue = state[ScanField.PTS_DUE] !== 0;
+    busTime.lastSof = state[ScanField.LAST_SOF]!;
+    busTime.lastSofAt = state[ScanField.LAST_SOF_AT]!;
+    framing.sofAgreed = state[ScanField.SOF_AGREED]!;
+    const ptsOffset = state[ScanField.PTS_OFFSET]!;
+    if (ptsOffset >= 0) timing.notePts(bytes, ptsOffset);
+    const rows = state[ScanField.SAMPLES]!;
+    if (rows > 0 && timing.clock !== null) {
+      // Dated as the short path dates them (noteSof's packetNs).
+      const interval = config.intervalNs;
+      for (let row = SCAN_FIELDS, end = SCAN_FIELDS + 3 * rows; row < end; row += 3) {
+        const i = state[row]!;
+        const offset = i * stride;
+        timing.sample(bytes, offset, bytes[offset + 1]!, state[row + 1] !== 0, state[row + 2]!, last - (count - 1 - i) * interval);
+      }
+    }
+    return stop;
   }
 
   // ------------------------------------------------------------------------------------------------ bulk

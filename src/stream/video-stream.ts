@@ -177,6 +177,7 @@ export class VideoStream implements QueueDriver {
       mjpegNoEof: config.quirks?.mjpegNoEof,
       streamNoFid: config.quirks?.streamNoFid,
       copyRuns: transport.copyRuns,
+      isoScan: transport.isoScan,
     });
     this.maxConsecutiveFailures = Math.max(MIN_CONSECUTIVE_FAILURES, 2 * this.plan.transfers);
   }

@@ -194,6 +194,19 @@ export type TransferCallback = (transfer: CompletedTransfer) => void;
  */
 export type CopyRuns = (source: Uint8Array, destination: Uint8Array, table: Int32Array, count: number) => void;
 
+/**
+ * The frame assembler's iso short path in C (native/iso_scan.cc states the contract, src/stream/iso-scan.ts the
+ * state block): walks the packets of `source` that continue the open frame, copying their payloads into `memory`,
+ * and returns the index of the packet it stopped at. EINVAL on misuse (nothing written).
+ */
+export type IsoScan = (
+  source: Uint8Array,
+  lengths: Int32Array,
+  statuses: Int32Array,
+  memory: Uint8Array | null,
+  block: Float64Array,
+) => number;
+
 export interface UsbTransport {
   readonly kind: 'native' | 'virtual';
   readonly info: Readonly<UsbDeviceInfo>;
@@ -227,6 +240,8 @@ export interface UsbTransport {
 
   /** A copy of transfer payloads into frame memory faster than TypedArray.set per packet, when the transport has one. */
   readonly copyRuns?: CopyRuns;
+  /** The assembler's iso short path in C (with copyRuns), when the transport has one. */
+  readonly isoScan?: IsoScan;
 
   on(event: 'disconnect', listener: () => void): this;
   off(event: 'disconnect', listener: () => void): this;

@@ -127,6 +127,8 @@ export interface NativeAddon {
   memcpySlices(sources: ArrayBuffer[], destinations: ArrayBuffer[], table: Int32Array): void;
   /** The frame assembler's copy in C (see CopyRuns in usb-transport.ts). EINVAL when a row is out of bounds. */
   copyRuns(source: Uint8Array, destination: Uint8Array, table: Int32Array, count: number): void;
+  /** The frame assembler's iso short path in C (see IsoScan in usb-transport.ts). EINVAL on misuse. */
+  isoScan(source: Uint8Array, lengths: Int32Array, statuses: Int32Array, memory: Uint8Array | null, block: Float64Array): number;
   /** Native objects alive in the process (devices, streams, transfer memory blocks): for leak tests. */
   liveObjects(): { devices: number; streams: number; blocks: number };
   /** Exposed for instanceof checks only: constructing them from JavaScript throws EINVAL. */

@@ -9,6 +9,7 @@ import { DescriptorType, RequestType, StandardRequest } from '../../spec/usb.js'
 import type {
   ControlSetup,
   CopyRuns,
+  IsoScan,
   StreamOptions,
   TransferCallback,
   UsbDeviceInfo,
@@ -112,6 +113,8 @@ export class NativeTransport implements UsbTransport, StreamHost {
   readonly info: Readonly<UsbDeviceInfo>;
   /** The addon's C memcpy of packet payloads (the addon is loaded: this device was opened through it). */
   readonly copyRuns: CopyRuns = loadNativeAddon().copyRuns;
+  /** The addon's iso short path (native/iso_scan.cc). */
+  readonly isoScan: IsoScan = loadNativeAddon().isoScan;
   private readonly events = new EventEmitter();
   private readonly rawDeviceDescriptor: Uint8Array;
   private readonly rawConfigDescriptor: Uint8Array;

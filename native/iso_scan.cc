@@ -1,0 +1,336 @@
+// The frame assembler's iso short path in C: one call walks the packets of a transfer that simply continue the
+// open frame and copies each payload straight into the frame buffer. In JavaScript that walk cost about as much
+// per 1 KB packet as the copy itself (a header check, a few compares, a row for copyRuns); here it is a few
+// loads per packet next to the memcpy. Everything that decides something (a frame boundary, a loss, a flag, a
+// learned mode, a trace line) stays in JavaScript: the scan stops in front of the packet and JavaScript takes
+// it down its own paths, then calls the scan again for the packets after it.
+//
+// isoScan(source, lengths, statuses, memory, block) -> the index of the packet the scan stopped at
+//
+//   source     Uint8Array: the transfer's buffer; packet i lies at i * stride, lengths[i] bytes long.
+//   lengths    Int32Array: each packet's actual length.
+//   statuses   Int32Array: each packet's status (0: completed).
+//   memory     Uint8Array, or null/undefined: the open frame's buffer (none: the frame is only counted).
+//   block      Float64Array: kFieldCount numbers of state (layout below, the same as src/stream/iso-scan.ts), then
+//              rows of 3 for the SCR samples.
+//              State: the assembler's fields the short path reads, written by JavaScript before the call; the
+//              ones it changes, written back by the scan, with what it took.
+//              Sample rows: [packet index, has data (0/1), frame bytes before the packet] of the packets whose
+//              SOF moved on (the clock's SCR samples, frame-timing.ts `sample`), in packet order. JavaScript
+//              feeds them to the clock before it handles the packet the scan stopped at.
+// One block, not two arrays: each view costs the call an N-API look-up, and the scan is called once per transfer.
+//
+// The decode contract, per packet i from `start` (the same conditions as the short path in processIso; the
+// caller has checked what holds for the whole run: a frame is open, nothing was lost before it, no host gap):
+//
+// - A failed packet stops the scan; a zero-length one is skipped (as JavaScript skips it).
+// - The packet must fit its slot, hold a valid header (payload-header.ts' checkPayloadHeader, requireEoh
+//   included), carry the open frame's FID with neither EOF nor ERR, and its data must fit in the buffer's room.
+//   MJPEG: data starting with a JPEG SOI stops the scan (it may begin the next frame of a camera that leaves out
+//   EOF).
+// - PTS: a payload with data and a PTS must carry the frame's PTS (once the frame has one) where the PTS is
+//   checked: where the SOF moves on, where there is no SCR, or where `ptsDue` says the SOF moved on since the last
+//   check. Otherwise the scan stops.
+// - SOF (the SCR's 11-bit frame counter): a packet whose SOF differs from `lastSof` is taken only when the change
+//   is ordinary: an all-zero SCR (no sample), or, with no host gap pending (`hostGap`: noteSof weighs the host's
+//   clock against the SOF and clears it), no evidence evaluated (no SOF yet, SOF 'unusable', no interval) or an
+//   excess over our packet slots inside ±SOF_EVIDENCE_MS with nothing learned by it (in SOF mode 'unknown', the
+//   8th agreeing sample learns 'consistent': JavaScript does that). Taking it moves lastSof/lastSofAt on, counts
+//   the agreeing sample, sets ptsDue, and writes a sample row (also for an all-zero SCR, which the clock itself
+//   ignores; then nothing else moves, as in noteSof). A jump, a slow counter, a learning step, a pending host gap,
+//   or a full sample table stops the scan.
+// - A packet whose data would make an uncompressed frame exactly `expectedSize` stops the scan (the frame ends
+//   there: JavaScript ends it).
+// - A packet taken counts as a payload; its data (if any) clears ptsDue when it has a PTS, notes the frame's PTS
+//   if it had none (`ptsOffset`: JavaScript hands that header to the clock's notePts), adds to frame bytes and
+//   bytes, and is copied to memory[position] (when there is a buffer).
+//
+// A packet the scan stops at is left untouched: nothing of it is counted, copied or sampled.
+//
+// Misuse (an argument that is not an ArrayBufferView, a view whose byte length or alignment does not fit its
+// element size, a block too short, values out of range, `position`/`capacity` outside the buffer, `start`/`count`
+// outside the packet tables) throws EINVAL before anything is written. The views are taken as bytes (see
+// BytesView): a typed array of another type with the right shape is read as the type expected, never past its
+// bytes. Packets that lie outside `source` are not misuse (a device may report anything): the scan stops there
+// and JavaScript refuses them. No byte outside the views given is read or written.
+#include "iso_scan.h"
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "errors.h"
+
+namespace uvc {
+
+namespace {
+
+// The state block (src/stream/iso-scan.ts has the same layout).
+enum Field : size_t {
+  // In.
+  kStart,         // the first packet to look at
+  kCount,         // packets in the transfer (the scan ends before this index)
+  kStride,        // bytes between packet starts in `source`
+  kFid,           // the open frame's FID (0 or 1): bmHeaderInfo & (FID | EOF | ERR) must equal it
+  kRequireEoh,    // 1: a header without EOH is refused
+  kMjpeg,         // 1: a payload starting with a JPEG SOI stops the scan
+  kExpectedSize,  // uncompressed frame size (0: unknown)
+  kCapacity,      // bytes of `memory` the frame may use
+  kIntervalNs,    // the bus service interval (0: unknown)
+  kSlotBase,      // the stream slot of packet 0 of this transfer (BusTime.base)
+  kSofMode,       // 0 'unknown', 1 'consistent', 2 'unusable'
+  kHostGap,       // BusTime.hostGap: intervals the host's clock saw lost since the last SOF
+  kHasPts,        // 1: the frame's PTS is known (`pts`)
+  kPts,           // the frame's PTS
+  // In and out.
+  kFrameBytes,    // payload bytes of the open frame
+  kPosition,      // bytes written into memory
+  kPtsDue,        // 1: the next payload with data has its PTS checked
+  kLastSof,       // the last SOF seen (-1: none)
+  kLastSofAt,     // the slot it was first seen in
+  kSofAgreed,     // SOF samples that agreed with our packets
+  // Out.
+  kPayloads,      // payloads taken
+  kBytes,         // payload bytes taken
+  kPtsOffset,     // where the header that gave the frame its PTS starts in `source` (-1: none did)
+  kSamples,       // sample rows written after the state
+  kFieldCount,
+};
+
+constexpr uint8_t kHeaderFid = 0x01;
+constexpr uint8_t kHeaderEof = 0x02;
+constexpr uint8_t kHeaderPts = 0x04;
+constexpr uint8_t kHeaderScr = 0x08;
+constexpr uint8_t kHeaderErr = 0x40;
+constexpr uint8_t kHeaderEoh = 0x80;
+// frame-assembler.ts: SOF_EVIDENCE_MS, and the agreeing samples after which the SOF is taken as 'consistent'.
+constexpr double kSofEvidenceMs = 2;
+constexpr double kSofAgreedToLearn = 8;
+constexpr double kSofUnknown = 0;
+constexpr double kSofUnusable = 2;
+// Integers JavaScript numbers hold exactly.
+constexpr double kMaxSafe = 9007199254740991.0;
+
+struct View {
+  uint8_t* data = nullptr;
+  size_t length = 0;  // elements
+};
+
+// The views' bytes, by one N-API call each (napi_get_buffer_info: any ArrayBufferView). The scan runs once per
+// transfer, and napi_get_typedarray_info's type test (a chain of IsXxxArray checks) cost ~60 ns a call here, a
+// measurable part of a 1 KB-packet transfer's work; what the scan needs for memory safety is each view's byte
+// length and an alignment its elements can be read at, which this checks.
+bool BytesView(napi_env env, napi_value value, size_t element_size, View* out) {
+  void* data = nullptr;
+  size_t bytes = 0;
+  if (napi_get_buffer_info(env, value, &data, &bytes) != napi_ok) return false;
+  if (bytes % element_size != 0 || reinterpret_cast<uintptr_t>(data) % element_size != 0) return false;
+  out->data = static_cast<uint8_t*>(data);
+  out->length = bytes / element_size;
+  return true;
+}
+
+bool InRange(double value, double min, double max, bool integer) {
+  if (!(value >= min && value <= max)) return false;  // NaN too
+  // Inside ±2^53 here: the conversion is exact for integers (and cheaper than floor without SSE4.1).
+  return !integer || static_cast<double>(static_cast<int64_t>(value)) == value;
+}
+
+struct FixedRange {
+  Field field;
+  double min, max;
+  bool integer;
+  const char* name;
+};
+
+// Fields whose range does not depend on the call's views (count, start, capacity and position are checked apart).
+// Those the scan uses as integers must be integers; for the others a fraction would only be a wrong answer.
+constexpr FixedRange kFixedRanges[] = {
+    {kStride, 1, 2147483647.0, true, "stride"},
+    {kFid, 0, 1, true, "fid"},
+    {kRequireEoh, 0, 1, false, "requireEoh"},
+    {kMjpeg, 0, 1, false, "mjpeg"},
+    {kExpectedSize, 0, kMaxSafe, false, "expectedSize"},
+    {kIntervalNs, 0, kMaxSafe, false, "intervalNs"},
+    {kSlotBase, 0, kMaxSafe, false, "slotBase"},
+    {kSofMode, 0, 2, false, "sofMode"},
+    {kHostGap, 0, kMaxSafe, false, "hostGap"},
+    {kHasPts, 0, 1, false, "hasPts"},
+    {kPts, 0, 4294967295.0, true, "pts"},
+    {kFrameBytes, 0, kMaxSafe, false, "frameBytes"},
+    {kPtsDue, 0, 1, false, "ptsDue"},
+    {kLastSof, -1, 2047, true, "lastSof"},
+    {kLastSofAt, 0, kMaxSafe, false, "lastSofAt"},
+    {kSofAgreed, 0, kMaxSafe, false, "sofAgreed"},
+};
+
+// checkPayloadHeader (src/stream/payload-header.ts): bHeaderLength when the header is usable, else 0.
+int HeaderLength(const uint8_t* packet, int32_t length, bool require_eoh) {
+  if (length < 2) return 0;
+  int header = packet[0];
+  if (header < 2 || header > length || header > 12) return 0;
+  uint8_t info = packet[1];
+  int needed = 2 + ((info & kHeaderPts) ? 4 : 0) + ((info & kHeaderScr) ? 6 : 0);
+  if (header < needed) return 0;
+  if (!(info & kHeaderEoh) && (require_eoh || header != needed)) return 0;
+  return header;
+}
+
+uint32_t ReadU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
+}
+
+}  // namespace
+
+Napi::Value IsoScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View source, lengths, statuses, memory, block;
+  napi_valuetype memory_type = napi_undefined;
+  if (info.Length() >= 4 && napi_typeof(env, info[3], &memory_type) != napi_ok) memory_type = napi_undefined;
+  const bool has_memory = memory_type != napi_null && memory_type != napi_undefined;
+  if (info.Length() < 5 || !BytesView(env, info[0], 1, &source) ||
+      !BytesView(env, info[1], 4, &lengths) || !BytesView(env, info[2], 4, &statuses) ||
+      (has_memory && !BytesView(env, info[3], 1, &memory)) ||
+      !BytesView(env, info[4], 8, &block)) {
+    ThrowError(env, "EINVAL",
+               "isoScan(source: Uint8Array, lengths: Int32Array, statuses: Int32Array, memory: Uint8Array | null, "
+               "block: Float64Array)");
+  }
+  if (block.length < kFieldCount) {
+    ThrowError(env, "EINVAL", "isoScan: the block needs " + std::to_string(kFieldCount) + " numbers and its rows");
+  }
+  double* state = reinterpret_cast<double*>(block.data);
+  // Every input checked before anything is read through it or written: first the fields whose range is fixed,
+  // then those bounded by the views or by other fields.
+  for (const FixedRange& range : kFixedRanges) {
+    if (!InRange(state[range.field], range.min, range.max, range.integer)) {
+      ThrowError(env, "EINVAL", std::string("isoScan: ") + range.name + " is out of range");
+    }
+  }
+  const double packets = static_cast<double>(lengths.length < statuses.length ? lengths.length : statuses.length);
+  if (!InRange(state[kCount], 0, packets, true)) {
+    ThrowError(env, "EINVAL", "isoScan: count must be an integer from 0 to the packet tables' length");
+  }
+  if (!InRange(state[kStart], 0, state[kCount], true)) ThrowError(env, "EINVAL", "isoScan: start must be from 0 to count");
+  if (!InRange(state[kCapacity], 0, has_memory ? static_cast<double>(memory.length) : kMaxSafe, true)) {
+    ThrowError(env, "EINVAL", "isoScan: capacity must be an integer from 0 to the buffer's length");
+  }
+  if (!InRange(state[kPosition], 0, state[kCapacity], true)) {
+    ThrowError(env, "EINVAL", "isoScan: position must be an integer from 0 to capacity");
+  }
+
+  const uint8_t* bytes = source.data;
+  const int32_t* length_of = reinterpret_cast<const int32_t*>(lengths.data);
+  const int32_t* status_of = reinterpret_cast<const int32_t*>(statuses.data);
+  double* rows = state + kFieldCount;
+  const size_t max_rows = (block.length - kFieldCount) / 3;
+  const size_t count = static_cast<size_t>(state[kCount]);
+  const uint64_t stride = static_cast<uint64_t>(state[kStride]);
+  const uint8_t fid = static_cast<uint8_t>(state[kFid]);
+  const bool require_eoh = state[kRequireEoh] != 0;
+  const bool mjpeg = state[kMjpeg] != 0;
+  const double expected_size = state[kExpectedSize];
+  const double capacity = state[kCapacity];
+  const double interval_ns = state[kIntervalNs];
+  const double slot_base = state[kSlotBase];
+  const double sof_mode = state[kSofMode];
+  const bool host_gap = state[kHostGap] != 0;
+  bool has_pts = state[kHasPts] != 0;
+  uint32_t pts = static_cast<uint32_t>(state[kPts]);
+  double frame_bytes = state[kFrameBytes];
+  double position = state[kPosition];
+  bool pts_due = state[kPtsDue] != 0;
+  int last_sof = static_cast<int>(state[kLastSof]);
+  double last_sof_at = state[kLastSofAt];
+  double sof_agreed = state[kSofAgreed];
+  double payloads = 0;
+  double taken_bytes = 0;
+  double pts_offset = -1;
+  size_t sample_rows = 0;
+
+  size_t i = static_cast<size_t>(state[kStart]);
+  for (; i < count; i++) {
+    if (status_of[i] != 0) break;
+    const int32_t length = length_of[i];
+    if (length <= 0) continue;
+    const uint64_t offset = i * stride;
+    if (static_cast<uint64_t>(length) > stride || offset + static_cast<uint64_t>(length) > source.length) break;
+    const uint8_t* packet = bytes + offset;
+    const int header = HeaderLength(packet, length, require_eoh);
+    if (header == 0) break;
+    const uint8_t flags = packet[1];
+    if ((flags & (kHeaderFid | kHeaderEof | kHeaderErr)) != fid) break;
+    const int32_t data = length - header;
+    if (has_memory && data > capacity - position) break;
+    if (mjpeg && data >= 2 && packet[header] == 0xff && packet[header + 1] == 0xd8) break;
+    const bool pts_matches = !(flags & kHeaderPts) || data == 0 || !has_pts || ReadU32(packet + 2) == pts;
+    const int scr_at = (flags & kHeaderPts) ? 6 : 2;
+    const int sof = (flags & kHeaderScr) ? ((packet[scr_at + 4] | (packet[scr_at + 5] << 8)) & 0x7ff) : -1;
+    const bool sof_moved = sof >= 0 && sof != last_sof;
+    bool zero_scr = false;
+    bool agrees = false;
+    if (!sof_moved) {
+      if ((sof < 0 || pts_due) && !pts_matches) break;
+    } else {
+      if (!pts_matches) break;
+      if (sample_rows == max_rows) break;  // no room for its row
+      zero_scr = sof == 0 && ReadU32(packet + scr_at) == 0;
+      if (!zero_scr && host_gap) break;
+      if (!zero_scr && last_sof >= 0 && sof_mode != kSofUnusable && interval_ns > 0) {
+        // noteSof's evidence, in the same floating-point operations: the SOF counts 1 ms bus frames modulo 2048,
+        // our slots count service intervals.
+        const double excess_ms = static_cast<double>((sof - last_sof) & 0x7ff) -
+                                 ((slot_base + static_cast<double>(i) - last_sof_at) * interval_ns) / 1e6;
+        if (excess_ms >= kSofEvidenceMs || excess_ms <= -kSofEvidenceMs) break;
+        if (sof_mode == kSofUnknown && sof_agreed + 1 >= kSofAgreedToLearn) break;
+        agrees = true;
+      }
+    }
+    if (data > 0 && expected_size > 0 && frame_bytes + data == expected_size) break;
+
+    // Taken.
+    if (sof_moved) {
+      double* row = rows + 3 * sample_rows++;
+      row[0] = static_cast<double>(i);
+      row[1] = data > 0 ? 1 : 0;
+      row[2] = frame_bytes;
+      if (!zero_scr) {
+        if (agrees) sof_agreed++;
+        last_sof = sof;
+        last_sof_at = slot_base + static_cast<double>(i);
+        pts_due = true;
+      }
+    }
+    payloads++;
+    if (data == 0) continue;
+    if (flags & kHeaderPts) {
+      pts_due = false;
+      if (!has_pts) {
+        has_pts = true;
+        pts = ReadU32(packet + 2);
+        pts_offset = static_cast<double>(offset);
+      }
+    }
+    frame_bytes += data;
+    taken_bytes += data;
+    if (has_memory) {
+      memcpy(memory.data + static_cast<size_t>(position), packet + header, static_cast<size_t>(data));
+      position += data;
+    }
+  }
+
+  state[kFrameBytes] = frame_bytes;
+  state[kPosition] = position;
+  state[kPtsDue] = pts_due ? 1 : 0;
+  state[kLastSof] = last_sof;
+  state[kLastSofAt] = last_sof_at;
+  state[kSofAgreed] = sof_agreed;
+  state[kPayloads] = payloads;
+  state[kBytes] = taken_bytes;
+  state[kPtsOffset] = pts_offset;
+  state[kSamples] = static_cast<double>(sample_rows);
+  return Napi::Number::New(env, static_cast<double>(i));
+}
+
+}  // namespace uvc
