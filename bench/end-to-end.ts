@@ -247,7 +247,7 @@ class CameraAlone {
     let result: Segment | null = null;
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
-    const stream = this.manual.transport.startStream(streamOptionsFor(this.manual.config.endpoint, this.manual.plan), (transfer) => {
+    const stream = this.manual.transport.startStream(streamOptionsFor(this.manual.config.endpoint, this.manual.plan, this.manual.config.frameIntervalNs), (transfer) => {
       transfer.release();
       if (result !== null) return;
       const sent = vcam.framesSent;

@@ -225,10 +225,14 @@ void DeviceState::TellDisconnect() {
     disconnect_waiting_ = false;
   }
   std::shared_ptr<DeviceObserver> observer;
+  std::vector<std::shared_ptr<StreamState>> streams;
   {
     std::lock_guard<std::mutex> lock(mu_);
     observer = observer_;
+    for (auto& entry : streams_) streams.push_back(entry.stream);
   }
+  // A stream may hold completions it has not told JavaScript of yet (WakeOn::kUvcFrame): their notice goes first.
+  for (auto& stream : streams) stream->WakeNow();
   if (observer) observer->Disconnected();
 }
 
@@ -521,6 +525,21 @@ void DeviceState::TransferReturned() {
   }
   // The last transfer of a gone device came back (its completion already queued for JavaScript).
   if (tell) TellDisconnect();
+}
+
+void DeviceState::TransferNotSubmitted() {
+  if (--in_flight_ != 0) return;
+  bool tell;
+  {
+    std::lock_guard<std::mutex> lock(drain_mu_);
+    drain_cv_.notify_all();
+    tell = disconnect_waiting_;
+  }
+  if (!tell) return;
+  std::weak_ptr<DeviceState> weak = shared_from_this();
+  usb_->RunAt(MonotonicNs(), [weak] {
+    if (auto self = weak.lock()) self->TellDisconnect();
+  });
 }
 
 }  // namespace uvc

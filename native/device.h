@@ -126,6 +126,9 @@ class DeviceState : public std::enable_shared_from_this<DeviceState> {
   // Every libusb transfer of this device in flight is counted, so close can wait for all of them.
   void TransferSubmitted();
   void TransferReturned();
+  // A submit that failed: as TransferReturned, for a caller that holds a stream's lock (the disconnect notice,
+  // which first wakes the device's streams, is then told from the event thread).
+  void TransferNotSubmitted();
 
 
   static int live_count() { return live_count_.load(); }

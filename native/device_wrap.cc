@@ -278,6 +278,16 @@ Napi::Value DeviceWrap::StartStream(const Napi::CallbackInfo& info) {
     config.timeout_ms = static_cast<unsigned int>(IntegerProp(options, "timeoutMs", 0, 0x7fffffff, 0, false));
   }
   config.spares = IntegerProp(options, "spareTransfers", 0, kMaxSpares, 0, false);
+  Napi::Value wake_on = options.Get("wakeOn");
+  std::string wake_name = wake_on.IsString() ? wake_on.As<Napi::String>().Utf8Value() : "";
+  if (wake_on.IsUndefined() || wake_name == "transfer") {
+    config.wake_on = WakeOn::kTransfer;
+  } else if (wake_name == "uvc-frame") {
+    config.wake_on = WakeOn::kUvcFrame;
+  } else {
+    ThrowError(env, "EINVAL", "wakeOn must be 'transfer' or 'uvc-frame'");
+  }
+  config.wake_after_ns = int64_t{1000000} * IntegerProp(options, "wakeAfterMs", 1, 1000, 20, false);
   int64_t total = static_cast<int64_t>(config.data_bytes()) * config.transfers;
   if (total > kMaxStreamBytes) {
     ThrowError(env, "EINVAL",

@@ -80,7 +80,7 @@ bool StreamState::Allocate() {
   size_t meta = config_.iso() ? 8 * static_cast<size_t>(config_.packets) : 0;
   records_base_ = (meta_base_ + meta * count + 7) & ~size_t{7};
   batch_base_ = records_base_ + static_cast<size_t>(count) * kRecordFields * 8;
-  block_ = std::make_shared<Block>(batch_base_ + 4 * static_cast<size_t>(count));
+  block_ = std::make_shared<Block>(batch_base_ + 8 * static_cast<size_t>(count));  // the batch and release lists
   if (block_->data == nullptr) return false;
 
   slots_.resize(count);  // never resized again: transfers point at their slot
@@ -137,7 +137,7 @@ int StreamState::SubmitLocked(Slot& slot, int64_t now) {
   if (r != LIBUSB_SUCCESS) {
     slot.state = SlotState::kFree;
     in_flight_--;
-    device_->TransferReturned();
+    device_->TransferNotSubmitted();
     return r;
   }
   slot.lost_at_submit = lost;
@@ -151,6 +151,7 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
   bool notify = false;
   while (!stopping_ && in_flight_ < config_.transfers && !free_.empty() && !device_->gone()) {
     if (retry_at_ns_ != 0) break;  // backing off: RetryDue refills
+    if (now == 0) now = MonotonicNs();
     int index = free_.back();
     free_.pop_back();
     Slot& slot = slots_[index];
@@ -169,6 +170,7 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
       }
     }
     slot.completed_at_ns = now;
+    slot.urgent = true;
     if (r == LIBUSB_ERROR_NO_DEVICE && in_flight_ > 0) {
       // Transfers the device completed before it left may still be waiting to be reaped: they go first.
       gone_slot_ = index;
@@ -177,14 +179,15 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
       break;
     }
     if (r != LIBUSB_ERROR_NO_DEVICE) FailureLocked(slot, now);
-    notify |= ReadyLocked(slot);
+    ReadyLocked(slot);
+    notify |= WakeLocked(true, now);
     if (r == LIBUSB_ERROR_NO_DEVICE) {
       *gone = true;  // the caller marks the device gone, after telling JavaScript of this completion
       break;
     }
   }
   if (in_flight_ == 0 && empty_since_ns_ == 0 && !stopping_) {
-    empty_since_ns_ = now;
+    empty_since_ns_ = now != 0 ? now : MonotonicNs();
     if (free_.empty()) {
       starved_now_ = true;
       starved_ += 1;
@@ -195,13 +198,135 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
   return notify;
 }
 
-bool StreamState::ReadyLocked(Slot& slot) {
+void StreamState::ReadyLocked(Slot& slot) {
   slot.state = SlotState::kReady;
   ready_[(ready_head_ + ready_count_) % ready_.size()] = slot.index;
   ready_count_++;
-  if (notice_pending_) return false;
+}
+
+bool StreamState::SparesLowLocked() const {
+  // Half of the spares may wait untold at most (with no spares, nothing waits): the bus never waits for a
+  // completion JavaScript was not told of.
+  return static_cast<int>(free_.size()) <= config_.spares / 2;
+}
+
+void StreamState::ArmBackstopLocked(int64_t due) {
+  // iso needs no timer: its transfers complete every few milliseconds while it streams (with data or without),
+  // and each completion checks the deadline (WakeLocked). A pending task would cost the event loop two clock
+  // reads and two locks per pass. Bulk and interrupt transfers may not complete for a long time.
+  if (config_.iso()) return;
+  if (backstop_armed_) return;  // BackstopDue re-arms for a later deadline
+  backstop_armed_ = true;
+  std::weak_ptr<StreamState> weak = weak_from_this();
+  device_->usb()->RunAt(due, [weak] {
+    if (auto self = weak.lock()) self->BackstopDue();
+  });
+}
+
+bool StreamState::WakeLocked(bool urgent, int64_t now) {
+  if (ready_count_ == 0) return false;
+  bool overdue = untold_since_ns_ != 0 && now - untold_since_ns_ >= config_.wake_after_ns;
+  bool defer = config_.wake_on == WakeOn::kUvcFrame && !urgent && !overdue && !SparesLowLocked();
+  if (notice_pending_) {
+    // The pending notice covers this one, unless TakeReady leaves it behind as part of a frame still open: then it
+    // waits untold, and this deadline (set here, on the event thread, where arming costs no system call) holds.
+    if (defer) ArmBackstopLocked(now + config_.wake_after_ns);
+    return false;
+  }
+  if (defer) {
+    if (untold_since_ns_ == 0) untold_since_ns_ = now;
+    ArmBackstopLocked(untold_since_ns_ + config_.wake_after_ns);
+    return false;
+  }
   notice_pending_ = true;
+  untold_since_ns_ = 0;
+  notices_ += 1;
   return true;
+}
+
+void StreamState::BackstopDue() {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    backstop_armed_ = false;
+    if (stopping_ || ready_count_ == 0) return;
+    int64_t now = MonotonicNs();
+    if (notice_pending_) {
+      // JavaScript is about to take what is ready, and may leave the start of a frame behind: watch that.
+      ArmBackstopLocked(now + config_.wake_after_ns);
+      return;
+    }
+    if (untold_since_ns_ == 0) return;
+    int64_t due = untold_since_ns_ + config_.wake_after_ns;
+    if (now < due) {
+      ArmBackstopLocked(due);  // told since this was armed; a later completion waits now, with its own deadline
+      return;
+    }
+    notify = WakeLocked(true, now);
+  }
+  if (notify && observer_) observer_->CompletionsReady();
+}
+
+void StreamState::WakeNow() {
+  bool notify;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notify = WakeLocked(true, MonotonicNs());
+  }
+  if (notify && observer_) observer_->CompletionsReady();
+}
+
+bool StreamState::FrameEdgeLocked(const Slot& slot) {
+  // Only the payload header's first two bytes: bLength, then bmHeaderInfo (bit 0 FID, bit 1 EOF, bit 6 ERR).
+  constexpr uint8_t kFid = 0x01, kEof = 0x02, kErr = 0x40;
+  bool edge = false;
+  auto flags_at = [&](const uint8_t* p, int length) {
+    if (length < 2 || p[0] < 2 || p[0] > length) return -1;  // no header here
+    return static_cast<int>(p[1]);
+  };
+  auto note_fid = [&](int flags) {
+    int fid = flags & kFid;
+    if (fid != last_fid_) {
+      // A toggle ends the frame before it, unless its EOF did already (JavaScript was woken for that one; a
+      // frame that ends exactly at a transfer's end would otherwise wake it twice).
+      if (last_fid_ >= 0 && !fid_ended_) edge = true;
+      fid_ended_ = false;
+    }
+    last_fid_ = fid;
+  };
+  const uint8_t* data = block_->data + data_offset(slot.index);
+  if (config_.iso()) {
+    // Every packet starts a payload.
+    auto* status = reinterpret_cast<const int32_t*>(block_->data + status_offset(slot.index));
+    auto* length = reinterpret_cast<const int32_t*>(block_->data + length_offset(slot.index));
+    for (int i = 0; i < config_.packets; i++) {
+      if (status[i] != LIBUSB_TRANSFER_COMPLETED) {
+        edge = true;  // a damaged packet: the assembler decides what it means for the frame
+        continue;
+      }
+      int flags = flags_at(data + static_cast<size_t>(i) * config_.packet_size, length[i]);
+      if (flags < 0) continue;
+      if (flags & (kEof | kErr)) edge = true;
+      note_fid(flags);
+      if (flags & kEof) fid_ended_ = true;
+    }
+    return edge;
+  }
+  // Bulk: a payload starts a transfer, and may go on over the following full-size ones (their first bytes are
+  // data, read here as a header now and then: a needless wake-up, never a missed one). The frame's end is where
+  // the payload whose header says EOF ends: at a short transfer (or the next payload's FID toggle).
+  int flags = flags_at(data, slot.actual_length);
+  if (flags >= 0) {
+    if (flags & kErr) edge = true;
+    if (flags & kEof) bulk_eof_pending_ = true;
+    note_fid(flags);
+  }
+  if (bulk_eof_pending_ && slot.actual_length < config_.transfer_size) {
+    bulk_eof_pending_ = false;
+    fid_ended_ = true;
+    edge = true;
+  }
+  return edge;
 }
 
 bool StreamState::FailureLocked(Slot& slot, int64_t now) {
@@ -307,18 +432,26 @@ void LIBUSB_CALL StreamState::OnTransfer(libusb_transfer* transfer) {
       } else {
         self->consecutive_failures_ = 0;
       }
+      // Whatever is not plain data wakes JavaScript at once, in either mode.
+      bool urgent = transfer->status != LIBUSB_TRANSFER_COMPLETED || gave_up || self->device_->gone();
+      if (config.wake_on == WakeOn::kUvcFrame && self->FrameEdgeLocked(*slot)) urgent = true;
+      slot->urgent = urgent || gone;
       // A spare goes out before the completed one is handed on: the bus does not wait for JavaScript.
-      notify = self->ReadyLocked(*slot);
+      self->ReadyLocked(*slot);
       if (!gone && !gave_up) {
         if (self->RefillLocked(now, &gone)) notify = true;
       } else if (self->in_flight_ == 0 && self->empty_since_ns_ == 0) {
         self->empty_since_ns_ = now;
       }
       // The last transfer from before the unplug is back: now the refused resubmit's NO_DEVICE may follow.
+      bool gone_told = false;
       if (self->in_flight_ == 0 && self->gone_slot_ >= 0) {
-        if (self->ReadyLocked(self->slots_[self->gone_slot_])) notify = true;
+        self->ReadyLocked(self->slots_[self->gone_slot_]);
         self->gone_slot_ = -1;
+        gone_told = true;
       }
+      // After the refill: the free slots left decide whether a plain completion may wait.
+      if (self->WakeLocked(urgent || gone || gone_told, now)) notify = true;
       drained = self->DrainedLocked();
     }
   }
@@ -333,19 +466,41 @@ void StreamState::Notify(bool ready, bool drained, bool gone) {
   if (drained) Drained();
 }
 
-void StreamState::Release(int index) {
-  if (index < 0 || index >= static_cast<int>(slots_.size())) return;
+bool StreamState::ReleaseLocked(int index) {
+  if (index < 0 || index >= static_cast<int>(slots_.size())) return false;
+  Slot& slot = slots_[index];
+  if (slot.state != SlotState::kHeld) return false;  // released twice, or the stream stopped meanwhile
+  held_--;
+  slot.state = SlotState::kFree;
+  free_.push_back(index);
+  return true;
+}
+
+void StreamState::ReleaseList(int count) {
+  if (count < 0 || count > static_cast<int>(slots_.size())) return;
+  const auto* list = reinterpret_cast<const int32_t*>(block_->data + release_list_offset());
   bool notify;
   bool gone = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Slot& slot = slots_[index];
-    if (slot.state != SlotState::kHeld) return;  // released twice, or the stream stopped meanwhile
-    held_--;
-    slot.state = SlotState::kFree;
-    free_.push_back(index);
+    bool any = false;
+    for (int i = 0; i < count; i++) any |= ReleaseLocked(list[i]);
+    if (!any || stopping_ || device_->gone()) return;
+    notify = RefillLocked(0, &gone);  // the clock only if something is submitted (see Release)
+  }
+  Notify(notify, false, gone);
+}
+
+void StreamState::Release(int index) {
+  bool notify;
+  bool gone = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ReleaseLocked(index)) return;
     if (stopping_ || device_->gone()) return;
-    notify = RefillLocked(MonotonicNs(), &gone);
+    // The clock only if something is submitted: the event thread has usually refilled already, and a clock read
+    // can be a system call (clocksource hpet, as in the kernel rig's guest).
+    notify = RefillLocked(0, &gone);
   }
   Notify(notify, false, gone);
 }
@@ -354,6 +509,10 @@ int StreamState::TakeReady(int max, bool* more) {
   std::lock_guard<std::mutex> lock(mu_);
   int n = 0;
   auto* batch = reinterpret_cast<int32_t*>(block_->data + batch_base_);
+  // Gone: everything now, in this call. The disconnect notice may be queued behind this one already, and a
+  // second call would come after it (it is posted at the end of the queue).
+  bool gone = device_->gone();
+  if (gone) max = static_cast<int>(slots_.size());
   while (ready_count_ > 0 && n < max) {
     int index = ready_[ready_head_];
     ready_head_ = (ready_head_ + 1) % ready_.size();
@@ -373,9 +532,25 @@ int StreamState::TakeReady(int max, bool* more) {
     record[kRecordFinal] = slot.final ? 1 : 0;
     completed_ += 1;
     batch[n++] = index;
+    if (slot.urgent && config_.wake_on == WakeOn::kUvcFrame && !gone) break;  // one frame per call
   }
   // More left: the caller asks again with a new notice; none left: the next completion sends one.
   *more = ready_count_ > 0;
+  if (*more && config_.wake_on == WakeOn::kUvcFrame && !SparesLowLocked()) {
+    // What is left is told now only if it holds another edge; else it waits (its backstop was armed as it came).
+    bool edge = false;
+    int64_t oldest = 0;
+    for (size_t i = 0; i < ready_count_ && !edge; i++) {
+      const Slot& waiting = slots_[ready_[(ready_head_ + i) % ready_.size()]];
+      if (waiting.state != SlotState::kReady) continue;
+      if (oldest == 0) oldest = waiting.completed_at_ns;
+      edge = waiting.urgent;
+    }
+    if (!edge) {
+      *more = false;
+      untold_since_ns_ = oldest;
+    }
+  }
   notice_pending_ = *more;
   return n;
 }
@@ -455,6 +630,7 @@ StreamStats StreamState::Stats() {
   stats.starved = starved_;
   stats.failures = failures_total_;
   stats.gone_deferred = gone_deferred_;
+  stats.notices = notices_;
   return stats;
 }
 

@@ -23,7 +23,8 @@
 //
 // Memory layout of the block: every slot's data (64-byte aligned stride), then for iso each slot's packet status
 // and length arrays (int32 × packets each), then each slot's completion record (kRecordFields doubles), then
-// the batch list (int32 per slot) that tells JavaScript which slots one dispatch carries, in order.
+// the batch list (int32 per slot) that tells JavaScript which slots one dispatch carries, in order, then the release
+// list (int32 per slot) in which JavaScript names the slots one ReleaseList call hands back.
 #pragma once
 
 #include <libusb.h>
@@ -47,6 +48,16 @@ struct Block {
   static std::atomic<int> live_count;
 };
 
+// When the engine wakes JavaScript for completions that are ready (see "Waking JavaScript" in README.md).
+enum class WakeOn {
+  kTransfer,  // at every completion (unless a notice is already pending)
+  // at a UVC frame edge: a completion whose payload headers show an EOF, an ERR or a FID toggle (unless an EOF
+  // ended that frame already); also at any
+  // failed or final completion, a disconnect, when free slots run low, and at the latest `wake_after_ns` after
+  // the first completion that was not told.
+  kUvcFrame,
+};
+
 struct StreamConfig {
   int endpoint = 0;
   int transfer_type = 0;  // LIBUSB_TRANSFER_TYPE_ISOCHRONOUS / _BULK / _INTERRUPT
@@ -58,6 +69,8 @@ struct StreamConfig {
   unsigned int timeout_ms = 0;
   int interface_number = -1;
   int64_t interval_ns = 125000;
+  WakeOn wake_on = WakeOn::kTransfer;
+  int64_t wake_after_ns = 20000000;  // kUvcFrame: the longest a completion waits untold
 
   bool iso() const { return transfer_type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS; }
   int slots() const { return transfers + spares; }
@@ -76,6 +89,7 @@ struct StreamStats {
   double starved = 0;          // times nothing was in flight because JavaScript held every slot
   double failures = 0;         // failed completions and submits
   double gone_deferred = 0;    // unplug notices from a refused resubmit, held behind transfers still in flight
+  double notices = 0;          // times JavaScript was woken for ready completions
 };
 
 // A completion record, as JavaScript reads it (doubles, in this order).
@@ -123,12 +137,17 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   size_t length_offset(int slot) const;
   size_t record_offset(int slot) const { return records_base_ + static_cast<size_t>(slot) * kRecordFields * 8; }
   size_t batch_offset() const { return batch_base_; }
+  size_t release_list_offset() const { return batch_base_ + 4 * static_cast<size_t>(config_.slots()); }
 
   // JavaScript thread. Submits `transfers` slots. On failure nothing stays in flight for long: the stream is
   // already stopping (its drained notice still comes).
   OpResult Start();
   // JavaScript thread. Hands a held slot back; anything else (twice, after stop) is a no-op.
   void Release(int slot);
+  // JavaScript thread. Release for the first `count` slots of the release list, under one lock and with one refill
+  // (a dispatch's completions are handed back together: one call and one lock per frame instead of per transfer,
+  // and fewer chances to wait for the event thread, which holds the lock while it submits).
+  void ReleaseList(int count);
   // Any thread. Cancels what is in flight; idempotent. The drained notice follows once all came back.
   void BeginStop();
   // Any thread: the device gave up waiting for this stream's transfers (they stay allocated, with the device,
@@ -136,11 +155,16 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void Abandon();
   // Event thread: a backoff delay ended.
   void RetryDue();
+  // Any thread: JavaScript is told of every completion ready now (the device tells its streams before it tells
+  // of a disconnect, so that no completion deferred by kUvcFrame comes after that notice).
+  void WakeNow();
   StreamStats Stats();
 
   // JavaScript thread: moves up to `max` ready completions to HELD, writes their records and the batch list in
   // the block, and returns how many (0: none, or stopped since). *more: some are left (the caller must come back:
-  // no notice is sent for them).
+  // no notice is sent for them). kUvcFrame: one frame per call at most (up to and including its edge), so that
+  // JavaScript's promises (a consumer requeueing its buffer) run between frames; what is left of a frame whose
+  // edge has not come yet waits untold again, unless the spares run low.
   int TakeReady(int max, bool* more);
 
   static int live_count() { return live_count_.load(); }
@@ -158,16 +182,28 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     int64_t submitted_at_ns = 0;
     int64_t completed_at_ns = 0;
     bool final = false;
+    bool urgent = false;  // kUvcFrame: a frame edge, a failure, a disconnect
   };
 
   static void LIBUSB_CALL OnTransfer(libusb_transfer* transfer);
-  // mu_ held. Submits free slots until `transfers` are in flight (unless stopping, gone or backing off).
-  // Returns true if a notice must be sent (a failed submit became a ready completion); sets *gone when a submit
-  // said the device is gone.
+  // mu_ held. Submits free slots until `transfers` are in flight (unless stopping, gone or backing off); `now`
+  // 0: the clock is read only if needed. Returns true if a notice must be sent (a failed submit became a ready
+  // completion); sets *gone when a submit said the device is gone.
   bool RefillLocked(int64_t now, bool* gone);
+  // mu_ held: a held slot back on the free list; false if it was not held (twice, after stop).
+  bool ReleaseLocked(int slot);
   int SubmitLocked(Slot& slot, int64_t now);
-  // mu_ held: queues a completed slot for JavaScript; true if the observer must be told.
-  bool ReadyLocked(Slot& slot);
+  // mu_ held: queues a completed slot for JavaScript.
+  void ReadyLocked(Slot& slot);
+  // mu_ held, after ReadyLocked (and the refill): true if the observer must be told now. `urgent`: the completion
+  // must reach JavaScript without delay (a failure, a disconnect, a frame edge). Otherwise kUvcFrame defers it
+  // (arming the backstop) unless free slots ran low.
+  bool WakeLocked(bool urgent, int64_t now);
+  // mu_ held, kUvcFrame: does the slot's data hold a frame edge (EOF, ERR, a FID toggle)? Tracks the FID.
+  bool FrameEdgeLocked(const Slot& slot);
+  void BackstopDue();  // event thread: the backstop timer of kUvcFrame
+  bool SparesLowLocked() const;       // mu_ held: free slots at half the spares or fewer
+  void ArmBackstopLocked(int64_t due);  // mu_ held: a BackstopDue task at `due`, unless one is pending
   // mu_ held: counts a failure; schedules the retry or gives up. Returns true when it gave up.
   bool FailureLocked(Slot& slot, int64_t now);
   void StopLocked();     // mu_ held: stopping_, cancel in flight, drop what JavaScript holds
@@ -191,6 +227,15 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   size_t ready_head_ = 0;
   size_t ready_count_ = 0;
   bool notice_pending_ = false;
+  double notices_ = 0;
+  // kUvcFrame: when the oldest completion not yet told was queued (0: every ready one is told); the last FID
+  // seen (-1: none yet); the frame of that FID already ended at an edge (its EOF), so the next toggle is no
+  // edge of its own; bulk: an EOF header seen whose payload has not ended yet; a backstop task pending.
+  int64_t untold_since_ns_ = 0;
+  int last_fid_ = -1;
+  bool fid_ended_ = false;
+  bool bulk_eof_pending_ = false;
+  bool backstop_armed_ = false;
   int in_flight_ = 0;
   int held_ = 0;
   double completed_ = 0;

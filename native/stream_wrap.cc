@@ -39,8 +39,11 @@ class StreamEvents : public StreamObserver, public std::enable_shared_from_this<
 
 namespace {
 
-// Completions per call into JavaScript.
+// Completions per call into JavaScript (the rest after other work of the event loop, so that a backlog after a
+// stall does not starve timers and promises): WakeOn::kTransfer, 8; kUvcFrame, one frame's (TakeReady stops at
+// its edge), at most 32 (a 720p YUYV frame is 19 transfers of 32 × 3072 bytes).
 constexpr int kMaxBatch = 8;
+constexpr int kMaxFrameBatch = 32;
 
 struct PendingStream {
   std::shared_ptr<StreamState> state;
@@ -57,6 +60,7 @@ Napi::Function StreamWrap::DefineClass(Napi::Env env) {
   return ObjectWrap<StreamWrap>::DefineClass(env, "Stream",
                                              {
                                                  InstanceMethod<&StreamWrap::Release>("release"),
+                                                 InstanceMethod<&StreamWrap::ReleaseList>("releaseList"),
                                                  InstanceMethod<&StreamWrap::Stop>("stop"),
                                                  InstanceMethod<&StreamWrap::Stats>("stats"),
                                              });
@@ -114,6 +118,8 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("slots", slots, napi_enumerable));
   info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value(
       "batch", Napi::Int32Array::New(env, count, memory, state_->batch_offset()), napi_enumerable));
+  info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value(
+      "releases", Napi::Int32Array::New(env, count, memory, state_->release_list_offset()), napi_enumerable));
   info.This().As<Napi::Object>().DefineProperty(
       Napi::PropertyDescriptor::Value("intervalNs", Napi::Number::New(env, static_cast<double>(config.interval_ns)),
                                       napi_enumerable));
@@ -126,7 +132,7 @@ StreamWrap::~StreamWrap() {
 void StreamWrap::DeliverReady(Napi::Env env) {
   if (dispatch_.IsEmpty()) return;
   bool more = false;
-  int count = state_->TakeReady(kMaxBatch, &more);
+  int count = state_->TakeReady(state_->config().wake_on == WakeOn::kUvcFrame ? kMaxFrameBatch : kMaxBatch, &more);
   // The rest after other work of the event loop (a backlog after a stall must not starve timers and promises).
   if (more) events_->Post(false);
   if (count == 0) return;
@@ -147,6 +153,12 @@ void StreamWrap::OnDrained(Napi::Env env) {
 Napi::Value StreamWrap::Release(const Napi::CallbackInfo& info) {
   int slot = IntegerArg(info, 0, "slot", 0, state_->config().slots() - 1);
   state_->Release(slot);
+  return info.Env().Undefined();
+}
+
+Napi::Value StreamWrap::ReleaseList(const Napi::CallbackInfo& info) {
+  int count = IntegerArg(info, 0, "count", 0, state_->config().slots());
+  state_->ReleaseList(count);
   return info.Env().Undefined();
 }
 
@@ -175,6 +187,7 @@ Napi::Value StreamWrap::Stats(const Napi::CallbackInfo& info) {
   result.Set("starved", stats.starved);
   result.Set("failures", stats.failures);
   result.Set("goneDeferred", stats.gone_deferred);
+  result.Set("notices", stats.notices);
   return result;
 }
 

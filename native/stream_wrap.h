@@ -30,6 +30,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
 
  private:
   Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value ReleaseList(const Napi::CallbackInfo& info);  // releaseList(count): the first count slots of `releases`
   Napi::Value Stop(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
 

@@ -15,6 +15,8 @@ namespace {
 // Heap-allocated and never destroyed: static destructors run at exit while other threads may still use them.
 std::mutex* g_init_mu = new std::mutex();
 UsbContext* g_context = nullptr;
+// True on the event thread: RunAt from there needs no wake-up (the loop recomputes its wait before it blocks).
+thread_local bool on_event_thread = false;
 // How long exit waits for a device's cancelled transfers (the kernel returns them within milliseconds).
 constexpr auto kExitDrain = std::chrono::milliseconds(2000);
 constexpr auto kBackgroundDrain = std::chrono::milliseconds(5000);
@@ -50,6 +52,7 @@ UsbContext* UsbContext::Get(int* error) {
 
 void UsbContext::EventLoop() {
   pthread_setname_np(pthread_self(), "uvc-usb-events");
+  on_event_thread = true;
   while (!stop_events_.load()) {
     int64_t wait_ns = 1000000000;
     {
@@ -70,11 +73,14 @@ void UsbContext::RunAt(int64_t at_ns, std::function<void()> task) {
     std::lock_guard<std::mutex> lock(tasks_mu_);
     tasks_.push_back({at_ns, std::move(task)});
   }
-  libusb_interrupt_event_handler(ctx_);  // recompute the wait
+  // Another thread: interrupt the wait so that it is recomputed. On the event thread (a transfer callback, a
+  // task) it is recomputed anyway before the loop waits again, and an interruption would cost a system call and
+  // an extra pass of libusb's event handling.
+  if (!on_event_thread) libusb_interrupt_event_handler(ctx_);
 }
 
 void UsbContext::RunDueTasks() {
-  std::vector<std::function<void()>> due;
+  std::vector<std::function<void()>>& due = due_;
   {
     std::lock_guard<std::mutex> lock(tasks_mu_);
     if (tasks_.empty()) return;
@@ -90,6 +96,7 @@ void UsbContext::RunDueTasks() {
     }
   }
   for (auto& run : due) run();
+  due.clear();
 }
 
 int LIBUSB_CALL UsbContext::OnHotplug(libusb_context*, libusb_device* device, libusb_hotplug_event event,

@@ -39,7 +39,7 @@ class UsbContext {
   void Leak(std::shared_ptr<DeviceState> device);
 
   // Runs `task` on the event thread at `at_ns` (CLOCK_MONOTONIC) or soon after: stream retry backoff, the bound
-  // on a disconnect waiting for transfers. Any thread.
+  // on a disconnect waiting for transfers, a stream's wake-up backstop. Any thread.
   void RunAt(int64_t at_ns, std::function<void()> task);
 
  private:
@@ -68,6 +68,7 @@ class UsbContext {
 
   std::mutex tasks_mu_;
   std::vector<Task> tasks_;
+  std::vector<std::function<void()>> due_;  // event thread only: the tasks being run (kept to reuse its memory)
 
   std::mutex closer_mu_;
   std::condition_variable closer_cv_;

@@ -76,6 +76,8 @@ interface Waiter {
 const DEFAULT_MAX_BUFFERS = 32;
 const noop = (): void => {};
 
+const timedOut = (timeoutMs: number): UvcError => uvcError('ETIMEDOUT', `no buffer was done within ${timeoutMs} ms`);
+
 /** A buffer going back into the queue forgets its previous frame. */
 function forgetFrame(buffer: VideoBuffer): void {
   buffer._bytesused = 0;
@@ -99,6 +101,16 @@ export class BufferQueue {
   private readonly active: VideoBuffer[] = [];
   private readonly done: VideoBuffer[] = [];
   private readonly waiters: Waiter[] = [];
+  /**
+   * dqbuf's timeout, kept: a streaming loop calls dqbuf once per frame with the same timeoutMs, and a new Node
+   * timer per call makes and drops a timer list each frame (an allocation, a priority-queue insert and removal,
+   * libuv's timer restarted). One timed wait at a time owns this one, restarted with refresh(); while none does it
+   * is unref'd (it keeps no process alive, and if it fires it finds no owner). Another timed wait meanwhile, or one
+   * of another length, gets a timer of its own as before.
+   */
+  private timeoutTimer: ReturnType<typeof setTimeout> | null = null;
+  private timeoutTimerMs = -1;
+  private timeoutOwner: Waiter | null = null;
 
   /** What the user asked for: true from streamon() until streamoff(), a failed start, or a disconnect. */
   private userStreaming = false;
@@ -459,11 +471,11 @@ export class BufferQueue {
 
   private wait(timeoutMs: number | undefined, signal: AbortSignal | undefined): Promise<VideoBuffer> {
     return new Promise<VideoBuffer>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let disarm: (() => void) | undefined;
       const settle = (): void => {
         const at = this.waiters.indexOf(waiter);
         if (at >= 0) this.waiters.splice(at, 1);
-        if (timer !== undefined) clearTimeout(timer);
+        disarm?.();
         signal?.removeEventListener('abort', onAbort);
       };
       const waiter: Waiter = {
@@ -477,13 +489,37 @@ export class BufferQueue {
         },
       };
       const onAbort = (): void => waiter.reject(new UvcError('ECANCELED', 'dqbuf aborted', { cause: signal?.reason }));
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => waiter.reject(uvcError('ETIMEDOUT', `no buffer was done within ${timeoutMs} ms`)), timeoutMs);
-      }
+      if (timeoutMs !== undefined) disarm = this.armTimeout(waiter, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
     });
   }
+
+  /** Rejects `waiter` with ETIMEDOUT after `timeoutMs` unless the returned function is called first. */
+  private armTimeout(waiter: Waiter, timeoutMs: number): () => void {
+    if (this.timeoutOwner !== null) {
+      const timer = setTimeout(() => waiter.reject(timedOut(timeoutMs)), timeoutMs);
+      return () => clearTimeout(timer);
+    }
+    if (this.timeoutTimer !== null && this.timeoutTimerMs === timeoutMs) {
+      this.timeoutTimer.refresh(); // counts from now again (and runs again if it had fired)
+      this.timeoutTimer.ref();
+    } else {
+      if (this.timeoutTimer !== null) clearTimeout(this.timeoutTimer);
+      this.timeoutTimer = setTimeout(this.onOwnedTimeout, timeoutMs);
+      this.timeoutTimerMs = timeoutMs;
+    }
+    this.timeoutOwner = waiter;
+    return () => {
+      if (this.timeoutOwner !== waiter) return;
+      this.timeoutOwner = null;
+      this.timeoutTimer?.unref();
+    };
+  }
+
+  private readonly onOwnedTimeout = (): void => {
+    this.timeoutOwner?.reject(timedOut(this.timeoutTimerMs));
+  };
 
   /** A finished buffer goes to the longest waiting dqbuf, or to the done list. */
   private deliver(buffer: VideoBuffer): void {

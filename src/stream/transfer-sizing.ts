@@ -219,9 +219,24 @@ function planBulk(input: TransferSizingInput, targetMs: number, budget: number):
   };
 }
 
-/** The transport's stream options for a plan. */
-export function streamOptionsFor(endpoint: number, plan: TransferPlan): StreamOptions {
+/**
+ * How long a completion may wait for a frame edge before the transport hands it over anyway (StreamOptions.
+ * wakeAfterMs): one and a half nominal frame intervals, so that a camera that ends frames as it should (EOF, or a
+ * FID toggle at the next frame's first payload) wakes JavaScript once per frame, and one that marks neither (some
+ * MJPEG cameras end a frame only by the next one's SOI) still flows, a frame and a half late at most; 10–100 ms.
+ */
+export function wakeAfterMsFor(frameIntervalNs: number | undefined): number {
+  if (frameIntervalNs === undefined || !(frameIntervalNs > 0)) return 50;
+  return Math.min(100, Math.max(10, Math.round((frameIntervalNs * 1.5) / 1e6)));
+}
+
+/**
+ * The transport's stream options for a plan. A UVC video stream: the native transport wakes JavaScript once per
+ * frame rather than once per transfer ('uvc-frame', a large share of the CPU a frame costs: issue 15.3).
+ */
+export function streamOptionsFor(endpoint: number, plan: TransferPlan, frameIntervalNs?: number): StreamOptions {
   const spares = plan.spareTransfers > 0 ? { spareTransfers: plan.spareTransfers } : {};
+  const wake = { wakeOn: 'uvc-frame', wakeAfterMs: wakeAfterMsFor(frameIntervalNs) } as const;
   if (plan.transferType === 'iso') {
     return {
       endpoint,
@@ -230,7 +245,8 @@ export function streamOptionsFor(endpoint: number, plan: TransferPlan): StreamOp
       ...spares,
       packetsPerTransfer: plan.packetsPerTransfer,
       packetSize: plan.packetSize,
+      ...wake,
     };
   }
-  return { endpoint, type: 'bulk', transfers: plan.transfers, ...spares, transferSize: plan.transferSize };
+  return { endpoint, type: 'bulk', transfers: plan.transfers, ...spares, transferSize: plan.transferSize, ...wake };
 }

@@ -217,7 +217,7 @@ export class VideoStream implements QueueDriver {
     this.failed = false;
     this.transport.on('disconnect', this.onDisconnect);
     try {
-      this.usbStream = this.transport.startStream(streamOptionsFor(this.config.endpoint, this.plan), this.onTransfer);
+      this.usbStream = this.transport.startStream(streamOptionsFor(this.config.endpoint, this.plan, this.config.frameIntervalNs), this.onTransfer);
     } catch (error) {
       this.transport.off('disconnect', this.onDisconnect);
       if (isUvcError(error, 'ENODEV')) this.handleDisconnect('the transport stream could not start: ENODEV');

@@ -98,6 +98,16 @@ export interface StreamOptions {
   transferSize?: number;
   /** bulk/interrupt: per-transfer timeout in ms; 0 or absent = none. */
   timeoutMs?: number;
+  /**
+   * When the transport calls back (native transport; the virtual one runs in-process and calls back per transfer
+   * regardless). 'transfer' (default): as each transfer completes. 'uvc-frame': for a UVC video stream, when a
+   * completion holds a frame edge (a payload header with EOF or ERR set, or the FID toggled where no EOF ended the frame before), a failure or a
+   * disconnect, when free spares run low (over half of them waiting), and at the latest `wakeAfterMs` after the
+   * first completion that is waiting: completions still arrive one by one, in order, only grouped.
+   */
+  wakeOn?: 'transfer' | 'uvc-frame';
+  /** 'uvc-frame': the longest a completion waits for a frame edge, in ms (1–1000, default 20). */
+  wakeAfterMs?: number;
 }
 
 /**
@@ -145,6 +155,8 @@ export interface StreamStats {
   /** Free transfer buffers now (the spares not in use), and the fewest since the start (0: JavaScript fell behind by all of them). */
   sparesFree?: number;
   sparesLow?: number;
+  /** Native transport: how often the engine woke JavaScript for completions (see StreamOptions.wakeOn). */
+  wakes?: number;
 }
 
 export interface UsbStream {

@@ -145,6 +145,63 @@ export function streams(device: TestDevice): void {
       expect(stream.stats.completed).toBe(seen.length);
     });
 
+    it("wakes JavaScript per frame with wakeOn 'uvc-frame': every completion still once and in order", async (context) => {
+      const plan = isoPlan(t.configDescriptor());
+      if (!plan.uvc) context.skip('the device is not a UVC camera: its packets carry no payload headers');
+      await prepare(t, plan);
+      // Per completion: a payload header with EOF or ERR, or a FID toggle where no EOF ended the frame before (a
+      // frame's end wakes JavaScript once, not again at the next frame's first payload).
+      const edges: boolean[] = [];
+      const sequences: number[] = [];
+      const batchEnds: number[] = []; // the index of each dispatch's last completion
+      let fid = -1;
+      let fidEnded = false;
+      let inBatch = false;
+      // A backstop longer than the test: only frame edges, failures and low spares may wake JavaScript.
+      const options = { ...isoOptions(plan), spareTransfers: 60, wakeOn: 'uvc-frame', wakeAfterMs: 1000 } as const;
+      const stream = t.startStream(options, (x) => {
+        let edge = x.status !== TransferStatus.COMPLETED;
+        for (let i = 0; i < x.packetCount; i++) {
+          const length = x.packetLength[i]!;
+          const at = i * x.packetStride;
+          if (x.packetStatus[i] !== TransferStatus.COMPLETED) edge = true;
+          if (length < 2 || x.buffer[at]! < 2 || x.buffer[at]! > length) continue;
+          const flags = x.buffer[at + 1]!;
+          if ((flags & 0x42) !== 0) edge = true;
+          if ((flags & 1) !== fid) {
+            if (fid >= 0 && !fidEnded) edge = true;
+            fidEnded = false;
+          }
+          fid = flags & 1;
+          if ((flags & 0x02) !== 0) fidEnded = true;
+        }
+        edges.push(edge);
+        sequences.push(x.sequence);
+        x.release();
+        // A dispatch runs its completions in one go; microtasks run only after it returned.
+        if (!inBatch) {
+          inBatch = true;
+          queueMicrotask(() => {
+            inBatch = false;
+            batchEnds.push(sequences.length - 1);
+          });
+        }
+      });
+      await until(() => edges.filter(Boolean).length >= 30, '30 frame edges', 90_000);
+      await stream.stop();
+      const { completed, wakes } = stream.stats;
+      expect(sequences).toEqual(sequences.map((_, i) => i));
+      expect(completed).toBe(sequences.length);
+      // Several transfers per frame, one wake-up per frame edge; a few more only if JavaScript fell behind by half
+      // the spares (the engine then tells at once rather than let the bus wait).
+      const edgeCount = edges.filter(Boolean).length;
+      expect(edgeCount).toBeLessThan(completed);
+      expect(wakes).toBeGreaterThan(0);
+      expect(wakes).toBeLessThanOrEqual(edgeCount + 5);
+      const batchesEndingAtAnEdge = batchEnds.filter((i) => edges[i]).length;
+      expect(batchesEndingAtAnEdge, `dispatches ending at an edge: ${batchesEndingAtAnEdge} of ${batchEnds.length}`).toBeGreaterThanOrEqual(batchEnds.length - 5);
+    });
+
     it('counts the bus intervals lost while JavaScript held every transfer', async () => {
       const plan = isoPlan(t.configDescriptor());
       await prepare(t, plan);

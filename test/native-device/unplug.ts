@@ -33,8 +33,18 @@ export function unplugged(device: TestDevice): void {
       idle.once('disconnect', () => idleDisconnects++);
       const statuses: number[] = [];
       let afterUnplug = false;
+      // Woken per frame (as the UVC layer asks): completions the engine had not told JavaScript of yet must still
+      // come before the disconnect notice.
       const stream = streaming.startStream(
-        { endpoint: plan.endpoint.address, type: 'iso', transfers: 4, packetsPerTransfer: 32, packetSize: plan.endpoint.bytesPerInterval },
+        {
+          endpoint: plan.endpoint.address,
+          type: 'iso',
+          transfers: 4,
+          spareTransfers: 8,
+          packetsPerTransfer: 32,
+          packetSize: plan.endpoint.bytesPerInterval,
+          ...(plan.uvc ? { wakeOn: 'uvc-frame', wakeAfterMs: 1000 } as const : {}),
+        },
         (x: CompletedTransfer) => {
           if (afterUnplug) statuses.push(x.status);
           x.release();

@@ -21,9 +21,13 @@ export class FakeAddonStream implements AddonStream {
   readonly slots: AddonStreamSlot[];
   readonly batch: Int32Array;
   readonly intervalNs = 125_000;
+  readonly releases: Int32Array;
   readonly released: number[] = [];
+  /** Each releaseList call's slots, in order (they are in `released` too). */
+  readonly releaseLists: number[][] = [];
   stopCalls = 0;
   private sequence = 0;
+  private batches = 0;
   private stopping = false;
   /** Resolves stop() (by default at once, as when every transfer is back). */
   settleStop: () => void = () => undefined;
@@ -43,6 +47,7 @@ export class FakeAddonStream implements AddonStream {
       packetLength: new Int32Array(iso ? options.packetsPerTransfer! : 0),
     }));
     this.batch = new Int32Array(count);
+    this.releases = new Int32Array(count);
   }
 
   /** The engine completing transfers (it never dispatches once stopping, like the native one), one batch. */
@@ -53,6 +58,7 @@ export class FakeAddonStream implements AddonStream {
       this.slots[c.slot]!.record.set([c.status ?? 0, c.actualLength ?? 0, packets, c.lostIntervals ?? 0, 123_456_789, this.sequence++, c.final ? 1 : 0]);
       this.batch[i] = c.slot;
     });
+    this.batches++;
     this.dispatch(completions.length);
   }
 
@@ -64,6 +70,12 @@ export class FakeAddonStream implements AddonStream {
     this.released.push(slot);
   }
 
+  releaseList(count: number): void {
+    const slots = [...this.releases.subarray(0, count)];
+    this.releaseLists.push(slots);
+    this.released.push(...slots);
+  }
+
   stop(): Promise<void> {
     this.stopCalls++;
     this.stopping = true;
@@ -72,7 +84,7 @@ export class FakeAddonStream implements AddonStream {
   }
 
   stats(): AddonStreamStats {
-    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0, starved: 0, failures: 0, goneDeferred: 0 };
+    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0, starved: 0, failures: 0, goneDeferred: 0, notices: this.batches };
   }
 }
 

@@ -245,6 +245,41 @@ describe('NativeStream', () => {
     expect(raw.released).toEqual([2, 2]);
   });
 
+  it('hands back what a dispatch released in one call when it returns, and a later release at once', () => {
+    const { device, transport } = setup();
+    const seen: CompletedTransfer[] = [];
+    const duringDispatch: number[][] = [];
+    transport.startStream({ ...ISO, spareTransfers: 2 }, (t) => {
+      seen.push(t);
+      if (t.slot !== 3) {
+        t.release();
+        t.release(); // twice: still once
+      }
+      duringDispatch.push([...raw.released]); // nothing reaches the addon while the dispatch runs
+    });
+    const raw = device.streams[0]!;
+    raw.completeBatch([{ slot: 4 }, { slot: 0 }, { slot: 3 }, { slot: 1 }]);
+    expect(duringDispatch).toEqual([[], [], [], []]);
+    expect(raw.releaseLists).toEqual([[4, 0, 1]]);
+    seen[2]!.release(); // slot 3, kept past its dispatch: handed back at once
+    expect(raw.released).toEqual([4, 0, 1, 3]);
+    raw.completeBatch([{ slot: 2 }]);
+    expect(raw.releaseLists).toEqual([[4, 0, 1], [2]]);
+    expect(raw.released).toEqual([4, 0, 1, 3, 2]);
+  });
+
+  it('hands back a release made outside a dispatch at once', () => {
+    const { device, transport } = setup();
+    const seen: CompletedTransfer[] = [];
+    transport.startStream(ISO, (t) => seen.push(t));
+    const raw = device.streams[0]!;
+    raw.completeBatch([{ slot: 1 }, { slot: 2 }]);
+    expect(raw.released).toEqual([]);
+    seen[1]!.release();
+    expect(raw.released).toEqual([2]);
+    expect(raw.releaseLists).toEqual([]);
+  });
+
   it('stops once, returns the same promise, and delivers nothing afterwards', async () => {
     const { device, transport } = setup();
     const seen: CompletedTransfer[] = [];
@@ -293,6 +328,18 @@ describe('NativeStream', () => {
     seen[0]!.release();
     expect(raw.released).toEqual([4]);
     expect(stream.failure).toBeUndefined();
+  });
+
+  it("passes the UVC layer's wake-up choice to the addon and reports how often it woke JavaScript", () => {
+    const { device, transport } = setup();
+    const seen: CompletedTransfer[] = [];
+    const stream = transport.startStream({ ...ISO, spareTransfers: 2, wakeOn: 'uvc-frame', wakeAfterMs: 40 }, (t) => seen.push(t));
+    const raw = device.streams[0]!;
+    expect(raw.options).toMatchObject({ wakeOn: 'uvc-frame', wakeAfterMs: 40 });
+    raw.completeBatch([{ slot: 0 }, { slot: 1 }, { slot: 2 }]);
+    raw.completeBatch([{ slot: 3 }]);
+    expect(seen.map((t) => t.sequence)).toEqual([0, 1, 2, 3]);
+    expect(stream.stats).toMatchObject({ completed: 4, wakes: 2 });
   });
 
   it('stops handing over a batch as soon as the callback stops the stream', () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
 import { QueueHandle } from '../../src/queue/queue-handle.js';
 import { UvcError } from '../../src/errors.js';
@@ -177,6 +177,51 @@ describe('dqbuf', () => {
     await expectRejectsCode(handle.dqbuf({ timeoutMs: 5 }), 'ETIMEDOUT');
     expect(queue.waiterCount).toBe(0);
     await expectRejectsCode(handle.dqbuf({ timeoutMs: -1 }), 'EINVAL');
+  });
+
+  it('times each wait from its own call, one after another or several at once, with one or several lengths', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }); // (setImmediate stays real: promiseState uses it)
+    try {
+      const { queue, handle } = tracked(makeQueue());
+      handle.reqbufs(2);
+      handle.qbuf(0);
+      handle.qbuf(1);
+      await handle.streamon();
+      // Answered in time: nothing of its timeout is left to cut a later wait short.
+      const first = handle.dqbuf({ timeoutMs: 40 });
+      await vi.advanceTimersByTimeAsync(30);
+      queue.completeBuffer(queue.nextBuffer()!, { bytesused: 1, timestamp: 1, sequence: 0 });
+      expect((await first).index).toBe(0);
+      const second = handle.dqbuf({ timeoutMs: 40 });
+      await vi.advanceTimersByTimeAsync(30); // 60 ms after the first call: past its 40
+      expect(await promiseState(second)).toBe('pending');
+      await vi.advanceTimersByTimeAsync(10);
+      await expectRejectsCode(second, 'ETIMEDOUT');
+      // Again after one timed out, and two at once, with different lengths: each at its own time.
+      const third = handle.dqbuf({ timeoutMs: 40 });
+      const fourth = handle.dqbuf({ timeoutMs: 20 });
+      const fifth = handle.dqbuf({ timeoutMs: 40 });
+      const fourthTimedOut = expectRejectsCode(fourth, 'ETIMEDOUT');
+      const thirdTimedOut = expectRejectsCode(third, 'ETIMEDOUT');
+      const fifthTimedOut = expectRejectsCode(fifth, 'ETIMEDOUT');
+      await vi.advanceTimersByTimeAsync(20);
+      await fourthTimedOut;
+      expect(await promiseState(third)).toBe('pending');
+      expect(await promiseState(fifth)).toBe('pending');
+      await vi.advanceTimersByTimeAsync(20);
+      await thirdTimedOut;
+      await fifthTimedOut;
+      expect(queue.waiterCount).toBe(0);
+      // A wait that is answered before its timeout resolves, and no timer keeps the process alive afterwards.
+      const sixth = handle.dqbuf({ timeoutMs: 40 });
+      queue.completeBuffer(queue.nextBuffer()!, { bytesused: 1, timestamp: 2, sequence: 1 });
+      expect((await sixth).index).toBe(1);
+      expect(vi.getTimerCount()).toBeLessThanOrEqual(1);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(queue.waiterCount).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('is aborted by its signal with ECANCELED (before or during the wait)', async () => {

@@ -6,6 +6,7 @@ import {
   bulkTransferSize,
   planTransfers,
   streamOptionsFor,
+  wakeAfterMsFor,
 } from '../../src/stream/transfer-sizing.js';
 import { MAX_SPARE_BYTES } from '../../src/transport/usb-transport.js';
 
@@ -16,7 +17,7 @@ describe('iso transfer sizing', () => {
     const plan = planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 3072, dwMaxPayloadTransferSize: 3072, dwMaxVideoFrameSize: 1280 * 720 * 2 });
     expect(plan).toMatchObject({ transfers: 5, packetsPerTransfer: 32, packetSize: 3072, transferSize: 32 * 3072, intervalNs: 125_000 });
     expect(plan.inFlightNs).toBe(20_000_000);
-    expect(streamOptionsFor(0x81, plan)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 5, packetsPerTransfer: 32, packetSize: 3072 });
+    expect(streamOptionsFor(0x81, plan)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 5, packetsPerTransfer: 32, packetSize: 3072, wakeOn: 'uvc-frame', wakeAfterMs: 50 });
   });
 
   it('keeps more time in flight with more transfers, not longer ones, so a frame waits at most 4 ms for its transfer', () => {
@@ -92,7 +93,7 @@ describe('bulk transfer sizing', () => {
     expect((1280 * 720 * 2) % plan.transferSize).toBe(0);
     expect(plan.transfers).toBeGreaterThanOrEqual(4);
     expect(plan.inFlightBytes).toBeLessThanOrEqual(DEFAULT_MAX_IN_FLIGHT_BYTES);
-    expect(streamOptionsFor(0x83, plan)).toEqual({ endpoint: 0x83, type: 'bulk', transfers: plan.transfers, transferSize: plan.transferSize });
+    expect(streamOptionsFor(0x83, plan)).toEqual({ endpoint: 0x83, type: 'bulk', transfers: plan.transfers, transferSize: plan.transferSize, wakeOn: 'uvc-frame', wakeAfterMs: 50 });
     const small = planTransfers({ transferType: 'bulk', speed: 'high', dwMaxPayloadTransferSize: 16_384, dwMaxVideoFrameSize: 1 });
     expect(small).toMatchObject({ transferSize: 16_384, transfers: 32 });
   });
@@ -108,6 +109,18 @@ describe('bulk transfer sizing', () => {
   });
 });
 
+describe('waking JavaScript per frame (wakeOn)', () => {
+  it('asks the transport for per-frame wake-ups, with a backstop of a frame and a half within 10-100 ms', () => {
+    const plan = planTransfers({ transferType: 'iso', speed: 'high', bytesPerInterval: 3072, dwMaxPayloadTransferSize: 3072, dwMaxVideoFrameSize: 640 * 480 * 2 });
+    expect(streamOptionsFor(0x81, plan, 33_333_300)).toMatchObject({ wakeOn: 'uvc-frame', wakeAfterMs: 50 });
+    expect(wakeAfterMsFor(16_666_600)).toBe(25); // 60 fps
+    expect(wakeAfterMsFor(1_000_000)).toBe(10); // 1000 fps: not below 10 ms
+    expect(wakeAfterMsFor(1_000_000_000)).toBe(100); // 1 fps: a slow camera's odd frame end waits 100 ms at most
+    expect(wakeAfterMsFor(undefined)).toBe(50);
+    expect(wakeAfterMsFor(0)).toBe(50);
+  });
+});
+
 describe('spare transfers (stallToleranceMs)', () => {
   const HS_720P = { transferType: 'iso' as const, speed: 'high' as const, bytesPerInterval: 3072, dwMaxPayloadTransferSize: 3072, dwMaxVideoFrameSize: 1280 * 720 * 2 };
 
@@ -120,7 +133,7 @@ describe('spare transfers (stallToleranceMs)', () => {
     // 4 ms transfers: 63 spares cover 252 ms; 25 stay in flight (100 ms), within MAX_STREAM_BYTES as before.
     expect(plan).toMatchObject({ transfers: 25, packetsPerTransfer: 32, spareTransfers: 63, spareNs: 252_000_000 });
     expect(plan.spareTransfers * plan.transferSize).toBe(63 * 98_304);
-    expect(streamOptionsFor(0x81, plan)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: 3072 });
+    expect(streamOptionsFor(0x81, plan, 33_333_300)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: 3072, wakeOn: 'uvc-frame', wakeAfterMs: 50 });
     const bulk = planTransfers({ transferType: 'bulk', speed: 'high', dwMaxPayloadTransferSize: 1280 * 720 * 2, dwMaxVideoFrameSize: 1280 * 720 * 2, stallToleranceMs: 250 });
     expect(bulk.spareNs).toBeGreaterThanOrEqual(250_000_000);
     expect(streamOptionsFor(0x83, bulk)).toMatchObject({ spareTransfers: bulk.spareTransfers });

@@ -78,7 +78,7 @@ describe('VideoStream', () => {
     await handle.streamon();
     expect(stream.running).toBe(true);
     const usb = transport.current!;
-    expect(usb.options).toEqual({ endpoint: 0x81, type: 'iso', transfers: 5, packetsPerTransfer: 32, packetSize: 1024 });
+    expect(usb.options).toEqual({ endpoint: 0x81, type: 'iso', transfers: 5, packetsPerTransfer: 32, packetSize: 1024, wakeOn: 'uvc-frame', wakeAfterMs: 50 });
     const frames: number[] = [];
     for (let step = 0; step < 20; step++) {
       await usb.step();

@@ -18,7 +18,7 @@
  * The check fails if a run fails; the goal (ours ≤ 1.5 × the reader, process CPU) is reported, not asserted:
  * a CPU ratio on a shared, emulated machine is a measurement, not a test.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { openCamera } from '../../../src/camera/index.js';
@@ -39,6 +39,9 @@ const HEIGHT = 480;
 const FRAMES = 300;
 const SHORT = 30;
 const PROFILE_FRAMES = 150;
+/** Frames counted under strace (see OursMode). */
+const SYSCALL_FRAMES = 100;
+const STRACE = '/usr/bin/strace';
 /** Frames our driver streams before its window opens (V8 warms up: see the header). */
 const WARMUP = 60;
 const TICK_S = 0.01; // USER_HZ: /proc/stat and /proc/<pid>/stat count in 1/100 s
@@ -100,20 +103,48 @@ function othersMeter(exclude: number[]): () => number {
   };
 }
 
-/** CPU seconds of each thread of this process, by thread name. */
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
+/** What one read of CLOCK_MONOTONIC costs this process, in ns (the median of 5 runs of 2000 reads). */
+function clockReadNs(): number {
+  const runs: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 2000; i++) process.hrtime.bigint();
+    runs.push(Number(process.hrtime.bigint() - t0) / 2001);
+  }
+  return runs.sort((a, b) => a - b)[2]!;
+}
+
+/** CPU seconds of each thread of this process, by thread name: user and system apart. */
+function threadCpu(): Map<string, { user: number; system: number; faults: number }> {
+  const out = new Map<string, { user: number; system: number; faults: number }>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_S);
+      const sum = out.get(name) ?? { user: 0, system: 0, faults: 0 };
+      sum.user += Number(fields[11]) * TICK_S;
+      sum.system += Number(fields[12]) * TICK_S;
+      sum.faults += Number(fields[7]) + Number(fields[9]); // minflt + majflt: page faults are system time too
+      out.set(name, sum);
     } catch {
       // ended meanwhile
     }
   }
   return out;
+}
+
+/** "name total (user u + sys s; n page faults)" per thread that used CPU between the two readings. */
+function threadSplit(before: ReturnType<typeof threadCpu>, after: ReturnType<typeof threadCpu>): string {
+  const rows: string[] = [];
+  for (const [name, t1] of after) {
+    const t0 = before.get(name) ?? { user: 0, system: 0, faults: 0 };
+    const user = t1.user - t0.user;
+    const system = t1.system - t0.system;
+    const faults = t1.faults - t0.faults;
+    if (user + system > 0.005) rows.push(`${name} ${(user + system).toFixed(2)} (user ${user.toFixed(2)} + sys ${system.toFixed(2)}; ${faults} page faults)`);
+  }
+  return rows.join(', ');
 }
 
 async function bareReader(ctx: CheckContext, server: number): Promise<Sample> {
@@ -126,10 +157,19 @@ async function bareReader(ctx: CheckContext, server: number): Promise<Sample> {
   return { processS: v.cpu_s!, guestS: v.cpu_s! + v.others_ticks! * TICK_S, frames: v.frames!, seconds: v.seconds! };
 }
 
-async function ours(ctx: CheckContext, server: number, profile: string | undefined): Promise<Sample> {
+/**
+ * How `ours` runs: 'count' (the table's figures), 'profile' (V8's sampling profiler over PROFILE_FRAMES frames,
+ * written to `path`), 'syscalls' (strace -ff attached for SYSCALL_FRAMES frames: system calls per frame of each
+ * thread, written to `path`; ptrace makes every call far dearer, so its CPU figures mean nothing).
+ */
+type OursMode = { kind: 'count' } | { kind: 'profile'; path: string } | { kind: 'syscalls'; path: string };
+
+async function ours(ctx: CheckContext, server: number, mode: OursMode = { kind: 'count' }): Promise<Sample> {
   const info = await findServedCamera();
   const camera = await openCamera(info);
-  const frameCount = profile === undefined ? FRAMES : PROFILE_FRAMES;
+  const profile = mode.kind === 'profile' ? mode.path : undefined;
+  const frameCount = mode.kind === 'count' ? FRAMES : mode.kind === 'profile' ? PROFILE_FRAMES : SYSCALL_FRAMES;
+  let tracer: SyscallTracer | undefined;
   let session: Session | undefined;
   try {
     await camera.setFormat({ fourcc: 'YUYV', width: WIDTH, height: HEIGHT, fps: 30 });
@@ -154,6 +194,7 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
             await post(session, 'Profiler.enable');
             await post(session, 'Profiler.start');
           }
+          if (mode.kind === 'syscalls') tracer = startSyscallTracer(`${ctx.runDir}/native-cpu.strace`);
           others = othersMeter([server]);
           threads0 = threadCpu();
           cpu0 = process.cpuUsage();
@@ -162,6 +203,7 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
           flagged++;
         }
         frames++;
+        if (tracer !== undefined && tracer.attachedAtFrame < 0 && tracer.attached) tracer.attachedAtFrame = frames;
         queue.qbuf(buffer.index);
       }
     } finally {
@@ -172,6 +214,11 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
     }
     const cpu = process.cpuUsage(cpu0);
     const seconds = (performance.now() - t0) / 1000;
+    if (tracer !== undefined && mode.kind === 'syscalls') {
+      const summary = await tracer.finish(frames);
+      writeFileSync(mode.path, `${summary.join('\n')}\n`);
+      for (const line of summary) ctx.log(line);
+    }
     const threads1 = threadCpu();
     const othersS = others();
     if (session !== undefined) {
@@ -179,8 +226,7 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
       writeFileSync(profile!, JSON.stringify(result));
       session.disconnect();
     }
-    const byThread = [...threads1].map(([name, s1]) => [name, s1 - (threads0.get(name) ?? 0)] as const).filter(([, d]) => d > 0.005);
-    ctx.log(`ours${profile !== undefined ? ' (profiled)' : ''}: ${frames} frames, ${flagged} flagged; CPU by thread (s): ${byThread.map(([name, d]) => `${name} ${d.toFixed(2)}`).join(', ')}`);
+    ctx.log(`ours${mode.kind === 'count' ? '' : ` (${mode.kind})`}: ${frames} frames, ${flagged} flagged; CPU by thread (s): ${threadSplit(threads0, threads1)}`);
     ctx.log(`ours: stats ${stats}`);
     queue.reqbufs(0);
     const processS = (cpu.user + cpu.system) / 1e6;
@@ -190,16 +236,86 @@ async function ours(ctx: CheckContext, server: number, profile: string | undefin
   }
 }
 
+interface SyscallTracer {
+  /** strace said it attached (to the first thread). */
+  readonly attached: boolean;
+  /** The frame count when it had: the window starts there. */
+  attachedAtFrame: number;
+  /** Detaches, then summarises: per thread, the system calls per frame over the window (frames: the count now). */
+  finish(frames: number): Promise<string[]>;
+}
+
+/**
+ * strace -ff on this process: one file per thread (`prefix.<tid>`), each call a line. Thread names are read now
+ * (the driver's threads exist already: the stream is running). Counts calls by name (ioctl by request, the clock
+ * calls by clock), leaving out the "resumed" halves of calls that another thread's line interrupted.
+ */
+function startSyscallTracer(prefix: string): SyscallTracer {
+  const names = new Map<string, string>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      names.set(tid, readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const child = spawn(STRACE, ['-ff', '-o', prefix, '-p', String(process.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const state = { attached: false, attachedAtFrame: -1 };
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    if (d.includes('attached')) state.attached = true;
+  });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    get attached() {
+      return state.attached;
+    },
+    get attachedAtFrame() {
+      return state.attachedAtFrame;
+    },
+    set attachedAtFrame(n: number) {
+      state.attachedAtFrame = n;
+    },
+    async finish(frames: number): Promise<string[]> {
+      child.kill('SIGINT');
+      await closed;
+      const window = frames - state.attachedAtFrame;
+      if (state.attachedAtFrame < 0 || window <= 0) return [`syscalls: strace did not attach in time (${stderr.trim()})`];
+      const dir = prefix.slice(0, prefix.lastIndexOf('/'));
+      const base = prefix.slice(prefix.lastIndexOf('/') + 1);
+      const out = [`syscalls per frame by thread (strace -ff, ${window} frames; ioctl by request, clock calls by clock):`];
+      for (const file of readdirSync(dir).filter((f) => f.startsWith(`${base}.`)).sort()) {
+        const tid = file.slice(base.length + 1);
+        const counts = new Map<string, number>();
+        let total = 0;
+        for (const line of readFileSync(`${dir}/${file}`, 'utf8').split('\n')) {
+          const m = line.match(/^([a-z_0-9]+)\(([^,)]*)(?:, ([A-Z_0-9]+))?/);
+          if (m === null) continue; // "<... resumed>", "+++ exited", signals
+          const name = m[1] === 'ioctl' ? `ioctl ${m[3] ?? '?'}` : m[1]!.startsWith('clock_') ? `${m[1]} ${m[2]}` : m[1]!;
+          counts.set(name, (counts.get(name) ?? 0) + 1);
+          total++;
+        }
+        rmSync(`${dir}/${file}`);
+        if (total === 0) continue;
+        const top = [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${(n / window).toFixed(1)}`);
+        out.push(`  ${names.get(tid) ?? `tid ${tid}`}: ${(total / window).toFixed(1)} per frame: ${top.join(', ')}`);
+      }
+      return out;
+    },
+  };
+}
+
 function post(session: Session, method: string): Promise<unknown> {
   return new Promise((resolve, reject) => session.post(method, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
 /**
  * The addon alone, for the split: the same mode negotiated through the protocol layer, then the native stream
- * with our default transfers and spares, every completion released at once after reading each packet's header
- * flags (frame ends counted as the bare reader does). No assembly, no queue.
+ * with our default transfers, spares and wake-ups, every completion released at once after reading each
+ * packet's header flags (frame ends counted as the bare reader does). No assembly, no queue.
  */
-async function addonOnly(ctx: CheckContext, server: number): Promise<Sample> {
+async function addonOnly(ctx: CheckContext, server: number, wakeOn: 'transfer' | 'uvc-frame'): Promise<Sample> {
   const info = await findServedCamera();
   const transport = await openNativeDevice({ portPath: info.portPath });
   try {
@@ -213,18 +329,21 @@ async function addonOnly(ctx: CheckContext, server: number): Promise<Sample> {
     await transport.setAltSetting(vs.interfaceNumber, params.altSetting);
     let ends = -1 - WARMUP;
     let others = othersMeter([server]);
+    let threads0 = threadCpu();
     let cpu0 = process.cpuUsage();
     let t0 = performance.now();
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
     const stream = transport.startStream(
-      { endpoint: params.endpointAddress, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: params.bytesPerInterval },
+      // 'uvc-frame': woken per frame, as the UVC layer asks for (streamOptionsFor); 'transfer': per completion.
+      { endpoint: params.endpointAddress, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: params.bytesPerInterval, wakeOn, wakeAfterMs: 50 },
       (t) => {
         for (let i = 0; i < t.packetCount; i++) {
           if (t.packetLength[i]! >= 2 && (t.buffer[i * t.packetStride + 1]! & 0x02) !== 0 && ends < FRAMES) {
             ends++;
             if (ends === 0) {
               others = othersMeter([server]);
+              threads0 = threadCpu();
               cpu0 = process.cpuUsage();
               t0 = performance.now();
             } else if (ends === FRAMES) {
@@ -238,8 +357,9 @@ async function addonOnly(ctx: CheckContext, server: number): Promise<Sample> {
     await done;
     const cpu = process.cpuUsage(cpu0);
     const seconds = (performance.now() - t0) / 1000;
+    const threads1 = threadCpu();
     const othersS = others();
-    ctx.log(`addon only: ${FRAMES} frame ends, stream stats ${JSON.stringify(stream.stats)}`);
+    ctx.log(`addon only (woken per ${wakeOn}): ${FRAMES} frame ends, stream stats ${JSON.stringify(stream.stats)}; CPU by thread (s): ${threadSplit(threads0, threads1)}`);
     await stream.stop();
     const processS = (cpu.user + cpu.system) / 1e6;
     return { processS, guestS: processS + othersS, frames: FRAMES, seconds };
@@ -280,6 +400,8 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const usb = await waitForUsbDevice(CAMERA_VID, CAMERA_PID);
     await waitForDriver(usb.path, 1, 'uvcvideo');
     const server = serverPid();
+    // What a clock read costs depends on it (vDSO with tsc; a system call and an emulated device read otherwise).
+    const clocksource = readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim();
 
     // uvcvideo + v4l2-ctl: the long run minus the short one.
     const node = (await waitForCaptureNode(usb.path)).path;
@@ -288,21 +410,49 @@ export default async function check(ctx: CheckContext): Promise<void> {
     const kernel: Sample = { processS: long.processS - short.processS, guestS: long.guestS - short.guestS, frames: FRAMES, seconds: long.seconds - short.seconds };
     ctx.log(`uvcvideo + v4l2-ctl: ${SHORT} frames ${JSON.stringify(short)}, ${SHORT + FRAMES} frames ${JSON.stringify(long)}`);
 
-    const driver = await ours(ctx, server, undefined);
+    // The reader runs before and after our runs and counts as the two together: the host's load drifts during a
+    // round (the reader's own CPU per frame has moved 2x between rounds), and this way it drifts under both alike.
+    const readerBefore = await bareReader(ctx, server);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
-    const addon = await addonOnly(ctx, server);
+    ctx.log(`a clock read (process.hrtime.bigint, clocksource ${clocksource}): ${clockReadNs().toFixed(0)} ns`);
+    const driver = await ours(ctx, server);
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
-    const reader = await bareReader(ctx, server);
+    const addon = await addonOnly(ctx, server, 'uvc-frame');
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    const addonPerTransfer = await addonOnly(ctx, server, 'transfer');
+    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    const readerAfter = await bareReader(ctx, server);
+    await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    const reader: Sample = {
+      processS: readerBefore.processS + readerAfter.processS,
+      guestS: readerBefore.guestS + readerAfter.guestS,
+      frames: readerBefore.frames + readerAfter.frames,
+      seconds: readerBefore.seconds + readerAfter.seconds,
+    };
     // Where our CPU goes: the same again under V8's sampling profiler (not counted in the table).
-    await ours(ctx, server, `${ctx.runDir}/native-cpu.cpuprofile`);
+    await ours(ctx, server, { kind: 'profile', path: `${ctx.runDir}/native-cpu.cpuprofile` });
     await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    // And the system calls each of our threads makes per frame (strace, where the guest has it).
+    if (existsSync(STRACE)) {
+      await ours(ctx, server, { kind: 'syscalls', path: `${ctx.runDir}/native-cpu-syscalls.txt` });
+      await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+      // The reader's, for comparison (strace -c over its whole run, set-up included: SYSCALL_FRAMES frames).
+      const traced = await run(STRACE, ['-f', '-c', '-o', `${ctx.runDir}/native-cpu-syscalls-reader.txt`, `${ctx.toolsDir}/uvc-count`, '--frames', String(SYSCALL_FRAMES), '--transfers', '25', '--packets', '32'], { timeoutMs: 600_000 });
+      assert(traced.stdout.includes('RESULT ok'), `uvc-count under strace failed: ${traced.stdout}${traced.stderr}`);
+      ctx.log(`uvc-count under strace -c, ${SYSCALL_FRAMES} frames:\n${readFileSync(`${ctx.runDir}/native-cpu-syscalls-reader.txt`, 'utf8')}`);
+      await waitForDriver(usb.path, 1, 'uvcvideo', 20_000);
+    } else {
+      ctx.log(`no ${STRACE} in the guest: system calls per frame not counted`);
+    }
 
     const base = perFrame(reader);
     const rows: [string, Sample][] = [
-      ['bare C libusb reader (uvc-count)', reader],
+      ['bare C libusb reader (uvc-count), before and after ours together', reader],
+      ['  before', readerBefore],
+      ['  after', readerAfter],
       ['uvc-capture (native addon)', driver],
       ['  of which: the addon alone (transfers released at once, no assembly)', addon],
+      ['  the addon alone, JavaScript woken per transfer (wakeOn: transfer)', addonPerTransfer],
       ['uvcvideo + v4l2-ctl', kernel],
     ];
     const lines = [

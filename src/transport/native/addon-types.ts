@@ -51,6 +51,8 @@ export interface AddonStreamOptions {
   packetSize?: number;
   transferSize?: number;
   timeoutMs?: number;
+  wakeOn?: 'transfer' | 'uvc-frame';
+  wakeAfterMs?: number;
 }
 
 /**
@@ -72,6 +74,8 @@ export interface AddonStreamStats {
   failures: number;
   /** Resubmits refused because the device left, whose NO_DEVICE completion waited for the transfers in flight. */
   goneDeferred: number;
+  /** Times the engine woke JavaScript for ready completions. */
+  notices: number;
 }
 
 export interface AddonStream {
@@ -81,6 +85,10 @@ export interface AddonStream {
   /** The endpoint's service interval in ns (bus interval × its bInterval rule): the unit of lostIntervals. */
   readonly intervalNs: number;
   release(slot: number): void;
+  /** Slots to hand back together: the first `count` entries, for releaseList. */
+  readonly releases: Int32Array;
+  /** release() for each of the first `count` slots of `releases`, under one lock, with one refill. */
+  releaseList(count: number): void;
   /** Cancels what is in flight; resolves once every transfer came back (then no dispatch happens any more). */
   stop(): Promise<void>;
   stats(): AddonStreamStats;

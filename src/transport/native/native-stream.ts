@@ -67,6 +67,13 @@ export class NativeStream implements UsbStream {
   private failed: UvcError | undefined;
   /** The first NO_DEVICE completion was traced (NODE_DEBUG=uvc). */
   private goneTraced = false;
+  /**
+   * While a dispatch runs, releases are collected in the addon's `releases` list and handed back together when it
+   * returns (one call into the addon and one lock per dispatch, i.e. per frame when woken per frame, instead of
+   * one per transfer); a release at any other time goes at once.
+   */
+  private dispatching = false;
+  private pendingReleases = 0;
 
   constructor(
     device: AddonDevice,
@@ -75,10 +82,10 @@ export class NativeStream implements UsbStream {
     private readonly host: StreamHost,
   ) {
     this.options = Object.freeze({ ...options });
-    const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs } = options;
+    const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs } = options;
     this.raw = nativeCallSync(() =>
       device.startStream(
-        { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs },
+        { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs },
         (count) => this.dispatch(count),
       ),
     );
@@ -89,8 +96,8 @@ export class NativeStream implements UsbStream {
   }
 
   get stats(): Readonly<StreamStats> {
-    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow } = this.raw.stats();
-    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow };
+    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, notices } = this.raw.stats();
+    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, wakes: notices };
   }
 
   get stopped(): boolean {
@@ -119,10 +126,32 @@ export class NativeStream implements UsbStream {
   releaseSlot(slot: number, sequence: number): void {
     if (this.heldSequence[slot] !== sequence) return;
     this.heldSequence[slot] = -1;
-    this.raw.release(slot);
+    if (this.dispatching) {
+      this.raw.releases[this.pendingReleases++] = slot;
+    } else {
+      this.raw.release(slot);
+    }
+  }
+
+  /** Hands back what was released during a dispatch. */
+  private flushReleases(): void {
+    const count = this.pendingReleases;
+    this.pendingReleases = 0;
+    if (count > 0) this.raw.releaseList(count);
   }
 
   private dispatch(count: number): void {
+    const outer = this.dispatching; // (a nested dispatch leaves the flush to the outer one)
+    this.dispatching = true;
+    try {
+      this.dispatchBatch(count);
+    } finally {
+      this.dispatching = outer;
+      if (!outer) this.flushReleases();
+    }
+  }
+
+  private dispatchBatch(count: number): void {
     for (let i = 0; i < count; i++) {
       if (this.stopRequested) return; // the engine drops these already; this keeps the promise locally too
       const slot = this.batch[i]!;

@@ -384,6 +384,14 @@ function checkStreamOptions(options: StreamOptions, endpoint: EndpointLayout): v
   }
   const spares = options.spareTransfers ?? 0;
   if (!Number.isInteger(spares) || spares < 0) throw new UvcError('EINVAL', 'spareTransfers must be a non-negative integer');
+  // Accepted as the native transport does; in-process, every transfer is handed over as it completes anyway.
+  if (options.wakeOn !== undefined && options.wakeOn !== 'transfer' && options.wakeOn !== 'uvc-frame') {
+    throw new UvcError('EINVAL', "wakeOn must be 'transfer' or 'uvc-frame'");
+  }
+  const wakeAfterMs = options.wakeAfterMs;
+  if (wakeAfterMs !== undefined && !(Number.isInteger(wakeAfterMs) && wakeAfterMs >= 1 && wakeAfterMs <= 1000)) {
+    throw new UvcError('EINVAL', 'wakeAfterMs must be an integer from 1 to 1000');
+  }
   const spareBytes = (bytes / options.transfers) * spares;
   if (spareBytes > MAX_SPARE_BYTES) {
     throw new UvcError('EINVAL', `the stream's spare transfers would hold ${spareBytes} bytes; the limit is ${MAX_SPARE_BYTES}`);

@@ -1,0 +1,74 @@
+/**
+ * For the check native-cpu-ab (not a check itself): one driver tree's CPU per frame on the served camera, as
+ * native-cpu's `ours` measures it (YUYV 640x480, 4 buffers, 60 frames of warm-up, then `frames`), in a process of
+ * its own. argv: the tree's package root, vid, pid, frames. Prints one JSON line.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICK_S = 0.01;
+
+function threadTicks(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const [root, vid, pid, framesArg] = process.argv.slice(2) as [string, string, string, string];
+  const frames = Number(framesArg);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const { openCamera } = (await import(`${root}/dist/camera/index.js`)) as { openCamera: (t: unknown) => Promise<any> };
+  const camera = await openCamera({ vendorId: Number(vid), productId: Number(pid) });
+  try {
+    await camera.setFormat({ fourcc: 'YUYV', width: 640, height: 480, fps: 30 });
+    const queue = camera.queue;
+    const n = queue.reqbufs(4);
+    for (let i = 0; i < n; i++) queue.qbuf(i);
+    await queue.streamon();
+    let count = -61;
+    let flagged = 0;
+    let cpu0 = process.cpuUsage();
+    let t0 = performance.now();
+    let th0 = threadTicks();
+    while (count < frames) {
+      const buffer = await queue.dqbuf({ timeoutMs: 60_000 });
+      if (count === -1) {
+        th0 = threadTicks();
+        cpu0 = process.cpuUsage();
+        t0 = performance.now();
+      } else if (buffer.flags.error) {
+        flagged++;
+      }
+      count++;
+      queue.qbuf(buffer.index);
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const seconds = (performance.now() - t0) / 1000;
+    const th1 = threadTicks();
+    const threads: Record<string, number> = {};
+    for (const [name, t] of th1) {
+      const d = (t - (th0.get(name) ?? 0)) * TICK_S;
+      if (d > 0.005) threads[name] = Number(d.toFixed(2));
+    }
+    const stats = camera.stats.transfers;
+    await queue.streamoff();
+    queue.reqbufs(0);
+    console.log(JSON.stringify({ root, frames: count, flagged, processS: (cpu.user + cpu.system) / 1e6, seconds, threads, wakes: stats?.wakes }));
+  } finally {
+    await camera.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
