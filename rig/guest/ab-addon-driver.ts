@@ -2,22 +2,7 @@
  * For the check native-cpu-ab (not a check itself): native-cpu's "addon alone" in a process of its own, from a tree's dist.
  * argv: package root, vid, pid, frames, wakeOn. Prints one JSON line.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-
-function threadTicks(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
+import { threadTicks, TICK_S } from './lib/thread-ticks.js';
 
 async function main(): Promise<void> {
   const [root, vid, pid, framesArg, wakeOn] = process.argv.slice(2) as [string, string, string, string, string];
@@ -67,7 +52,7 @@ async function main(): Promise<void> {
     const th1 = threadTicks();
     const threads: Record<string, number> = {};
     for (const [name, t] of th1) {
-      const d = (t - (th0.get(name) ?? 0)) * 0.01;
+      const d = (t - (th0.get(name) ?? 0)) * TICK_S;
       if (d > 0.005) threads[name] = Number(d.toFixed(2));
     }
     const stats = stream.stats;

@@ -3,24 +3,8 @@
  * native-cpu's `ours` measures it (YUYV 640x480, 4 buffers, 60 frames of warm-up, then `frames`), in a process of
  * its own. argv: the tree's package root, vid, pid, frames. Prints one JSON line.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { threadTicks, TICK_S } from './lib/thread-ticks.js';
 
-const TICK_S = 0.01;
-
-function threadTicks(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const [root, vid, pid, framesArg] = process.argv.slice(2) as [string, string, string, string];

@@ -114,13 +114,17 @@ function clockReadNs(): number {
   return runs.sort((a, b) => a - b)[2]!;
 }
 
-/** CPU seconds of each thread of this process, by thread name: user and system apart. */
+/**
+ * CPU seconds of each thread of this process, by thread name: user and system apart. The main thread (JavaScript)
+ * is 'main' on its own: V8's platform workers (compiler, GC helpers) carry the name 'node' too.
+ */
 function threadCpu(): Map<string, { user: number; system: number; faults: number }> {
   const out = new Map<string, { user: number; system: number; faults: number }>();
+  const mainTid = String(process.pid);
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const name = tid === mainTid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const sum = out.get(name) ?? { user: 0, system: 0, faults: 0 };
       sum.user += Number(fields[11]) * TICK_S;
