@@ -78,6 +78,16 @@ const noop = (): void => {};
 
 const timedOut = (timeoutMs: number): UvcError => uvcError('ETIMEDOUT', `no buffer was done within ${timeoutMs} ms`);
 
+/** The kept dqbuf timer's handler while a wait owns it (the queue's, so it holds the queue), null otherwise. */
+interface TimeoutTarget {
+  fire: (() => void) | null;
+}
+
+/** The kept dqbuf timer's callback: it holds only the target record, not the queue (see timeoutTarget). */
+function ownedTimeout(target: TimeoutTarget): void {
+  target.fire?.();
+}
+
 /** A buffer going back into the queue forgets its previous frame. */
 function forgetFrame(buffer: VideoBuffer): void {
   buffer._bytesused = 0;
@@ -111,6 +121,12 @@ export class BufferQueue {
   private timeoutTimer: ReturnType<typeof setTimeout> | null = null;
   private timeoutTimerMs = -1;
   private timeoutOwner: Waiter | null = null;
+  /**
+   * What the kept timer's callback reaches the queue through: the queue's handler while a wait owns the timer,
+   * null while none does. An armed timer is held by Node's timer list even when unref'd, so a callback that held the queue
+   * would keep the queue, its camera and the addon's device alive after close() until the timer ran out.
+   */
+  private readonly timeoutTarget: TimeoutTarget = { fire: null };
 
   /** What the user asked for: true from streamon() until streamoff(), a failed start, or a disconnect. */
   private userStreaming = false;
@@ -506,17 +522,20 @@ export class BufferQueue {
       this.timeoutTimer.ref();
     } else {
       if (this.timeoutTimer !== null) clearTimeout(this.timeoutTimer);
-      this.timeoutTimer = setTimeout(this.onOwnedTimeout, timeoutMs);
+      this.timeoutTimer = setTimeout(ownedTimeout, timeoutMs, this.timeoutTarget);
       this.timeoutTimerMs = timeoutMs;
     }
     this.timeoutOwner = waiter;
+    this.timeoutTarget.fire = this.onOwnedTimeout;
     return () => {
       if (this.timeoutOwner !== waiter) return;
       this.timeoutOwner = null;
+      this.timeoutTarget.fire = null;
       this.timeoutTimer?.unref();
     };
   }
 
+  /** The kept timer ran out: the wait that owns it times out. */
   private readonly onOwnedTimeout = (): void => {
     this.timeoutOwner?.reject(timedOut(this.timeoutTimerMs));
   };

@@ -2,7 +2,24 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
 import { QueueHandle } from '../../src/queue/queue-handle.js';
 import { UvcError } from '../../src/errors.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { deferred, expectRejectsCode, expectThrowsCode, makeQueue, promiseState, tick } from './helpers.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** A queue (untracked: nothing else holds it) whose one timed dqbuf was answered; its kept timer is still armed. */
+async function answeredTimedWait(): Promise<BufferQueue> {
+  const { queue, handle } = makeQueue();
+  handle.reqbufs(1);
+  handle.qbuf(0);
+  await handle.streamon();
+  const waiting = handle.dqbuf({ timeoutMs: 60_000 });
+  queue.completeBuffer(queue.nextBuffer()!, { bytesused: 1, timestamp: 1, sequence: 0 });
+  expect((await waiting).index).toBe(0);
+  return queue;
+}
 
 const queues: BufferQueue[] = [];
 function tracked<T extends { queue: BufferQueue }>(made: T): T {
@@ -222,6 +239,17 @@ describe('dqbuf', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('keeps nothing of the queue alive through its kept timeout timer once no wait owns it', async () => {
+    // The timer stays armed (unref'd) after a timed wait is answered; Node's timer list holds it. If its callback
+    // held the queue, a closed camera's queue, stream and native device would live until the timer ran out.
+    const made = new WeakRef(await answeredTimedWait());
+    for (let i = 0; i < 4 && made.deref() !== undefined; i++) {
+      await tick();
+      gc();
+    }
+    expect(made.deref()).toBeUndefined();
   });
 
   it('is aborted by its signal with ECANCELED (before or during the wait)', async () => {
