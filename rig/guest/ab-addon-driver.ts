@@ -2,7 +2,7 @@
  * For the check native-cpu-ab (not a check itself): native-cpu's "addon alone" in a process of its own, from a tree's dist.
  * argv: package root, vid, pid, frames, wakeOn. Prints one JSON line.
  */
-import { threadTicks, TICK_S } from './lib/thread-ticks.js';
+import { threadSecondsSince, threadTicks } from './lib/thread-ticks.js';
 
 async function main(): Promise<void> {
   const [root, vid, pid, framesArg, wakeOn] = process.argv.slice(2) as [string, string, string, string, string];
@@ -49,12 +49,7 @@ async function main(): Promise<void> {
     await done;
     const cpu = process.cpuUsage(cpu0);
     const seconds = (performance.now() - t0) / 1000;
-    const th1 = threadTicks();
-    const threads: Record<string, number> = {};
-    for (const [name, t] of th1) {
-      const d = (t - (th0.get(name) ?? 0)) * TICK_S;
-      if (d > 0.005) threads[name] = Number(d.toFixed(2));
-    }
+    const threads = threadSecondsSince(th0);
     const stats = stream.stats;
     await stream.stop();
     console.log(JSON.stringify({ root, wakeOn, frames, processS: (cpu.user + cpu.system) / 1e6, seconds, threads, wakes: stats.wakes, sparesLow: stats.sparesLow }));

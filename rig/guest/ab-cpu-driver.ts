@@ -3,7 +3,7 @@
  * native-cpu's `ours` measures it (YUYV 640x480, 4 buffers, 60 frames of warm-up, then `frames`), in a process of
  * its own. argv: the tree's package root, vid, pid, frames. Prints one JSON line.
  */
-import { threadTicks, TICK_S } from './lib/thread-ticks.js';
+import { threadSecondsSince, threadTicks } from './lib/thread-ticks.js';
 
 
 async function main(): Promise<void> {
@@ -37,12 +37,7 @@ async function main(): Promise<void> {
     }
     const cpu = process.cpuUsage(cpu0);
     const seconds = (performance.now() - t0) / 1000;
-    const th1 = threadTicks();
-    const threads: Record<string, number> = {};
-    for (const [name, t] of th1) {
-      const d = (t - (th0.get(name) ?? 0)) * TICK_S;
-      if (d > 0.005) threads[name] = Number(d.toFixed(2));
-    }
+    const threads = threadSecondsSince(th0);
     const stats = camera.stats.transfers;
     await queue.streamoff();
     queue.reqbufs(0);

@@ -28,7 +28,7 @@ import { commit, parseUvcDescriptors, probe, selectFormat } from '../../../src/u
 import { CAMERA_PID, CAMERA_VID, findServedCamera } from '../lib/camera-helpers.js';
 import { assert, type CheckContext } from '../lib/check.js';
 import { run } from '../lib/exec.js';
-import { ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
+import { cameraServerPid, ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
 import { usbipAttach, usbipDetach, waitForUsbDevice } from '../lib/usb-host.js';
 import { waitForCaptureNode, waitForDriver } from '../lib/video-device.js';
 
@@ -63,20 +63,6 @@ function processTicks(pid: number | string): number {
   } catch {
     return 0; // gone meanwhile
   }
-}
-
-/** The served camera's process (serve.js), whose CPU is the same for every consumer and is left out. */
-function serverPid(): number {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (cmdline.includes('serve.js') && cmdline.includes('virtual-camera-device')) return Number(name);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error('cannot find the camera server process');
 }
 
 /**
@@ -403,7 +389,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     port = await usbipAttach('1-1');
     const usb = await waitForUsbDevice(CAMERA_VID, CAMERA_PID);
     await waitForDriver(usb.path, 1, 'uvcvideo');
-    const server = serverPid();
+    const server = cameraServerPid();
     // What a clock read costs depends on it (vDSO with tsc; a system call and an emulated device read otherwise).
     const clocksource = readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim();
 

@@ -13,27 +13,14 @@ import { spawn } from 'node:child_process';
 import { CAMERA_PID, CAMERA_VID } from '../lib/camera-helpers.js';
 import { assert, type CheckContext } from '../lib/check.js';
 import { run } from '../lib/exec.js';
-import { ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
+import { cameraServerPid, ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
 import { usbipAttach, usbipDetach, waitForUsbDevice } from '../lib/usb-host.js';
 import { waitForDriver } from '../lib/video-device.js';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 export const timeoutMs = 2_400_000;
 const FRAMES = 300;
 const ROUNDS = 4;
-
-function serverPid(): number {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (cmdline.includes('serve.js') && cmdline.includes('virtual-camera-device')) return Number(name);
-    } catch {
-      // gone
-    }
-  }
-  throw new Error('no server');
-}
 
 async function reader(ctx: CheckContext, server: number): Promise<number> {
   const r = await run(`${ctx.toolsDir}/uvc-count`, ['--frames', String(FRAMES), '--transfers', '25', '--packets', '32', '--exclude-pid', String(server)], { timeoutMs: 600_000 });
@@ -78,7 +65,7 @@ export default async function check(ctx: CheckContext): Promise<void> {
     port = await usbipAttach('1-1');
     const usb = await waitForUsbDevice(CAMERA_VID, CAMERA_PID);
     await waitForDriver(usb.path, 1, 'uvcvideo');
-    const server = serverPid();
+    const server = cameraServerPid();
     for (let round = 1; round <= ROUNDS; round++) {
       const order = round % 2 === 1 ? trees : [...trees].reverse();
       const r0 = await reader(ctx, server);

@@ -3,6 +3,7 @@
  * events, tell it to unplug/replug, stop it.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -128,4 +129,18 @@ export class ServedDevice {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/** The served virtual camera's process (serve.js), whose CPU the CPU checks leave out: it is the same for every consumer. */
+export function cameraServerPid(): number {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmdline.includes('serve.js') && cmdline.includes('virtual-camera-device')) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error('cannot find the camera server process');
 }

@@ -23,3 +23,13 @@ export function threadTicks(): Map<string, number> {
   }
   return out;
 }
+
+/** CPU seconds of each thread (as threadTicks names them) since `before`, leaving out those under 5 ms. */
+export function threadSecondsSince(before: Map<string, number>): Record<string, number> {
+  const threads: Record<string, number> = {};
+  for (const [name, ticks] of threadTicks()) {
+    const seconds = (ticks - (before.get(name) ?? 0)) * TICK_S;
+    if (seconds > 0.005) threads[name] = Number(seconds.toFixed(2));
+  }
+  return threads;
+}
