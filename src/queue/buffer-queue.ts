@@ -78,14 +78,15 @@ const noop = (): void => {};
 
 const timedOut = (timeoutMs: number): UvcError => uvcError('ETIMEDOUT', `no buffer was done within ${timeoutMs} ms`);
 
-/** The kept dqbuf timer's handler while a wait owns it (the queue's, so it holds the queue), null otherwise. */
-interface TimeoutTarget {
-  fire: (() => void) | null;
+/** The kept dqbuf timer's state: the wait that owns it (none: null) and its length. */
+interface KeptTimeout {
+  owner: Waiter | null;
+  ms: number;
 }
 
-/** The kept dqbuf timer's callback: it holds only the target record, not the queue (see timeoutTarget). */
-function ownedTimeout(target: TimeoutTarget): void {
-  target.fire?.();
+/** The kept dqbuf timer's callback: it holds this record, never the queue itself (see BufferQueue.kept). */
+function keptTimeoutRanOut(kept: KeptTimeout): void {
+  kept.owner?.reject(timedOut(kept.ms));
 }
 
 /** A buffer going back into the queue forgets its previous frame. */
@@ -119,14 +120,13 @@ export class BufferQueue {
    * of another length, gets a timer of its own as before.
    */
   private timeoutTimer: ReturnType<typeof setTimeout> | null = null;
-  private timeoutTimerMs = -1;
-  private timeoutOwner: Waiter | null = null;
   /**
-   * What the kept timer's callback reaches the queue through: the queue's handler while a wait owns the timer,
-   * null while none does. An armed timer is held by Node's timer list even when unref'd, so a callback that held the queue
-   * would keep the queue, its camera and the addon's device alive after close() until the timer ran out.
+   * What the kept timer's callback reaches: the owning wait (and through it the queue) while a wait owns the
+   * timer, nothing while none does. An armed timer is held by Node's timer list even when unref'd, so a callback
+   * that held the queue would keep the queue, its camera and the addon's device alive after close() until the
+   * timer ran out.
    */
-  private readonly timeoutTarget: TimeoutTarget = { fire: null };
+  private readonly kept: KeptTimeout = { owner: null, ms: -1 };
 
   /** What the user asked for: true from streamon() until streamoff(), a failed start, or a disconnect. */
   private userStreaming = false;
@@ -513,32 +513,26 @@ export class BufferQueue {
 
   /** Rejects `waiter` with ETIMEDOUT after `timeoutMs` unless the returned function is called first. */
   private armTimeout(waiter: Waiter, timeoutMs: number): () => void {
-    if (this.timeoutOwner !== null) {
+    const kept = this.kept;
+    if (kept.owner !== null) {
       const timer = setTimeout(() => waiter.reject(timedOut(timeoutMs)), timeoutMs);
       return () => clearTimeout(timer);
     }
-    if (this.timeoutTimer !== null && this.timeoutTimerMs === timeoutMs) {
+    if (this.timeoutTimer !== null && kept.ms === timeoutMs) {
       this.timeoutTimer.refresh(); // counts from now again (and runs again if it had fired)
       this.timeoutTimer.ref();
     } else {
       if (this.timeoutTimer !== null) clearTimeout(this.timeoutTimer);
-      this.timeoutTimer = setTimeout(ownedTimeout, timeoutMs, this.timeoutTarget);
-      this.timeoutTimerMs = timeoutMs;
+      this.timeoutTimer = setTimeout(keptTimeoutRanOut, timeoutMs, kept);
+      kept.ms = timeoutMs;
     }
-    this.timeoutOwner = waiter;
-    this.timeoutTarget.fire = this.onOwnedTimeout;
+    kept.owner = waiter;
     return () => {
-      if (this.timeoutOwner !== waiter) return;
-      this.timeoutOwner = null;
-      this.timeoutTarget.fire = null;
+      if (kept.owner !== waiter) return;
+      kept.owner = null;
       this.timeoutTimer?.unref();
     };
   }
-
-  /** The kept timer ran out: the wait that owns it times out. */
-  private readonly onOwnedTimeout = (): void => {
-    this.timeoutOwner?.reject(timedOut(this.timeoutTimerMs));
-  };
 
   /** A finished buffer goes to the longest waiting dqbuf, or to the done list. */
   private deliver(buffer: VideoBuffer): void {
