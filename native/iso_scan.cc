@@ -198,12 +198,13 @@ uint32_t ReadU32(const uint8_t* p) {
 Napi::Value IsoScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   View source, lengths, statuses, memory, block;
-  napi_valuetype memory_type = napi_undefined;
-  if (info.Length() >= 4 && napi_typeof(env, info[3], &memory_type) != napi_ok) memory_type = napi_undefined;
-  const bool has_memory = memory_type != napi_null && memory_type != napi_undefined;
-  if (info.Length() < 5 || !BytesView(env, info[0], 1, &source) ||
+  // Memory: a view, or else null or undefined (its type looked up only then: most calls have a buffer).
+  const bool has_memory = info.Length() >= 5 && BytesView(env, info[3], 1, &memory);
+  napi_valuetype memory_type = napi_object;
+  if (!has_memory && info.Length() >= 5 && napi_typeof(env, info[3], &memory_type) != napi_ok) memory_type = napi_object;
+  const bool memory_ok = has_memory || memory_type == napi_null || memory_type == napi_undefined;
+  if (info.Length() < 5 || !memory_ok || !BytesView(env, info[0], 1, &source) ||
       !BytesView(env, info[1], 4, &lengths) || !BytesView(env, info[2], 4, &statuses) ||
-      (has_memory && !BytesView(env, info[3], 1, &memory)) ||
       !BytesView(env, info[4], 8, &block)) {
     ThrowError(env, "EINVAL",
                "isoScan(source: Uint8Array, lengths: Int32Array, statuses: Int32Array, memory: Uint8Array | null, "
@@ -265,6 +266,11 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
   size_t sample_rows = 0;
   bool ended = false;
 
+  // The last header found usable, as its first two bytes (bHeaderLength, bmHeaderInfo) with its length: whether a
+  // header is usable depends only on them and on the packet's length, and a camera repeats them packet after
+  // packet, so a packet starting with the same two bytes (and long enough for them) needs no other check.
+  int known_length = 0;
+  uint8_t known_info = 0;
   size_t i = static_cast<size_t>(state[kStart]);
   for (; i < count; i++) {
     if (status_of[i] != 0) break;
@@ -273,25 +279,29 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
     const uint64_t offset = i * stride;
     if (static_cast<uint64_t>(length) > stride || offset + static_cast<uint64_t>(length) > source.length) break;
     const uint8_t* packet = bytes + offset;
-    const int header = HeaderLength(packet, length, require_eoh);
-    if (header == 0) break;
+    int header;
+    if (known_length > 0 && length >= known_length && packet[0] == known_length && packet[1] == known_info) {
+      header = known_length;
+    } else {
+      header = HeaderLength(packet, length, require_eoh);
+      if (header == 0) break;
+      if ((packet[1] & (kHeaderFid | kHeaderErr)) != fid) break;
+      known_length = header;
+      known_info = packet[1];
+    }
     const uint8_t flags = packet[1];
-    if ((flags & (kHeaderFid | kHeaderErr)) != fid) break;
     const int32_t data = length - header;
     if (has_memory && data > room) break;
     if (mjpeg && data >= 2 && packet[header] == 0xff && packet[header + 1] == 0xd8) break;
-    // Read only where it is checked (below): most packets repeat the SOF and are not due a PTS check.
-    const bool pts_differs = (flags & kHeaderPts) && data > 0 && has_pts && ReadU32(packet + 2) != pts;
     const int scr_at = (flags & kHeaderPts) ? 6 : 2;
     const int sof = (flags & kHeaderScr) ? ((packet[scr_at + 4] | (packet[scr_at + 5] << 8)) & 0x7ff) : -1;
     const bool sof_moved = sof >= 0 && sof != last_sof;
+    // The PTS is read only where it is checked: most packets repeat the SOF and are not due a check.
+    if ((sof_moved || sof < 0 || pts_due) && (flags & kHeaderPts) && data > 0 && has_pts && ReadU32(packet + 2) != pts) break;
     uint32_t stc = 0;
     bool zero_scr = false;
     bool agrees = false;
-    if (!sof_moved) {
-      if ((sof < 0 || pts_due) && pts_differs) break;
-    } else {
-      if (pts_differs) break;
+    if (sof_moved) {
       if (sample_rows == max_rows) break;  // no room for its row
       stc = ReadU32(packet + scr_at);
       zero_scr = sof == 0 && stc == 0;

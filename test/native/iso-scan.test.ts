@@ -86,6 +86,8 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
       ['a FID change', packet(10, 5, { fid: 1 })],
       ['the ERR bit', packet(10, 5, { err: true })],
       ['an invalid header', { bytes: Uint8Array.of(13, 0x80, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12) }],
+      // The same first two bytes as the header before it (the scan remembers that one as usable), cut short.
+      ['a header cut short', { bytes: concat(header({ pts: 1000 }), pattern(10)).subarray(0, 5) }, {}, { bytes: concat(header({ pts: 1000 }), pattern(10)) }],
       ['a header without EOH (required)', { bytes: concat(header({ eoh: false }), pattern(4)) }, { REQUIRE_EOH: 1 }],
       ['data that does not fit', packet(40, 5), { CAPACITY: 120 }],
       ['a JPEG SOI (MJPEG)', { bytes: concat(header({ pts: 1000 }), Uint8Array.of(0xff, 0xd8, 1)) }, { MJPEG: 1 }],
