@@ -1,9 +1,11 @@
 // The frame assembler's iso short path in C: one call walks the packets of a transfer that simply continue the
-// open frame and copies each payload straight into the frame buffer. In JavaScript that walk cost about as much
-// per 1 KB packet as the copy itself (a header check, a few compares, a row for copyRuns); here it is a few
-// loads per packet next to the memcpy. Everything that decides something (a frame boundary, a loss, a flag, a
-// learned mode, a trace line) stays in JavaScript: the scan stops in front of the packet and JavaScript takes
-// it down its own paths, then calls the scan again for the packets after it.
+// open frame (up to the packet that ends it) and copies each payload straight into the frame buffer. In
+// JavaScript that walk cost about as much per 1 KB packet as the copy itself (a header check, a few compares, a
+// row for copyRuns); here it is a few loads per packet next to the memcpy. Everything that decides something (a
+// frame boundary other than a plain end, a loss, a flag, a learned mode, a trace line) stays in JavaScript: the
+// scan stops in front of the packet and JavaScript takes it down its own paths, then calls the scan again for the
+// packets after it. A plain end (EOF, or an uncompressed frame's exact size) is taken like any other packet and
+// the scan stops right after it, saying so: JavaScript ends the frame (payloadEnd) as its long path would.
 //
 // isoScan(source, lengths, statuses, memory, block) -> the index of the packet the scan stopped at
 //
@@ -12,12 +14,14 @@
 //   statuses   Int32Array: each packet's status (0: completed).
 //   memory     Uint8Array, or null/undefined: the open frame's buffer (none: the frame is only counted).
 //   block      Float64Array: kFieldCount numbers of state (layout below, the same as src/stream/iso-scan.ts), then
-//              rows of 3 for the SCR samples.
-//              State: the assembler's fields the short path reads, written by JavaScript before the call; the
-//              ones it changes, written back by the scan, with what it took.
-//              Sample rows: [packet index, has data (0/1), frame bytes before the packet] of the packets whose
-//              SOF moved on (the clock's SCR samples, frame-timing.ts `sample`), in packet order. JavaScript
-//              feeds them to the clock before it handles the packet the scan stopped at.
+//              rows of kRowSize for the SCR samples.
+//              State: the assembler's fields the short path reads, written by JavaScript (the assembler's fixed
+//              options once, the rest before each call); the ones it changes, written back by the scan, with what
+//              it took.
+//              Sample rows: [packet index, STC, SOF, has data (0/1), frame bytes before the packet] of the packets
+//              whose SOF moved on (the clock's SCR samples, frame-timing.ts `scr`: read here once, so JavaScript
+//              does not read the header again), in packet order. JavaScript feeds them to the clock before it
+//              ends the frame or handles the packet the scan stopped at.
 // One block, not two arrays: each view costs the call an N-API look-up, and the scan is called once per transfer.
 //
 // The decode contract, per packet i from `start` (the same conditions as the short path in processIso; the
@@ -25,7 +29,7 @@
 //
 // - A failed packet stops the scan; a zero-length one is skipped (as JavaScript skips it).
 // - The packet must fit its slot, hold a valid header (payload-header.ts' checkPayloadHeader, requireEoh
-//   included), carry the open frame's FID with neither EOF nor ERR, and its data must fit in the buffer's room.
+//   included), carry the open frame's FID without ERR, and its data must fit in the buffer's room.
 //   MJPEG: data starting with a JPEG SOI stops the scan (it may begin the next frame of a camera that leaves out
 //   EOF).
 // - PTS: a payload with data and a PTS must carry the frame's PTS (once the frame has one) where the PTS is
@@ -39,13 +43,16 @@
 //   the agreeing sample, sets ptsDue, and writes a sample row (also for an all-zero SCR, which the clock itself
 //   ignores; then nothing else moves, as in noteSof). A jump, a slow counter, a learning step, a pending host gap,
 //   or a full sample table stops the scan.
-// - A packet whose data would make an uncompressed frame exactly `expectedSize` stops the scan (the frame ends
-//   there: JavaScript ends it).
 // - A packet taken counts as a payload; its data (if any) clears ptsDue when it has a PTS, notes the frame's PTS
 //   if it had none (`ptsOffset`: JavaScript hands that header to the clock's notePts), adds to frame bytes and
 //   bytes, and is copied to memory[position] (when there is a buffer).
+// - A packet taken with EOF, or whose data made an uncompressed frame exactly `expectedSize`, ends the scan right
+//   after it with `ended` set: JavaScript runs payloadEnd for it (EOF on a frame still without data ends nothing
+//   there, as in the long path) before anything else. In the long path such a packet takes the same steps
+//   (payloadStart finds the open frame's FID, no SOI, no PTS change, no loss: the frame continues; append copies;
+//   payloadEnd ends it).
 //
-// A packet the scan stops at is left untouched: nothing of it is counted, copied or sampled.
+// A packet the scan stops in front of is left untouched: nothing of it is counted, copied or sampled.
 //
 // Misuse (an argument that is not an ArrayBufferView, a view whose byte length or alignment does not fit its
 // element size, a block too short, values out of range, `position`/`capacity` outside the buffer, `start`/`count`
@@ -67,16 +74,17 @@ namespace {
 
 // The state block (src/stream/iso-scan.ts has the same layout).
 enum Field : size_t {
-  // In.
-  kStart,         // the first packet to look at
-  kCount,         // packets in the transfer (the scan ends before this index)
-  kStride,        // bytes between packet starts in `source`
-  kFid,           // the open frame's FID (0 or 1): bmHeaderInfo & (FID | EOF | ERR) must equal it
+  // In, written once per assembler (what its options fix; still checked every call).
   kRequireEoh,    // 1: a header without EOH is refused
   kMjpeg,         // 1: a payload starting with a JPEG SOI stops the scan
   kExpectedSize,  // uncompressed frame size (0: unknown)
-  kCapacity,      // bytes of `memory` the frame may use
   kIntervalNs,    // the bus service interval (0: unknown)
+  // In, per call.
+  kStart,         // the first packet to look at
+  kCount,         // packets in the transfer (the scan ends before this index)
+  kStride,        // bytes between packet starts in `source`
+  kFid,           // the open frame's FID (0 or 1): bmHeaderInfo & (FID | ERR) must equal it
+  kCapacity,      // bytes of `memory` the frame may use
   kSlotBase,      // the stream slot of packet 0 of this transfer (BusTime.base)
   kSofMode,       // 0 'unknown', 1 'consistent', 2 'unusable'
   kHostGap,       // BusTime.hostGap: intervals the host's clock saw lost since the last SOF
@@ -94,8 +102,12 @@ enum Field : size_t {
   kBytes,         // payload bytes taken
   kPtsOffset,     // where the header that gave the frame its PTS starts in `source` (-1: none did)
   kSamples,       // sample rows written after the state
+  kEnded,         // 1: the last packet taken ends the frame (EOF, or the exact size): the scan stopped after it
   kFieldCount,
 };
+
+// A sample row: [packet index, STC, SOF, has data (0/1), frame bytes before the packet].
+constexpr size_t kRowSize = 5;
 
 constexpr uint8_t kHeaderFid = 0x01;
 constexpr uint8_t kHeaderEof = 0x02;
@@ -150,14 +162,14 @@ constexpr FixedRange kFixedRanges[] = {
     {kFid, 0, 1, true, "fid"},
     {kRequireEoh, 0, 1, false, "requireEoh"},
     {kMjpeg, 0, 1, false, "mjpeg"},
-    {kExpectedSize, 0, kMaxSafe, false, "expectedSize"},
+    {kExpectedSize, 0, kMaxSafe, true, "expectedSize"},
     {kIntervalNs, 0, kMaxSafe, false, "intervalNs"},
     {kSlotBase, 0, kMaxSafe, false, "slotBase"},
     {kSofMode, 0, 2, false, "sofMode"},
     {kHostGap, 0, kMaxSafe, false, "hostGap"},
     {kHasPts, 0, 1, false, "hasPts"},
     {kPts, 0, 4294967295.0, true, "pts"},
-    {kFrameBytes, 0, kMaxSafe, false, "frameBytes"},
+    {kFrameBytes, 0, kMaxSafe, true, "frameBytes"},
     {kPtsDue, 0, 1, false, "ptsDue"},
     {kLastSof, -1, 2047, true, "lastSof"},
     {kLastSofAt, 0, kMaxSafe, false, "lastSofAt"},
@@ -186,12 +198,13 @@ uint32_t ReadU32(const uint8_t* p) {
 Napi::Value IsoScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   View source, lengths, statuses, memory, block;
-  napi_valuetype memory_type = napi_undefined;
-  if (info.Length() >= 4 && napi_typeof(env, info[3], &memory_type) != napi_ok) memory_type = napi_undefined;
-  const bool has_memory = memory_type != napi_null && memory_type != napi_undefined;
-  if (info.Length() < 5 || !BytesView(env, info[0], 1, &source) ||
+  // Memory: a view, or else null or undefined (its type looked up only then: most calls have a buffer).
+  const bool has_memory = info.Length() >= 5 && BytesView(env, info[3], 1, &memory);
+  napi_valuetype memory_type = napi_object;
+  if (!has_memory && info.Length() >= 5 && napi_typeof(env, info[3], &memory_type) != napi_ok) memory_type = napi_object;
+  const bool memory_ok = has_memory || memory_type == napi_null || memory_type == napi_undefined;
+  if (info.Length() < 5 || !memory_ok || !BytesView(env, info[0], 1, &source) ||
       !BytesView(env, info[1], 4, &lengths) || !BytesView(env, info[2], 4, &statuses) ||
-      (has_memory && !BytesView(env, info[3], 1, &memory)) ||
       !BytesView(env, info[4], 8, &block)) {
     ThrowError(env, "EINVAL",
                "isoScan(source: Uint8Array, lengths: Int32Array, statuses: Int32Array, memory: Uint8Array | null, "
@@ -224,31 +237,40 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
   const int32_t* length_of = reinterpret_cast<const int32_t*>(lengths.data);
   const int32_t* status_of = reinterpret_cast<const int32_t*>(statuses.data);
   double* rows = state + kFieldCount;
-  const size_t max_rows = (block.length - kFieldCount) / 3;
+  const size_t max_rows = (block.length - kFieldCount) / kRowSize;
   const size_t count = static_cast<size_t>(state[kCount]);
   const uint64_t stride = static_cast<uint64_t>(state[kStride]);
   const uint8_t fid = static_cast<uint8_t>(state[kFid]);
   const bool require_eoh = state[kRequireEoh] != 0;
   const bool mjpeg = state[kMjpeg] != 0;
-  const double expected_size = state[kExpectedSize];
-  const double capacity = state[kCapacity];
+  // The byte counts as integers (all checked to be integers inside ±2^53 above): the loop adds and compares
+  // them per packet, which in doubles costs conversions at every memcpy.
+  const int64_t expected_size = static_cast<int64_t>(state[kExpectedSize]);
   const double interval_ns = state[kIntervalNs];
   const double slot_base = state[kSlotBase];
   const double sof_mode = state[kSofMode];
   const bool host_gap = state[kHostGap] != 0;
   bool has_pts = state[kHasPts] != 0;
   uint32_t pts = static_cast<uint32_t>(state[kPts]);
-  double frame_bytes = state[kFrameBytes];
-  double position = state[kPosition];
+  int64_t frame_bytes = static_cast<int64_t>(state[kFrameBytes]);
+  // Room left in memory (none: the frame is only counted, and any packet fits).
+  int64_t room = static_cast<int64_t>(state[kCapacity]) - static_cast<int64_t>(state[kPosition]);
+  uint8_t* write_at = has_memory ? memory.data + static_cast<size_t>(state[kPosition]) : nullptr;
   bool pts_due = state[kPtsDue] != 0;
   int last_sof = static_cast<int>(state[kLastSof]);
   double last_sof_at = state[kLastSofAt];
   double sof_agreed = state[kSofAgreed];
-  double payloads = 0;
-  double taken_bytes = 0;
+  int64_t payloads = 0;
+  int64_t taken_bytes = 0;
   double pts_offset = -1;
   size_t sample_rows = 0;
+  bool ended = false;
 
+  // The last header found usable, as its first two bytes (bHeaderLength, bmHeaderInfo) with its length: whether a
+  // header is usable depends only on them and on the packet's length, and a camera repeats them packet after
+  // packet, so a packet starting with the same two bytes (and long enough for them) needs no other check.
+  int known_length = 0;
+  uint8_t known_info = 0;
   size_t i = static_cast<size_t>(state[kStart]);
   for (; i < count; i++) {
     if (status_of[i] != 0) break;
@@ -257,25 +279,32 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
     const uint64_t offset = i * stride;
     if (static_cast<uint64_t>(length) > stride || offset + static_cast<uint64_t>(length) > source.length) break;
     const uint8_t* packet = bytes + offset;
-    const int header = HeaderLength(packet, length, require_eoh);
-    if (header == 0) break;
+    int header;
+    if (known_length > 0 && length >= known_length && packet[0] == known_length && packet[1] == known_info) {
+      header = known_length;
+    } else {
+      header = HeaderLength(packet, length, require_eoh);
+      if (header == 0) break;
+      if ((packet[1] & (kHeaderFid | kHeaderErr)) != fid) break;
+      known_length = header;
+      known_info = packet[1];
+    }
     const uint8_t flags = packet[1];
-    if ((flags & (kHeaderFid | kHeaderEof | kHeaderErr)) != fid) break;
     const int32_t data = length - header;
-    if (has_memory && data > capacity - position) break;
+    if (has_memory && data > room) break;
     if (mjpeg && data >= 2 && packet[header] == 0xff && packet[header + 1] == 0xd8) break;
-    const bool pts_matches = !(flags & kHeaderPts) || data == 0 || !has_pts || ReadU32(packet + 2) == pts;
     const int scr_at = (flags & kHeaderPts) ? 6 : 2;
     const int sof = (flags & kHeaderScr) ? ((packet[scr_at + 4] | (packet[scr_at + 5] << 8)) & 0x7ff) : -1;
     const bool sof_moved = sof >= 0 && sof != last_sof;
+    // The PTS is read only where it is checked: most packets repeat the SOF and are not due a check.
+    if ((sof_moved || sof < 0 || pts_due) && (flags & kHeaderPts) && data > 0 && has_pts && ReadU32(packet + 2) != pts) break;
+    uint32_t stc = 0;
     bool zero_scr = false;
     bool agrees = false;
-    if (!sof_moved) {
-      if ((sof < 0 || pts_due) && !pts_matches) break;
-    } else {
-      if (!pts_matches) break;
+    if (sof_moved) {
       if (sample_rows == max_rows) break;  // no room for its row
-      zero_scr = sof == 0 && ReadU32(packet + scr_at) == 0;
+      stc = ReadU32(packet + scr_at);
+      zero_scr = sof == 0 && stc == 0;
       if (!zero_scr && host_gap) break;
       if (!zero_scr && last_sof >= 0 && sof_mode != kSofUnusable && interval_ns > 0) {
         // noteSof's evidence, in the same floating-point operations: the SOF counts 1 ms bus frames modulo 2048,
@@ -287,14 +316,15 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
         agrees = true;
       }
     }
-    if (data > 0 && expected_size > 0 && frame_bytes + data == expected_size) break;
 
     // Taken.
     if (sof_moved) {
-      double* row = rows + 3 * sample_rows++;
+      double* row = rows + kRowSize * sample_rows++;
       row[0] = static_cast<double>(i);
-      row[1] = data > 0 ? 1 : 0;
-      row[2] = frame_bytes;
+      row[1] = stc;
+      row[2] = sof;
+      row[3] = data > 0 ? 1 : 0;
+      row[4] = static_cast<double>(frame_bytes);
       if (!zero_scr) {
         if (agrees) sof_agreed++;
         last_sof = sof;
@@ -303,33 +333,42 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
       }
     }
     payloads++;
-    if (data == 0) continue;
-    if (flags & kHeaderPts) {
-      pts_due = false;
-      if (!has_pts) {
-        has_pts = true;
-        pts = ReadU32(packet + 2);
-        pts_offset = static_cast<double>(offset);
+    if (data > 0) {
+      if (flags & kHeaderPts) {
+        pts_due = false;
+        if (!has_pts) {
+          has_pts = true;
+          pts = ReadU32(packet + 2);
+          pts_offset = static_cast<double>(offset);
+        }
+      }
+      frame_bytes += data;
+      taken_bytes += data;
+      if (has_memory) {
+        memcpy(write_at, packet + header, static_cast<size_t>(data));
+        write_at += data;
+        room -= data;
       }
     }
-    frame_bytes += data;
-    taken_bytes += data;
-    if (has_memory) {
-      memcpy(memory.data + static_cast<size_t>(position), packet + header, static_cast<size_t>(data));
-      position += data;
+    if ((flags & kHeaderEof) || (data > 0 && expected_size > 0 && frame_bytes == expected_size)) {
+      // JavaScript ends the frame (payloadEnd) before anything else happens.
+      ended = true;
+      i++;
+      break;
     }
   }
 
-  state[kFrameBytes] = frame_bytes;
-  state[kPosition] = position;
+  state[kFrameBytes] = static_cast<double>(frame_bytes);
+  state[kPosition] = has_memory ? static_cast<double>(write_at - memory.data) : state[kPosition];
   state[kPtsDue] = pts_due ? 1 : 0;
   state[kLastSof] = last_sof;
   state[kLastSofAt] = last_sof_at;
   state[kSofAgreed] = sof_agreed;
-  state[kPayloads] = payloads;
-  state[kBytes] = taken_bytes;
+  state[kPayloads] = static_cast<double>(payloads);
+  state[kBytes] = static_cast<double>(taken_bytes);
   state[kPtsOffset] = pts_offset;
   state[kSamples] = static_cast<double>(sample_rows);
+  state[kEnded] = ended ? 1 : 0;
   return Napi::Number::New(env, static_cast<double>(i));
 }
 

@@ -50,8 +50,10 @@
  * and at the end of the transfer (its buffer is released right after). With the transport's isoScan as well (the
  * native addon, native/iso_scan.cc), the short path itself runs in C: one call takes the packets that continue the
  * open frame, copying each into the frame buffer, and stops in front of any other packet, which JavaScript takes
- * down the paths above before calling the scan again (scanRun). The scan changes only what the short path would
- * (counters, frame bytes, position, the PTS check, the SOF it saw), and hands back the SCR samples for the clock.
+ * down the paths above before calling the scan again (scanRun); a packet that plainly ends the frame (EOF, or the
+ * exact size) it takes, then stops, and JavaScript ends the frame as the long path would. The scan changes only
+ * what the short path would (counters, frame bytes, position, the PTS check, the SOF it saw), and hands back the
+ * SCR samples, read, for the clock.
  */
 import { PayloadHeader } from '../spec/uvc.js';
 import { TransferStatus, type CompletedTransfer, type CopyRuns, type IsoScan } from '../transport/usb-transport.js';
@@ -60,7 +62,7 @@ import type { VideoBuffer } from '../queue/video-buffer.js';
 import type { ClockRecovery } from './clock-recovery.js';
 import { describeFlags, FrameFlag, trace, traceEnabled } from './assembly-trace.js';
 import { FrameTiming, type TimestampStats } from './frame-timing.js';
-import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_SOF_MODE } from './iso-scan.js';
+import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_ROW, SCAN_SOF_MODE } from './iso-scan.js';
 import { checkPayloadHeader } from './payload-header.js';
 
 /** What the stream carries, as far as assembly cares. */
@@ -584,6 +586,12 @@ export class FrameAssembler {
       throw new RangeError('bulk assembly needs maxPayloadSize and transferSize');
     }
     const useClock = (options.hardwareTimestamps ?? true) && (options.clockFrequency ?? 0) > 0;
+    this.scan.configure({
+      requireEoh: this.config.requireEoh,
+      mjpeg: this.config.kind === 'mjpeg',
+      expectedSize: this.config.expectedSize,
+      intervalNs: this.config.intervalNs,
+    });
     this.timing = new FrameTiming({
       clockFrequency: useClock ? options.clockFrequency! : null,
       intervalNs: iso ? this.config.intervalNs : 0,
@@ -814,23 +822,21 @@ export class FrameAssembler {
   /**
    * Runs the native scan from packet `start` (a frame is open, nothing lost before it, no host gap): hands it the
    * fields the short path reads, takes back what it changed, and gives the clock the PTS and the SCR samples of the
-   * packets it took, in their order. Returns the packet it stopped at.
+   * packets it took, in their order; then ends the frame if the last packet it took ended it (payloadEnd, as the
+   * long path does after such a packet). Returns the packet it stopped at.
    */
   private scanRun(isoScan: IsoScan, transfer: CompletedTransfer, start: number, last: number): number {
     const state = this.scan.block;
-    const { frame, target, sync, busTime, framing, timing, config } = this;
+    const { frame, target, sync, busTime, framing, timing } = this;
     const bytes = transfer.buffer;
     const count = transfer.packetCount;
     const stride = transfer.packetStride;
+    // (The fields the options fix were written once: ScanMemory.configure.)
     state[ScanField.START] = start;
     state[ScanField.COUNT] = count;
     state[ScanField.STRIDE] = stride;
     state[ScanField.FID] = sync.fid;
-    state[ScanField.REQUIRE_EOH] = config.requireEoh ? 1 : 0;
-    state[ScanField.MJPEG] = config.kind === 'mjpeg' ? 1 : 0;
-    state[ScanField.EXPECTED_SIZE] = config.expectedSize;
     state[ScanField.CAPACITY] = target.capacity;
-    state[ScanField.INTERVAL_NS] = config.intervalNs;
     state[ScanField.SLOT_BASE] = busTime.base;
     state[ScanField.SOF_MODE] = SCAN_SOF_MODE[framing.sof];
     state[ScanField.HOST_GAP] = busTime.hostGap;
@@ -858,13 +864,13 @@ export class FrameAssembler {
     const rows = state[ScanField.SAMPLES]!;
     if (rows > 0 && timing.clock !== null) {
       // Dated as the short path dates them (noteSof's packetNs).
-      const interval = config.intervalNs;
-      for (let row = SCAN_FIELDS, end = SCAN_FIELDS + 3 * rows; row < end; row += 3) {
-        const i = state[row]!;
-        const offset = i * stride;
-        timing.sample(bytes, offset, bytes[offset + 1]!, state[row + 1] !== 0, state[row + 2]!, last - (count - 1 - i) * interval);
+      const interval = this.config.intervalNs;
+      for (let row = SCAN_FIELDS, end = SCAN_FIELDS + SCAN_ROW * rows; row < end; row += SCAN_ROW) {
+        timing.scr(state[row + 1]!, state[row + 2]!, state[row + 3] !== 0, state[row + 4]!, last - (count - 1 - state[row]!) * interval);
       }
     }
+    // A plain end taken by the scan (EOF, or the exact size): ended as the long path ends it.
+    if (state[ScanField.ENDED] !== 0) this.payloadEnd(bytes[(stop - 1) * stride + 1]!);
     return stop;
   }
 

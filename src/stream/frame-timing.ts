@@ -126,11 +126,14 @@ export class FrameTiming {
    */
   sample(bytes: Uint8Array, offset: number, info: number, hasData: boolean, frameBytes: number, packetNs: number): void {
     const at = offset + ((info & PTS) !== 0 ? 6 : 2);
-    const sof = readU16(bytes, at + 4) & 0x7ff;
+    this.scr(readU32(bytes, at), readU16(bytes, at + 4) & 0x7ff, hasData, frameBytes, packetNs);
+  }
+
+  /** `sample` with the SCR already read: its STC and 11-bit SOF (the native scan's sample rows carry them). */
+  scr(stc: number, sof: number, hasData: boolean, frameBytes: number, packetNs: number): void {
     // Most packets repeat the previous SOF (8 microframes per frame, or UVC 1.5's one SOF per video frame),
     // unless the camera's SOF is known not to count bus frames.
     if (sof === this.lastSof && !this.everyScr) return;
-    const stc = readU32(bytes, at);
     // SunplusIT cameras send all-zero SCRs in header-only packets while no frame data is buffered.
     if (stc === 0 && sof === 0 && !hasData && frameBytes === 0) return;
     this.lastSof = sof;

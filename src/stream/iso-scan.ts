@@ -6,20 +6,21 @@
  */
 
 /**
- * Fields at the start of the scan's block (a Float64Array): in, in and out, out. Keep in step with `Field` in
- * iso_scan.cc. The SCR sample rows follow them.
+ * Fields at the start of the scan's block (a Float64Array): in (the assembler's fixed options, written once; the
+ * rest per call), in and out, out. Keep in step with `Field` in iso_scan.cc. The SCR sample rows follow them.
  */
 export const ScanField = {
-  // In.
-  START: 0,
-  COUNT: 1,
-  STRIDE: 2,
-  FID: 3,
-  REQUIRE_EOH: 4,
-  MJPEG: 5,
-  EXPECTED_SIZE: 6,
-  CAPACITY: 7,
-  INTERVAL_NS: 8,
+  // In, written once (ScanMemory.configure).
+  REQUIRE_EOH: 0,
+  MJPEG: 1,
+  EXPECTED_SIZE: 2,
+  INTERVAL_NS: 3,
+  // In, per call.
+  START: 4,
+  COUNT: 5,
+  STRIDE: 6,
+  FID: 7,
+  CAPACITY: 8,
   SLOT_BASE: 9,
   SOF_MODE: 10,
   HOST_GAP: 11,
@@ -37,23 +38,49 @@ export const ScanField = {
   BYTES: 21,
   PTS_OFFSET: 22,
   SAMPLES: 23,
+  /** 1: the last packet taken ends the frame (EOF, or the exact size); the scan stopped right after it. */
+  ENDED: 24,
 } as const;
 
 /** Numbers of state at the start of the block (the sample rows begin here). */
-export const SCAN_FIELDS = 24;
+export const SCAN_FIELDS = 25;
+
+/** Numbers per SCR sample row: [packet index, STC, SOF, has data (0/1), frame bytes before the packet]. */
+export const SCAN_ROW = 5;
 
 /** SofMode as the scan takes it (state[SOF_MODE]). */
 export const SCAN_SOF_MODE = { unknown: 0, consistent: 1, unusable: 2 } as const;
 
+/** What the assembler's options fix for the scan: written into the block once, not per call. */
+export interface ScanConfig {
+  requireEoh: boolean;
+  mjpeg: boolean;
+  expectedSize: number;
+  intervalNs: number;
+}
+
 /**
- * The scan's block: its state, then its SCR sample rows ([packet index, has data, frame bytes] each). One typed
- * array, because each one an N-API call takes costs it a look-up, and the scan runs once per transfer.
+ * The scan's block: its state, then its SCR sample rows. One typed array, because each one an N-API call takes
+ * costs it a look-up, and the scan runs once per transfer.
  */
 export class ScanMemory {
-  block = new Float64Array(SCAN_FIELDS + 3 * 64);
+  block = new Float64Array(SCAN_FIELDS + SCAN_ROW * 64);
+  private config: ScanConfig | null = null;
+
+  /** Writes the fields the assembler's options fix (kept when the block grows). */
+  configure(config: ScanConfig): void {
+    this.config = config;
+    const block = this.block;
+    block[ScanField.REQUIRE_EOH] = config.requireEoh ? 1 : 0;
+    block[ScanField.MJPEG] = config.mjpeg ? 1 : 0;
+    block[ScanField.EXPECTED_SIZE] = config.expectedSize;
+    block[ScanField.INTERVAL_NS] = config.intervalNs;
+  }
 
   /** Room for a sample row per packet of a transfer of `packets` packets (a scan never needs more). */
   reserve(packets: number): void {
-    if (this.block.length < SCAN_FIELDS + 3 * packets) this.block = new Float64Array(SCAN_FIELDS + 3 * packets);
+    if (this.block.length >= SCAN_FIELDS + SCAN_ROW * packets) return;
+    this.block = new Float64Array(SCAN_FIELDS + SCAN_ROW * packets);
+    if (this.config !== null) this.configure(this.config);
   }
 }

@@ -4,7 +4,7 @@
 // long path makes from seeded streams.
 import { describe, expect, it } from 'vitest';
 
-import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_SOF_MODE } from '../../src/stream/iso-scan.js';
+import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_ROW, SCAN_SOF_MODE } from '../../src/stream/iso-scan.js';
 import { loadNativeAddon } from '../../src/transport/native/index.js';
 import { TransferStatus } from '../../src/transport/usb-transport.js';
 import { comparePaths, type ScanCount } from '../stream/helpers/path-streams.js';
@@ -57,9 +57,11 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
     expect(Buffer.compare(memory.subarray(100, 100 + expected.length), expected)).toBe(0);
     expect(memory[99]).toBe(0xee);
     expect(memory[100 + expected.length]).toBe(0xee);
-    // The SOF moved on once, at packet 8: one sample row, the SOF and its slot moved, agreed once more.
+    // The SOF moved on once, at packet 8: one sample row (its packet, STC, SOF, data, frame bytes before it), the
+    // SOF and its slot moved, agreed once more.
     expect(s[ScanField.SAMPLES]).toBe(1);
-    expect([...s.subarray(SCAN_FIELDS, SCAN_FIELDS + 3)]).toEqual([8, 1, 100 + 6 * 40]);
+    expect([...s.subarray(SCAN_FIELDS, SCAN_FIELDS + SCAN_ROW)]).toEqual([8, 6 * 48_000 + 7, 6, 1, 100 + 6 * 40]);
+    expect(s[ScanField.ENDED]).toBe(0);
     expect(s[ScanField.LAST_SOF]).toBe(6);
     expect(s[ScanField.LAST_SOF_AT]).toBe(8);
     expect(s[ScanField.SOF_AGREED]).toBe(21);
@@ -82,9 +84,10 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
     const cases: [string, IsoPacket, Partial<Record<keyof typeof ScanField, number>>?, IsoPacket?][] = [
       ['a failed packet', { status: TransferStatus.ERROR, bytes: packet(10, 5).bytes }],
       ['a FID change', packet(10, 5, { fid: 1 })],
-      ['EOF', packet(10, 5, { eof: true })],
       ['the ERR bit', packet(10, 5, { err: true })],
       ['an invalid header', { bytes: Uint8Array.of(13, 0x80, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12) }],
+      // The same first two bytes as the header before it (the scan remembers that one as usable), cut short.
+      ['a header cut short', { bytes: concat(header({ pts: 1000 }), pattern(10)).subarray(0, 5) }, {}, { bytes: concat(header({ pts: 1000 }), pattern(10)) }],
       ['a header without EOH (required)', { bytes: concat(header({ eoh: false }), pattern(4)) }, { REQUIRE_EOH: 1 }],
       ['data that does not fit', packet(40, 5), { CAPACITY: 120 }],
       ['a JPEG SOI (MJPEG)', { bytes: concat(header({ pts: 1000 }), Uint8Array.of(0xff, 0xd8, 1)) }, { MJPEG: 1 }],
@@ -99,7 +102,6 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
       ['a host gap pending at a SOF change (SOF unusable)', packet(10, 6), { HOST_GAP: 3, SOF_MODE: SCAN_SOF_MODE.unusable }],
       ['a host gap pending at the first SOF', packet(10, 6), { HOST_GAP: 3, LAST_SOF: -1 }, { bytes: concat(header({ pts: 1000 }), pattern(10)) }],
       ['the 8th agreeing SOF sample (learning)', packet(10, 6), { SOF_MODE: SCAN_SOF_MODE.unknown, SOF_AGREED: 7 }],
-      ['the exact frame size', packet(10, 5), { EXPECTED_SIZE: 120 }],
     ];
     // The same transfer with an ordinary packet 1 (SOF 6 at slot 9): taken, and the scan runs to the end.
     const plain = isoTransfer([packet(10, 5), packet(10, 6), packet(10, 6)], { stride: STRIDE });
@@ -116,8 +118,42 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
       expect(s[ScanField.PAYLOADS], what).toBe(1);
       expect(s[ScanField.FRAME_BYTES], what).toBe(110);
       expect(s[ScanField.SAMPLES], what).toBe(0);
+      expect(s[ScanField.ENDED], what).toBe(0);
       expect(memory.subarray(110).every((b) => b === 0), what).toBe(true);
     }
+  });
+
+  it('takes the packet that plainly ends the frame (EOF, the exact size) and stops right after it, saying so', () => {
+    const cases: [string, IsoPacket, Partial<Record<keyof typeof ScanField, number>>, number][] = [
+      // [what, packet 1, fields, frame bytes after it]
+      ['EOF with data', packet(10, 6, { eof: true }), {}, 120],
+      ['EOF, header only', packet(0, 6, { eof: true }), {}, 110],
+      ['the exact frame size', packet(10, 6), { EXPECTED_SIZE: 120 }, 120],
+      ['EOF with data, past the expected size', packet(10, 6, { eof: true }), { EXPECTED_SIZE: 115 }, 120],
+    ];
+    for (const [what, ender, fields, bytes] of cases) {
+      // Packet 0 is taken, packet 1 ends the frame (SOF 6 at slot 9: an ordinary change), packet 2 is left.
+      const transfer = isoTransfer([packet(10, 5), ender, packet(10, 6, { fid: 1 })], { stride: STRIDE });
+      const memory = new Uint8Array(1000);
+      const s = openState(new ScanMemory(), 3, { SLOT_BASE: 8, ...fields });
+      const stop = isoScan(transfer.buffer, transfer.packetLength, transfer.packetStatus, memory, s);
+      expect(stop, what).toBe(2);
+      expect(s[ScanField.ENDED], what).toBe(1);
+      expect(s[ScanField.PAYLOADS], what).toBe(2);
+      expect(s[ScanField.FRAME_BYTES], what).toBe(bytes);
+      expect(s[ScanField.POSITION], what).toBe(bytes);
+      expect(Buffer.compare(memory.subarray(110, bytes), pattern(bytes - 110, 6)), what).toBe(0);
+      expect(memory[bytes], what).toBe(0);
+      // Its SOF sample is rowed (the clock gets it before the frame ends).
+      expect(s[ScanField.SAMPLES], what).toBe(1);
+      expect(s[SCAN_FIELDS], what).toBe(1);
+      expect(s[ScanField.LAST_SOF], what).toBe(6);
+    }
+    // A frame that reaches its size with a packet carrying a FID change is not plain: the scan stops in front.
+    const transfer = isoTransfer([packet(10, 5), packet(10, 5, { fid: 1 })], { stride: STRIDE });
+    const s = openState(new ScanMemory(), 2, { EXPECTED_SIZE: 120 });
+    expect(isoScan(transfer.buffer, transfer.packetLength, transfer.packetStatus, new Uint8Array(1000), s)).toBe(1);
+    expect(s[ScanField.ENDED]).toBe(0);
   });
 
   it('stops at a packet longer than its slot or past the buffer (the device may say anything)', () => {
@@ -173,6 +209,8 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
     call({ POSITION: 1001, CAPACITY: 1000 });
     call({ POSITION: -1 });
     call({ FRAME_BYTES: Number.NaN });
+    call({ FRAME_BYTES: 100.5 }); // byte counts are integers
+    call({ EXPECTED_SIZE: 120.5 });
     call({ FID: 2 });
     call({ LAST_SOF: 2048 });
     call({ PTS: 2 ** 32 });
@@ -194,11 +232,13 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
 
   it('an assembler using it makes the frames and counters the long path makes (seeded streams)', async () => {
     const addon = loadNativeAddon();
-    const scanned: ScanCount = { payloads: 0, all: 0 };
+    const scanned: ScanCount = { payloads: 0, all: 0, ended: 0 };
     for (let seed = 101; seed <= 108; seed++) {
       await comparePaths(seed, 'random', addon);
       await comparePaths(seed, 'camera', addon, scanned);
     }
     expect(scanned.payloads / scanned.all).toBeGreaterThan(0.6);
+    // Frames ended by a packet the scan took (EOF, the exact size) were among them.
+    expect(scanned.ended).toBeGreaterThan(20);
   });
 });

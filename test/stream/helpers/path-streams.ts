@@ -121,10 +121,11 @@ const copyRuns: CopyRuns = (source, destination, table, count) => {
   for (let r = 0; r < count; r++) destination.set(source.subarray(table[3 * r]!, table[3 * r]! + table[3 * r + 1]!), table[3 * r + 2]!);
 };
 
-/** Payloads the C scan took, and all payloads, over the runs that counted them. */
+/** Payloads the C scan took, and all payloads, over the runs that counted them; scans that ended a frame. */
 export interface ScanCount {
   payloads: number;
   all: number;
+  ended: number;
 }
 
 /**
@@ -132,7 +133,7 @@ export interface ScanCount {
  * the long path, the short path, the short path with copyRuns, and (with `addon`) the short path in C; expects
  * the same frames and counters from all. `scanned` counts what the C scan took.
  */
-export async function comparePaths(seed: number, stream: 'random' | 'camera', addon: NativeAddon | null, scanned: ScanCount = { payloads: 0, all: 0 }): Promise<void> {
+export async function comparePaths(seed: number, stream: 'random' | 'camera', addon: NativeAddon | null, scanned: ScanCount = { payloads: 0, all: 0, ended: 0 }): Promise<void> {
   const random = new Random(seed);
   const kind = random.pick<VideoFormatKind>(['uncompressed', 'mjpeg', 'h264', 'compressed']);
   // Camera-like streams: frames of tens of packets, as cameras send them.
@@ -161,6 +162,7 @@ export async function comparePaths(seed: number, stream: 'random' | 'camera', ad
       : (source, lengths, statuses, memory, state) => {
           const stop = addon.isoScan(source, lengths, statuses, memory, state);
           scanned.payloads += state[ScanField.PAYLOADS]!;
+          scanned.ended += state[ScanField.ENDED]!;
           return stop;
         };
   const native = addon === null ? null : await assemblerRig({ ...options, copyRuns: addon.copyRuns, isoScan }, { bufferSize, buffers: 3 });
