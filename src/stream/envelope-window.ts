@@ -16,7 +16,7 @@
  *   touches points on both sides of the mean, or before the slope is fitted. In a steady stream that is one pass
  *   in tens of fits (bench/clock-fit.ts: 1 in 17 to 1 in 140), where every fit (one per frame) used to be one.
  */
-import { FitCertificate } from './fit-certificate.js';
+import { FitCertificate, KEPT_RESIDUALS } from './fit-certificate.js';
 import { pushLowerHull } from './lower-envelope.js';
 
 export interface EnvelopeWindowOptions {
@@ -98,6 +98,12 @@ export class EnvelopeWindow {
   private priorSlope = 0;
   /** The hull of a fit's candidates, as ring positions (see candidates in fit()). */
   private readonly hull: Int32Array;
+  /** The hull's vertices' coordinates, beside their positions in `hull`. */
+  private readonly hullU: Float64Array;
+  private readonly hullY: Float64Array;
+  /** scanLowest's scratch: each full block's least residual, and the least residuals seen in its first sweep. */
+  private readonly blockNearest: Float64Array;
+  private readonly sweepLeast = new Float64Array(KEPT_RESIDUALS);
   /** The sum of u of the points in the ring (not the pending one): kept per push and expiry, resummed by a pass. */
   private ringSum = 0;
   /** Updates of ringSum since it was last summed afresh (its rounding drift is bounded by resumming). */
@@ -121,6 +127,9 @@ export class EnvelopeWindow {
     this.blockHullSize = new Int32Array(this.ringSize / BLOCK);
     this.blockSum = new Float64Array(this.ringSize / BLOCK);
     this.hull = new Int32Array(this.ringSize + 1);
+    this.hullU = new Float64Array(this.ringSize + 1);
+    this.hullY = new Float64Array(this.ringSize + 1);
+    this.blockNearest = new Float64Array(this.ringSize / BLOCK);
     this.certificate = new FitCertificate(this.ringSize);
   }
 
@@ -215,8 +224,9 @@ export class EnvelopeWindow {
         // The edge that spans the mean (the last edge when rounding puts the mean past the end): lower-envelope.ts.
         const mean = (pending ? this.ringSum + this.pendingU : this.ringSum) / n;
         const hull = this.hull;
+        const hullU = this.hullU;
         let edge = 0;
-        while (edge < size - 2 && us[hull[edge + 1]!]! < mean) edge++;
+        while (edge < size - 2 && hullU[edge + 1]! < mean) edge++;
         const a = hull[edge]!;
         const b = hull[edge + 1]!;
         slope = (ys[b]! - ys[a]!) / (us[b]! - us[a]!);
@@ -318,27 +328,61 @@ export class EnvelopeWindow {
 
   /**
    * The lower hull of the candidates into this.hull, returning its size (lowerEnvelope's monotone chain, point for
-   * point).
+   * point: the same cross products of the same numbers). The stack holds the vertices' coordinates beside their
+   * ring positions, so a turn test reads two stack slots instead of going through positions into the ring.
    */
   private chain(pending: boolean): number {
     const { us, ys, blockHull, blockHullSize, ringSize } = this;
     const stack = this.hull;
+    const stackU = this.hullU;
+    const stackY = this.hullY;
     let size = 0;
     let position = this.head;
-    for (let left = this.count; left > 0; ) {
-      const block = position >> BLOCK_SHIFT;
-      if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
-        for (let j = 0, vertices = blockHullSize[block]!; j < vertices; j++) size = pushLowerHull(us, ys, stack, 0, size, blockHull[position + j]!);
-        position += BLOCK;
-        left -= BLOCK;
-      } else {
-        size = pushLowerHull(us, ys, stack, 0, size, position);
+    let left = this.count;
+    let j = 0;
+    let vertices = 0;
+    // One candidate per turn: the next vertex of the current full block, else the next point.
+    for (;;) {
+      let at: number;
+      if (j < vertices) {
+        at = blockHull[position + j]!;
+        j++;
+        if (j === vertices) {
+          position += BLOCK;
+          left -= BLOCK;
+          if (position === ringSize) position = 0;
+          vertices = 0;
+        }
+      } else if (left > 0) {
+        if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[position >> BLOCK_SHIFT]! > 0) {
+          vertices = blockHullSize[position >> BLOCK_SHIFT]!;
+          j = 0;
+          continue;
+        }
+        at = position;
         position++;
         left--;
+        if (position === ringSize) position = 0;
+      } else if (pending) {
+        at = ringSize;
+        pending = false;
+      } else {
+        break;
       }
-      if (position === ringSize) position = 0;
+      const ui = us[at]!;
+      const yi = ys[at]!;
+      // pushLowerHull (lower-envelope.ts), on the stack's own coordinates.
+      while (size >= 2) {
+        const ua = stackU[size - 2]!;
+        const ya = stackY[size - 2]!;
+        if ((stackU[size - 1]! - ua) * (yi - ya) - (stackY[size - 1]! - ya) * (ui - ua) > 0) break;
+        size--;
+      }
+      stack[size] = at;
+      stackU[size] = ui;
+      stackY[size] = yi;
+      size++;
     }
-    if (pending) size = pushLowerHull(us, ys, stack, 0, size, ringSize);
     return size;
   }
 
@@ -413,27 +457,67 @@ export class EnvelopeWindow {
   }
 
   /**
-   * The least residuals of the ring's points above the line, into the certificate. A full block whose nearest hull
-   * vertex is no nearer than the last of a full list holds no nearer point: it is not read.
+   * The least residuals of the ring's points above the line, into the certificate, in two sweeps. The first reads
+   * the points of partial blocks and the hull vertices of full ones (each full block's nearest vertex is no farther
+   * than any of its points): the KEPT_RESIDUALS-th least of those distinct points bounds the KEPT_RESIDUALS-th
+   * least of the window. The second offers every point of partial blocks and of the full blocks whose nearest
+   * vertex is nearer than that bound (or at it, while the list is not full of points no farther): a block beyond
+   * it holds no point the list keeps. The list is the one a sweep of every point gives (the same least values; of
+   * equal ones, perhaps others).
    */
   private scanLowest(intercept: number, slope: number): void {
     const certificate = this.certificate;
     certificate.clearLowest();
-    const { us, ys, blockHull, blockHullSize, ringSize } = this;
+    const { us, ys, blockHull, blockHullSize, blockNearest, ringSize } = this;
+    // Sweep 1: the KEPT_RESIDUALS least residuals of the candidates, increasing (only the last is needed).
+    const least = this.sweepLeast;
+    let seen = 0;
+    let bound = Number.POSITIVE_INFINITY;
     let position = this.head;
     for (let left = this.count; left > 0; ) {
       const block = position >> BLOCK_SHIFT;
+      let count = 1;
+      let r: number;
       if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
+        count = blockHullSize[block]!;
         let nearest = Number.POSITIVE_INFINITY;
-        for (let j = 0, size = blockHullSize[block]!; j < size; j++) {
+        for (let j = 0; j < count; j++) {
           const at = blockHull[position + j]!;
-          const r = ys[at]! - (intercept + slope * us[at]!);
+          r = ys[at]! - (intercept + slope * us[at]!);
           if (r < nearest) nearest = r;
+          if (r < bound || seen < KEPT_RESIDUALS) {
+            bound = insertLeast(least, seen, r);
+            if (seen < KEPT_RESIDUALS) seen++;
+          }
         }
-        if (nearest < certificate.lowestBound) {
+        blockNearest[block] = nearest;
+        position += BLOCK;
+        left -= BLOCK;
+      } else {
+        r = ys[position]! - (intercept + slope * us[position]!);
+        if (r < bound || seen < KEPT_RESIDUALS) {
+          bound = insertLeast(least, seen, r);
+          if (seen < KEPT_RESIDUALS) seen++;
+        }
+        position++;
+        left--;
+      }
+      if (position === ringSize) position = 0;
+    }
+    if (seen < KEPT_RESIDUALS) bound = Number.POSITIVE_INFINITY;
+    // Sweep 2, in order of u (as a sweep of every point offers them). The list is told of skipped blocks at the
+    // end: told sooner, it would refuse what it has no room for yet.
+    let skipped = false;
+    position = this.head;
+    for (let left = this.count; left > 0; ) {
+      const block = position >> BLOCK_SHIFT;
+      if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
+        const nearest = blockNearest[block]!;
+        // A block at the bound itself is read only while the list may still take its points (ties).
+        if (nearest < bound || (nearest === bound && nearest < certificate.lowestBound)) {
           for (let at = position; at < position + BLOCK; at++) certificate.offerLowest(ys[at]! - (intercept + slope * us[at]!), us[at]!);
         } else {
-          certificate.lowestAll = false;
+          skipped = true;
         }
         position += BLOCK;
         left -= BLOCK;
@@ -444,5 +528,20 @@ export class EnvelopeWindow {
       }
       if (position === ringSize) position = 0;
     }
+    if (skipped) certificate.lowestAll = false;
   }
+}
+
+/**
+ * Puts `r` into `least`, the `seen` (at most KEPT_RESIDUALS) least values so far in increasing order, dropping the
+ * largest when full; returns the largest kept.
+ */
+function insertLeast(least: Float64Array, seen: number, r: number): number {
+  let j = seen < KEPT_RESIDUALS ? seen : KEPT_RESIDUALS - 1;
+  while (j > 0 && least[j - 1]! > r) {
+    least[j] = least[j - 1]!;
+    j--;
+  }
+  least[j] = r;
+  return least[(seen < KEPT_RESIDUALS ? seen : KEPT_RESIDUALS - 1)]!;
 }
