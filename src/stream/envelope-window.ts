@@ -235,17 +235,17 @@ export class EnvelopeWindow {
           if (span >= this.options.refuseBeyondNs) return null;
           free = false;
         } else {
-          // The edge's ends touch the line by construction (the pending point is checked at every fit instead).
+          // Its touching points are recorded by scanLowest below: the edge's ends (by construction; the pending
+          // point is checked at every fit instead), and whatever else touches it (all of an exact stream's points,
+          // whose hull is its first and last: else the line would fall as soon as the first expired).
           certificate.reset(intercept, slope, TOUCH_TOLERANCE * (Math.abs(intercept) + Math.max(Math.abs(firstU), Math.abs(lastU))));
-          if (a !== ringSize) certificate.addTouching(us[a]!);
-          if (b !== ringSize) certificate.addTouching(us[b]!);
         }
       }
       if (!free) {
         slope = this.priorSlope;
         intercept = this.floor(slope, pending);
       }
-      this.scanLowest(intercept!, slope!);
+      this.scanLowest(intercept!, slope!, free);
       uncertainty = this.uncertaintyFromKept(n, k, pending, intercept!, slope!);
       // On the prior slope, a clock off by priorSlopeError drifts that much over half the window.
       if (!free) uncertainty += (this.options.priorSlopeError * span) / 2;
@@ -300,7 +300,7 @@ export class EnvelopeWindow {
     let kth = certificate.kthLeast(k, pendingR);
     if (Number.isNaN(kth)) {
       this.counts.rescans++;
-      this.scanLowest(intercept, slope);
+      this.scanLowest(intercept, slope, false);
       kth = certificate.kthLeast(k, pendingR);
     }
     return (3 * kth) / k;
@@ -465,9 +465,11 @@ export class EnvelopeWindow {
    * it holds no point the list keeps. The list is the one a sweep of every point gives (the same least values; of
    * equal ones, perhaps others).
    */
-  private scanLowest(intercept: number, slope: number): void {
+  private scanLowest(intercept: number, slope: number, recordTouching: boolean): void {
     const certificate = this.certificate;
     certificate.clearLowest();
+    // Touching candidates (within the certificate's tolerance) go to the certificate, in order of u.
+    const touch = recordTouching ? certificate.tolerance : Number.NEGATIVE_INFINITY;
     const { us, ys, blockHull, blockHullSize, blockNearest, ringSize } = this;
     // Sweep 1: the KEPT_RESIDUALS least residuals of the candidates, increasing (only the last is needed).
     const least = this.sweepLeast;
@@ -485,6 +487,7 @@ export class EnvelopeWindow {
           const at = blockHull[position + j]!;
           r = ys[at]! - (intercept + slope * us[at]!);
           if (r < nearest) nearest = r;
+          if (r <= touch) certificate.addTouching(us[at]!);
           if (r < bound || seen < KEPT_RESIDUALS) {
             bound = insertLeast(least, seen, r);
             if (seen < KEPT_RESIDUALS) seen++;
@@ -495,6 +498,7 @@ export class EnvelopeWindow {
         left -= BLOCK;
       } else {
         r = ys[position]! - (intercept + slope * us[position]!);
+        if (r <= touch) certificate.addTouching(us[position]!);
         if (r < bound || seen < KEPT_RESIDUALS) {
           bound = insertLeast(least, seen, r);
           if (seen < KEPT_RESIDUALS) seen++;
