@@ -75,6 +75,7 @@ const TOUCH_TOLERANCE = 1e-14;
 export class EnvelopeWindow {
   /** Most points held; the oldest goes when a new one would exceed it. */
   private readonly capacity: number;
+  private readonly bucketNs: number;
   /** Storage: a ring of whole blocks, more than `capacity` points. */
   private readonly ringSize: number;
   /** Points by ring position; one more slot, at ringSize, holds the pending point during a fit. */
@@ -120,6 +121,7 @@ export class EnvelopeWindow {
 
   constructor(private readonly options: EnvelopeWindowOptions) {
     this.capacity = Math.ceil(options.windowNs / options.bucketNs) + 2;
+    this.bucketNs = options.bucketNs;
     this.ringSize = Math.ceil((this.capacity + 1) / BLOCK) * BLOCK;
     this.us = new Float64Array(this.ringSize + 1);
     this.ys = new Float64Array(this.ringSize + 1);
@@ -160,8 +162,9 @@ export class EnvelopeWindow {
 
   /** Adds a point; u must not go back by more than a bucket. */
   add(u: number, y: number): void {
-    const bucket = Math.floor(u / this.options.bucketNs);
+    const bucket = Math.floor(u / this.bucketNs);
     if (bucket === this.pendingBucket) {
+      // Most points (several per bucket): kept only when less delayed than the pending one.
       if (y < this.pendingY) {
         this.pendingU = u;
         this.pendingY = y;
@@ -169,6 +172,11 @@ export class EnvelopeWindow {
       }
       return;
     }
+    this.newBucket(bucket, u, y);
+  }
+
+  /** A point in another bucket than the pending one: the pending point goes into the ring and this one waits. */
+  private newBucket(bucket: number, u: number, y: number): void {
     if (!Number.isNaN(this.pendingBucket)) {
       if (bucket < this.pendingBucket) return; // older than the newest bucket: adds nothing
       this.push(this.pendingU, this.pendingY);
@@ -332,58 +340,42 @@ export class EnvelopeWindow {
    * ring positions, so a turn test reads two stack slots instead of going through positions into the ring.
    */
   private chain(pending: boolean): number {
-    const { us, ys, blockHull, blockHullSize, ringSize } = this;
-    const stack = this.hull;
-    const stackU = this.hullU;
-    const stackY = this.hullY;
+    const { blockHull, blockHullSize, ringSize } = this;
     let size = 0;
     let position = this.head;
-    let left = this.count;
-    let j = 0;
-    let vertices = 0;
-    // One candidate per turn: the next vertex of the current full block, else the next point.
-    for (;;) {
-      let at: number;
-      if (j < vertices) {
-        at = blockHull[position + j]!;
-        j++;
-        if (j === vertices) {
-          position += BLOCK;
-          left -= BLOCK;
-          if (position === ringSize) position = 0;
-          vertices = 0;
-        }
-      } else if (left > 0) {
-        if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[position >> BLOCK_SHIFT]! > 0) {
-          vertices = blockHullSize[position >> BLOCK_SHIFT]!;
-          j = 0;
-          continue;
-        }
-        at = position;
+    for (let left = this.count; left > 0; ) {
+      const block = position >> BLOCK_SHIFT;
+      if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
+        for (let j = 0, vertices = blockHullSize[block]!; j < vertices; j++) size = this.pushHull(size, blockHull[position + j]!);
+        position += BLOCK;
+        left -= BLOCK;
+      } else {
+        size = this.pushHull(size, position);
         position++;
         left--;
-        if (position === ringSize) position = 0;
-      } else if (pending) {
-        at = ringSize;
-        pending = false;
-      } else {
-        break;
       }
-      const ui = us[at]!;
-      const yi = ys[at]!;
-      // pushLowerHull (lower-envelope.ts), on the stack's own coordinates.
-      while (size >= 2) {
-        const ua = stackU[size - 2]!;
-        const ya = stackY[size - 2]!;
-        if ((stackU[size - 1]! - ua) * (yi - ya) - (stackY[size - 1]! - ya) * (ui - ua) > 0) break;
-        size--;
-      }
-      stack[size] = at;
-      stackU[size] = ui;
-      stackY[size] = yi;
-      size++;
+      if (position === ringSize) position = 0;
     }
+    if (pending) size = this.pushHull(size, ringSize);
     return size;
+  }
+
+  /** pushLowerHull (lower-envelope.ts) of ring position `at` onto the hull of `size` vertices, on the stack's own coordinates. */
+  private pushHull(size: number, at: number): number {
+    const stackU = this.hullU;
+    const stackY = this.hullY;
+    const ui = this.us[at]!;
+    const yi = this.ys[at]!;
+    while (size >= 2) {
+      const ua = stackU[size - 2]!;
+      const ya = stackY[size - 2]!;
+      if ((stackU[size - 1]! - ua) * (yi - ya) - (stackY[size - 1]! - ya) * (ui - ua) > 0) break;
+      size--;
+    }
+    this.hull[size] = at;
+    stackU[size] = ui;
+    stackY[size] = yi;
+    return size + 1;
   }
 
   /** The intercept of the line of slope `slope` through the lowest candidate (the first of equals, in order). */
@@ -457,6 +449,21 @@ export class EnvelopeWindow {
   }
 
   /**
+   * Puts `r` into sweepLeast, the `seen` (at most KEPT_RESIDUALS) least residuals so far in increasing order (the
+   * largest goes when full); returns how many it holds. An integer in, an integer out: nothing to box.
+   */
+  private insertLeast(seen: number, r: number): number {
+    const least = this.sweepLeast;
+    let j = seen < KEPT_RESIDUALS ? seen : KEPT_RESIDUALS - 1;
+    while (j > 0 && least[j - 1]! > r) {
+      least[j] = least[j - 1]!;
+      j--;
+    }
+    least[j] = r;
+    return seen < KEPT_RESIDUALS ? seen + 1 : seen;
+  }
+
+  /**
    * The least residuals of the ring's points above the line, into the certificate, in two sweeps. The first reads
    * the points of partial blocks and the hull vertices of full ones (each full block's nearest vertex is no farther
    * than any of its points): the KEPT_RESIDUALS-th least of those distinct points bounds the KEPT_RESIDUALS-th
@@ -474,7 +481,8 @@ export class EnvelopeWindow {
     // Sweep 1: the KEPT_RESIDUALS least residuals of the candidates, increasing (only the last is needed).
     const least = this.sweepLeast;
     let seen = 0;
-    let bound = Number.POSITIVE_INFINITY;
+    // The largest of them once there are KEPT_RESIDUALS (a candidate no smaller does not go in).
+    let limit = Number.POSITIVE_INFINITY;
     let position = this.head;
     for (let left = this.count; left > 0; ) {
       const block = position >> BLOCK_SHIFT;
@@ -488,9 +496,9 @@ export class EnvelopeWindow {
           r = ys[at]! - (intercept + slope * us[at]!);
           if (r < nearest) nearest = r;
           if (r <= touch) certificate.addTouching(us[at]!);
-          if (r < bound || seen < KEPT_RESIDUALS) {
-            bound = insertLeast(least, seen, r);
-            if (seen < KEPT_RESIDUALS) seen++;
+          if (r < limit) {
+            seen = this.insertLeast(seen, r);
+            if (seen === KEPT_RESIDUALS) limit = least[KEPT_RESIDUALS - 1]!;
           }
         }
         blockNearest[block] = nearest;
@@ -499,16 +507,16 @@ export class EnvelopeWindow {
       } else {
         r = ys[position]! - (intercept + slope * us[position]!);
         if (r <= touch) certificate.addTouching(us[position]!);
-        if (r < bound || seen < KEPT_RESIDUALS) {
-          bound = insertLeast(least, seen, r);
-          if (seen < KEPT_RESIDUALS) seen++;
+        if (r < limit) {
+          seen = this.insertLeast(seen, r);
+          if (seen === KEPT_RESIDUALS) limit = least[KEPT_RESIDUALS - 1]!;
         }
         position++;
         left--;
       }
       if (position === ringSize) position = 0;
     }
-    if (seen < KEPT_RESIDUALS) bound = Number.POSITIVE_INFINITY;
+    const bound = seen < KEPT_RESIDUALS ? Number.POSITIVE_INFINITY : least[KEPT_RESIDUALS - 1]!;
     // Sweep 2, in order of u (as a sweep of every point offers them). The list is told of skipped blocks at the
     // end: told sooner, it would refuse what it has no room for yet.
     let skipped = false;
@@ -534,18 +542,4 @@ export class EnvelopeWindow {
     }
     if (skipped) certificate.lowestAll = false;
   }
-}
-
-/**
- * Puts `r` into `least`, the `seen` (at most KEPT_RESIDUALS) least values so far in increasing order, dropping the
- * largest when full; returns the largest kept.
- */
-function insertLeast(least: Float64Array, seen: number, r: number): number {
-  let j = seen < KEPT_RESIDUALS ? seen : KEPT_RESIDUALS - 1;
-  while (j > 0 && least[j - 1]! > r) {
-    least[j] = least[j - 1]!;
-    j--;
-  }
-  least[j] = r;
-  return least[(seen < KEPT_RESIDUALS ? seen : KEPT_RESIDUALS - 1)]!;
 }
