@@ -110,10 +110,17 @@ export class EnvelopeWindow {
   /** Updates of ringSum since it was last summed afresh (its rounding drift is bounded by resumming). */
   private ringSumAge = 0;
   /**
-   * Fits computed (not answered unchanged from the last), of those the passes over the whole window, and the times
-   * a reused line's least residuals were read afresh (diagnostics, and what the tests check reuse by).
+   * Fits computed (not answered unchanged from the last), of those the passes over the whole window (those not
+   * answered by the certificate; of them `floorsKept` on the prior slope kept their least residuals, reading only the
+   * hull vertices for the floor), and the times a reused line's least residuals were read afresh (diagnostics, and
+   * what the tests check reuse by).
    */
-  readonly counts = { fits: 0, passes: 0, rescans: 0 };
+  readonly counts = { fits: 0, passes: 0, rescans: 0, floorsKept: 0 };
+  /**
+   * The line on the prior slope whose least residuals the certificate holds (`kept`), so that a fit on the prior
+   * slope that finds the same floor offers only the new points instead of reading the window again.
+   */
+  private readonly floorLine = { kept: false, intercept: 0, slope: 0 };
   /** Points pushed into the ring that the certificate has not yet checked (the newest ones). */
   private unchecked = 0;
   /** Why the last fitted line may stand (fit-certificate.ts); also holds the least residuals a pass found. */
@@ -148,6 +155,7 @@ export class EnvelopeWindow {
     this.ringSumAge = 0;
     this.unchecked = 0;
     this.certificate.valid = false;
+    this.floorLine.kept = false;
   }
 
   /** Number of points (buckets) held. */
@@ -223,10 +231,11 @@ export class EnvelopeWindow {
     } else {
       this.counts.passes++;
       certificate.valid = false;
+      const fresh = this.unchecked;
       this.unchecked = 0;
-      this.ringSum = this.sumRing();
-      this.ringSumAge = 0;
       if (free) {
+        this.ringSum = this.sumRing();
+        this.ringSumAge = 0;
         const size = this.chain(pending);
         if (size < 2) return null;
         // The edge that spans the mean (the last edge when rounding puts the mean past the end): lower-envelope.ts.
@@ -247,13 +256,27 @@ export class EnvelopeWindow {
           // point is checked at every fit instead), and whatever else touches it (all of an exact stream's points,
           // whose hull is its first and last: else the line would fall as soon as the first expired).
           certificate.reset(intercept, slope, TOUCH_TOLERANCE * (Math.abs(intercept) + Math.max(Math.abs(firstU), Math.abs(lastU))));
+          this.floorLine.kept = false;
         }
       }
-      if (!free) {
+      if (free) {
+        this.scanLowest(intercept!, slope!, true);
+      } else {
         slope = this.priorSlope;
         intercept = this.floor(slope, pending);
+        // The same line as the last fit on the prior slope (no point went below its floor): the least residuals
+        // kept for it stand, and only the points new since then are offered.
+        const floorLine = this.floorLine;
+        if (this.options.fullRefit !== true && floorLine.kept && intercept === floorLine.intercept && slope === floorLine.slope) {
+          this.counts.floorsKept++;
+          this.offerNewest(fresh, intercept, slope);
+        } else {
+          this.scanLowest(intercept, slope, false);
+          floorLine.kept = true;
+          floorLine.intercept = intercept;
+          floorLine.slope = slope;
+        }
       }
-      this.scanLowest(intercept!, slope!, free);
       uncertainty = this.uncertaintyFromKept(n, k, pending, intercept!, slope!);
       // On the prior slope, a clock off by priorSlopeError drifts that much over half the window.
       if (!free) uncertainty += (this.options.priorSlopeError * span) / 2;
@@ -312,6 +335,17 @@ export class EnvelopeWindow {
       kth = certificate.kthLeast(k, pendingR);
     }
     return (3 * kth) / k;
+  }
+
+  /** Offers the residuals of the `fresh` newest points of the ring above the line to the certificate's list. */
+  private offerNewest(fresh: number, intercept: number, slope: number): void {
+    const { us, ys, ringSize, certificate } = this;
+    let position = this.head + this.count - fresh;
+    if (position >= ringSize) position -= ringSize;
+    for (let i = 0; i < fresh; i++) {
+      certificate.offerLowest(ys[position]! - (intercept + slope * us[position]!), us[position]!);
+      position = position + 1 === ringSize ? 0 : position + 1;
+    }
   }
 
   /** The sum of u of the ring's points: block sums for full blocks, in order of u (as every pass adds them). */
