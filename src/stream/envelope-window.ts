@@ -71,6 +71,11 @@ const BLOCK_SHIFT = 5;
  * still 0.1 ns after three hours of u. The reused line is within this of the exact optimum at the mean.
  */
 const TOUCH_TOLERANCE = 1e-14;
+/**
+ * A carried-over residual is kept only when it is below the bound by this much relative to the size of the terms
+ * involved (far above the rounding of computing a residual twice, and of the bound itself).
+ */
+const RELINE_MARGIN = 1e-12;
 
 export class EnvelopeWindow {
   /** Most points held; the oldest goes when a new one would exceed it. */
@@ -110,17 +115,16 @@ export class EnvelopeWindow {
   /** Updates of ringSum since it was last summed afresh (its rounding drift is bounded by resumming). */
   private ringSumAge = 0;
   /**
-   * Fits computed (not answered unchanged from the last), of those the passes over the whole window (those not
-   * answered by the certificate; of them `floorsKept` on the prior slope kept their least residuals, reading only the
-   * hull vertices for the floor), and the times a reused line's least residuals were read afresh (diagnostics, and
-   * what the tests check reuse by).
+   * Fits computed (not answered unchanged from the last), of those the passes (not answered by the certificate;
+   * `relines` of them carried the least residuals over to their line instead of reading every block), and the times
+   * a line's least residuals were read afresh (diagnostics, and what the tests check reuse by).
    */
-  readonly counts = { fits: 0, passes: 0, rescans: 0, floorsKept: 0 };
+  readonly counts = { fits: 0, passes: 0, rescans: 0, relines: 0 };
   /**
-   * The line on the prior slope whose least residuals the certificate holds (`kept`), so that a fit on the prior
-   * slope that finds the same floor offers only the new points instead of reading the window again.
+   * The line whose least residuals the certificate's list holds (`kept`: for the ring's points but the newest
+   * `unchecked`), so that a pass can carry them over to its new line (leastResiduals) instead of a scan.
    */
-  private readonly floorLine = { kept: false, intercept: 0, slope: 0 };
+  private readonly listLine = { kept: false, intercept: 0, slope: 0 };
   /** Points pushed into the ring that the certificate has not yet checked (the newest ones). */
   private unchecked = 0;
   /** Why the last fitted line may stand (fit-certificate.ts); also holds the least residuals a pass found. */
@@ -155,7 +159,7 @@ export class EnvelopeWindow {
     this.ringSumAge = 0;
     this.unchecked = 0;
     this.certificate.valid = false;
-    this.floorLine.kept = false;
+    this.listLine.kept = false;
   }
 
   /** Number of points (buckets) held. */
@@ -252,31 +256,23 @@ export class EnvelopeWindow {
           if (span >= this.options.refuseBeyondNs) return null;
           free = false;
         } else {
-          // Its touching points are recorded by scanLowest below: the edge's ends (by construction; the pending
-          // point is checked at every fit instead), and whatever else touches it (all of an exact stream's points,
-          // whose hull is its first and last: else the line would fall as soon as the first expired).
           certificate.reset(intercept, slope, TOUCH_TOLERANCE * (Math.abs(intercept) + Math.max(Math.abs(firstU), Math.abs(lastU))));
-          this.floorLine.kept = false;
+          // The edge's ends touch the line by construction (the pending point is checked at every fit instead).
+          // When the first is the window's first point (an exact stream's hull is its first and last point) it
+          // expires at once: then every candidate that touches the line is recorded, or the line would not last.
+          if (a === this.head && this.count > 0) {
+            this.recordTouching(intercept, slope);
+          } else {
+            if (a !== ringSize) certificate.addTouching(us[a]!);
+            if (b !== ringSize) certificate.addTouching(us[b]!);
+          }
         }
       }
-      if (free) {
-        this.scanLowest(intercept!, slope!, true);
-      } else {
+      if (!free) {
         slope = this.priorSlope;
         intercept = this.floor(slope, pending);
-        // The same line as the last fit on the prior slope (no point went below its floor): the least residuals
-        // kept for it stand, and only the points new since then are offered.
-        const floorLine = this.floorLine;
-        if (this.options.fullRefit !== true && floorLine.kept && intercept === floorLine.intercept && slope === floorLine.slope) {
-          this.counts.floorsKept++;
-          this.offerNewest(fresh, intercept, slope);
-        } else {
-          this.scanLowest(intercept, slope, false);
-          floorLine.kept = true;
-          floorLine.intercept = intercept;
-          floorLine.slope = slope;
-        }
       }
+      this.leastResiduals(intercept!, slope!, fresh);
       uncertainty = this.uncertaintyFromKept(n, k, pending, intercept!, slope!);
       // On the prior slope, a clock off by priorSlopeError drifts that much over half the window.
       if (!free) uncertainty += (this.options.priorSlopeError * span) / 2;
@@ -331,10 +327,76 @@ export class EnvelopeWindow {
     let kth = certificate.kthLeast(k, pendingR);
     if (Number.isNaN(kth)) {
       this.counts.rescans++;
-      this.scanLowest(intercept, slope, false);
+      this.scanLowest(intercept, slope);
       kth = certificate.kthLeast(k, pendingR);
     }
     return (3 * kth) / k;
+  }
+
+  /**
+   * The certificate's least residuals for a pass's new line. Carried over from the line the list held (the
+   * reference, `fullRefit`, always scans): each kept point's residual computed afresh, kept when it is provably
+   * below every point not kept (no farther than the old largest kept, moved by the least the line fell anywhere
+   * over the ring, less a margin for rounding), then the `fresh` points not yet offered. Else (nothing held, or
+   * too few carried over for the error estimate) a scan.
+   */
+  private leastResiduals(intercept: number, slope: number, fresh: number): void {
+    const listLine = this.listLine;
+    const certificate = this.certificate;
+    if (this.options.fullRefit !== true && listLine.kept && intercept === listLine.intercept && slope === listLine.slope) {
+      // The same line (on the prior slope, the same floor): the list stands.
+      this.counts.relines++;
+      this.offerNewest(fresh, intercept, slope);
+      return;
+    }
+    if (this.options.fullRefit !== true && listLine.kept && this.count > 0) {
+      certificate.expireLowest(this.us[this.head]!);
+      const largest = certificate.largestKept;
+      if (certificate.lowestCount > 0) {
+        const firstU = this.us[this.head]!;
+        const lastU = this.us[(this.head + this.count - 1) % this.ringSize]!;
+        // How much higher the new line is than the old one, at worst over the ring (a line: at an end).
+        const dIntercept = listLine.intercept - intercept;
+        const dSlope = listLine.slope - slope;
+        const fall = Math.min(dIntercept + dSlope * firstU, dIntercept + dSlope * lastU);
+        const scale = Math.abs(listLine.intercept) + Math.abs(intercept) + (Math.abs(listLine.slope) + Math.abs(slope)) * Math.max(Math.abs(firstU), Math.abs(lastU)) + Math.abs(largest) + Math.abs(fall);
+        certificate.reline(intercept, slope, largest + fall - RELINE_MARGIN * scale);
+        if (certificate.lowestCount >= FLOOR_RANK) {
+          this.counts.relines++;
+          this.offerNewest(fresh, intercept, slope);
+          listLine.intercept = intercept;
+          listLine.slope = slope;
+          return;
+        }
+      }
+    }
+    this.scanLowest(intercept, slope);
+    listLine.kept = true;
+    listLine.intercept = intercept;
+    listLine.slope = slope;
+  }
+
+  /** Adds every candidate that touches the certificate's line to its touching points, in order of u. */
+  private recordTouching(intercept: number, slope: number): void {
+    const { us, ys, blockHull, blockHullSize, ringSize, certificate } = this;
+    const tolerance = certificate.tolerance;
+    let position = this.head;
+    for (let left = this.count; left > 0; ) {
+      const block = position >> BLOCK_SHIFT;
+      if (left >= BLOCK && (position & (BLOCK - 1)) === 0 && blockHullSize[block]! > 0) {
+        for (let j = 0, vertices = blockHullSize[block]!; j < vertices; j++) {
+          const at = blockHull[position + j]!;
+          if (ys[at]! - (intercept + slope * us[at]!) <= tolerance) certificate.addTouching(us[at]!);
+        }
+        position += BLOCK;
+        left -= BLOCK;
+      } else {
+        if (ys[position]! - (intercept + slope * us[position]!) <= tolerance) certificate.addTouching(us[position]!);
+        position++;
+        left--;
+      }
+      if (position === ringSize) position = 0;
+    }
   }
 
   /** Offers the residuals of the `fresh` newest points of the ring above the line to the certificate's list. */
@@ -343,7 +405,7 @@ export class EnvelopeWindow {
     let position = this.head + this.count - fresh;
     if (position >= ringSize) position -= ringSize;
     for (let i = 0; i < fresh; i++) {
-      certificate.offerLowest(ys[position]! - (intercept + slope * us[position]!), us[position]!);
+      certificate.offerLowest(ys[position]! - (intercept + slope * us[position]!), us[position]!, ys[position]!);
       position = position + 1 === ringSize ? 0 : position + 1;
     }
   }
@@ -506,11 +568,9 @@ export class EnvelopeWindow {
    * it holds no point the list keeps. The list is the one a sweep of every point gives (the same least values; of
    * equal ones, perhaps others).
    */
-  private scanLowest(intercept: number, slope: number, recordTouching: boolean): void {
+  private scanLowest(intercept: number, slope: number): void {
     const certificate = this.certificate;
     certificate.clearLowest();
-    // Touching candidates (within the certificate's tolerance) go to the certificate, in order of u.
-    const touch = recordTouching ? certificate.tolerance : Number.NEGATIVE_INFINITY;
     const { us, ys, blockHull, blockHullSize, blockNearest, ringSize } = this;
     // Sweep 1: the KEPT_RESIDUALS least residuals of the candidates, increasing (only the last is needed).
     const least = this.sweepLeast;
@@ -529,7 +589,6 @@ export class EnvelopeWindow {
           const at = blockHull[position + j]!;
           r = ys[at]! - (intercept + slope * us[at]!);
           if (r < nearest) nearest = r;
-          if (r <= touch) certificate.addTouching(us[at]!);
           if (r < limit) {
             seen = this.insertLeast(seen, r);
             if (seen === KEPT_RESIDUALS) limit = least[KEPT_RESIDUALS - 1]!;
@@ -540,7 +599,6 @@ export class EnvelopeWindow {
         left -= BLOCK;
       } else {
         r = ys[position]! - (intercept + slope * us[position]!);
-        if (r <= touch) certificate.addTouching(us[position]!);
         if (r < limit) {
           seen = this.insertLeast(seen, r);
           if (seen === KEPT_RESIDUALS) limit = least[KEPT_RESIDUALS - 1]!;
@@ -561,14 +619,14 @@ export class EnvelopeWindow {
         const nearest = blockNearest[block]!;
         // A block at the bound itself is read only while the list may still take its points (ties).
         if (nearest < bound || (nearest === bound && nearest < certificate.lowestBound)) {
-          for (let at = position; at < position + BLOCK; at++) certificate.offerLowest(ys[at]! - (intercept + slope * us[at]!), us[at]!);
+          for (let at = position; at < position + BLOCK; at++) certificate.offerLowest(ys[at]! - (intercept + slope * us[at]!), us[at]!, ys[at]!);
         } else {
           skipped = true;
         }
         position += BLOCK;
         left -= BLOCK;
       } else {
-        certificate.offerLowest(ys[position]! - (intercept + slope * us[position]!), us[position]!);
+        certificate.offerLowest(ys[position]! - (intercept + slope * us[position]!), us[position]!, ys[position]!);
         position++;
         left--;
       }

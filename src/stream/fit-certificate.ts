@@ -42,6 +42,8 @@ export class FitCertificate {
    */
   private readonly lowestR = new Float64Array(KEPT_RESIDUALS);
   private readonly lowestU = new Float64Array(KEPT_RESIDUALS);
+  /** Their points' y: a new line's residuals are computed afresh from them (reline). */
+  private readonly lowestY = new Float64Array(KEPT_RESIDUALS);
   private lowestFirst = 0;
   lowestCount = 0;
   lowestAll = true;
@@ -50,7 +52,10 @@ export class FitCertificate {
     this.touching = new Float64Array(capacity + 2);
   }
 
-  /** A new line, from a full pass; the caller then adds its touching points and its least residuals. */
+  /**
+   * A new line, from a full pass; the caller then adds its touching points, and makes the least residuals its own
+   * (clearLowest and a scan, or reline).
+   */
   reset(intercept: number, slope: number, tolerance: number): void {
     this.intercept = intercept;
     this.slope = slope;
@@ -58,9 +63,6 @@ export class FitCertificate {
     this.valid = true;
     this.touchingFirst = 0;
     this.touchingCount = 0;
-    this.lowestFirst = 0;
-    this.lowestCount = 0;
-    this.lowestAll = true;
   }
 
   /** Forgets the residuals (a rescan refills them against the same line). */
@@ -90,7 +92,7 @@ export class FitCertificate {
       return false;
     }
     if (r <= this.tolerance) this.addTouching(u);
-    this.offerLowest(r, u);
+    this.offerLowest(r, u, y);
     return true;
   }
 
@@ -104,8 +106,8 @@ export class FitCertificate {
    * Among equal residuals the newest is kept first and the oldest dropped first: an exact stream's residuals are
    * all equal, and the oldest would expire at once.
    */
-  offerLowest(r: number, u: number): void {
-    const { lowestR, lowestU } = this;
+  offerLowest(r: number, u: number, y: number): void {
+    const { lowestR, lowestU, lowestY } = this;
     const first = this.lowestFirst;
     let count = this.lowestCount;
     if (count > 0) {
@@ -127,6 +129,7 @@ export class FitCertificate {
       const at = (first - 1) & LOWEST_MASK;
       lowestR[at] = r;
       lowestU[at] = u;
+      lowestY[at] = y;
       this.lowestFirst = at;
       this.lowestCount = count + 1;
       return;
@@ -138,16 +141,18 @@ export class FitCertificate {
       if (!(lowestR[from]! >= r)) break;
       lowestR[to] = lowestR[from]!;
       lowestU[to] = lowestU[from]!;
+      lowestY[to] = lowestY[from]!;
       to = from;
     }
     lowestR[to] = r;
     lowestU[to] = u;
+    lowestY[to] = y;
     this.lowestCount = count + 1;
   }
 
   /** Points older than `oldestU` have left the window: their residuals go. */
   expireLowest(oldestU: number): void {
-    const { lowestR, lowestU } = this;
+    const { lowestR, lowestU, lowestY } = this;
     const first = this.lowestFirst;
     let kept = 0;
     for (let i = 0; i < this.lowestCount; i++) {
@@ -156,8 +161,51 @@ export class FitCertificate {
       const to = (first + kept) & LOWEST_MASK;
       lowestR[to] = lowestR[from]!;
       lowestU[to] = lowestU[from]!;
+      lowestY[to] = lowestY[from]!;
       kept++;
     }
+    this.lowestCount = kept;
+  }
+
+  /** The largest residual kept (NaN with none). */
+  get largestKept(): number {
+    return this.lowestCount > 0 ? this.lowestR[(this.lowestFirst + this.lowestCount - 1) & LOWEST_MASK]! : Number.NaN;
+  }
+
+  /**
+   * The kept points' residuals above another line, computed afresh (as a scan would: y − (intercept + slope·u)).
+   * Kept are those under `bound`, below which the caller has shown that no point not kept can lie (every point
+   * is kept when `lowestAll`: then all stay): the list stays exactly the least of the window, perhaps shorter.
+   */
+  reline(intercept: number, slope: number, bound: number): void {
+    const { lowestR, lowestU, lowestY } = this;
+    const first = this.lowestFirst;
+    const count = this.lowestCount;
+    const all = this.lowestAll;
+    // Recomputed in place, then the kept ones sorted into the front by insertion (at most KEPT_RESIDUALS).
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const from = (first + i) & LOWEST_MASK;
+      const u = lowestU[from]!;
+      const y = lowestY[from]!;
+      const r = y - (intercept + slope * u);
+      if (!all && !(r < bound)) continue;
+      let to = (first + kept) & LOWEST_MASK;
+      for (;;) {
+        if (to === first) break;
+        const before = (to - 1) & LOWEST_MASK;
+        if (!(lowestR[before]! > r)) break;
+        lowestR[to] = lowestR[before]!;
+        lowestU[to] = lowestU[before]!;
+        lowestY[to] = lowestY[before]!;
+        to = before;
+      }
+      lowestR[to] = r;
+      lowestU[to] = u;
+      lowestY[to] = y;
+      kept++;
+    }
+    if (kept < count) this.lowestAll = false;
     this.lowestCount = kept;
   }
 

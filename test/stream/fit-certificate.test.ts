@@ -46,7 +46,7 @@ describe('FitCertificate: the least residuals', () => {
           expect(certificate.lowestCount).toBeLessThan(k);
           rescans++;
           certificate.clearLowest();
-          for (const p of window) certificate.offerLowest(p.r, p.u);
+          for (const p of window) certificate.offerLowest(p.r, p.u, p.r); // y = r on the line y = 0
           expect(certificate.kthLeast(k, pending)).toBe(all[k - 1]);
         } else {
           told++;
