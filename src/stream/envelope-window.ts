@@ -81,6 +81,7 @@ export class EnvelopeWindow {
   /** Most points held; the oldest goes when a new one would exceed it. */
   private readonly capacity: number;
   private readonly bucketNs: number;
+  private readonly windowNs: number;
   /** Storage: a ring of whole blocks, more than `capacity` points. */
   private readonly ringSize: number;
   /** Points by ring position; one more slot, at ringSize, holds the pending point during a fit. */
@@ -133,6 +134,7 @@ export class EnvelopeWindow {
   constructor(private readonly options: EnvelopeWindowOptions) {
     this.capacity = Math.ceil(options.windowNs / options.bucketNs) + 2;
     this.bucketNs = options.bucketNs;
+    this.windowNs = options.windowNs;
     this.ringSize = Math.ceil((this.capacity + 1) / BLOCK) * BLOCK;
     this.us = new Float64Array(this.ringSize + 1);
     this.ys = new Float64Array(this.ringSize + 1);
@@ -300,7 +302,8 @@ export class EnvelopeWindow {
     const certificate = this.certificate;
     if (!certificate.valid) return false;
     const { us, ys, ringSize } = this;
-    let position = (this.head + this.count - this.unchecked) % ringSize;
+    let position = this.head + this.count - this.unchecked;
+    if (position >= ringSize) position -= ringSize;
     for (; this.unchecked > 0; this.unchecked--) {
       if (!certificate.admit(us[position]!, ys[position]!)) return false;
       position = position + 1 === ringSize ? 0 : position + 1;
@@ -512,7 +515,8 @@ export class EnvelopeWindow {
       this.head = this.head + 1 === ringSize ? 0 : this.head + 1;
       this.count--;
     }
-    const tail = (this.head + this.count) % ringSize;
+    let tail = this.head + this.count; // head and count are each under ringSize: one wrap at most, no %
+    if (tail >= ringSize) tail -= ringSize;
     const offset = tail & (BLOCK - 1);
     // A block's hull is made when its last point comes in, and forgotten when its first is written over.
     if (offset === 0) this.blockHullSize[tail >> BLOCK_SHIFT] = 0;
@@ -522,7 +526,7 @@ export class EnvelopeWindow {
     this.count++;
     this.ringSum += u;
     this.ringSumAge++;
-    while (this.count > 1 && u - this.us[this.head]! > this.options.windowNs) {
+    while (this.count > 1 && u - this.us[this.head]! > this.windowNs) {
       this.ringSum -= this.us[this.head]!;
       this.head = this.head + 1 === ringSize ? 0 : this.head + 1;
       this.count--;
@@ -540,8 +544,8 @@ export class EnvelopeWindow {
       size = pushLowerHull(us, ys, blockHull, start, size, at);
       sum += us[at]!;
     }
-    this.blockHullSize[start / BLOCK] = size;
-    this.blockSum[start / BLOCK] = sum;
+    this.blockHullSize[start >> BLOCK_SHIFT] = size;
+    this.blockSum[start >> BLOCK_SHIFT] = sum;
   }
 
   /**
