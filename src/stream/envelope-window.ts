@@ -15,6 +15,9 @@
  *   checked once against it, and a pass over the window is made only when one lies below it, when it no longer
  *   touches points on both sides of the mean, or before the slope is fitted. In a steady stream that is one pass
  *   in tens of fits (bench/clock-fit.ts: 1 in 17 to 1 in 140), where every fit (one per frame) used to be one.
+ * - A pass reads the blocks' hull vertices for its line; the least residuals it needs are carried over from the
+ *   last line when they provably stay the least (leastResiduals), else read from the blocks that can hold them
+ *   (scanLowest). Either way every output is the one a pass over every point gives (fullRefit, the reference).
  */
 import { FitCertificate, KEPT_RESIDUALS } from './fit-certificate.js';
 import { pushLowerHull } from './lower-envelope.js';
@@ -243,7 +246,10 @@ export class EnvelopeWindow {
         this.ringSum = this.sumRing();
         this.ringSumAge = 0;
         const size = this.chain(pending);
-        if (size < 2) return null;
+        if (size < 2) {
+          this.listLine.kept = false; // the fresh points were offered to no line
+          return null;
+        }
         // The edge that spans the mean (the last edge when rounding puts the mean past the end): lower-envelope.ts.
         const mean = (pending ? this.ringSum + this.pendingU : this.ringSum) / n;
         const hull = this.hull;
@@ -255,7 +261,10 @@ export class EnvelopeWindow {
         slope = (ys[b]! - ys[a]!) / (us[b]! - us[a]!);
         intercept = ys[a]! - slope * us[a]!;
         if (Math.abs(slope) > this.options.maxSlope) {
-          if (span >= this.options.refuseBeyondNs) return null;
+          if (span >= this.options.refuseBeyondNs) {
+            this.listLine.kept = false; // the fresh points were offered to no line
+            return null;
+          }
           free = false;
         } else {
           certificate.reset(intercept, slope, TOUCH_TOLERANCE * (Math.abs(intercept) + Math.max(Math.abs(firstU), Math.abs(lastU))));
@@ -358,7 +367,8 @@ export class EnvelopeWindow {
       if (certificate.lowestCount > 0) {
         const firstU = this.us[this.head]!;
         const lastU = this.us[(this.head + this.count - 1) % this.ringSize]!;
-        // How much higher the new line is than the old one, at worst over the ring (a line: at an end).
+        // The least the new line is below the old one over the ring (a line: at an end): every residual grows by
+        // at least this.
         const dIntercept = listLine.intercept - intercept;
         const dSlope = listLine.slope - slope;
         const fall = Math.min(dIntercept + dSlope * firstU, dIntercept + dSlope * lastU);
