@@ -77,6 +77,7 @@ export interface ClockRecoveryStats {
 }
 
 const TWO_32 = 4294967296;
+const TWO_31 = 2147483648;
 const SOF_MODULO = 2048;
 /** The device clock may run this far off its nominal rate; beyond it dwClockFrequency is wrong: no translation. */
 const MAX_DRIFT = 0.01;
@@ -310,9 +311,10 @@ export class ClockRecovery {
   /** The extended STC nearest to what the host time elapsed since the reference says (wraps, long pauses). */
   private unwrap(stc: number, hostNs: number, refRaw: number, refExt: number, refHostNs: number): number {
     const raw = (stc - refRaw) >>> 0; // both are u32: the difference mod 2^32, without a floating-point %
-    const expected = (hostNs - refHostNs) * this.ticksPerNs;
-    const wraps = Math.round((expected - raw) / TWO_32);
-    return refExt + raw + wraps * TWO_32;
+    const off = (hostNs - refHostNs) * this.ticksPerNs - raw;
+    // Nearly always no wrap to add: Math.round(off / 2^32) is 0 exactly when off is in [-2^31, 2^31).
+    if (off >= -TWO_31 && off < TWO_31) return refExt + raw;
+    return refExt + raw + Math.round(off / TWO_32) * TWO_32;
   }
 
   /**
