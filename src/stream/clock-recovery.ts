@@ -77,6 +77,7 @@ export interface ClockRecoveryStats {
 }
 
 const TWO_32 = 4294967296;
+const TWO_31 = 2147483648;
 const SOF_MODULO = 2048;
 /** The device clock may run this far off its nominal rate; beyond it dwClockFrequency is wrong: no translation. */
 const MAX_DRIFT = 0.01;
@@ -107,6 +108,8 @@ const MAX_PTS_DISTANCE_S = 2;
 export class ClockRecovery {
   readonly clockFrequency: number;
   private readonly nsPerTick: number;
+  /** Device ticks per host ns (unwrap's estimate of the ticks elapsed). */
+  private readonly ticksPerNs: number;
   /** Points: u = device time since the base in nominal ns, y = arrival − base − u. */
   private readonly window: EnvelopeWindow;
   private readonly arrivalUncertaintyNs: () => number;
@@ -147,6 +150,7 @@ export class ClockRecovery {
     if (!(options.clockFrequency > 0)) throw new RangeError(`clockFrequency must be positive, got ${options.clockFrequency}`);
     this.clockFrequency = options.clockFrequency;
     this.nsPerTick = 1e9 / options.clockFrequency;
+    this.ticksPerNs = options.clockFrequency / 1e9;
     this.arrivalUncertaintyNs = options.arrivalUncertaintyNs ?? (() => 0);
     this.lockUncertaintyNs = (options.lockUncertaintyUs ?? 50) * 1e3;
     this.window = new EnvelopeWindow({
@@ -192,6 +196,11 @@ export class ClockRecovery {
     return this.window.size;
   }
 
+  /** How many fits the window computed, how many were passes over the whole window (diagnostics, bench/clock-fit.ts). */
+  get fitCounts(): Readonly<EnvelopeWindow['counts']> {
+    return this.window.counts;
+  }
+
   /** True when translations come from a fitted line whose error estimate is under the lock threshold. */
   get locked(): boolean {
     const fit = this.window.fit();
@@ -229,14 +238,29 @@ export class ClockRecovery {
       this.start(stc, sof, hostNs);
       return;
     }
+    // The hot path, one sample per bus frame: written out here (rather than through helpers that take and return
+    // doubles) so that it compiles as one piece without boxing a number. The rare branches are calls.
     const stcExt = this.unwrap(stc, hostNs, this.lastStcRaw, this.lastStcExt, this.lastHostNs);
-    if (!this.plausible(stcExt, hostNs)) {
+    const u = (stcExt - this.baseStc) * this.nsPerTick;
+    const y = hostNs - this.baseHostNs - u;
+    if (!this.plausible(u, y)) {
       this.reject(stc, hostNs);
       return;
     }
     this.candidateCount = 0;
-    this.checkSof(stcExt, sof);
-    this.accept(stc, stcExt, hostNs);
+    // checkSof, its early returns inline.
+    if (!this.sofForced) {
+      if (this.sofRefSof < 0) {
+        this.sofRefStc = stcExt;
+        this.sofRefSof = sof;
+      } else if ((stcExt - this.sofRefStc) * this.nsPerTick * 1e-6 >= SOF_CHECK_SPAN_MS) {
+        this.checkSof(stcExt, sof);
+      }
+    }
+    this.lastStcRaw = stc;
+    this.lastStcExt = stcExt;
+    this.lastHostNs = hostNs;
+    this.window.add(u, y);
   }
 
   /**
@@ -287,21 +311,22 @@ export class ClockRecovery {
   /** The extended STC nearest to what the host time elapsed since the reference says (wraps, long pauses). */
   private unwrap(stc: number, hostNs: number, refRaw: number, refExt: number, refHostNs: number): number {
     const raw = (stc - refRaw) >>> 0; // both are u32: the difference mod 2^32, without a floating-point %
-    const expected = ((hostNs - refHostNs) / 1e9) * this.clockFrequency;
-    const wraps = Math.round((expected - raw) / TWO_32);
-    return refExt + raw + wraps * TWO_32;
+    const off = (hostNs - refHostNs) * this.ticksPerNs - raw;
+    // Nearly always no wrap to add: Math.round(off / 2^32) is 0 exactly when off is in [-2^31, 2^31).
+    if (off >= -TWO_31 && off < TWO_31) return refExt + raw;
+    return refExt + raw + Math.round(off / TWO_32) * TWO_32;
   }
 
   /**
-   * Whether a sample agrees with the line as last fitted (refitting per sample would cost more than it tells):
-   * no earlier than the line allows (a packet cannot carry a clock value from its future; before the lock the
-   * line itself may still be late by the first packets' latency), and late by no more than any latency explains.
+   * Whether a sample (u, y: as the window takes it) agrees with the line as last fitted (refitting per sample would
+   * cost more than it tells): no earlier than the line allows (a packet cannot carry a clock value from its future;
+   * before the lock the line itself may still be late by the first packets' latency), and late by no more than any
+   * latency explains.
    */
-  private plausible(stcExt: number, hostNs: number): boolean {
+  private plausible(u: number, y: number): boolean {
     const fit = this.window.lastFit;
     if (fit === null) return true;
-    const u = (stcExt - this.baseStc) * this.nsPerTick;
-    const deviation = hostNs - this.baseHostNs - u - (fit.intercept + fit.slope * u);
+    const deviation = y - (fit.intercept + fit.slope * u);
     // Before the lock, lateness is no evidence: the line may still be the nominal rate of a clock that is not.
     if (!fit.locked) return deviation >= -EARLY_TOLERANCE_UNLOCKED_NS;
     return deviation >= -(EARLY_TOLERANCE_NS + fit.uncertainty) && deviation <= LATE_TOLERANCE_NS;

@@ -22,6 +22,8 @@
 
 /** Residuals kept: twice the rank the error estimate reads, so that expiries rarely force a rescan. */
 export const KEPT_RESIDUALS = 16;
+/** Slots of the residuals' ring are taken modulo KEPT_RESIDUALS (a power of two) by this mask. */
+const LOWEST_MASK = KEPT_RESIDUALS - 1;
 
 export class FitCertificate {
   intercept = 0;
@@ -33,9 +35,16 @@ export class FitCertificate {
   private readonly touching: Float64Array;
   private touchingFirst = 0;
   private touchingCount = 0;
-  /** The least residuals above L, increasing, with their u; `lowestAll`: every point of the window is among them. */
-  readonly lowestR = new Float64Array(KEPT_RESIDUALS);
-  readonly lowestU = new Float64Array(KEPT_RESIDUALS);
+  /**
+   * The least residuals above L with their u, increasing from slot `lowestFirst` of a ring of KEPT_RESIDUALS slots
+   * (so that the newest of equal least residuals, an exact stream's every point, goes in front without moving the
+   * others); `lowestAll`: every point of the window is among them.
+   */
+  private readonly lowestR = new Float64Array(KEPT_RESIDUALS);
+  private readonly lowestU = new Float64Array(KEPT_RESIDUALS);
+  /** Their points' y: a new line's residuals are computed afresh from them (reline). */
+  private readonly lowestY = new Float64Array(KEPT_RESIDUALS);
+  private lowestFirst = 0;
   lowestCount = 0;
   lowestAll = true;
 
@@ -43,7 +52,10 @@ export class FitCertificate {
     this.touching = new Float64Array(capacity + 2);
   }
 
-  /** A new line, from a full pass; the caller then adds its touching points and its least residuals. */
+  /**
+   * A new line, from a full pass; the caller then adds its touching points, and makes the least residuals its own
+   * (clearLowest and a scan, or reline).
+   */
   reset(intercept: number, slope: number, tolerance: number): void {
     this.intercept = intercept;
     this.slope = slope;
@@ -51,12 +63,11 @@ export class FitCertificate {
     this.valid = true;
     this.touchingFirst = 0;
     this.touchingCount = 0;
-    this.lowestCount = 0;
-    this.lowestAll = true;
   }
 
   /** Forgets the residuals (a rescan refills them against the same line). */
   clearLowest(): void {
+    this.lowestFirst = 0;
     this.lowestCount = 0;
     this.lowestAll = true;
   }
@@ -67,7 +78,9 @@ export class FitCertificate {
     // Full (more touching points came in between two fits than the window holds): the oldest goes. That can
     // only make supports() answer false, i.e. cost a pass.
     if (this.touchingCount === size) this.dropFirstTouching();
-    this.touching[(this.touchingFirst + this.touchingCount) % size] = u;
+    let at = this.touchingFirst + this.touchingCount;
+    if (at >= size) at -= size;
+    this.touching[at] = u;
     this.touchingCount++;
   }
 
@@ -79,13 +92,13 @@ export class FitCertificate {
       return false;
     }
     if (r <= this.tolerance) this.addTouching(u);
-    this.offerLowest(r, u);
+    this.offerLowest(r, u, y);
     return true;
   }
 
   /** The largest residual kept when the list is full (a block of points none nearer than this can be skipped). */
   get lowestBound(): number {
-    return this.lowestCount === KEPT_RESIDUALS ? this.lowestR[KEPT_RESIDUALS - 1]! : Number.POSITIVE_INFINITY;
+    return this.lowestCount === KEPT_RESIDUALS ? this.lowestR[(this.lowestFirst + KEPT_RESIDUALS - 1) & LOWEST_MASK]! : Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -93,40 +106,106 @@ export class FitCertificate {
    * Among equal residuals the newest is kept first and the oldest dropped first: an exact stream's residuals are
    * all equal, and the oldest would expire at once.
    */
-  offerLowest(r: number, u: number): void {
-    const { lowestR, lowestU } = this;
+  offerLowest(r: number, u: number, y: number): void {
+    const { lowestR, lowestU, lowestY } = this;
+    const first = this.lowestFirst;
     let count = this.lowestCount;
-    // Not kept: larger than every kept one while some point is not kept (then it may not be among the least).
-    if (!this.lowestAll && (count === 0 || r > lowestR[count - 1]!)) return;
-    if (count === KEPT_RESIDUALS && r > lowestR[count - 1]!) {
-      this.lowestAll = false;
+    if (count > 0) {
+      const largest = lowestR[(first + count - 1) & LOWEST_MASK]!;
+      // Not kept: larger than every kept one while some point is not kept (then it may not be among the least).
+      if (r > largest && (!this.lowestAll || count === KEPT_RESIDUALS)) {
+        if (count === KEPT_RESIDUALS) this.lowestAll = false;
+        return;
+      }
+    } else if (!this.lowestAll) {
       return;
     }
     if (count === KEPT_RESIDUALS) {
       this.lowestAll = false;
       count--;
     }
-    let j = count;
-    while (j > 0 && lowestR[j - 1]! >= r) {
-      lowestR[j] = lowestR[j - 1]!;
-      lowestU[j] = lowestU[j - 1]!;
-      j--;
+    if (count === 0 || r <= lowestR[first]!) {
+      // The least (or equal to it): in front.
+      const at = (first - 1) & LOWEST_MASK;
+      lowestR[at] = r;
+      lowestU[at] = u;
+      lowestY[at] = y;
+      this.lowestFirst = at;
+      this.lowestCount = count + 1;
+      return;
     }
-    lowestR[j] = r;
-    lowestU[j] = u;
+    // Larger than the least: the ones no smaller move up a slot (the least stops the loop).
+    let to = (first + count) & LOWEST_MASK;
+    for (;;) {
+      const from = (to - 1) & LOWEST_MASK;
+      if (!(lowestR[from]! >= r)) break;
+      lowestR[to] = lowestR[from]!;
+      lowestU[to] = lowestU[from]!;
+      lowestY[to] = lowestY[from]!;
+      to = from;
+    }
+    lowestR[to] = r;
+    lowestU[to] = u;
+    lowestY[to] = y;
     this.lowestCount = count + 1;
   }
 
   /** Points older than `oldestU` have left the window: their residuals go. */
   expireLowest(oldestU: number): void {
-    const { lowestR, lowestU } = this;
+    const { lowestR, lowestU, lowestY } = this;
+    const first = this.lowestFirst;
     let kept = 0;
     for (let i = 0; i < this.lowestCount; i++) {
-      if (lowestU[i]! < oldestU) continue;
-      lowestR[kept] = lowestR[i]!;
-      lowestU[kept] = lowestU[i]!;
+      const from = (first + i) & LOWEST_MASK;
+      if (lowestU[from]! < oldestU) continue;
+      const to = (first + kept) & LOWEST_MASK;
+      lowestR[to] = lowestR[from]!;
+      lowestU[to] = lowestU[from]!;
+      lowestY[to] = lowestY[from]!;
       kept++;
     }
+    this.lowestCount = kept;
+  }
+
+  /** The largest residual kept (NaN with none). */
+  get largestKept(): number {
+    return this.lowestCount > 0 ? this.lowestR[(this.lowestFirst + this.lowestCount - 1) & LOWEST_MASK]! : Number.NaN;
+  }
+
+  /**
+   * The kept points' residuals above another line, computed afresh (as a scan would: y − (intercept + slope·u)).
+   * Kept are those under `bound`, below which the caller has shown that no point not kept can lie (every point
+   * is kept when `lowestAll`: then all stay): the list stays exactly the least of the window, perhaps shorter.
+   */
+  reline(intercept: number, slope: number, bound: number): void {
+    const { lowestR, lowestU, lowestY } = this;
+    const first = this.lowestFirst;
+    const count = this.lowestCount;
+    const all = this.lowestAll;
+    // Recomputed in place, then the kept ones sorted into the front by insertion (at most KEPT_RESIDUALS).
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const from = (first + i) & LOWEST_MASK;
+      const u = lowestU[from]!;
+      const y = lowestY[from]!;
+      const r = y - (intercept + slope * u);
+      if (!all && !(r < bound)) continue;
+      let to = (first + kept) & LOWEST_MASK;
+      for (;;) {
+        if (to === first) break;
+        const before = (to - 1) & LOWEST_MASK;
+        if (!(lowestR[before]! > r)) break;
+        lowestR[to] = lowestR[before]!;
+        lowestU[to] = lowestU[before]!;
+        lowestY[to] = lowestY[before]!;
+        to = before;
+      }
+      lowestR[to] = r;
+      lowestU[to] = u;
+      lowestY[to] = y;
+      kept++;
+    }
+    if (kept < count) this.lowestAll = false;
     this.lowestCount = kept;
   }
 
@@ -136,13 +215,14 @@ export class FitCertificate {
    */
   kthLeast(k: number, pendingR: number): number {
     const { lowestR } = this;
+    const first = this.lowestFirst;
     const count = this.lowestCount;
-    if (Number.isNaN(pendingR)) return count >= k ? lowestR[k - 1]! : Number.NaN;
-    if (count >= k && pendingR >= lowestR[k - 1]!) return lowestR[k - 1]!;
+    if (Number.isNaN(pendingR)) return count >= k ? lowestR[(first + k - 1) & LOWEST_MASK]! : Number.NaN;
+    if (count >= k && pendingR >= lowestR[(first + k - 1) & LOWEST_MASK]!) return lowestR[(first + k - 1) & LOWEST_MASK]!;
     // The pending residual is among the k least (or every point is kept and there are fewer than k).
     if (count < k && !(this.lowestAll && count === k - 1)) return Number.NaN;
-    if (k === 1) return count > 0 ? Math.min(pendingR, lowestR[0]!) : pendingR;
-    return Math.max(pendingR, lowestR[k - 2]!);
+    if (k === 1) return count > 0 ? Math.min(pendingR, lowestR[first]!) : pendingR;
+    return Math.max(pendingR, lowestR[(first + k - 2) & LOWEST_MASK]!);
   }
 
   /**
@@ -154,13 +234,15 @@ export class FitCertificate {
     const size = touching.length;
     while (this.touchingCount > 0 && touching[this.touchingFirst]! < oldestU) this.dropFirstTouching();
     // Of the touching points at or before the mean the newest outlasts the others: they are not needed.
-    while (this.touchingCount >= 2 && touching[(this.touchingFirst + 1) % size]! <= mean) this.dropFirstTouching();
+    while (this.touchingCount >= 2 && touching[this.touchingFirst + 1 === size ? 0 : this.touchingFirst + 1]! <= mean) this.dropFirstTouching();
     if (this.touchingCount === 0 || touching[this.touchingFirst]! > mean) return false;
-    return pendingTouchesAfter || touching[(this.touchingFirst + this.touchingCount - 1) % size]! >= mean;
+    let last = this.touchingFirst + this.touchingCount - 1;
+    if (last >= size) last -= size;
+    return pendingTouchesAfter || touching[last]! >= mean;
   }
 
   private dropFirstTouching(): void {
-    this.touchingFirst = (this.touchingFirst + 1) % this.touching.length;
+    this.touchingFirst = this.touchingFirst + 1 === this.touching.length ? 0 : this.touchingFirst + 1;
     this.touchingCount--;
   }
 }

@@ -46,7 +46,7 @@ describe('FitCertificate: the least residuals', () => {
           expect(certificate.lowestCount).toBeLessThan(k);
           rescans++;
           certificate.clearLowest();
-          for (const p of window) certificate.offerLowest(p.r, p.u);
+          for (const p of window) certificate.offerLowest(p.r, p.u, p.r); // y = r on the line y = 0
           expect(certificate.kthLeast(k, pending)).toBe(all[k - 1]);
         } else {
           told++;
@@ -58,6 +58,37 @@ describe('FitCertificate: the least residuals', () => {
       expect(told).toBeGreaterThan(rescans * 5);
     });
   }
+
+  it('carried over to another line (reline), stay exactly the least of the window, or say they cannot', () => {
+    const random = new Random(0x5e11);
+    let carried = 0;
+    for (let trial = 0; trial < 400; trial++) {
+      // A window of points above the line y = 0 (so a residual is its y), every one offered once.
+      const certificate = flatCertificate(0);
+      const count = 20 + random.below(300);
+      const window: { u: number; y: number }[] = [];
+      for (let u = 0; u < count; u++) {
+        const y = random.chance(0.1) ? Math.round(random.exponential(50)) : random.exponential(100);
+        window.push({ u, y });
+        expect(certificate.admit(u, y)).toBe(true);
+      }
+      // A new line a little off the old one, as a pass's next edge is: every residual moves by at least `fall`.
+      const intercept = (random.next() - 0.5) * 4;
+      const slope = (random.next() - 0.5) * (8 / count);
+      const fall = Math.min(-intercept, -intercept - slope * (count - 1));
+      const largest = certificate.largestKept;
+      certificate.reline(intercept, slope, largest + fall - 1e-9);
+      const all = window.map((p) => p.y - (intercept + slope * p.u)).sort((a, b) => a - b);
+      for (let k = 1; k <= KEPT_RESIDUALS; k++) {
+        const kth = certificate.kthLeast(k, Number.NaN);
+        if (k <= certificate.lowestCount) expect(kth, `trial ${trial}, k ${k}`).toBe(all[k - 1]);
+        else expect(kth).toBeNaN();
+      }
+      if (certificate.lowestCount >= 8) carried++;
+    }
+    // Most small moves of the line keep enough of the list for the error estimate (its 8th least).
+    expect(carried).toBeGreaterThan(300);
+  });
 
   it('keep the newest of equal residuals, so that an exact stream does not rescan at every expiry', () => {
     const certificate = flatCertificate(0);
