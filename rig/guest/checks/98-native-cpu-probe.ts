@@ -36,12 +36,17 @@ const VARIANTS: Variant[] = [
   { name: 'reader', mode: 'reader' },
   { name: 'reader perf', mode: 'reader', perf: true, once: true },
   { name: 'addon perf', mode: 'addon', env: { PROBE_PERF: 'perf' }, once: true },
-  { name: 'ours perf', mode: 'ours', env: { PROBE_PERF: 'perf' }, once: true },
-  { name: 'ours warm-up 600 --trace-opt --trace-deopt', mode: 'ours', flags: ['--trace-opt', '--trace-deopt'], env: { PROBE_WARMUP: '600' }, once: true },
+  { name: 'ours perf', mode: 'ours', env: { PROBE_PERF: 'perf', PROBE_WARMUP: '600' }, once: true },
   { name: 'ours warm-up 600', mode: 'ours', env: { PROBE_WARMUP: '600' } },
-  { name: 'ours', mode: 'ours' },
+  { name: 'ours warm-up 600, copying', mode: 'ours', env: { PROBE_WARMUP: '600', UVC_USBFS_ZERO_COPY: '0' } },
+  { name: 'ours --single-threaded-gc', mode: 'ours', flags: ['--single-threaded-gc'] },
+  { name: 'ours --trace-opt --trace-deopt', mode: 'ours', flags: ['--trace-opt', '--trace-deopt'], once: true },
+  { name: 'ours heap sampling', mode: 'ours', env: { PROBE_HEAP: 'heap' }, once: true },
+  { name: 'ours strace -k', mode: 'ours', env: { PROBE_STRACE: 'strace' }, frames: 60, once: true },
   { name: 'addon spares 63', mode: 'addon', env: { PROBE_SPARES: '63' } },
   { name: 'addon spares 0', mode: 'addon', env: { PROBE_SPARES: '0' } },
+  { name: 'reader + busy loop', mode: 'reader+spin' },
+  { name: 'ours --no-opt', mode: 'ours', flags: ['--no-opt'] },
 ];
 
 async function reader(ctx: CheckContext, server: number, spin: boolean, perf = false): Promise<{ ms: number; line: string; extra: string }> {
