@@ -1,6 +1,10 @@
 #include "stream.h"
 
 #include <time.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -46,6 +50,12 @@ Block::Block(size_t n) {
 }
 
 Block::~Block() {
+#ifdef __linux__
+  // libusb_dev_mem_free() needs the device handle, which may be closed long before JavaScript lets go of its views;
+  // on Linux the buffer is a plain mapping of the usbfs file (libusb's linux_usbfs backend), and unmapping it is all
+  // that call does. The kernel keeps the memory until the last URB using it has come back.
+  for (uint8_t* p : mapped) munmap(p, mapped_size);
+#endif
   if (data != nullptr) {
     free(data);
     live_count--;
@@ -72,15 +82,47 @@ size_t StreamState::status_offset(int slot) const {
 
 size_t StreamState::length_offset(int slot) const { return status_offset(slot) + 4 * static_cast<size_t>(config_.packets); }
 
+std::vector<uint8_t*> StreamState::MapSlotBuffers(int count, size_t size) {
+  std::vector<uint8_t*> mapped;
+#ifdef __linux__
+  const char* env = getenv("UVC_USBFS_ZERO_COPY");
+  if (env != nullptr && strcmp(env, "0") == 0) return mapped;
+  if (config_.transfer_type == LIBUSB_TRANSFER_TYPE_INTERRUPT || size == 0) return mapped;  // small: copying is cheap
+  mapped.reserve(count);
+  for (int i = 0; i < count; i++) {
+    uint8_t* p = libusb_dev_mem_alloc(device_->handle(), size);
+    if (p == nullptr) {
+      // usbfs_memory_mb reached (the mappings count against it), or no mmap support: copy instead, for every slot.
+      for (uint8_t* q : mapped) munmap(q, size);
+      mapped.clear();
+      break;
+    }
+    mapped.push_back(p);
+  }
+#else
+  (void)count;
+  (void)size;
+#endif
+  return mapped;
+}
+
 bool StreamState::Allocate() {
   int count = config_.slots();
   size_t data_bytes = config_.data_bytes();
   data_stride_ = (data_bytes + 63) & ~size_t{63};
-  meta_base_ = data_stride_ * count;
+  size_t page = 4096;
+#ifdef __linux__
+  page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+#endif
+  size_t mapped_size = (data_bytes + page - 1) / page * page;
+  std::vector<uint8_t*> mapped = MapSlotBuffers(count, mapped_size);
+  meta_base_ = mapped.empty() ? data_stride_ * count : 0;
   size_t meta = config_.iso() ? 8 * static_cast<size_t>(config_.packets) : 0;
   records_base_ = (meta_base_ + meta * count + 7) & ~size_t{7};
   batch_base_ = records_base_ + static_cast<size_t>(count) * kRecordFields * 8;
   block_ = std::make_shared<Block>(batch_base_ + 8 * static_cast<size_t>(count));  // the batch and release lists
+  block_->mapped = std::move(mapped);  // unmapped with the block, even if it could not be allocated
+  block_->mapped_size = mapped_size;
   if (block_->data == nullptr) return false;
 
   slots_.resize(count);  // never resized again: transfers point at their slot
@@ -92,7 +134,7 @@ bool StreamState::Allocate() {
     slot.index = i;
     slot.transfer = libusb_alloc_transfer(config_.iso() ? config_.packets : 0);
     if (slot.transfer == nullptr) return false;
-    unsigned char* buffer = block_->data + data_offset(i);
+    unsigned char* buffer = slot_data(i);
     auto endpoint = static_cast<unsigned char>(config_.endpoint);
     switch (config_.transfer_type) {
       case LIBUSB_TRANSFER_TYPE_ISOCHRONOUS:
@@ -294,7 +336,7 @@ bool StreamState::FrameEdgeLocked(const Slot& slot) {
     }
     last_fid_ = fid;
   };
-  const uint8_t* data = block_->data + data_offset(slot.index);
+  const uint8_t* data = slot_data(slot.index);
   if (config_.iso()) {
     // Every packet starts a payload.
     auto* status = reinterpret_cast<const int32_t*>(block_->data + status_offset(slot.index));
@@ -631,6 +673,7 @@ StreamStats StreamState::Stats() {
   stats.failures = failures_total_;
   stats.gone_deferred = gone_deferred_;
   stats.notices = notices_;
+  stats.zero_copy = !block_->mapped.empty();
   return stats;
 }
 

@@ -21,7 +21,14 @@
 //   reference back to the state, so there is no cycle. Core code never touches JavaScript: it only tells the
 //   observer, from any thread, that completions are ready, that the stream drained.
 //
-// Memory layout of the block: every slot's data (64-byte aligned stride), then for iso each slot's packet status
+// Zero copy (Linux): each slot's data buffer is usbfs memory (libusb_dev_mem_alloc, an mmap of the device file),
+// so the kernel hands the device's bytes to the host controller driver in our memory: usbfs neither allocates a
+// bounce buffer per submit (zeroed, then cleared again for iso) nor copies it out at reap. In the kernel rig's
+// guest that was two thirds of the bare C reader's CPU (perf: copy_user, clear_page, memset per URB). Used when
+// every slot gets its buffer; otherwise (usbfs_memory_mb reached, not Linux, UVC_USBFS_ZERO_COPY=0) the slots'
+// data lives in the block and usbfs copies, as before. Stats say which (zeroCopy).
+//
+// Memory layout of the block: every slot's data (64-byte aligned stride; none with zero copy), then for iso each slot's packet status
 // and length arrays (int32 × packets each), then each slot's completion record (kRecordFields doubles), then
 // the batch list (int32 per slot) that tells JavaScript which slots one dispatch carries, in order, then the release
 // list (int32 per slot) in which JavaScript names the slots one ReleaseList call hands back.
@@ -39,12 +46,15 @@
 
 namespace uvc {
 
-// Raw memory with a destructor; shared by the stream and the ArrayBuffer finalizer.
+// Raw memory with a destructor; shared by the stream and the ArrayBuffer finalizers. Also owns the slots' usbfs
+// buffers when the stream has them (see "Zero copy" below): unmapped with the block.
 struct Block {
   explicit Block(size_t size);
   ~Block();
   uint8_t* data = nullptr;
   size_t size = 0;
+  std::vector<uint8_t*> mapped;  // one per slot, each `mapped_size` bytes; empty: the slots' data is in `data`
+  size_t mapped_size = 0;
   static std::atomic<int> live_count;
 };
 
@@ -90,6 +100,7 @@ struct StreamStats {
   double failures = 0;         // failed completions and submits
   double gone_deferred = 0;    // unplug notices from a refused resubmit, held behind transfers still in flight
   double notices = 0;          // times JavaScript was woken for ready completions
+  bool zero_copy = false;      // the slots' buffers are usbfs memory (see "Zero copy")
 };
 
 // A completion record, as JavaScript reads it (doubles, in this order).
@@ -132,7 +143,11 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   const StreamConfig& config() const { return config_; }
   const std::shared_ptr<Block>& block() const { return block_; }
-  size_t data_offset(int slot) const { return slot * data_stride_; }
+  // The slot's data: in the block, or its own usbfs buffer (zero copy).
+  uint8_t* slot_data(int slot) const {
+    return block_->mapped.empty() ? block_->data + static_cast<size_t>(slot) * data_stride_ : block_->mapped[slot];
+  }
+  size_t data_offset(int slot) const { return static_cast<size_t>(slot) * data_stride_; }  // in the block (no zero copy)
   size_t status_offset(int slot) const;
   size_t length_offset(int slot) const;
   size_t record_offset(int slot) const { return records_base_ + static_cast<size_t>(slot) * kRecordFields * 8; }
@@ -186,6 +201,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   };
 
   static void LIBUSB_CALL OnTransfer(libusb_transfer* transfer);
+  // Zero copy: one usbfs buffer of `size` bytes per slot, all or none (none: empty).
+  std::vector<uint8_t*> MapSlotBuffers(int count, size_t size);
   // mu_ held. Submits free slots until `transfers` are in flight (unless stopping, gone or backing off); `now`
   // 0: the clock is read only if needed. Returns true if a notice must be sent (a failed submit became a ready
   // completion); sets *gone when a submit said the device is gone.

@@ -95,7 +95,8 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   Ref();  // strong until drained
   GetAddonData(env)->bridge->Hold();
 
-  // The views, made once: one external ArrayBuffer over the stream's block, which it co-owns.
+  // The views, made once: one external ArrayBuffer over the stream's block, which it co-owns (and with zero copy,
+  // one over each slot's usbfs buffer, each co-owning the block, which unmaps them).
   const StreamConfig& config = state_->config();
   const std::shared_ptr<Block>& block = state_->block();
   Napi::ArrayBuffer memory =
@@ -105,7 +106,13 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   for (int i = 0; i < count; i++) {
     Napi::Object slot = Napi::Object::New(env);
     slot.Set("record", Napi::Float64Array::New(env, kRecordFields, memory, state_->record_offset(i)));
-    slot.Set("buffer", Napi::Uint8Array::New(env, config.data_bytes(), memory, state_->data_offset(i)));
+    if (block->mapped.empty()) {
+      slot.Set("buffer", Napi::Uint8Array::New(env, config.data_bytes(), memory, state_->data_offset(i)));
+    } else {
+      Napi::ArrayBuffer own = Napi::ArrayBuffer::New(env, block->mapped[i], block->mapped_size, FreeBlockRef,
+                                                     new std::shared_ptr<Block>(block));
+      slot.Set("buffer", Napi::Uint8Array::New(env, config.data_bytes(), own, 0));
+    }
     if (config.iso()) {
       slot.Set("packetStatus", Napi::Int32Array::New(env, config.packets, memory, state_->status_offset(i)));
       slot.Set("packetLength", Napi::Int32Array::New(env, config.packets, memory, state_->length_offset(i)));
@@ -188,6 +195,7 @@ Napi::Value StreamWrap::Stats(const Napi::CallbackInfo& info) {
   result.Set("failures", stats.failures);
   result.Set("goneDeferred", stats.gone_deferred);
   result.Set("notices", stats.notices);
+  result.Set("zeroCopy", stats.zero_copy);
   return result;
 }
 

@@ -1,6 +1,6 @@
 /**
  * For the check native-cpu-ab (not a check itself): one driver tree's CPU per frame on the served camera, as
- * native-cpu's `ours` measures it (YUYV 640x480, 4 buffers, 60 frames of warm-up, then `frames`), in a process of
+ * native-cpu's `ours` measures it (YUYV 640x480, 4 buffers, 600 frames of warm-up, then `frames`), in a process of
  * its own. argv: the tree's package root, vid, pid, frames. Prints one JSON line.
  */
 import { threadSecondsSince, threadTicks } from './lib/thread-ticks.js';
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     const n = queue.reqbufs(4);
     for (let i = 0; i < n; i++) queue.qbuf(i);
     await queue.streamon();
-    let count = -61;
+    let count = -601; // native-cpu's WARMUP
     let flagged = 0;
     let cpu0 = process.cpuUsage();
     let t0 = performance.now();

@@ -22,6 +22,7 @@ import {
   parseUvcDescriptors,
   statusIntervalUs,
   UvcControls,
+  type ControlEntry,
   type QuirkName,
   type StatusEvent,
   type UvcDescriptors,
@@ -41,8 +42,11 @@ export interface CameraDeviceEvents {
   streamError: [UvcError];
   /** The last handle let go: the device is being freed and must not be handed out again. */
   released: [];
-  /** A status packet, and the VideoControl interface of the function whose status endpoint sent it. */
-  status: [StatusEvent, number];
+  /**
+   * A status packet, the VideoControl interface of the function whose status endpoint sent it, and for a control
+   * change the control as it is now (null: an event about nothing known, or not a control's).
+   */
+  status: [StatusEvent, number, ControlEntry | null];
   warning: [UvcError];
 }
 
@@ -223,8 +227,8 @@ export class CameraDevice extends EventEmitter<CameraDeviceEvents> {
   }
 
   private onStatus(event: StatusEvent, vcInterface: number): void {
-    this.controlSets.get(vcInterface)?.applyStatusEvent(event);
-    this.emit('status', event, vcInterface);
+    const control = this.controlSets.get(vcInterface)?.applyStatusEvent(event) ?? null;
+    this.emit('status', event, vcInterface, control);
   }
 
   private readonly onDisconnect = (): void => {

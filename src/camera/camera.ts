@@ -259,14 +259,16 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.emit('disconnect');
   };
 
-  private readonly onStatus = (event: StatusEvent, vcInterface: number): void => {
+  private readonly onStatus = (event: StatusEvent, vcInterface: number, control: ControlEntry | null): void => {
     if (event.type === 'button') {
       this.emit('button', { pressed: event.pressed, interfaceNumber: event.interfaceNumber });
     } else if (event.type === 'control') {
       // Unit IDs are the function's own: a change in another function's unit is not one of this handle's controls.
       if (vcInterface !== (this.current?.videoControlInterface ?? this.device.descriptors.videoControl.interfaceNumber)) return;
-      const control = this.controlSet().list().find((c) => c.unit === event.originator && c.selector === event.selector);
-      if (control) this.emit('control', { name: control.name, attribute: event.attribute, control });
+      // The entry the device applied the event to; list() copies every control (cameras with auto controls send
+      // such events every few frames), so it is searched only for an event whose value could not be applied.
+      const entry = control ?? this.controlSet().list().find((c) => c.unit === event.originator && c.selector === event.selector);
+      if (entry) this.emit('control', { name: entry.name, attribute: event.attribute, control: entry });
     }
   };
 

@@ -76,6 +76,8 @@ export interface AddonStreamStats {
   goneDeferred: number;
   /** Times the engine woke JavaScript for ready completions. */
   notices: number;
+  /** The slots' buffers are usbfs memory: the kernel neither bounces nor copies the data (native/stream.h, "Zero copy"). */
+  zeroCopy: boolean;
 }
 
 export interface AddonStream {

@@ -93,6 +93,10 @@ export class NativeStream implements UsbStream {
     this.batch = this.raw.batch;
     this.packetStride = type === 'iso' ? (packetSize ?? 0) : 0;
     this.heldSequence = new Float64Array(this.slots.length).fill(-1);
+    if (trace.enabled) {
+      const copy = this.raw.stats().zeroCopy ? 'zero copy (usbfs buffers)' : 'usbfs copies each transfer';
+      trace(`endpoint 0x${endpoint.toString(16)}: ${this.slots.length} transfer buffers, ${copy}`);
+    }
   }
 
   get stats(): Readonly<StreamStats> {
