@@ -52,8 +52,8 @@ Block::Block(size_t n) {
 Block::~Block() {
 #ifdef __linux__
   // libusb_dev_mem_free() needs the device handle, which may be closed long before JavaScript lets go of its views;
-  // on Linux the buffer is a plain mapping of the usbfs file (libusb's linux_usbfs backend), and unmapping it is all
-  // that call does. The kernel keeps the memory until the last URB using it has come back.
+  // on Linux the buffer is a plain mapping of the usbfs file, and unmapping it is all that call does (libusb
+  // 1.0.30's linux_usbfs.c, op_dev_mem_free: the copy the `usb` package vendors and we build). The kernel keeps the memory until the last URB using it has come back.
   for (uint8_t* p : mapped) munmap(p, mapped_size);
 #endif
   if (data != nullptr) {
@@ -85,8 +85,19 @@ size_t StreamState::length_offset(int slot) const { return status_offset(slot) +
 std::vector<uint8_t*> StreamState::MapSlotBuffers(int count, size_t size) {
   std::vector<uint8_t*> mapped;
 #ifdef __linux__
+  // usbfs maps memory from usb_alloc_coherent(): ordinary cached memory where DMA is cache-coherent (x86), but on
+  // many ARM boards (Raspberry Pi among them) an uncached mapping, which the assembler reads every byte of 5-50x
+  // slower than it saves (raspberrypi/linux#3818, libusb/libusb#1074). So: on by default only on x86;
+  // UVC_USBFS_ZERO_COPY=1 turns it on elsewhere (a board known to be coherent), =0 turns it off.
+#if defined(__x86_64__) || defined(__i386__)
+  bool wanted = true;
+#else
+  bool wanted = false;
+#endif
   const char* env = getenv("UVC_USBFS_ZERO_COPY");
-  if (env != nullptr && strcmp(env, "0") == 0) return mapped;
+  if (env != nullptr && strcmp(env, "0") == 0) wanted = false;
+  if (env != nullptr && strcmp(env, "1") == 0) wanted = true;
+  if (!wanted) return mapped;
   if (config_.transfer_type == LIBUSB_TRANSFER_TYPE_INTERRUPT || size == 0) return mapped;  // small: copying is cheap
   mapped.reserve(count);
   for (int i = 0; i < count; i++) {

@@ -25,8 +25,9 @@
 // so the kernel hands the device's bytes to the host controller driver in our memory: usbfs neither allocates a
 // bounce buffer per submit (zeroed, then cleared again for iso) nor copies it out at reap. In the kernel rig's
 // guest that was two thirds of the bare C reader's CPU (perf: copy_user, clear_page, memset per URB). Used when
-// every slot gets its buffer; otherwise (usbfs_memory_mb reached, not Linux, UVC_USBFS_ZERO_COPY=0) the slots'
-// data lives in the block and usbfs copies, as before. Stats say which (zeroCopy).
+// every slot gets its buffer; otherwise (usbfs_memory_mb reached, not Linux, not x86 unless UVC_USBFS_ZERO_COPY=1:
+// usbfs memory may be uncached there, see MapSlotBuffers; UVC_USBFS_ZERO_COPY=0) the slots' data lives in the
+// block and usbfs copies, as before. Stats say which (zeroCopy).
 //
 // Memory layout of the block: every slot's data (64-byte aligned stride; none with zero copy), then for iso each slot's packet status
 // and length arrays (int32 × packets each), then each slot's completion record (kRecordFields doubles), then

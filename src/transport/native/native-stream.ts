@@ -94,7 +94,9 @@ export class NativeStream implements UsbStream {
     this.packetStride = type === 'iso' ? (packetSize ?? 0) : 0;
     this.heldSequence = new Float64Array(this.slots.length).fill(-1);
     if (trace.enabled) {
-      const copy = this.raw.stats().zeroCopy ? 'zero copy (usbfs buffers)' : 'usbfs copies each transfer';
+      const copy = this.raw.stats().zeroCopy
+        ? 'zero copy (usbfs buffers)'
+        : 'usbfs copies each transfer (zero copy: off by UVC_USBFS_ZERO_COPY=0, not x86 without =1, or the usbfs budget was short)';
       trace(`endpoint 0x${endpoint.toString(16)}: ${this.slots.length} transfer buffers, ${copy}`);
     }
   }
