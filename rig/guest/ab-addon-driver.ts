@@ -2,26 +2,14 @@
  * For the check native-cpu-ab (not a check itself): native-cpu's "addon alone" in a process of its own, from a tree's dist.
  * argv: package root, vid, pid, frames, wakeOn. Prints one JSON line.
  */
+import { commitAddon } from './lib/build-under-test.js';
 import { threadSecondsSince, threadTicks } from './lib/thread-ticks.js';
 
 async function main(): Promise<void> {
   const [root, vid, pid, framesArg, wakeOn] = process.argv.slice(2) as [string, string, string, string, string];
   const frames = Number(framesArg);
-  /* eslint-disable @typescript-eslint/no-explicit-any */
-  const native = (await import(`${root}/dist/transport/native/index.js`)) as any;
-  const uvc = (await import(`${root}/dist/uvc/index.js`)) as any;
-  const { listCameras } = (await import(`${root}/dist/camera/index.js`)) as any;
-  const info = ((await listCameras()) as any[]).find((c) => c.vendorId === Number(vid) && c.productId === Number(pid));
-  const transport = await native.openNativeDevice({ portPath: info.portPath });
+  const { transport, endpoint, packetSize } = await commitAddon(root, Number(vid), Number(pid));
   try {
-    const fn = uvc.parseUvcDescriptors(transport.configDescriptor());
-    const vs = fn.streamingInterfaces[0];
-    await transport.claimInterface(fn.videoControl.interfaceNumber);
-    await transport.claimInterface(vs.interfaceNumber);
-    await transport.setAltSetting(vs.interfaceNumber, 0);
-    const selection = uvc.selectFormat(fn, { fourcc: 'YUYV', width: 640, height: 480, fps: 30, interfaceNumber: vs.interfaceNumber });
-    const params = await uvc.commit(transport, fn, await uvc.probe(transport, fn, selection));
-    await transport.setAltSetting(vs.interfaceNumber, params.altSetting);
     let ends = -61;
     let cpu0 = process.cpuUsage();
     let t0 = performance.now();
@@ -29,7 +17,8 @@ async function main(): Promise<void> {
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
     const stream = transport.startStream(
-      { endpoint: params.endpointAddress, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: params.bytesPerInterval, wakeOn, wakeAfterMs: 50 },
+      { endpoint, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize, wakeOn, wakeAfterMs: 50 },
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       (t: any) => {
         for (let i = 0; i < t.packetCount; i++) {
           if (t.packetLength[i] >= 2 && (t.buffer[i * t.packetStride + 1] & 0x02) !== 0 && ends < frames) {

@@ -3,21 +3,15 @@
  * native-cpu's `ours` measures it (YUYV 640x480, 4 buffers, 600 frames of warm-up, then `frames`), in a process of
  * its own. argv: the tree's package root, vid, pid, frames. Prints one JSON line.
  */
+import { streamOurs } from './lib/build-under-test.js';
 import { threadSecondsSince, threadTicks } from './lib/thread-ticks.js';
-
 
 async function main(): Promise<void> {
   const [root, vid, pid, framesArg] = process.argv.slice(2) as [string, string, string, string];
   const frames = Number(framesArg);
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const { openCamera } = (await import(`${root}/dist/camera/index.js`)) as { openCamera: (t: unknown) => Promise<any> };
-  const camera = await openCamera({ vendorId: Number(vid), productId: Number(pid) });
+  const camera = await streamOurs(root, Number(vid), Number(pid));
   try {
-    await camera.setFormat({ fourcc: 'YUYV', width: 640, height: 480, fps: 30 });
     const queue = camera.queue;
-    const n = queue.reqbufs(4);
-    for (let i = 0; i < n; i++) queue.qbuf(i);
-    await queue.streamon();
     let count = -601; // native-cpu's WARMUP
     let flagged = 0;
     let cpu0 = process.cpuUsage();

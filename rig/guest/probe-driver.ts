@@ -12,6 +12,7 @@ import { readdirSync, readFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
+import { commitAddon, streamOurs } from './lib/build-under-test.js';
 import { threadSecondsSince, threadTicks } from './lib/thread-ticks.js';
 
 const GC_KINDS: Record<number, string> = {
@@ -113,15 +114,9 @@ function probeWindow(): Window {
 }
 
 async function ours(root: string, vid: number, pid: number, frames: number): Promise<Record<string, unknown>> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const { openCamera } = (await import(`${root}/dist/camera/index.js`)) as { openCamera: (t: unknown) => Promise<any> };
-  const camera = await openCamera({ vendorId: vid, productId: pid });
+  const camera = await streamOurs(root, vid, pid);
   try {
-    await camera.setFormat({ fourcc: 'YUYV', width: 640, height: 480, fps: 30 });
     const queue = camera.queue;
-    const n = queue.reqbufs(4);
-    for (let i = 0; i < n; i++) queue.qbuf(i);
-    await queue.streamon();
     const window = probeWindow();
     let count = -1 - Number(process.env.PROBE_WARMUP ?? 60);
     let flagged = 0;
@@ -143,21 +138,8 @@ async function ours(root: string, vid: number, pid: number, frames: number): Pro
 }
 
 async function addon(root: string, vid: number, pid: number, frames: number): Promise<Record<string, unknown>> {
-  /* eslint-disable @typescript-eslint/no-explicit-any */
-  const native = (await import(`${root}/dist/transport/native/index.js`)) as any;
-  const uvc = (await import(`${root}/dist/uvc/index.js`)) as any;
-  const { listCameras } = (await import(`${root}/dist/camera/index.js`)) as any;
-  const info = ((await listCameras()) as any[]).find((c) => c.vendorId === vid && c.productId === pid);
-  const transport = await native.openNativeDevice({ portPath: info.portPath });
+  const { transport, endpoint, packetSize } = await commitAddon(root, vid, pid);
   try {
-    const fn = uvc.parseUvcDescriptors(transport.configDescriptor());
-    const vs = fn.streamingInterfaces[0];
-    await transport.claimInterface(fn.videoControl.interfaceNumber);
-    await transport.claimInterface(vs.interfaceNumber);
-    await transport.setAltSetting(vs.interfaceNumber, 0);
-    const selection = uvc.selectFormat(fn, { fourcc: 'YUYV', width: 640, height: 480, fps: 30, interfaceNumber: vs.interfaceNumber });
-    const params = await uvc.commit(transport, fn, await uvc.probe(transport, fn, selection));
-    await transport.setAltSetting(vs.interfaceNumber, params.altSetting);
     const window = probeWindow();
     let ends = -61;
     let began: Promise<void> | undefined;
@@ -165,7 +147,8 @@ async function addon(root: string, vid: number, pid: number, frames: number): Pr
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
     const spares = Number(process.env.PROBE_SPARES ?? 63);
     const stream = transport.startStream(
-      { endpoint: params.endpointAddress, type: 'iso', transfers: 25, spareTransfers: spares, packetsPerTransfer: 32, packetSize: params.bytesPerInterval, wakeOn: 'uvc-frame', wakeAfterMs: 50 },
+      { endpoint, type: 'iso', transfers: 25, spareTransfers: spares, packetsPerTransfer: 32, packetSize, wakeOn: 'uvc-frame', wakeAfterMs: 50 },
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       (t: any) => {
         for (let i = 0; i < t.packetCount; i++) {
           if (t.packetLength[i] >= 2 && (t.buffer[i * t.packetStride + 1] & 0x02) !== 0 && ends < frames) {
