@@ -76,6 +76,24 @@ StreamState::~StreamState() {
   live_count_--;
 }
 
+void Block::ReleaseMappings() {
+#ifdef __linux__
+  if (mappings_released) return;
+  mappings_released = true;
+  for (uint8_t* p : mapped) {
+    // On failure (no memory for the anonymous pages) the usbfs mapping stays, until the block goes.
+    mmap(p, mapped_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  }
+#endif
+}
+
+void StreamState::ReleaseMappings() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Abandoned streams (their transfers never came back) keep the memory the kernel may still write.
+  if (block_ == nullptr || block_->mapped.empty() || !stopping_ || in_flight_ != 0) return;
+  block_->ReleaseMappings();
+}
+
 size_t StreamState::status_offset(int slot) const {
   return meta_base_ + static_cast<size_t>(slot) * 8 * config_.packets;
 }

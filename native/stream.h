@@ -56,6 +56,11 @@ struct Block {
   size_t size = 0;
   std::vector<uint8_t*> mapped;  // one per slot, each `mapped_size` bytes; empty: the slots' data is in `data`
   size_t mapped_size = 0;
+  // Replaces each usbfs mapping with anonymous zeroed memory at the same address (one atomic mmap MAP_FIXED each):
+  // usbfs gets its memory and its hold on the device file back now, while a view JavaScript still keeps reads
+  // zeros instead of faulting. Only once no transfer uses the memory. Idempotent.
+  void ReleaseMappings();
+  bool mappings_released = false;
   static std::atomic<int> live_count;
 };
 
@@ -166,6 +171,10 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void ReleaseList(int count);
   // Any thread. Cancels what is in flight; idempotent. The drained notice follows once all came back.
   void BeginStop();
+  // JavaScript thread, once it was told the stream drained (nothing more is dispatched): with zero copy and nothing
+  // in flight, gives the slots' usbfs memory back at once (see Block::ReleaseMappings) rather than when the last
+  // view of it is collected, so that a stream opened next (a reopen, another mode) finds the usbfs budget free.
+  void ReleaseMappings();
   // Any thread: the device gave up waiting for this stream's transfers (they stay allocated, with the device,
   // forever). JavaScript is told the stream drained, so nothing waits on it any more.
   void Abandon();

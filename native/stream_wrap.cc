@@ -151,6 +151,7 @@ void StreamWrap::OnDrained(Napi::Env env) {
   if (drained_) return;
   drained_ = true;
   dispatch_.Reset();
+  state_->ReleaseMappings();  // nothing more is dispatched: the slots' usbfs memory can go back now
   device_.Reset();
   GetAddonData(env)->bridge->Unhold();
   Unref();

@@ -157,6 +157,12 @@ export interface StreamStats {
   sparesLow?: number;
   /** Native transport: how often the engine woke JavaScript for completions (see StreamOptions.wakeOn). */
   wakes?: number;
+  /**
+   * Native transport on Linux: the transfer buffers are usbfs memory, so the kernel neither allocates, clears nor
+   * copies a buffer per transfer (zero copy; on by default on x86 only, UVC_USBFS_ZERO_COPY=0/1 overrides; false
+   * when the usbfs budget, usbfs_memory_mb, was short).
+   */
+  zeroCopy?: boolean;
 }
 
 export interface UsbStream {

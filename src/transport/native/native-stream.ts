@@ -102,8 +102,8 @@ export class NativeStream implements UsbStream {
   }
 
   get stats(): Readonly<StreamStats> {
-    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, notices } = this.raw.stats();
-    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, wakes: notices };
+    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, notices, zeroCopy } = this.raw.stats();
+    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, wakes: notices, zeroCopy };
   }
 
   get stopped(): boolean {
