@@ -31,6 +31,7 @@ import { CAMERA_PID, CAMERA_VID, findServedCamera } from '../lib/camera-helpers.
 import { assert, type CheckContext } from '../lib/check.js';
 import { run } from '../lib/exec.js';
 import { cameraServerPid, ServedDevice, VIRTUAL_CAMERA_MODULE } from '../lib/served-device.js';
+import { threadCpu, TICK_S, type ThreadCpu } from '../lib/thread-ticks.js';
 import { usbipAttach, usbipDetach, waitForUsbDevice } from '../lib/usb-host.js';
 import { waitForCaptureNode, waitForDriver } from '../lib/video-device.js';
 
@@ -48,7 +49,6 @@ const STRACE = '/usr/bin/strace';
 const WARMUP = 600;
 /** The addon alone runs little JavaScript: its warm-up is short. */
 const ADDON_WARMUP = 60;
-const TICK_S = 0.01; // USER_HZ: /proc/stat and /proc/<pid>/stat count in 1/100 s
 
 interface Sample {
   /** CPU seconds of the measured process (all its threads, user + system). */
@@ -104,37 +104,13 @@ function clockReadNs(): number {
   return runs.sort((a, b) => a - b)[2]!;
 }
 
-/**
- * CPU seconds of each thread of this process, by thread name: user and system apart. The main thread (JavaScript)
- * is 'main' on its own: V8's platform workers (compiler, GC helpers) carry the name 'node' too.
- */
-function threadCpu(): Map<string, { user: number; system: number; faults: number }> {
-  const out = new Map<string, { user: number; system: number; faults: number }>();
-  const mainTid = String(process.pid);
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = tid === mainTid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const sum = out.get(name) ?? { user: 0, system: 0, faults: 0 };
-      sum.user += Number(fields[11]) * TICK_S;
-      sum.system += Number(fields[12]) * TICK_S;
-      sum.faults += Number(fields[7]) + Number(fields[9]); // minflt + majflt: page faults are system time too
-      out.set(name, sum);
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
-
 /** "name total (user u + sys s; n page faults)" per thread that used CPU between the two readings. */
-function threadSplit(before: ReturnType<typeof threadCpu>, after: ReturnType<typeof threadCpu>): string {
+function threadSplit(before: Map<string, ThreadCpu>, after: Map<string, ThreadCpu>): string {
   const rows: string[] = [];
   for (const [name, t1] of after) {
     const t0 = before.get(name) ?? { user: 0, system: 0, faults: 0 };
-    const user = t1.user - t0.user;
-    const system = t1.system - t0.system;
+    const user = (t1.user - t0.user) * TICK_S;
+    const system = (t1.system - t0.system) * TICK_S;
     const faults = t1.faults - t0.faults;
     if (user + system > 0.005) rows.push(`${name} ${(user + system).toFixed(2)} (user ${user.toFixed(2)} + sys ${system.toFixed(2)}; ${faults} page faults)`);
   }
