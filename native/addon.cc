@@ -87,6 +87,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("liveObjects", Napi::Function::New<LiveObjects>(env, "liveObjects"));
   exports.Set("copyRuns", Napi::Function::New<CopyRuns>(env, "copyRuns"));
   exports.Set("isoScan", Napi::Function::New<IsoScan>(env, "isoScan"));
+  exports.Set("slotMemory", Napi::Function::New<SlotMemory>(env, "slotMemory"));
   exports.Set("memcpySlices", Napi::Function::New<MemcpySlices>(env, "memcpySlices"));
   exports.Set("Device", device_class);
   exports.Set("Stream", stream_class);

@@ -24,6 +24,21 @@
 //              ends the frame or handles the packet the scan stopped at.
 // One block, not two arrays: each view costs the call an N-API look-up, and the scan is called once per transfer.
 //
+// stream.scanSlots(slots, counts, memory, block) -> the packet it stopped at, in transfer block[run]
+//
+//   The same scan over a run of a stream's transfers that follow one another on the bus (none failed, no bus
+//   time lost between them), read in the stream's own memory (ScanSlots): `block[runLength]` transfers, transfer
+//   k being the completion in slot slots[k] with counts[k] packets (both Int32Array), starting at packet `start`
+//   of the first. Where a transfer ends with nothing stopping the scan, it goes on with the next one (its packet
+//   0 is the stream's slot `slotBase` plus the packets before it). It stops where isoScan would, and says in
+//   which transfer (`run`; runLength when it took them all, returning 0). Sample rows count packets from the
+//   first packet of the run's first transfer. The state goes back once, at the end; hasPts and pts too (the
+//   frame's PTS, if a packet gave it). One call per run instead of one per transfer, and no view per transfer:
+//   the engine hands JavaScript a frame's transfers at once, and what a call costs on both sides of N-API (five
+//   views looked up) was as much as its checks and copies for 32 packets of 1 KB. The caller names slots it
+//   holds (a slot in flight would be read while the kernel writes it: wrong bytes, never memory out of bounds).
+//   slotMemory(slots, packets, packetSize) makes such memory, and its scan, for tests and the benchmark.
+//
 // The decode contract, per packet i from `start` (the same conditions as the short path in processIso; the
 // caller has checked what holds for the whole run: a frame is open, nothing was lost before it, no host gap):
 //
@@ -63,6 +78,7 @@
 #include "iso_scan.h"
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -103,11 +119,17 @@ enum Field : size_t {
   kPtsOffset,     // where the header that gave the frame its PTS starts in `source` (-1: none did)
   kSamples,       // sample rows written after the state
   kEnded,         // 1: the last packet taken ends the frame (EOF, or the exact size): the scan stopped after it
+  // scanSlots.
+  kRun,           // out: the transfer of the run the scan stopped in (runLength: it took them all; isoScan: 0)
+  kRunLength,     // in: transfers in the run (1 … kMaxRun)
   kFieldCount,
 };
 
-// A sample row: [packet index, STC, SOF, has data (0/1), frame bytes before the packet].
+// A sample row: [packet index, STC, SOF, has data (0/1), frame bytes before the packet]. In a run, packets are
+// counted from the first packet of its first transfer (a transfer's packets follow the previous one's).
 constexpr size_t kRowSize = 5;
+// Transfers one scanSlots call takes at most (the engine hands over about one frame's transfers at a time).
+constexpr size_t kMaxRun = 64;
 
 constexpr uint8_t kHeaderFid = 0x01;
 constexpr uint8_t kHeaderEof = 0x02;
@@ -193,17 +215,212 @@ uint32_t ReadU32(const uint8_t* p) {
          (static_cast<uint32_t>(p[3]) << 24);
 }
 
+
+// What one scan carries from packet to packet (and, in scanSlots, from transfer to transfer): the fields the
+// options fix, the call's inputs, and the state it changes, as native values; read from the block once and written
+// back once.
+struct Scan {
+  // Fixed per call.
+  bool require_eoh = false;
+  bool mjpeg = false;
+  int64_t expected_size = 0;
+  double interval_ns = 0;
+  uint64_t stride = 0;
+  uint8_t fid = 0;
+  double sof_mode = 0;
+  bool host_gap = false;
+  bool has_memory = false;
+  double* rows = nullptr;
+  size_t max_rows = 0;
+  // In and out.
+  bool has_pts = false;
+  uint32_t pts = 0;
+  int64_t frame_bytes = 0;
+  int64_t room = 0;  // bytes left in memory (none: the frame is only counted, and any packet fits)
+  uint8_t* write_at = nullptr;
+  bool pts_due = false;
+  int last_sof = -1;
+  double last_sof_at = 0;
+  double sof_agreed = 0;
+  // Out.
+  int64_t payloads = 0;
+  int64_t taken_bytes = 0;
+  double pts_offset = -1;
+  size_t sample_rows = 0;
+  bool ended = false;
+
+  // Reads what the block holds (checked by the caller).
+  void Load(const double* state, const View& memory, bool memory_given) {
+    require_eoh = state[kRequireEoh] != 0;
+    mjpeg = state[kMjpeg] != 0;
+    // The byte counts as integers (checked to be integers inside ±2^53): the loop adds and compares them per
+    // packet, which in doubles costs conversions at every memcpy.
+    expected_size = static_cast<int64_t>(state[kExpectedSize]);
+    interval_ns = state[kIntervalNs];
+    stride = static_cast<uint64_t>(state[kStride]);
+    fid = static_cast<uint8_t>(state[kFid]);
+    sof_mode = state[kSofMode];
+    host_gap = state[kHostGap] != 0;
+    has_memory = memory_given;
+    has_pts = state[kHasPts] != 0;
+    pts = static_cast<uint32_t>(state[kPts]);
+    frame_bytes = static_cast<int64_t>(state[kFrameBytes]);
+    room = static_cast<int64_t>(state[kCapacity]) - static_cast<int64_t>(state[kPosition]);
+    write_at = memory_given ? memory.data + static_cast<size_t>(state[kPosition]) : nullptr;
+    pts_due = state[kPtsDue] != 0;
+    last_sof = static_cast<int>(state[kLastSof]);
+    last_sof_at = state[kLastSofAt];
+    sof_agreed = state[kSofAgreed];
+  }
+
+  void Store(double* state, const View& memory) const {
+    state[kHasPts] = has_pts ? 1 : 0;
+    state[kPts] = pts;
+    state[kFrameBytes] = static_cast<double>(frame_bytes);
+    state[kPosition] = has_memory ? static_cast<double>(write_at - memory.data) : state[kPosition];
+    state[kPtsDue] = pts_due ? 1 : 0;
+    state[kLastSof] = last_sof;
+    state[kLastSofAt] = last_sof_at;
+    state[kSofAgreed] = sof_agreed;
+    state[kPayloads] = static_cast<double>(payloads);
+    state[kBytes] = static_cast<double>(taken_bytes);
+    state[kPtsOffset] = pts_offset;
+    state[kSamples] = static_cast<double>(sample_rows);
+    state[kEnded] = ended ? 1 : 0;
+  }
+
+  // The decode contract above over packets [start, count) of one transfer, whose packet 0 is the stream's slot
+  // `slot_base` and the run's packet `packet_base` (a row names its packet by that count). Returns the packet it
+  // stopped at (count when it took them all and nothing ended).
+  size_t Packets(const View& source, const int32_t* length_of, const int32_t* status_of, size_t start, size_t count,
+                 double slot_base, size_t packet_base) {
+    const uint8_t* bytes = source.data;
+    // The last header found usable, as its first two bytes (bHeaderLength, bmHeaderInfo) with its length: whether
+    // a header is usable depends only on them and on the packet's length, and a camera repeats them packet after
+    // packet, so a packet starting with the same two bytes (and long enough for them) needs no other check.
+    int known_length = 0;
+    uint8_t known_info = 0;
+    size_t i = start;
+    for (; i < count; i++) {
+      if (status_of[i] != 0) break;
+      const int32_t length = length_of[i];
+      if (length <= 0) continue;
+      const uint64_t offset = i * stride;
+      if (static_cast<uint64_t>(length) > stride || offset + static_cast<uint64_t>(length) > source.length) break;
+      const uint8_t* packet = bytes + offset;
+      int header;
+      if (known_length > 0 && length >= known_length && packet[0] == known_length && packet[1] == known_info) {
+        header = known_length;
+      } else {
+        header = HeaderLength(packet, length, require_eoh);
+        if (header == 0) break;
+        if ((packet[1] & (kHeaderFid | kHeaderErr)) != fid) break;
+        known_length = header;
+        known_info = packet[1];
+      }
+      const uint8_t flags = packet[1];
+      const int32_t data = length - header;
+      if (has_memory && data > room) break;
+      if (mjpeg && data >= 2 && packet[header] == 0xff && packet[header + 1] == 0xd8) break;
+      const int scr_at = (flags & kHeaderPts) ? 6 : 2;
+      const int sof = (flags & kHeaderScr) ? ((packet[scr_at + 4] | (packet[scr_at + 5] << 8)) & 0x7ff) : -1;
+      const bool sof_moved = sof >= 0 && sof != last_sof;
+      // The PTS is read only where it is checked: most packets repeat the SOF and are not due a check.
+      if ((sof_moved || sof < 0 || pts_due) && (flags & kHeaderPts) && data > 0 && has_pts && ReadU32(packet + 2) != pts) break;
+      uint32_t stc = 0;
+      bool zero_scr = false;
+      bool agrees = false;
+      if (sof_moved) {
+        if (sample_rows == max_rows) break;  // no room for its row
+        stc = ReadU32(packet + scr_at);
+        zero_scr = sof == 0 && stc == 0;
+        if (!zero_scr && host_gap) break;
+        if (!zero_scr && last_sof >= 0 && sof_mode != kSofUnusable && interval_ns > 0) {
+          // noteSof's evidence, in the same floating-point operations: the SOF counts 1 ms bus frames modulo 2048,
+          // our slots count service intervals.
+          const double excess_ms = static_cast<double>((sof - last_sof) & 0x7ff) -
+                                   ((slot_base + static_cast<double>(i) - last_sof_at) * interval_ns) / 1e6;
+          if (excess_ms >= kSofEvidenceMs || excess_ms <= -kSofEvidenceMs) break;
+          if (sof_mode == kSofUnknown && sof_agreed + 1 >= kSofAgreedToLearn) break;
+          agrees = true;
+        }
+      }
+
+      // Taken.
+      if (sof_moved) {
+        double* row = rows + kRowSize * sample_rows++;
+        row[0] = static_cast<double>(packet_base + i);
+        row[1] = stc;
+        row[2] = sof;
+        row[3] = data > 0 ? 1 : 0;
+        row[4] = static_cast<double>(frame_bytes);
+        if (!zero_scr) {
+          if (agrees) sof_agreed++;
+          last_sof = sof;
+          last_sof_at = slot_base + static_cast<double>(i);
+          pts_due = true;
+        }
+      }
+      payloads++;
+      if (data > 0) {
+        if (flags & kHeaderPts) {
+          pts_due = false;
+          if (!has_pts) {
+            has_pts = true;
+            pts = ReadU32(packet + 2);
+            pts_offset = static_cast<double>(offset);
+          }
+        }
+        frame_bytes += data;
+        taken_bytes += data;
+        if (has_memory) {
+          memcpy(write_at, packet + header, static_cast<size_t>(data));
+          write_at += data;
+          room -= data;
+        }
+      }
+      if ((flags & kHeaderEof) || (data > 0 && expected_size > 0 && frame_bytes == expected_size)) {
+        // JavaScript ends the frame (payloadEnd) before anything else happens.
+        ended = true;
+        return i + 1;
+      }
+    }
+    return i;
+  }
+};
+
+// The memory argument: a view, or else null or undefined (its type looked up only then: most calls have a buffer).
+// False when it is neither.
+bool MemoryArgument(napi_env env, napi_value value, View* memory, bool* given) {
+  *given = BytesView(env, value, 1, memory);
+  if (*given) return true;
+  napi_valuetype type = napi_object;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  return type == napi_null || type == napi_undefined;
+}
+
+// Every field whose range the views do not bound, then capacity and position (bounded by memory). Throws EINVAL.
+void CheckState(napi_env env, const char* name, const double* state, const View& memory, bool has_memory) {
+  for (const FixedRange& range : kFixedRanges) {
+    if (!InRange(state[range.field], range.min, range.max, range.integer)) {
+      ThrowError(env, "EINVAL", std::string(name) + ": " + range.name + " is out of range");
+    }
+  }
+  if (!InRange(state[kCapacity], 0, has_memory ? static_cast<double>(memory.length) : kMaxSafe, true)) {
+    ThrowError(env, "EINVAL", std::string(name) + ": capacity must be an integer from 0 to the buffer's length");
+  }
+  if (!InRange(state[kPosition], 0, state[kCapacity], true)) {
+    ThrowError(env, "EINVAL", std::string(name) + ": position must be an integer from 0 to capacity");
+  }
+}
+
 }  // namespace
 
 Napi::Value IsoScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   View source, lengths, statuses, memory, block;
-  // Memory: a view, or else null or undefined (its type looked up only then: most calls have a buffer).
-  const bool has_memory = info.Length() >= 5 && BytesView(env, info[3], 1, &memory);
-  napi_valuetype memory_type = napi_object;
-  if (!has_memory && info.Length() >= 5 && napi_typeof(env, info[3], &memory_type) != napi_ok) memory_type = napi_object;
-  const bool memory_ok = has_memory || memory_type == napi_null || memory_type == napi_undefined;
-  if (info.Length() < 5 || !memory_ok || !BytesView(env, info[0], 1, &source) ||
+  bool has_memory = false;
+  if (info.Length() < 5 || !MemoryArgument(env, info[3], &memory, &has_memory) || !BytesView(env, info[0], 1, &source) ||
       !BytesView(env, info[1], 4, &lengths) || !BytesView(env, info[2], 4, &statuses) ||
       !BytesView(env, info[4], 8, &block)) {
     ThrowError(env, "EINVAL",
@@ -214,162 +431,144 @@ Napi::Value IsoScan(const Napi::CallbackInfo& info) {
     ThrowError(env, "EINVAL", "isoScan: the block needs " + std::to_string(kFieldCount) + " numbers and its rows");
   }
   double* state = reinterpret_cast<double*>(block.data);
-  // Every input checked before anything is read through it or written: first the fields whose range is fixed,
-  // then those bounded by the views or by other fields.
-  for (const FixedRange& range : kFixedRanges) {
-    if (!InRange(state[range.field], range.min, range.max, range.integer)) {
-      ThrowError(env, "EINVAL", std::string("isoScan: ") + range.name + " is out of range");
-    }
-  }
+  // Every input checked before anything is read through it or written.
+  CheckState(env, "isoScan", state, memory, has_memory);
   const double packets = static_cast<double>(lengths.length < statuses.length ? lengths.length : statuses.length);
   if (!InRange(state[kCount], 0, packets, true)) {
     ThrowError(env, "EINVAL", "isoScan: count must be an integer from 0 to the packet tables' length");
   }
   if (!InRange(state[kStart], 0, state[kCount], true)) ThrowError(env, "EINVAL", "isoScan: start must be from 0 to count");
-  if (!InRange(state[kCapacity], 0, has_memory ? static_cast<double>(memory.length) : kMaxSafe, true)) {
-    ThrowError(env, "EINVAL", "isoScan: capacity must be an integer from 0 to the buffer's length");
+
+  Scan scan;
+  scan.Load(state, memory, has_memory);
+  scan.rows = state + kFieldCount;
+  scan.max_rows = (block.length - kFieldCount) / kRowSize;
+  const size_t stop = scan.Packets(source, reinterpret_cast<const int32_t*>(lengths.data),
+                                   reinterpret_cast<const int32_t*>(statuses.data), static_cast<size_t>(state[kStart]),
+                                   static_cast<size_t>(state[kCount]), state[kSlotBase], 0);
+  scan.Store(state, memory);
+  state[kRun] = 0;
+  return Napi::Number::New(env, static_cast<double>(stop));
+}
+
+Napi::Value IsoScanSlots(const Napi::CallbackInfo& info, const ScanSlots& owned) {
+  Napi::Env env = info.Env();
+  View slots, counts, memory, block;
+  bool has_memory = false;
+  if (info.Length() < 4 || !BytesView(env, info[0], 4, &slots) || !BytesView(env, info[1], 4, &counts) ||
+      !MemoryArgument(env, info[2], &memory, &has_memory) || !BytesView(env, info[3], 8, &block)) {
+    ThrowError(env, "EINVAL",
+               "scanSlots(slots: Int32Array, counts: Int32Array, memory: Uint8Array | null, block: Float64Array)");
   }
-  if (!InRange(state[kPosition], 0, state[kCapacity], true)) {
-    ThrowError(env, "EINVAL", "isoScan: position must be an integer from 0 to capacity");
+  if (block.length < kFieldCount) {
+    ThrowError(env, "EINVAL", "scanSlots: the block needs " + std::to_string(kFieldCount) + " numbers and its rows");
   }
-
-  const uint8_t* bytes = source.data;
-  const int32_t* length_of = reinterpret_cast<const int32_t*>(lengths.data);
-  const int32_t* status_of = reinterpret_cast<const int32_t*>(statuses.data);
-  double* rows = state + kFieldCount;
-  const size_t max_rows = (block.length - kFieldCount) / kRowSize;
-  const size_t count = static_cast<size_t>(state[kCount]);
-  const uint64_t stride = static_cast<uint64_t>(state[kStride]);
-  const uint8_t fid = static_cast<uint8_t>(state[kFid]);
-  const bool require_eoh = state[kRequireEoh] != 0;
-  const bool mjpeg = state[kMjpeg] != 0;
-  // The byte counts as integers (all checked to be integers inside ±2^53 above): the loop adds and compares
-  // them per packet, which in doubles costs conversions at every memcpy.
-  const int64_t expected_size = static_cast<int64_t>(state[kExpectedSize]);
-  const double interval_ns = state[kIntervalNs];
-  const double slot_base = state[kSlotBase];
-  const double sof_mode = state[kSofMode];
-  const bool host_gap = state[kHostGap] != 0;
-  bool has_pts = state[kHasPts] != 0;
-  uint32_t pts = static_cast<uint32_t>(state[kPts]);
-  int64_t frame_bytes = static_cast<int64_t>(state[kFrameBytes]);
-  // Room left in memory (none: the frame is only counted, and any packet fits).
-  int64_t room = static_cast<int64_t>(state[kCapacity]) - static_cast<int64_t>(state[kPosition]);
-  uint8_t* write_at = has_memory ? memory.data + static_cast<size_t>(state[kPosition]) : nullptr;
-  bool pts_due = state[kPtsDue] != 0;
-  int last_sof = static_cast<int>(state[kLastSof]);
-  double last_sof_at = state[kLastSofAt];
-  double sof_agreed = state[kSofAgreed];
-  int64_t payloads = 0;
-  int64_t taken_bytes = 0;
-  double pts_offset = -1;
-  size_t sample_rows = 0;
-  bool ended = false;
-
-  // The last header found usable, as its first two bytes (bHeaderLength, bmHeaderInfo) with its length: whether a
-  // header is usable depends only on them and on the packet's length, and a camera repeats them packet after
-  // packet, so a packet starting with the same two bytes (and long enough for them) needs no other check.
-  int known_length = 0;
-  uint8_t known_info = 0;
-  size_t i = static_cast<size_t>(state[kStart]);
-  for (; i < count; i++) {
-    if (status_of[i] != 0) break;
-    const int32_t length = length_of[i];
-    if (length <= 0) continue;
-    const uint64_t offset = i * stride;
-    if (static_cast<uint64_t>(length) > stride || offset + static_cast<uint64_t>(length) > source.length) break;
-    const uint8_t* packet = bytes + offset;
-    int header;
-    if (known_length > 0 && length >= known_length && packet[0] == known_length && packet[1] == known_info) {
-      header = known_length;
-    } else {
-      header = HeaderLength(packet, length, require_eoh);
-      if (header == 0) break;
-      if ((packet[1] & (kHeaderFid | kHeaderErr)) != fid) break;
-      known_length = header;
-      known_info = packet[1];
+  double* state = reinterpret_cast<double*>(block.data);
+  CheckState(env, "scanSlots", state, memory, has_memory);
+  const double most = static_cast<double>(std::min({kMaxRun, slots.length, counts.length}));
+  if (!InRange(state[kRunLength], 1, most, true)) {
+    ThrowError(env, "EINVAL",
+               "scanSlots: runLength must be an integer from 1 to " + std::to_string(kMaxRun) +
+                   " and to the length of slots and counts");
+  }
+  const size_t run_length = static_cast<size_t>(state[kRunLength]);
+  const int32_t* slot_of = reinterpret_cast<const int32_t*>(slots.data);
+  const int32_t* count_of = reinterpret_cast<const int32_t*>(counts.data);
+  for (size_t k = 0; k < run_length; k++) {
+    if (slot_of[k] < 0 || static_cast<size_t>(slot_of[k]) >= owned.data.size()) {
+      ThrowError(env, "EINVAL", "scanSlots: slots[" + std::to_string(k) + "] is no slot of this memory");
     }
-    const uint8_t flags = packet[1];
-    const int32_t data = length - header;
-    if (has_memory && data > room) break;
-    if (mjpeg && data >= 2 && packet[header] == 0xff && packet[header + 1] == 0xd8) break;
-    const int scr_at = (flags & kHeaderPts) ? 6 : 2;
-    const int sof = (flags & kHeaderScr) ? ((packet[scr_at + 4] | (packet[scr_at + 5] << 8)) & 0x7ff) : -1;
-    const bool sof_moved = sof >= 0 && sof != last_sof;
-    // The PTS is read only where it is checked: most packets repeat the SOF and are not due a check.
-    if ((sof_moved || sof < 0 || pts_due) && (flags & kHeaderPts) && data > 0 && has_pts && ReadU32(packet + 2) != pts) break;
-    uint32_t stc = 0;
-    bool zero_scr = false;
-    bool agrees = false;
-    if (sof_moved) {
-      if (sample_rows == max_rows) break;  // no room for its row
-      stc = ReadU32(packet + scr_at);
-      zero_scr = sof == 0 && stc == 0;
-      if (!zero_scr && host_gap) break;
-      if (!zero_scr && last_sof >= 0 && sof_mode != kSofUnusable && interval_ns > 0) {
-        // noteSof's evidence, in the same floating-point operations: the SOF counts 1 ms bus frames modulo 2048,
-        // our slots count service intervals.
-        const double excess_ms = static_cast<double>((sof - last_sof) & 0x7ff) -
-                                 ((slot_base + static_cast<double>(i) - last_sof_at) * interval_ns) / 1e6;
-        if (excess_ms >= kSofEvidenceMs || excess_ms <= -kSofEvidenceMs) break;
-        if (sof_mode == kSofUnknown && sof_agreed + 1 >= kSofAgreedToLearn) break;
-        agrees = true;
-      }
-    }
-
-    // Taken.
-    if (sof_moved) {
-      double* row = rows + kRowSize * sample_rows++;
-      row[0] = static_cast<double>(i);
-      row[1] = stc;
-      row[2] = sof;
-      row[3] = data > 0 ? 1 : 0;
-      row[4] = static_cast<double>(frame_bytes);
-      if (!zero_scr) {
-        if (agrees) sof_agreed++;
-        last_sof = sof;
-        last_sof_at = slot_base + static_cast<double>(i);
-        pts_due = true;
-      }
-    }
-    payloads++;
-    if (data > 0) {
-      if (flags & kHeaderPts) {
-        pts_due = false;
-        if (!has_pts) {
-          has_pts = true;
-          pts = ReadU32(packet + 2);
-          pts_offset = static_cast<double>(offset);
-        }
-      }
-      frame_bytes += data;
-      taken_bytes += data;
-      if (has_memory) {
-        memcpy(write_at, packet + header, static_cast<size_t>(data));
-        write_at += data;
-        room -= data;
-      }
-    }
-    if ((flags & kHeaderEof) || (data > 0 && expected_size > 0 && frame_bytes == expected_size)) {
-      // JavaScript ends the frame (payloadEnd) before anything else happens.
-      ended = true;
-      i++;
-      break;
+    if (count_of[k] < 0 || static_cast<size_t>(count_of[k]) > owned.packets) {
+      ThrowError(env, "EINVAL", "scanSlots: counts[" + std::to_string(k) + "] must be from 0 to the packets of a slot");
     }
   }
+  if (!InRange(state[kStart], 0, static_cast<double>(count_of[0]), true)) {
+    ThrowError(env, "EINVAL", "scanSlots: start must be from 0 to counts[0]");
+  }
 
-  state[kFrameBytes] = static_cast<double>(frame_bytes);
-  state[kPosition] = has_memory ? static_cast<double>(write_at - memory.data) : state[kPosition];
-  state[kPtsDue] = pts_due ? 1 : 0;
-  state[kLastSof] = last_sof;
-  state[kLastSofAt] = last_sof_at;
-  state[kSofAgreed] = sof_agreed;
-  state[kPayloads] = static_cast<double>(payloads);
-  state[kBytes] = static_cast<double>(taken_bytes);
-  state[kPtsOffset] = pts_offset;
-  state[kSamples] = static_cast<double>(sample_rows);
-  state[kEnded] = ended ? 1 : 0;
-  return Napi::Number::New(env, static_cast<double>(i));
+  Scan scan;
+  scan.Load(state, memory, has_memory);
+  scan.rows = state + kFieldCount;
+  scan.max_rows = (block.length - kFieldCount) / kRowSize;
+  double slot_base = state[kSlotBase];
+  size_t packet_base = 0;
+  size_t start = static_cast<size_t>(state[kStart]);
+  size_t k = 0;
+  size_t stop = 0;
+  for (; k < run_length; k++) {
+    const size_t slot = static_cast<size_t>(slot_of[k]);
+    const size_t count = static_cast<size_t>(count_of[k]);
+    const View source{const_cast<uint8_t*>(owned.data[slot]), owned.data_bytes};
+    stop = scan.Packets(source, owned.lengths[slot], owned.statuses[slot], start, count, slot_base, packet_base);
+    if (stop < count || scan.ended) break;
+    slot_base += static_cast<double>(count);
+    packet_base += count;
+    start = 0;
+    stop = 0;
+  }
+  scan.Store(state, memory);
+  state[kRun] = static_cast<double>(k);
+  return Napi::Number::New(env, static_cast<double>(stop));
+}
+
+namespace {
+
+// The memory of a SlotMemory: one block, freed when the last of its ArrayBuffer and its scan goes.
+struct PoolBlock {
+  explicit PoolBlock(size_t bytes) : data(new uint8_t[bytes]()), size(bytes) {}
+  std::unique_ptr<uint8_t[]> data;
+  size_t size;
+};
+
+void FreePoolRef(Napi::Env, void*, std::shared_ptr<PoolBlock>* ref) { delete ref; }
+
+}  // namespace
+
+Napi::Value SlotMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "slotMemory(slots: 1-1024, packets: 1-1024, packetSize: 1-65536)";
+  auto integer = [&](size_t i, double max) {
+    if (info.Length() <= i || !info[i].IsNumber()) ThrowError(env, "EINVAL", usage);
+    const double value = info[i].As<Napi::Number>().DoubleValue();
+    if (!InRange(value, 1, max, true)) ThrowError(env, "EINVAL", usage);
+    return static_cast<size_t>(value);
+  };
+  const size_t count = integer(0, 1024);
+  const size_t packets = integer(1, 1024);
+  const size_t packet_size = integer(2, 65536);
+  // As a stream lays its block out: every slot's data (64-byte aligned), then its packet tables.
+  const size_t data_bytes = packets * packet_size;
+  const size_t data_stride = (data_bytes + 63) / 64 * 64;
+  const size_t tables = count * data_stride;
+  auto block = std::make_shared<PoolBlock>(tables + count * 2 * packets * sizeof(int32_t));
+  auto owned = std::make_unique<ScanSlots>();
+  owned->owner = block;
+  owned->data_bytes = data_bytes;
+  owned->packets = packets;
+  Napi::ArrayBuffer memory =
+      Napi::ArrayBuffer::New(env, block->data.get(), block->size, FreePoolRef, new std::shared_ptr<PoolBlock>(block));
+  Napi::Array slots = Napi::Array::New(env, count);
+  for (size_t i = 0; i < count; i++) {
+    const size_t statuses = tables + i * 2 * packets * sizeof(int32_t);
+    const size_t lengths = statuses + packets * sizeof(int32_t);
+    owned->data.push_back(block->data.get() + i * data_stride);
+    owned->statuses.push_back(reinterpret_cast<const int32_t*>(block->data.get() + statuses));
+    owned->lengths.push_back(reinterpret_cast<const int32_t*>(block->data.get() + lengths));
+    Napi::Object slot = Napi::Object::New(env);
+    slot.Set("buffer", Napi::Uint8Array::New(env, data_bytes, memory, i * data_stride));
+    slot.Set("packetStatus", Napi::Int32Array::New(env, packets, memory, statuses));
+    slot.Set("packetLength", Napi::Int32Array::New(env, packets, memory, lengths));
+    slots.Set(static_cast<uint32_t>(i), slot);
+  }
+  ScanSlots* scan_slots = owned.release();
+  Napi::Function scan = Napi::Function::New(
+      env, [](const Napi::CallbackInfo& call) { return IsoScanSlots(call, *static_cast<ScanSlots*>(call.Data())); },
+      "scanSlots", scan_slots);
+  scan.AddFinalizer([](Napi::Env, ScanSlots* data) { delete data; }, scan_slots);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("slots", slots);
+  result.Set("scanSlots", scan);
+  return result;
 }
 
 }  // namespace uvc

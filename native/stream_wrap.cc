@@ -63,6 +63,7 @@ Napi::Function StreamWrap::DefineClass(Napi::Env env) {
                                                  InstanceMethod<&StreamWrap::ReleaseList>("releaseList"),
                                                  InstanceMethod<&StreamWrap::Stop>("stop"),
                                                  InstanceMethod<&StreamWrap::Stats>("stats"),
+                                                 InstanceMethod<&StreamWrap::ScanSlots>("scanSlots"),
                                              });
 }
 
@@ -103,6 +104,10 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
       Napi::ArrayBuffer::New(env, block->data, block->size, FreeBlockRef, new std::shared_ptr<Block>(block));
   int count = config.slots();
   Napi::Array slots = Napi::Array::New(env, count);
+  // Bulk streams have no packets: every scanSlots call is refused (no slot).
+  scan_slots_.owner = block;
+  scan_slots_.data_bytes = config.data_bytes();
+  scan_slots_.packets = config.iso() ? static_cast<size_t>(config.packets) : 0;
   for (int i = 0; i < count; i++) {
     Napi::Object slot = Napi::Object::New(env);
     slot.Set("record", Napi::Float64Array::New(env, kRecordFields, memory, state_->record_offset(i)));
@@ -116,6 +121,9 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
     if (config.iso()) {
       slot.Set("packetStatus", Napi::Int32Array::New(env, config.packets, memory, state_->status_offset(i)));
       slot.Set("packetLength", Napi::Int32Array::New(env, config.packets, memory, state_->length_offset(i)));
+      scan_slots_.data.push_back(block->mapped.empty() ? block->data + state_->data_offset(i) : block->mapped[i]);
+      scan_slots_.statuses.push_back(reinterpret_cast<const int32_t*>(block->data + state_->status_offset(i)));
+      scan_slots_.lengths.push_back(reinterpret_cast<const int32_t*>(block->data + state_->length_offset(i)));
     } else {
       slot.Set("packetStatus", Napi::Int32Array::New(env, 0));
       slot.Set("packetLength", Napi::Int32Array::New(env, 0));
@@ -181,6 +189,8 @@ Napi::Value StreamWrap::Stop(const Napi::CallbackInfo& info) {
   state_->BeginStop();
   return stop_->Promise();
 }
+
+Napi::Value StreamWrap::ScanSlots(const Napi::CallbackInfo& info) { return IsoScanSlots(info, scan_slots_); }
 
 Napi::Value StreamWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "iso_scan.h"
 #include "stream.h"
 
 namespace uvc {
@@ -33,8 +34,12 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   Napi::Value ReleaseList(const Napi::CallbackInfo& info);  // releaseList(count): the first count slots of `releases`
   Napi::Value Stop(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  // scanSlots(slots, counts, memory, block): the frame assembler's iso scan over a run of this stream's slots
+  // (iso_scan.cc), read in the stream's own memory: no view crosses N-API per transfer.
+  Napi::Value ScanSlots(const Napi::CallbackInfo& info);
 
   std::shared_ptr<StreamState> state_;
+  uvc::ScanSlots scan_slots_;  // the slots' memory as the scan reads it (co-owns the block)
   std::shared_ptr<StreamEvents> events_;
   Napi::FunctionReference dispatch_;
   Napi::ObjectReference device_;

@@ -56,13 +56,13 @@
  * SCR samples, read, for the clock.
  */
 import { PayloadHeader } from '../spec/uvc.js';
-import { TransferStatus, type CompletedTransfer, type CopyRuns, type IsoScan } from '../transport/usb-transport.js';
+import { TransferStatus, type CompletedTransfer, type CopyRuns, type IsoScan, type SlotScan } from '../transport/usb-transport.js';
 import type { CompletedFrame } from '../queue/buffer-queue.js';
 import type { VideoBuffer } from '../queue/video-buffer.js';
 import type { ClockRecovery } from './clock-recovery.js';
 import { describeFlags, FrameFlag, trace, traceEnabled } from './assembly-trace.js';
 import { FrameTiming, type TimestampStats } from './frame-timing.js';
-import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_ROW, SCAN_SOF_MODE } from './iso-scan.js';
+import { RunMemory, ScanField, ScanMemory, SCAN_FIELDS, SCAN_ROW, SCAN_RUN_MAX, SCAN_SOF_MODE } from './iso-scan.js';
 import { checkPayloadHeader } from './payload-header.js';
 
 /** What the stream carries, as far as assembly cares. */
@@ -555,6 +555,9 @@ export class FrameAssembler {
   private readonly busTime = new BusTime();
   private readonly runs = new PendingRuns();
   private readonly scan = new ScanMemory();
+  private readonly run = new RunMemory();
+  /** processTransfer's list of one (its entry cleared after each call, the array kept at length 1). */
+  private readonly one: (CompletedTransfer | null)[] = [null];
   private readonly timing: FrameTiming;
 
   constructor(sink: FrameSink, options: FrameAssemblerOptions) {
@@ -609,6 +612,15 @@ export class FrameAssembler {
     return this.timing.stats;
   }
 
+  /**
+   * The running stream's scan over runs of its transfers (UsbStream.scanSlots), or null: with it, transfers
+   * handed over together are scanned in one call per run (processTransfers), read in the stream's own memory.
+   * Only that stream's completions may come in while it is set.
+   */
+  useSlotScan(scan: SlotScan | null): void {
+    this.run.scan = scan;
+  }
+
   /** Starts over for a new stream: forgets FID history, sequence, clock samples; gives back the active buffer. */
   reset(): void {
     this.abandon();
@@ -621,6 +633,7 @@ export class FrameAssembler {
     this.views.clear();
     this.busTime.clear();
     this.runs.clear();
+    this.run.clear();
     this.timing.reset();
     Object.assign(this.stats, emptyStats());
     this.stats.bus = this.config.bus;
@@ -640,11 +653,43 @@ export class FrameAssembler {
 
   /** Feeds one completion. Does not release it: the caller does, right after. */
   processTransfer(transfer: CompletedTransfer): void {
+    const one = this.one;
+    one[0] = transfer;
+    try {
+      this.processAt(one as readonly CompletedTransfer[], 0, 1);
+    } finally {
+      one[0] = null;
+    }
+  }
+
+  /**
+   * Feeds transfers[start, end), in order: the same as processTransfer for each, and what the transport hands over
+   * together should come this way. With the stream's slot scan (useSlotScan), the native scan goes on from one
+   * transfer to the next while packets simply continue the open frame (one call per run of transfers, not one
+   * per transfer). Does not release them: the caller does, right after.
+   */
+  processTransfers(transfers: readonly CompletedTransfer[], start: number, end: number): void {
+    for (let t = start; t < end; ) t = this.processAt(transfers, t, end);
+  }
+
+  /** Feeds transfers[index], and maybe more of them up to `end` (scanTransfers); returns the next one's index. */
+  private processAt(transfers: readonly CompletedTransfer[], index: number, end: number): number {
+    const transfer = transfers[index]!;
     const status = transfer.status;
     // Cancelled transfers come back while stopping; NO_DEVICE is the caller's business (disconnect).
-    if (status === CANCELLED || status === NO_DEVICE) return;
-    // Only user code can take a buffer back (streamoff, cancel, disconnect), and none runs while a transfer is
-    // processed: one check per transfer covers every packet in it.
+    if (status === CANCELLED || status === NO_DEVICE) return index + 1;
+    this.checkTarget();
+    this.views.select(transfer.slot, transfer.buffer, this.config.iso ? transfer.packetCount : 1);
+    if (this.config.iso) return this.processIso(transfers, index, end);
+    this.processBulk(transfer);
+    return index + 1;
+  }
+
+  /**
+   * Only user code can take a buffer back (streamoff, cancel, disconnect), and none runs while a transfer is
+   * processed: one check per transfer covers every packet in it.
+   */
+  private checkTarget(): void {
     const target = this.target;
     if (target.buffer !== null && !this.sink.isActive(target.buffer, target.activation)) {
       if (this.frame.open) {
@@ -653,9 +698,6 @@ export class FrameAssembler {
       }
       target.clear();
     }
-    this.views.select(transfer.slot, transfer.buffer, this.config.iso ? transfer.packetCount : 1);
-    if (this.config.iso) this.processIso(transfer);
-    else this.processBulk(transfer);
   }
 
   // ------------------------------------------------------------------------------------------------ iso
@@ -681,9 +723,11 @@ export class FrameAssembler {
    * continues: same FID, no EOF, no ERR, nothing lost before it, valid header, data fits).
    */
 
-  private processIso(transfer: CompletedTransfer): void {
+  /** transfers[index] (and, with a slot scan, maybe the next ones up to `end`): returns the next one's index. */
+  private processIso(transfers: readonly CompletedTransfer[], index: number, end: number): number {
+    let transfer = transfers[index]!;
     // The time to date this transfer's packets back from (its completion, less how late the bus timeline says it came).
-    const last = this.timing.transfer(transfer.packetCount, transfer.lostIntervals, transfer.completedAtNs);
+    let last = this.timing.transfer(transfer.packetCount, transfer.lostIntervals, transfer.completedAtNs);
     if (transfer.lostIntervals > 0) this.noteHostGap(transfer.lostIntervals);
     if (transfer.status !== COMPLETED) {
       // The packet table of a failed iso transfer cannot be trusted: its bus time is lost as a whole.
@@ -691,13 +735,13 @@ export class FrameAssembler {
       this.noteLoss(FrameFlag.LOST_PACKET, `iso transfer failed (status ${transfer.status}): ${transfer.packetCount} packets lost`);
       this.noteLostTime(transfer.packetCount);
       this.busTime.base += transfer.packetCount;
-      return;
+      return index + 1;
     }
-    const bytes = transfer.buffer;
-    const count = transfer.packetCount;
-    const stride = transfer.packetStride;
-    const statuses = transfer.packetStatus;
-    const lengths = transfer.packetLength;
+    let bytes = transfer.buffer;
+    let count = transfer.packetCount;
+    let stride = transfer.packetStride;
+    let statuses = transfer.packetStatus;
+    let lengths = transfer.packetLength;
     const { intervalNs: interval, requireEoh, expectedSize, shortPath } = this.config;
     const stats = this.stats;
     const frame = this.frame;
@@ -707,22 +751,46 @@ export class FrameAssembler {
     const views = this.views;
     const packet = this.packet;
     const busTime = this.busTime;
-    const base = busTime.base;
-    const { views: cachedViews, starts: cachedStarts, ends: cachedEnds } = views.current!;
+    let base = busTime.base;
+    let { views: cachedViews, starts: cachedStarts, ends: cachedEnds } = views.current!;
     const mjpeg = this.config.kind === 'mjpeg';
     // Copies noted by the short path (with copyRuns), made before anything else touches the frame.
     const copyRuns = this.config.copyRuns;
     const runs = this.runs;
     if (copyRuns !== null) runs.reserve(count);
-    const table = runs.table;
+    let table = runs.table;
     let pending = 0;
     // The short path in C (with the native transport): it takes the packets that continue the open frame and
-    // stops in front of any other, which the code below handles before the scan goes on after it.
-    const isoScan = shortPath ? this.config.isoScan : null;
-    if (isoScan !== null) this.scan.reserve(count);
+    // stops in front of any other, which the code below handles before the scan goes on after it. With the
+    // stream's slot scan it goes on into the next transfers of the list, and the walk then goes on in the one it
+    // stopped in (scanTransfers).
+    const slotScan = this.run.scan;
+    const scanning = shortPath && (slotScan !== null || this.config.isoScan !== null);
     for (let i = 0; i < count; i++) {
-      if (isoScan !== null && frame.open && !sync.pendingLoss && !sync.hostGap && sync.gapIntervals === 0) {
-        i = this.scanRun(isoScan, transfer, i, last);
+      if (scanning && frame.open && !sync.pendingLoss && !sync.hostGap && sync.gapIntervals === 0) {
+        if (pending > 0) {
+          copyRuns!(bytes, runs.memory!, table, pending);
+          pending = 0;
+        }
+        i = this.scanTransfers(slotScan, transfers, index, end, i, last);
+        if (this.run.stoppedIn !== index) {
+          // The scan finished this transfer (scanTransfers did its end) and went on.
+          index = this.run.stoppedIn;
+          if (i < 0) return index; // it took every transfer of its run
+          transfer = transfers[index]!;
+          last = this.run.stoppedInDate;
+          bytes = transfer.buffer;
+          count = transfer.packetCount;
+          stride = transfer.packetStride;
+          statuses = transfer.packetStatus;
+          lengths = transfer.packetLength;
+          base = busTime.base;
+          this.checkTarget();
+          views.select(transfer.slot, bytes, count);
+          ({ views: cachedViews, starts: cachedStarts, ends: cachedEnds } = views.current!);
+          if (copyRuns !== null) runs.reserve(count);
+          table = runs.table;
+        }
         if (i >= count) break;
       }
       if (statuses[i] !== COMPLETED) {
@@ -817,23 +885,47 @@ export class FrameAssembler {
     if (pending > 0) copyRuns!(bytes, runs.memory!, table, pending);
     runs.memory = null;
     busTime.base = base + count;
+    return index + 1;
   }
 
   /**
-   * Runs the native scan from packet `start` (a frame is open, nothing lost before it, no host gap): hands it the
-   * fields the short path reads, takes back what it changed, and gives the clock the PTS and the SCR samples of the
-   * packets it took, in their order; then ends the frame if the last packet it took ended it (payloadEnd, as the
-   * long path does after such a packet). Returns the packet it stopped at.
+   * Runs the native scan from packet `start` of transfers[index] (a frame is open, nothing lost before it, no
+   * host gap; `last` is the transfer's date) and, with a slot scan, on into the next transfers up to `end` that
+   * follow it on the bus (completed, no bus time lost before them, same stride), in one call: hands it the fields
+   * the short path reads and takes back what it changed. Then, in bus order: the clock gets the PTS and the SCR
+   * samples of each transfer once that transfer was dated (timing.transfer, as processIso does at its start), each
+   * transfer the scan went past is finished (busTime.base, as at processIso's end), and a plain end it took ends
+   * the frame (payloadEnd, as the long path does after such a packet). Sets `run.stoppedIn` (the transfer it
+   * stopped in) and `run.stoppedInDate` (its date); returns the packet it stopped at there, or -1 when it took
+   * every transfer of the run (`stoppedIn` is then the one after).
    */
-  private scanRun(isoScan: IsoScan, transfer: CompletedTransfer, start: number, last: number): number {
+  private scanTransfers(
+    slotScan: SlotScan | null,
+    transfers: readonly CompletedTransfer[],
+    index: number,
+    end: number,
+    start: number,
+    last: number,
+  ): number {
+    const run = this.run;
+    const first = transfers[index]!;
+    const stride = first.packetStride;
+    let length = 0;
+    let packets = 0;
+    const most = slotScan === null ? 1 : SCAN_RUN_MAX;
+    for (let k = index; k < end && length < most; k++) {
+      const transfer = transfers[k]!;
+      if (k > index && (transfer.status !== COMPLETED || transfer.lostIntervals !== 0 || transfer.packetStride !== stride)) break;
+      run.slots[length] = transfer.slot;
+      run.counts[length] = transfer.packetCount;
+      packets += transfer.packetCount;
+      length++;
+    }
+    this.scan.reserve(packets);
     const state = this.scan.block;
     const { frame, target, sync, busTime, framing, timing } = this;
-    const bytes = transfer.buffer;
-    const count = transfer.packetCount;
-    const stride = transfer.packetStride;
-    // (The fields the options fix were written once: ScanMemory.configure.)
     state[ScanField.START] = start;
-    state[ScanField.COUNT] = count;
+    state[ScanField.COUNT] = first.packetCount;
     state[ScanField.STRIDE] = stride;
     state[ScanField.FID] = sync.fid;
     state[ScanField.CAPACITY] = target.capacity;
@@ -848,29 +940,58 @@ export class FrameAssembler {
     state[ScanField.LAST_SOF] = busTime.lastSof;
     state[ScanField.LAST_SOF_AT] = busTime.lastSofAt;
     state[ScanField.SOF_AGREED] = framing.sofAgreed;
-    const stop = isoScan(bytes, transfer.packetLength, transfer.packetStatus, target.memory, state);
+    state[ScanField.RUN_LENGTH] = length;
+    let stop: number;
+    let reached: number;
+    if (slotScan !== null) {
+      stop = slotScan(run.slots, run.counts, target.memory, state);
+      reached = state[ScanField.RUN]!;
+    } else {
+      stop = this.config.isoScan!(first.buffer, first.packetLength, first.packetStatus, target.memory, state);
+      reached = stop === first.packetCount && state[ScanField.ENDED] === 0 ? 1 : 0;
+    }
     const payloads = state[ScanField.PAYLOADS]!;
-    if (payloads === 0) return stop; // it took nothing, and so changed nothing
-    this.stats.payloads += payloads;
-    this.stats.bytes += state[ScanField.BYTES]!;
-    frame.bytes = state[ScanField.FRAME_BYTES]!;
-    target.position = state[ScanField.POSITION]!;
-    sync.ptsDue = state[ScanField.PTS_DUE] !== 0;
-    busTime.lastSof = state[ScanField.LAST_SOF]!;
-    busTime.lastSofAt = state[ScanField.LAST_SOF_AT]!;
-    framing.sofAgreed = state[ScanField.SOF_AGREED]!;
-    const ptsOffset = state[ScanField.PTS_OFFSET]!;
-    if (ptsOffset >= 0) timing.notePts(bytes, ptsOffset);
-    const rows = state[ScanField.SAMPLES]!;
-    if (rows > 0 && timing.clock !== null) {
-      // Dated as the short path dates them (noteSof's packetNs).
-      const interval = this.config.intervalNs;
-      for (let row = SCAN_FIELDS, end = SCAN_FIELDS + SCAN_ROW * rows; row < end; row += SCAN_ROW) {
-        timing.scr(state[row + 1]!, state[row + 2]!, state[row + 3] !== 0, state[row + 4]!, last - (count - 1 - state[row]!) * interval);
+    if (payloads > 0) {
+      this.stats.payloads += payloads;
+      this.stats.bytes += state[ScanField.BYTES]!;
+      frame.bytes = state[ScanField.FRAME_BYTES]!;
+      target.position = state[ScanField.POSITION]!;
+      sync.ptsDue = state[ScanField.PTS_DUE] !== 0;
+      busTime.lastSof = state[ScanField.LAST_SOF]!;
+      busTime.lastSofAt = state[ScanField.LAST_SOF_AT]!;
+      framing.sofAgreed = state[ScanField.SOF_AGREED]!;
+      if (state[ScanField.PTS_OFFSET]! >= 0) timing.adoptPts(state[ScanField.PTS]!);
+    }
+    // Bus order: each transfer dated before its samples, finished once the scan went past it.
+    const interval = this.config.intervalNs;
+    const clock = timing.clock !== null;
+    let entry = 0;
+    let entryFirst = 0; // the run's packet count before this transfer
+    let entryCount = first.packetCount;
+    let entryLast = last;
+    const rows = clock ? state[ScanField.SAMPLES]! : 0;
+    for (let row = SCAN_FIELDS, rowsEnd = SCAN_FIELDS + SCAN_ROW * rows; row <= rowsEnd; row += SCAN_ROW) {
+      // Past the last row: finish the transfers the scan went past.
+      const packet = row < rowsEnd ? state[row]! : Number.POSITIVE_INFINITY;
+      while (packet >= entryFirst + entryCount && entry < reached) {
+        busTime.base += entryCount;
+        entry++;
+        entryFirst += entryCount;
+        if (entry === length) break;
+        const next = transfers[index + entry]!;
+        entryCount = next.packetCount;
+        entryLast = timing.transfer(entryCount, 0, next.completedAtNs);
+      }
+      if (row < rowsEnd) {
+        timing.scr(state[row + 1]!, state[row + 2]!, state[row + 3] !== 0, state[row + 4]!, entryLast - (entryCount - 1 - (packet - entryFirst)) * interval);
       }
     }
+    if (entry > 0) this.runs.memory = null;
+    this.run.stoppedIn = index + entry;
+    this.run.stoppedInDate = entryLast;
+    if (entry === length) return -1;
     // A plain end taken by the scan (EOF, or the exact size): ended as the long path ends it.
-    if (state[ScanField.ENDED] !== 0) this.payloadEnd(bytes[(stop - 1) * stride + 1]!);
+    if (state[ScanField.ENDED] !== 0) this.payloadEnd(transfers[index + entry]!.buffer[(stop - 1) * stride + 1]!);
     return stop;
   }
 

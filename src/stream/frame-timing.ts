@@ -116,7 +116,13 @@ export class FrameTiming {
   /** The PTS of the frame's first payload with data. */
   notePts(bytes: Uint8Array, offset: number): void {
     if (this.hasPts) return;
-    this.pts = readU32(bytes, offset + 2);
+    this.adoptPts(readU32(bytes, offset + 2));
+  }
+
+  /** notePts with the PTS already read (the native scan over several transfers hands it back read). */
+  adoptPts(pts: number): void {
+    if (this.hasPts) return;
+    this.pts = pts;
     this.hasPts = true;
   }
 

@@ -1,3 +1,5 @@
+import type { SlotScan } from '../transport/usb-transport.js';
+
 /**
  * The JavaScript side of the native iso scan (native/iso_scan.cc, offered by the native transport as
  * `UsbTransport.isoScan`): the frame assembler's short path for a run of packets in one call. The scan's contract
@@ -40,10 +42,18 @@ export const ScanField = {
   SAMPLES: 23,
   /** 1: the last packet taken ends the frame (EOF, or the exact size); the scan stopped right after it. */
   ENDED: 24,
+  // scanSlots (UsbStream.scanSlots, native/iso_scan.cc).
+  /** Out: the transfer of the run the scan stopped in (RUN_LENGTH when it took them all). */
+  RUN: 25,
+  /** In: transfers in the run. */
+  RUN_LENGTH: 26,
 } as const;
 
 /** Numbers of state at the start of the block (the sample rows begin here). */
-export const SCAN_FIELDS = 25;
+export const SCAN_FIELDS = 27;
+
+/** Transfers one scanSlots call takes at most. */
+export const SCAN_RUN_MAX = 64;
 
 /** Numbers per SCR sample row: [packet index, STC, SOF, has data (0/1), frame bytes before the packet]. */
 export const SCAN_ROW = 5;
@@ -82,5 +92,26 @@ export class ScanMemory {
     if (this.block.length >= SCAN_FIELDS + SCAN_ROW * packets) return;
     this.block = new Float64Array(SCAN_FIELDS + SCAN_ROW * packets);
     if (this.config !== null) this.configure(this.config);
+  }
+}
+
+/**
+ * The scan over runs of a stream's transfers (UsbStream.scanSlots, native/iso_scan.cc) and what it takes besides
+ * the block: the run's slots and their packet counts (made once, refilled per run: the scan reads RUN_LENGTH of
+ * them), and where the last run scan stopped.
+ */
+export class RunMemory {
+  /** The running stream's scan (set while it runs; none: one scan per transfer). */
+  scan: SlotScan | null = null;
+  readonly slots = new Int32Array(SCAN_RUN_MAX);
+  readonly counts = new Int32Array(SCAN_RUN_MAX);
+  /** Where the last run scan stopped: the transfer's index in the caller's list, and that transfer's date. */
+  stoppedIn = 0;
+  stoppedInDate = 0;
+
+  /** Forgets where it stopped (a new stream; the scan is the stream's business: VideoStream sets it). */
+  clear(): void {
+    this.stoppedIn = 0;
+    this.stoppedInDate = 0;
   }
 }

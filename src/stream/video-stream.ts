@@ -217,7 +217,8 @@ export class VideoStream implements QueueDriver {
     this.failed = false;
     this.transport.on('disconnect', this.onDisconnect);
     try {
-      this.usbStream = this.transport.startStream(streamOptionsFor(this.config.endpoint, this.plan, this.config.frameIntervalNs), this.onTransfer);
+      this.usbStream = this.transport.startStream(streamOptionsFor(this.config.endpoint, this.plan, this.config.frameIntervalNs), this.onTransfer, this.onTransfers);
+      this.assembler.useSlotScan(this.usbStream.scanSlots ?? null);
     } catch (error) {
       this.transport.off('disconnect', this.onDisconnect);
       if (isUvcError(error, 'ENODEV')) this.handleDisconnect('the transport stream could not start: ENODEV');
@@ -236,6 +237,7 @@ export class VideoStream implements QueueDriver {
       } finally {
         this.transport.off('disconnect', this.onDisconnect);
         this.assembler.abandon();
+        this.assembler.useSlotScan(null);
         this.usbStream = null;
         this.stopping = null;
         // Stopped while the NO_DEVICE completion was still awaited: the queue must learn the device is gone.
@@ -284,6 +286,43 @@ export class VideoStream implements QueueDriver {
       transfer.release();
     }
   };
+
+  /**
+   * Completions handed over together (the native engine: about a frame's worth per wake). Runs of plain ones
+   * (completed, nothing lost before them) go to the assembler in one call, so that its native scan takes a run in
+   * one go; any other completion goes through onTransfer alone, in order.
+   */
+  private readonly onTransfers = (transfers: readonly CompletedTransfer[], count: number): void => {
+    let first = 0;
+    for (let i = 0; i < count; i++) {
+      const transfer = transfers[i]!;
+      if (transfer.status === TransferStatus.COMPLETED && transfer.lostIntervals === 0) continue;
+      this.processRun(transfers, first, i);
+      this.onTransfer(transfer);
+      first = i + 1;
+    }
+    this.processRun(transfers, first, count);
+  };
+
+  /** onTransfer for transfers[start, end), all completed with nothing lost before them: one assembler call. */
+  private processRun(transfers: readonly CompletedTransfer[], start: number, end: number): void {
+    if (start >= end) return;
+    if (end - start === 1) {
+      this.onTransfer(transfers[start]!);
+      return;
+    }
+    this.disconnectFallback?.refresh();
+    // A failed stream keeps what comes back (see onTransfer).
+    if (this.failed) return;
+    this.consecutiveFailures = 0;
+    try {
+      this.assembler.processTransfers(transfers, start, end);
+    } catch (error) {
+      this.report(error);
+    } finally {
+      for (let i = start; i < end; i++) transfers[i]!.release();
+    }
+  }
 
   private readonly onDisconnect = (): void => {
     if (this.usbStream === null || this.stopping !== null) {

@@ -180,6 +180,8 @@ export interface UsbStream {
    * Idempotent: a second call returns the same promise.
    */
   stop(): Promise<void>;
+  /** The assembler's iso scan over runs of this stream's own transfers, when the transport has it: see SlotScan. */
+  readonly scanSlots?: SlotScan;
 }
 
 /**
@@ -191,6 +193,12 @@ export function streamFailureLimit(transfers: number): number {
 }
 
 export type TransferCallback = (transfer: CompletedTransfer) => void;
+
+/**
+ * Completions handed over together, in order: the first `count` of `transfers` (the transport's array, reused:
+ * read it during the call only). Each is released by its holder, as with TransferCallback.
+ */
+export type TransfersCallback = (transfers: readonly CompletedTransfer[], count: number) => void;
 
 /**
  * Copies the first `count` rows [sourceOffset, length, destinationOffset] of `table` from `source` into
@@ -212,6 +220,14 @@ export type IsoScan = (
   memory: Uint8Array | null,
   block: Float64Array,
 ) => number;
+
+/**
+ * IsoScan over a run of a stream's iso transfers that follow one another on the bus (none failed, no bus time lost
+ * between them), read in the stream's own memory: transfer k is the completion in slot slots[k] (held by the
+ * caller), with counts[k] packets; the scan goes on from one to the next, and block[RUN] says which transfer it
+ * stopped in. One call per run, and no view crosses to C per transfer. EINVAL on misuse (nothing written).
+ */
+export type SlotScan = (slots: Int32Array, counts: Int32Array, memory: Uint8Array | null, block: Float64Array) => number;
 
 export interface UsbTransport {
   readonly kind: 'native' | 'virtual';
@@ -240,9 +256,12 @@ export interface UsbTransport {
 
   /**
    * Starts the stream engine on an IN endpoint. Throws EBUSY if a stream already runs on that endpoint, EINVAL
-   * for a stream holding more than MAX_STREAM_BYTES of transfers.
+   * for a stream holding more than MAX_STREAM_BYTES of transfers. Each completion goes to `onTransfer`; a
+   * transport whose engine hands several over at once (the native one: about a frame's worth per wake) gives
+   * them, when `onTransfers` is given, to it in one call instead, except a completion that ends the stream
+   * (NO_DEVICE, or the last before it gives up), which still goes to `onTransfer` alone, in order.
    */
-  startStream(options: StreamOptions, onTransfer: TransferCallback): UsbStream;
+  startStream(options: StreamOptions, onTransfer: TransferCallback, onTransfers?: TransfersCallback): UsbStream;
 
   /** A copy of transfer payloads into frame memory faster than TypedArray.set per packet, when the transport has one. */
   readonly copyRuns?: CopyRuns;

@@ -8,6 +8,7 @@ import { ScanField, ScanMemory, SCAN_FIELDS, SCAN_ROW, SCAN_SOF_MODE } from '../
 import { loadNativeAddon } from '../../src/transport/native/index.js';
 import { TransferStatus } from '../../src/transport/usb-transport.js';
 import { comparePaths, type ScanCount } from '../stream/helpers/path-streams.js';
+import { SlotPool } from '../stream/helpers/slot-pool.js';
 import { concat, header, isoTransfer, pattern, type IsoPacket } from '../stream/helpers/transfers.js';
 
 const STRIDE = 64;
@@ -240,5 +241,116 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
     expect(scanned.payloads / scanned.all).toBeGreaterThan(0.6);
     // Frames ended by a packet the scan took (EOF, the exact size) were among them.
     expect(scanned.ended).toBeGreaterThan(20);
+  });
+});
+
+describe('scanSlots (the same over a run of transfers in a stream\'s slots)', () => {
+  const addon = loadNativeAddon();
+  /** Three transfers of 3, 2 and 3 packets in slots 4, 0 and 2 of a pool; SOF 5 until the run's packet 4 (slot 12 with SLOT_BASE 8), then 6. */
+  function threeTransfers(last: IsoPacket[] = [packet(10, 6), packet(10, 6), packet(10, 6)]) {
+    const pool = new SlotPool(addon, 5, 4, STRIDE);
+    const made = [
+      isoTransfer([packet(10, 5, { seed: 1 }), packet(10, 5, { seed: 2 }), packet(10, 5, { seed: 3 })], { stride: STRIDE }),
+      isoTransfer([packet(10, 5, { seed: 4 }), packet(10, 6, { seed: 5 })], { stride: STRIDE }),
+      isoTransfer(last, { stride: STRIDE }),
+    ];
+    const placed = [4, 0, 2].map((slot, i) => {
+      while (pool.place(made[i]!).slot !== slot);
+      return slot;
+    });
+    return { pool, slots: Int32Array.from(placed), counts: Int32Array.from(made.map((t) => t.packetCount)) };
+  }
+
+  it('goes on from one transfer to the next, rowing samples by their packet in the run, and says it took them all', () => {
+    const { pool, slots, counts } = threeTransfers();
+    const memory = new Uint8Array(1000);
+    const s = openState(new ScanMemory(), 3, { SLOT_BASE: 8, START: 1, RUN_LENGTH: 3 });
+    expect(pool.scanSlots(slots, counts, memory, s)).toBe(0);
+    expect(s[ScanField.RUN]).toBe(3);
+    expect(s[ScanField.PAYLOADS]).toBe(7); // all but packet 0 of the first transfer (START 1)
+    expect(s[ScanField.FRAME_BYTES]).toBe(170);
+    expect(s[ScanField.ENDED]).toBe(0);
+    // One sample: the SOF moved on at the second transfer's packet 1, the run's packet 4 (slot 12).
+    expect(s[ScanField.SAMPLES]).toBe(1);
+    expect([...s.subarray(SCAN_FIELDS, SCAN_FIELDS + SCAN_ROW)]).toEqual([4, 6 * 48_000 + 7, 6, 1, 130]);
+    expect(s[ScanField.LAST_SOF_AT]).toBe(12);
+    expect(Buffer.compare(memory.subarray(100, 170), concat(pattern(10, 2), pattern(10, 3), pattern(10, 4), pattern(10, 5), pattern(10, 6), pattern(10, 6), pattern(10, 6)))).toBe(0);
+    expect(memory[170]).toBe(0);
+  });
+
+  it('stops where isoScan would, and says in which transfer; a plain end stops it right after, as isoScan', () => {
+    // A FID change at the third transfer's packet 1: stops there, in transfer 2.
+    let run = threeTransfers([packet(10, 6), packet(10, 6, { fid: 1 }), packet(10, 6)]);
+    let s = openState(new ScanMemory(), 3, { SLOT_BASE: 8, RUN_LENGTH: 3 });
+    expect(run.pool.scanSlots(run.slots, run.counts, new Uint8Array(1000), s)).toBe(1);
+    expect(s[ScanField.RUN]).toBe(2);
+    expect(s[ScanField.PAYLOADS]).toBe(6);
+    // EOF at the third transfer's packet 0: taken, the scan stops after it, ended.
+    run = threeTransfers([packet(10, 6, { eof: true }), packet(10, 6, { fid: 1 }), packet(10, 6, { fid: 1 })]);
+    s = openState(new ScanMemory(), 3, { SLOT_BASE: 8, RUN_LENGTH: 3 });
+    expect(run.pool.scanSlots(run.slots, run.counts, new Uint8Array(1000), s)).toBe(1);
+    expect(s[ScanField.RUN]).toBe(2);
+    expect(s[ScanField.ENDED]).toBe(1);
+    expect(s[ScanField.FRAME_BYTES]).toBe(160);
+    // RUN_LENGTH 2: the third transfer is not looked at.
+    s = openState(new ScanMemory(), 3, { SLOT_BASE: 8, RUN_LENGTH: 2 });
+    expect(run.pool.scanSlots(run.slots, run.counts, new Uint8Array(1000), s)).toBe(0);
+    expect(s[ScanField.RUN]).toBe(2);
+    expect(s[ScanField.PAYLOADS]).toBe(5);
+  });
+
+  it('hands back the PTS a packet gave a frame that had none', () => {
+    const pool = new SlotPool(addon, 2, 1, STRIDE);
+    const a = pool.place(isoTransfer([packet(0, 5, { pts: 9 })], { stride: STRIDE }));
+    const b = pool.place(isoTransfer([packet(10, 5, { pts: 9 })], { stride: STRIDE }));
+    const s = openState(new ScanMemory(), 1, { HAS_PTS: 0, PTS: 0, RUN_LENGTH: 2 });
+    pool.scanSlots(Int32Array.of(a.slot, b.slot), Int32Array.of(1, 1), new Uint8Array(1000), s);
+    expect(s[ScanField.HAS_PTS]).toBe(1);
+    expect(s[ScanField.PTS]).toBe(9);
+    expect(s[ScanField.PTS_OFFSET]).toBe(0);
+  });
+
+  it('refuses misuse with EINVAL and writes nothing', () => {
+    const good = threeTransfers();
+    const out = new Uint8Array(2000);
+    const memory = out.subarray(0, 1000);
+    const scan = new ScanMemory();
+    type Args = { slots: unknown; counts: unknown; memory: unknown; block: unknown };
+    const call = (fields: Partial<Record<keyof typeof ScanField, number>>, args: Partial<Args> = {}) => {
+      const s = openState(scan, 3, { RUN_LENGTH: 3, ...fields });
+      const before = Float64Array.from(s);
+      const run = () =>
+        (good.pool.scanSlots as (...a: unknown[]) => number)(
+          'slots' in args ? args.slots : good.slots,
+          'counts' in args ? args.counts : good.counts,
+          'memory' in args ? args.memory : memory,
+          'block' in args ? args.block : s,
+        );
+      expect(run).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+      expect([...s]).toEqual([...before]);
+      expect(out.every((b) => b === 0)).toBe(true);
+    };
+    call({ RUN_LENGTH: 0 });
+    call({ RUN_LENGTH: 4 }); // more than slots and counts hold
+    call({ RUN_LENGTH: 65 });
+    call({ RUN_LENGTH: 1.5 });
+    call({ START: 4 }); // past the first transfer's count
+    call({ CAPACITY: 1001 });
+    call({ FID: 2 });
+    call({}, { slots: Int32Array.of(4, 5, 2) }); // no slot 5 in a pool of 5
+    call({}, { slots: Int32Array.of(4, -1, 2) });
+    call({}, { counts: Int32Array.of(3, 5, 3) }); // more packets than a slot holds
+    call({}, { counts: Int32Array.of(3, -1, 3) });
+    call({}, { counts: Int32Array.of(3, 2) }); // shorter than the run
+    call({}, { counts: [3, 2, 3] });
+    call({}, { slots: [4, 0, 2] });
+    call({}, { memory: {} });
+    call({}, { block: new Float64Array(ScanField.RUN_LENGTH) }); // too short for the state
+  });
+
+  it('slotMemory refuses what it cannot lay out', () => {
+    for (const args of [[0, 4, 64], [5, 0, 64], [5, 4, 0], [2000, 4, 64], [5, 4, 1e6], [5, 4.5, 64], ['5', 4, 64], []]) {
+      expect(() => (addon.slotMemory as (...a: unknown[]) => unknown)(...args), JSON.stringify(args)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    }
   });
 });

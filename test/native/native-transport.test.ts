@@ -342,6 +342,37 @@ describe('NativeStream', () => {
     expect(stream.stats).toMatchObject({ completed: 4, wakes: 2 });
   });
 
+  it('with onTransfers, hands a batch over in one call, a completion that ends the stream alone, in order', () => {
+    const { device, transport } = setup();
+    const calls: string[] = [];
+    const lists: unknown[] = [];
+    let releasesSeen: number[][] = [];
+    const stream = transport.startStream(
+      { ...ISO, spareTransfers: 3 },
+      (t) => calls.push(`one ${t.slot}:${t.status}`),
+      (transfers, count) => {
+        lists.push(transfers);
+        calls.push(`together ${transfers.slice(0, count).map((t) => t.slot).join(',')}`);
+        for (let i = 0; i < count; i++) transfers[i]!.release();
+        releasesSeen.push([...raw.released]); // handed back when the dispatch returns, not before
+      },
+    );
+    const raw = device.streams[0]!;
+    raw.completeBatch([{ slot: 0 }, { slot: 1, lostIntervals: 2 }, { slot: 2, status: TransferStatus.NO_DEVICE }, { slot: 3 }, { slot: 4 }]);
+    expect(calls).toEqual(['together 0,1', `one 2:${TransferStatus.NO_DEVICE}`, 'together 3,4']);
+    expect(releasesSeen).toEqual([[], []]);
+    expect(raw.releaseLists).toEqual([[0, 1, 3, 4]]);
+    // The array is the stream's own, reused and emptied after each call.
+    expect(lists[0]).toBe(lists[1]);
+    expect((lists[0] as unknown[]).every((t) => t === undefined)).toBe(true);
+    // The engine's last completion before it gives up goes alone, after those before it.
+    calls.length = 0;
+    releasesSeen = [];
+    raw.completeBatch([{ slot: 0 }, { slot: 1, status: TransferStatus.STALL, final: true }]);
+    expect(calls).toEqual(['together 0', `one 1:${TransferStatus.STALL}`]);
+    expect(stream.failure?.code).toBe('EPIPE');
+  });
+
   it('stops handing over a batch as soon as the callback stops the stream', () => {
     const { device, transport } = setup();
     const seen: CompletedTransfer[] = [];

@@ -4,27 +4,19 @@
  * and counters, whatever the packets hold. Seeded streams (helpers/path-streams.ts: random ones with much damage,
  * camera-like ones with rare damage) go through an assembler with the short path turned off, one with it, one
  * whose short path notes its copies and makes them in runs (copyRuns, as with the native transport; here a
- * copyRuns in JavaScript that checks its rows as the addon's does), and one with the native transport's short path
- * in C (the addon's isoScan and copyRuns).
+ * copyRuns in JavaScript that checks its rows as the addon's does), one with the native transport's short path
+ * in C (the addon's isoScan and copyRuns), and one fed runs of transfers together whose C scan goes on from one
+ * transfer to the next (processTransfers with a slot memory's scan, as a native stream's scanSlots).
  */
 import { describe, expect, it } from 'vitest';
-import { loadNativeAddon } from '../../src/transport/native/index.js';
-import type { NativeAddon } from '../../src/transport/native/addon-types.js';
 import type { FrameAssemblerOptions, VideoFormatKind } from '../../src/stream/frame-assembler.js';
 import { assemblerRig, type FrameRecord } from './helpers/assembler-rig.js';
 import { comparePaths, INTERVAL, randomPacket, STRIDE, type ScanCount } from './helpers/path-streams.js';
+import { optionalAddon } from './helpers/optional-addon.js';
 import { Random } from './helpers/random.js';
 import { bulkTransfer, concat, header, isoTransfer, pattern } from './helpers/transfers.js';
 
-/** The addon, or null (the C path is then not compared, said once). */
-function addonOrNull(): NativeAddon | null {
-  try {
-    return loadNativeAddon();
-  } catch {
-    return null;
-  }
-}
-const ADDON = addonOrNull();
+const ADDON = optionalAddon();
 
 describe('assembler paths', () => {
   it('the short path (copying per packet, in runs with copyRuns, or in C with isoScan) and the long path agree on random packets', async () => {
@@ -33,12 +25,14 @@ describe('assembler paths', () => {
   });
 
   it('they agree on camera-like streams (SOF learned, rare damage), where the C scan takes most packets', async () => {
-    const scanned: ScanCount = { payloads: 0, all: 0, ended: 0 };
+    const scanned: ScanCount = { payloads: 0, all: 0, ended: 0, crossed: 0 };
     for (let seed = 1; seed <= 40; seed++) await comparePaths(seed, 'camera', ADDON, scanned);
     if (ADDON !== null) {
       expect(scanned.payloads / scanned.all).toBeGreaterThan(0.6);
       // Many frames ended by a packet the scan took (EOF or the exact size), the frame then ended in JavaScript.
       expect(scanned.ended).toBeGreaterThan(100);
+      // The scan over runs went on from transfer to transfer, often.
+      expect(scanned.crossed).toBeGreaterThan(500);
     }
   });
 });

@@ -94,6 +94,11 @@ export interface AddonStream {
   /** Cancels what is in flight; resolves once every transfer came back (then no dispatch happens any more). */
   stop(): Promise<void>;
   stats(): AddonStreamStats;
+  /**
+   * The assembler's iso scan over a run of this stream's slots (see SlotScan in usb-transport.ts). EINVAL on
+   * misuse. (The addon's streams have it; without it, a stand-in's, the assembler scans transfer by transfer.)
+   */
+  scanSlots?(slots: Int32Array, counts: Int32Array, memory: Uint8Array | null, block: Float64Array): number;
 }
 
 export interface AddonDevice {
@@ -131,6 +136,11 @@ export interface NativeAddon {
   copyRuns(source: Uint8Array, destination: Uint8Array, table: Int32Array, count: number): void;
   /** The frame assembler's iso short path in C (see IsoScan in usb-transport.ts). EINVAL on misuse. */
   isoScan(source: Uint8Array, lengths: Int32Array, statuses: Int32Array, memory: Uint8Array | null, block: Float64Array): number;
+  /**
+   * For tests and the benchmark: memory laid out as an iso stream's slots (`slots` of `packets` × `packetSize`),
+   * with the stream's scan over it (AddonStream.scanSlots), for transfers that are no stream's. EINVAL on misuse.
+   */
+  slotMemory(slots: number, packets: number, packetSize: number): { slots: Omit<AddonStreamSlot, 'record'>[]; scanSlots: NonNullable<AddonStream['scanSlots']> };
   /** Native objects alive in the process (devices, streams, transfer memory blocks): for leak tests. */
   liveObjects(): { devices: number; streams: number; blocks: number };
   /** Exposed for instanceof checks only: constructing them from JavaScript throws EINVAL. */

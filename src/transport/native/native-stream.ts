@@ -17,6 +17,8 @@ import type {
   StreamOptions,
   StreamStats,
   TransferCallback,
+  SlotScan,
+  TransfersCallback,
   TransferStatusCode,
   UsbStream,
 } from '../usb-transport.js';
@@ -56,6 +58,8 @@ export interface StreamHost {
 
 export class NativeStream implements UsbStream {
   readonly options: Readonly<StreamOptions>;
+  /** iso: the assembler's scan over runs of this stream's slots, in the addon's memory. */
+  readonly scanSlots?: SlotScan;
   private readonly raw: AddonStream;
   private readonly slots: readonly AddonStreamSlot[];
   private readonly batch: Int32Array;
@@ -80,6 +84,7 @@ export class NativeStream implements UsbStream {
     options: StreamOptions,
     private readonly onTransfer: TransferCallback,
     private readonly host: StreamHost,
+    private readonly onTransfers?: TransfersCallback,
   ) {
     this.options = Object.freeze({ ...options });
     const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs } = options;
@@ -90,6 +95,11 @@ export class NativeStream implements UsbStream {
       ),
     );
     this.slots = this.raw.slots;
+    const raw = this.raw;
+    const scanSlots = raw.scanSlots;
+    if (type === 'iso' && typeof scanSlots === 'function') {
+      this.scanSlots = (slots, counts, memory, block) => scanSlots.call(raw, slots, counts, memory, block);
+    }
     this.batch = this.raw.batch;
     this.packetStride = type === 'iso' ? (packetSize ?? 0) : 0;
     this.heldSequence = new Float64Array(this.slots.length).fill(-1);
@@ -157,9 +167,15 @@ export class NativeStream implements UsbStream {
     }
   }
 
+  /**
+   * With onTransfers: the batch's completions go to it together (gathered in `together`), except one that ends
+   * the stream (NO_DEVICE, or final), which goes to onTransfer alone after those before it, as without.
+   */
   private dispatchBatch(count: number): void {
+    const together = this.onTransfers === undefined ? null : this.together;
+    let gathered = 0;
     for (let i = 0; i < count; i++) {
-      if (this.stopRequested) return; // the engine drops these already; this keeps the promise locally too
+      if (this.stopRequested) break; // the engine drops these already; this keeps the promise locally too
       const slot = this.batch[i]!;
       const views = this.slots[slot]!;
       const record = views.record;
@@ -196,16 +212,43 @@ export class NativeStream implements UsbStream {
         record[RecordField.LOST_INTERVALS]!,
         record[RecordField.COMPLETED_AT_NS]!,
       );
-      try {
-        this.onTransfer(transfer);
-      } catch (error) {
-        // Like an exception in any event listener: it surfaces as uncaught, and the stream is not corrupted.
-        process.nextTick(() => {
-          throw error;
-        });
+      if (together !== null && status !== TransferStatus.NO_DEVICE && !final) {
+        together[gathered++] = transfer;
+        continue;
       }
+      if (gathered > 0) gathered = this.handOver(together!, gathered);
+      this.deliver(transfer);
       // The engine stopped itself; stop() settles once its transfers are back.
       if (final) this.stop().catch(() => undefined);
     }
+    if (gathered > 0) this.handOver(together!, gathered);
+  }
+
+  /** Completions gathered for onTransfers (reused: one array per stream; emptied after each hand-over). */
+  private readonly together: (NativeCompletedTransfer | undefined)[] = [];
+
+  private deliver(transfer: NativeCompletedTransfer): void {
+    try {
+      this.onTransfer(transfer);
+    } catch (error) {
+      // Like an exception in any event listener: it surfaces as uncaught, and the stream is not corrupted.
+      process.nextTick(() => {
+        throw error;
+      });
+    }
+  }
+
+  /** Gives the first `count` gathered completions to onTransfers; returns 0 (none gathered any more). */
+  private handOver(together: (NativeCompletedTransfer | undefined)[], count: number): number {
+    try {
+      this.onTransfers!(together as readonly CompletedTransfer[], count);
+    } catch (error) {
+      process.nextTick(() => {
+        throw error;
+      });
+    } finally {
+      together.fill(undefined, 0, count);
+    }
+    return 0;
   }
 }

@@ -12,6 +12,7 @@ import type {
   IsoScan,
   StreamOptions,
   TransferCallback,
+  TransfersCallback,
   UsbDeviceInfo,
   UsbStream,
   UsbTransport,
@@ -220,12 +221,13 @@ export class NativeTransport implements UsbTransport, StreamHost {
     return this.serialized('clear halt', () => this.device.clearHalt(endpoint));
   }
 
-  startStream(options: StreamOptions, onTransfer: TransferCallback): UsbStream {
+  startStream(options: StreamOptions, onTransfer: TransferCallback, onTransfers?: TransfersCallback): UsbStream {
     this.checkUsable('start a stream');
     if (typeof onTransfer !== 'function') throw uvcError('EINVAL', 'startStream needs a callback');
+    if (onTransfers !== undefined && typeof onTransfers !== 'function') throw uvcError('EINVAL', 'startStream: onTransfers must be a function');
     let stream: NativeStream;
     try {
-      stream = new NativeStream(this.device, options, onTransfer, this);
+      stream = new NativeStream(this.device, options, onTransfer, this, onTransfers);
     } catch (error) {
       if (error instanceof UvcError && error.code === 'ENODEV') this.noteDisconnect();
       throw error;

@@ -11,10 +11,11 @@ import { expect } from 'vitest';
 import { ScanField } from '../../../src/stream/iso-scan.js';
 import type { FrameAssemblerOptions, VideoFormatKind } from '../../../src/stream/frame-assembler.js';
 import type { NativeAddon } from '../../../src/transport/native/addon-types.js';
-import { TransferStatus, type CopyRuns, type IsoScan } from '../../../src/transport/usb-transport.js';
+import { TransferStatus, type CopyRuns, type IsoScan, type SlotScan } from '../../../src/transport/usb-transport.js';
 import { assemblerRig, type FrameRecord } from './assembler-rig.js';
 import { Random } from './random.js';
-import { concat, header, isoTransfer, pattern, type IsoPacket } from './transfers.js';
+import { SlotPool } from './slot-pool.js';
+import { concat, header, isoTransfer, pattern, type IsoPacket, type TestTransfer } from './transfers.js';
 
 export const STRIDE = 1024;
 export const INTERVAL = 125_000;
@@ -126,12 +127,16 @@ export interface ScanCount {
   payloads: number;
   all: number;
   ended: number;
+  /** The scan over runs of slots: transfers it went on into from the one before (it took that one to its end). */
+  crossed?: number;
 }
 
 /**
  * One seeded stream ('random': mostly plausible packets, much damage; 'camera': camera-like, rare damage) through
- * the long path, the short path, the short path with copyRuns, and (with `addon`) the short path in C; expects
- * the same frames and counters from all. `scanned` counts what the C scan took.
+ * the long path, the short path, the short path with copyRuns, and (with `addon`) the short path in C, per
+ * transfer (isoScan) and over runs of transfers fed together from slot memory (processTransfers with the slots'
+ * scan, split at random and wherever frames are dequeued); expects the same frames and counters from all. `scanned` counts what the C
+ * scan took.
  */
 export async function comparePaths(seed: number, stream: 'random' | 'camera', addon: NativeAddon | null, scanned: ScanCount = { payloads: 0, all: 0, ended: 0 }): Promise<void> {
   const random = new Random(seed);
@@ -166,6 +171,27 @@ export async function comparePaths(seed: number, stream: 'random' | 'camera', ad
           return stop;
         };
   const native = addon === null ? null : await assemblerRig({ ...options, copyRuns: addon.copyRuns, isoScan }, { bufferSize, buffers: 3 });
+  // The runs variant's transfers live in slot memory, 64 slots used round robin: a batch is fed before it reaches 32.
+  const pool = addon === null ? null : new SlotPool(addon, 64, 32, STRIDE);
+  const runs = addon === null ? null : await assemblerRig({ ...options, copyRuns: addon.copyRuns, isoScan: addon.isoScan }, { bufferSize, buffers: 3 });
+  if (pool !== null && runs !== null) {
+    const slotScan: SlotScan = (slots, counts, memory, state) => {
+      const stop = pool.scanSlots(slots, counts, memory, state);
+      scanned.crossed = (scanned.crossed ?? 0) + state[ScanField.RUN]! - (state[ScanField.RUN] === state[ScanField.RUN_LENGTH] ? 1 : 0);
+      return stop;
+    };
+    runs.assembler.useSlotScan(slotScan);
+  }
+  // Where the runs variant's batches end (its own generator: the stream stays the seed's).
+  const splits = new Random(seed * 7919 + 1);
+  const batch: TestTransfer[] = [];
+  const feedBatch = () => {
+    if (runs === null || batch.length === 0) return;
+    runs.assembler.processTransfers(batch, 0, batch.length);
+    runs.queue.assertInvariants();
+    batch.length = 0;
+  };
+  const runsFrames: FrameRecord[] = [];
   const state = { fid: 0, pts: 0, sof: 0 };
   const camera: CameraState = { fid: 0, pts: 0, slot: 0, sofSkew: 0, remaining: -1, first: false, eofless: false, withScr: 1 };
   if (stream === 'camera') {
@@ -202,17 +228,23 @@ export async function comparePaths(seed: number, stream: 'random' | 'camera', ad
     long.feed(transfer);
     batched.feed(transfer);
     native?.feed(transfer);
+    if (pool !== null) batch.push(pool.place(transfer));
+    if (splits.chance(0.15) || batch.length >= 32) feedBatch();
     if (random.chance(0.5)) {
+      feedBatch();
       shortFrames.push(...(await short.drain()));
       longFrames.push(...(await long.drain()));
       batchedFrames.push(...(await batched.drain()));
       if (native !== null) nativeFrames.push(...(await native.drain()));
+      if (runs !== null) runsFrames.push(...(await runs.drain()));
     }
   }
+  feedBatch();
   shortFrames.push(...(await short.drain()));
   longFrames.push(...(await long.drain()));
   batchedFrames.push(...(await batched.drain()));
   if (native !== null) nativeFrames.push(...(await native.drain()));
+  if (runs !== null) runsFrames.push(...(await runs.drain()));
   const view = (frames: FrameRecord[]) => frames.map((f) => ({ ...f, data: Buffer.from(f.data).toString('base64') }));
   expect(view(shortFrames), `seed ${seed}`).toEqual(view(longFrames));
   expect(short.assembler.stats, `seed ${seed}`).toEqual(long.assembler.stats);
@@ -223,5 +255,10 @@ export async function comparePaths(seed: number, stream: 'random' | 'camera', ad
     expect(native.assembler.stats, `seed ${seed}, isoScan`).toEqual(long.assembler.stats);
     expect(native.assembler.timestampStats, `seed ${seed}, isoScan`).toEqual(long.assembler.timestampStats);
     scanned.all += long.assembler.stats.payloads;
+  }
+  if (runs !== null) {
+    expect(view(runsFrames), `seed ${seed}, scanSlots`).toEqual(view(longFrames));
+    expect(runs.assembler.stats, `seed ${seed}, scanSlots`).toEqual(long.assembler.stats);
+    expect(runs.assembler.timestampStats, `seed ${seed}, scanSlots`).toEqual(long.assembler.timestampStats);
   }
 }
