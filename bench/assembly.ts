@@ -50,11 +50,11 @@ export function assemblyCases(): AssemblyCase[] {
 export interface AssemblyResult {
   description: string;
   /**
-   * How the assembler copied payloads: the native transport's isoScan (its short path in C, one call per run of
-   * packets, with copyRuns for the packets JavaScript takes, as on a real device), or TypedArray.set per packet
-   * (the addon did not load; the virtual camera's path).
+   * How the assembler copied payloads: a native stream's scanSlots (its short path in C over the transfers of a
+   * frame's hand-over, one call per run of transfers, with copyRuns for the packets JavaScript takes, as on a real
+   * device), or TypedArray.set per packet (the addon did not load; the virtual camera's path).
    */
-  assemblerCopy: 'isoScan' | 'TypedArray.set';
+  assemblerCopy: 'scanSlots' | 'TypedArray.set';
   /** Assembler throughput, payload MB/s (10^6 bytes). */
   mbps: number;
   usPerFrame: number;
@@ -129,12 +129,17 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
     intervalNs: INTERVAL_NS,
     clockFrequency: CLOCK_HZ,
   };
-  const stream = buildSyntheticStream(spec);
-  if (stream.frames.length % QUEUE_BUFFERS !== 0) throw new Error('frames per cycle must be a multiple of the pool size');
   const addon = tryLoadAddon();
+  // With the addon, the transfers live in slot memory laid out as a native stream's, which the assembler scans
+  // as openCamera's does a stream's (scanSlots, a frame's transfers per call): the stream is built once to count
+  // its transfers, then in the slots.
+  const memory = addon === null ? null : addon.slotMemory(buildSyntheticStream(spec).transfers.length, plan.packetsPerTransfer, c.packetSize);
+  const stream = buildSyntheticStream(memory === null ? spec : { ...spec, slots: memory.slots });
+  if (stream.frames.length % QUEUE_BUFFERS !== 0) throw new Error('frames per cycle must be a multiple of the pool size');
   const rig = await AssemblyRig.create(stream, {
     copyRuns: addon?.copyRuns,
     isoScan: addon?.isoScan,
+    slotScan: memory?.scanSlots,
     buffers: QUEUE_BUFFERS,
     bufferSize: c.bufferSize,
     expectedFrameSize: c.expectedFrameSize,
@@ -247,7 +252,7 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
     const medianNs = median(assemblerNs);
     return {
       description: c.description,
-      assemblerCopy: addon === null ? 'TypedArray.set' : 'isoScan',
+      assemblerCopy: addon === null ? 'TypedArray.set' : 'scanSlots',
       mbps: round(median(assemblerMbps)),
       usPerFrame: round(medianNs / 1e3 / stream.frames.length),
       usPerPacket: round(medianNs / 1e3 / stream.packets),

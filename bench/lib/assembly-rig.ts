@@ -1,13 +1,16 @@
 /**
  * The project's FrameAssembler wired to a real BufferQueue (reqbufs, qbuf, streamon; dqbuf/qbuf cycling after
- * every transfer), fed a SyntheticStream cycle by cycle, with every delivered frame checked; and, beside it, the
- * copy baselines over exactly the same bytes and destinations.
+ * every hand-over), fed a SyntheticStream cycle by cycle, with every delivered frame checked; and, beside it, the
+ * copy baselines over exactly the same bytes and destinations. With a slot scan (the stream's scanSlots over the
+ * slots the transfers live in) the transfers are handed over as the native engine hands them to JavaScript
+ * (VideoStream.onTransfers → processTransfers): together, up to and including each one whose headers show a frame
+ * edge (EOF, or a FID toggle), one frame per wake.
  */
 import { BufferQueue } from '../../src/queue/buffer-queue.js';
 import { QueueHandle } from '../../src/queue/queue-handle.js';
 import type { VideoBuffer } from '../../src/queue/video-buffer.js';
 import { FrameAssembler, type AssemblerStats } from '../../src/stream/frame-assembler.js';
-import type { CopyRuns, IsoScan } from '../../src/transport/usb-transport.js';
+import type { CopyRuns, IsoScan, SlotScan } from '../../src/transport/usb-transport.js';
 import type { CopierHolder } from './copy-counter.js';
 import { checksum, type SyntheticStream } from './synthetic-stream.js';
 
@@ -24,6 +27,11 @@ export interface AssemblyRigOptions {
   copyRuns?: CopyRuns;
   /** The native transport's iso short path in C (the addon's isoScan), as openCamera on a real device uses. */
   isoScan?: IsoScan;
+  /**
+   * The same over runs of transfers in the slots they live in (SyntheticStreamSpec.slots; the addon's slotMemory,
+   * as a native stream's scanSlots), with the transfers handed over a frame at a time.
+   */
+  slotScan?: SlotScan;
 }
 
 export class FrameCheckError extends Error {}
@@ -42,6 +50,8 @@ export class AssemblyRig {
   private lastTimestamp = -Infinity;
   private readonly memories: Uint8Array[];
   private readonly spotOffsets: Int32Array[];
+  /** With a slot scan: where each hand-over ends (the index after its last transfer), as the engine wakes. */
+  private readonly handOvers: number[] | null;
 
   private constructor(
     readonly stream: SyntheticStream,
@@ -52,13 +62,19 @@ export class AssemblyRig {
     this.queue = queue;
     this.handle = handle;
     const spec = stream.spec;
-    const copier: CopierHolder = { copyRuns: options.copyRuns ?? null, isoScan: options.isoScan ?? null };
+    const copier: CopierHolder = {
+      copyRuns: options.copyRuns ?? null,
+      isoScan: options.isoScan ?? null,
+      slotScan: options.slotScan ?? null,
+      slotMemory: stream.spec.slots?.[0]?.buffer.buffer ?? null,
+    };
     this.copier = copier;
     this.assembler = new FrameAssembler(queue, {
       ...(options.copyRuns ? { copyRuns: (source, destination, table, count) => copier.copyRuns!(source, destination, table, count) } : {}),
       ...(options.isoScan
         ? { isoScan: (source, lengths, statuses, memory, block) => copier.isoScan!(source, lengths, statuses, memory, block) }
         : {}),
+
       formatKind: spec.kind,
       transferType: 'iso',
       expectedFrameSize: options.expectedFrameSize,
@@ -67,6 +83,8 @@ export class AssemblyRig {
       frameIntervalNs: options.frameIntervalNs,
     });
     this.memories = queue.buffers().map((buffer) => buffer.memory);
+    if (options.slotScan) this.assembler.useSlotScan((slots, counts, memory, block) => copier.slotScan!(slots, counts, memory, block));
+    this.handOvers = options.slotScan ? frameEdgeHandOvers(stream) : null;
     // Eight positions per frame, spread over it, first and last byte included.
     this.spotOffsets = stream.frames.map((frame) => {
       const n = frame.data.length;
@@ -98,8 +116,16 @@ export class AssemblyRig {
     const assembler = this.assembler;
     const queue = this.queue;
     const handle = this.handle;
-    for (let t = 0; t < transfers.length; t++) {
-      assembler.processTransfer(transfers[t]!);
+    const handOvers = this.handOvers;
+    for (let t = 0, h = 0; t < transfers.length; h++) {
+      if (handOvers === null) {
+        assembler.processTransfer(transfers[t]!);
+        t++;
+      } else {
+        const end = handOvers[h]!;
+        assembler.processTransfers(transfers, t, end);
+        t = end;
+      }
       while (queue.doneCount > 0) {
         const buffer = await handle.dqbuf({ nonblock: true });
         this.check(buffer, check);
@@ -163,4 +189,34 @@ export class AssemblyRig {
   async close(): Promise<void> {
     await this.handle.close();
   }
+}
+
+/**
+ * Where the native engine (woken per frame: StreamOptions.wakeOn 'uvc-frame') would end each hand-over of the
+ * stream's transfers: after each transfer whose packet headers show a frame edge (an EOF, or a FID toggle that no
+ * EOF came before), and after the last.
+ */
+function frameEdgeHandOvers(stream: SyntheticStream): number[] {
+  const ends: number[] = [];
+  let fid = -1;
+  let ended = false;
+  stream.transfers.forEach((transfer, t) => {
+    let edge = false;
+    for (let p = 0; p < transfer.packetCount; p++) {
+      if (transfer.packetLength[p]! < 2) continue;
+      const info = transfer.buffer[p * transfer.packetStride + 1]!;
+      if (fid >= 0 && (info & 0x01) !== fid) {
+        if (!ended) edge = true;
+        ended = false;
+      }
+      if ((info & 0x02) !== 0) {
+        edge = true;
+        ended = true;
+      }
+      fid = info & 0x01;
+    }
+    if (edge) ends.push(t + 1);
+  });
+  if (ends[ends.length - 1] !== stream.transfers.length) ends.push(stream.transfers.length);
+  return ends;
 }

@@ -1,18 +1,22 @@
 /**
  * Counts, from the outside, every byte copied out of some memory and into some other: while `run` runs,
  * `Uint8Array.prototype.set`, `slice` and `copyWithin` are wrapped (they are how JavaScript copies bytes), and so
- * are the `copyRuns` and `isoScan` of each holder given (the driver's native copies: the transport's batched memcpy
- * and its iso short path in C, which the frame assembler calls; the scan's copies are what it reports taking). What it proves: each payload byte leaves the transfer buffers exactly once and lands
+ * are the `copyRuns`, `isoScan` and `slotScan` of each holder given (the driver's native copies: the transport's
+ * batched memcpy and its iso short path in C, per transfer or over a run of a stream's slots, which the frame
+ * assembler calls; the scan's copies are what it reports taking). What it proves: each payload byte leaves the transfer buffers exactly once and lands
  * in the queue's buffers exactly once, so no frame is ever copied twice.
  * Wrapping deoptimises the copies, so only verification passes run under it, never a timed one.
  */
 import { ScanField } from '../../src/stream/iso-scan.js';
-import type { CopyRuns, IsoScan } from '../../src/transport/usb-transport.js';
+import type { CopyRuns, IsoScan, SlotScan } from '../../src/transport/usb-transport.js';
 
 /** Where the native copies are called through (each is swapped for a counting one while counting). */
 export interface CopierHolder {
   copyRuns: CopyRuns | null;
   isoScan: IsoScan | null;
+  slotScan: SlotScan | null;
+  /** The memory slotScan reads (the slots' ArrayBuffer). */
+  slotMemory: ArrayBufferLike | null;
 }
 
 export interface CopyCounts {
@@ -108,16 +112,36 @@ export async function countCopies<T>(
     };
   }
 
+  /** Over a run of slots: its bytes came out of the slots' memory. */
+  function countedSlotScan(original: SlotScan, slotMemory: ArrayBufferLike | null): SlotScan {
+    return (slots, runCounts, memory, state) => {
+      counts.calls++;
+      const stop = original(slots, runCounts, memory, state);
+      if (memory !== null) {
+        const length = state[ScanField.BYTES]!;
+        const fromSource = slotMemory !== null && from.has(slotMemory);
+        const intoDestination = into.has(memory.buffer);
+        if (fromSource) counts.fromSources += length;
+        if (intoDestination) counts.intoDestinations += length;
+        if (fromSource && !intoDestination) counts.fromSourcesElsewhere += length;
+      }
+      return stop;
+    };
+  }
+
   proto['set'] = set;
   proto['slice'] = slice;
   proto['copyWithin'] = copyWithin;
   const originals = copiers.map((holder) => holder.copyRuns);
   const originalScans = copiers.map((holder) => holder.isoScan);
+  const originalSlotScans = copiers.map((holder) => holder.slotScan);
   copiers.forEach((holder, i) => {
     const original = originals[i];
     if (original) holder.copyRuns = countedRuns(original);
     const originalScan = originalScans[i];
     if (originalScan) holder.isoScan = countedScan(originalScan);
+    const originalSlotScan = originalSlotScans[i];
+    if (originalSlotScan) holder.slotScan = countedSlotScan(originalSlotScan, holder.slotMemory);
   });
   try {
     const result = await run();
@@ -129,6 +153,7 @@ export async function countCopies<T>(
     copiers.forEach((holder, i) => {
       holder.copyRuns = originals[i]!;
       holder.isoScan = originalScans[i]!;
+      holder.slotScan = originalSlotScans[i]!;
     });
   }
 }

@@ -30,6 +30,19 @@ export interface SyntheticStreamSpec {
   idlePacketsPerFrame?: number;
   /** Seed of the frame contents. */
   seed?: number;
+  /**
+   * Where the transfers live: transfer t in slots[t] (a stream's memory, as the addon's slotMemory lays it out,
+   * at least as many slots as a cycle has transfers, each of packetsPerTransfer × packetSize). Default: memory of
+   * their own.
+   */
+  slots?: readonly TransferSlot[];
+}
+
+/** A transfer slot's memory: its data and packet tables. */
+export interface TransferSlot {
+  buffer: Uint8Array;
+  packetStatus: Int32Array;
+  packetLength: Int32Array;
 }
 
 export interface SyntheticFrame {
@@ -62,9 +75,10 @@ export class SyntheticTransfer implements CompletedTransfer {
     readonly buffer: Uint8Array,
     readonly packetCount: number,
     readonly packetStride: number,
+    tables?: TransferSlot,
   ) {
-    this.packetStatus = new Int32Array(packetCount);
-    this.packetLength = new Int32Array(packetCount);
+    this.packetStatus = tables?.packetStatus ?? new Int32Array(packetCount);
+    this.packetLength = tables?.packetLength ?? new Int32Array(packetCount);
   }
 
   release(): void {}
@@ -166,7 +180,12 @@ export function buildSyntheticStream(spec: SyntheticStreamSpec): SyntheticStream
   const perTransfer = spec.packetsPerTransfer;
   const stride = spec.packetSize;
   for (let t = 0; t * perTransfer < plan.length; t++) {
-    const transfer = new SyntheticTransfer(t, new Uint8Array(perTransfer * stride), perTransfer, stride);
+    const slot = spec.slots?.[t];
+    if (spec.slots !== undefined && (slot === undefined || slot.buffer.length < perTransfer * stride || slot.packetLength.length < perTransfer)) {
+      throw new RangeError(`transfer ${t} has no slot to fit it`);
+    }
+    const buffer = slot === undefined ? new Uint8Array(perTransfer * stride) : slot.buffer.subarray(0, perTransfer * stride);
+    const transfer = new SyntheticTransfer(t, buffer, perTransfer, stride, slot);
     let actual = 0;
     for (let i = 0; i < perTransfer; i++) {
       const packet = plan[t * perTransfer + i]!;
