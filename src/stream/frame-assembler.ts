@@ -39,7 +39,8 @@
  * `framing` (what was learned about the camera), `payload` (bulk: the payload being received), `packet` (the
  * packet in hand), `busTime` (iso: the SOF counter against our packet slots), `views` (cached subarray views
  * per transfer slot), `runs` (copies noted by the short path, made per run with copyRuns), `scan` (the block
- * lent to the native short path, isoScan) and `timing` (timestamps, frame-timing.ts).
+ * lent to the native short path), `run` (the stream's slot scan and where it stopped) and `timing` (timestamps,
+ * frame-timing.ts).
  *
  * Cost per packet: a few byte reads and one TypedArray.set from a cached subarray view (the views are kept
  * per transfer slot and packet, so steady streaming allocates nothing per packet); packets that simply
@@ -50,10 +51,12 @@
  * and at the end of the transfer (its buffer is released right after). With the transport's isoScan as well (the
  * native addon, native/iso_scan.cc), the short path itself runs in C: one call takes the packets that continue the
  * open frame, copying each into the frame buffer, and stops in front of any other packet, which JavaScript takes
- * down the paths above before calling the scan again (scanRun); a packet that plainly ends the frame (EOF, or the
- * exact size) it takes, then stops, and JavaScript ends the frame as the long path would. The scan changes only
- * what the short path would (counters, frame bytes, position, the PTS check, the SOF it saw), and hands back the
- * SCR samples, read, for the clock.
+ * down the paths above before calling the scan again (scanTransfers); a packet that plainly ends the frame (EOF,
+ * or the exact size) it takes, then stops, and JavaScript ends the frame as the long path would. The scan changes
+ * only what the short path would (counters, frame bytes, position, the PTS check, the SOF it saw), and hands back
+ * the SCR samples, read, for the clock. With the running stream's slot scan (useSlotScan: UsbStream.scanSlots) and
+ * transfers handed over together (processTransfers), one call goes on from transfer to transfer, reading them in
+ * the stream's own memory; JavaScript then dates and finishes each transfer it went past, in bus order.
  */
 import { PayloadHeader } from '../spec/uvc.js';
 import { TransferStatus, type CompletedTransfer, type CopyRuns, type IsoScan, type SlotScan } from '../transport/usb-transport.js';
