@@ -131,15 +131,16 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
   };
   const addon = tryLoadAddon();
   // With the addon, the transfers live in slot memory laid out as a native stream's, which the assembler scans
-  // as openCamera's does a stream's (scanSlots, a frame's transfers per call): the stream is built once to count
-  // its transfers, then in the slots.
-  const memory = addon === null ? null : addon.slotMemory(buildSyntheticStream(spec).transfers.length, plan.packetsPerTransfer, c.packetSize);
-  const stream = buildSyntheticStream(memory === null ? spec : { ...spec, slots: memory.slots });
+  // as openCamera's does a stream's (scanSlots, a frame's transfers per call).
+  const made: { memory: ReturnType<NativeAddon['slotMemory']> | null } = { memory: null };
+  const stream = buildSyntheticStream(
+    addon === null ? spec : { ...spec, slotMemory: (transfers) => (made.memory = addon.slotMemory(transfers, plan.packetsPerTransfer, c.packetSize)).slots },
+  );
   if (stream.frames.length % QUEUE_BUFFERS !== 0) throw new Error('frames per cycle must be a multiple of the pool size');
   const rig = await AssemblyRig.create(stream, {
     copyRuns: addon?.copyRuns,
     isoScan: addon?.isoScan,
-    slotScan: memory?.scanSlots,
+    slotScan: made.memory?.scanSlots,
     buffers: QUEUE_BUFFERS,
     bufferSize: c.bufferSize,
     expectedFrameSize: c.expectedFrameSize,

@@ -77,8 +77,8 @@
 // and JavaScript refuses them. No byte outside the views given is read or written.
 #include "iso_scan.h"
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -214,7 +214,6 @@ uint32_t ReadU32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
          (static_cast<uint32_t>(p[3]) << 24);
 }
-
 
 // What one scan carries from packet to packet (and, in scanSlots, from transfer to transfer): the fields the
 // options fix, the call's inputs, and the state it changes, as native values; read from the block once and written

@@ -28,7 +28,7 @@ export interface AssemblyRigOptions {
   /** The native transport's iso short path in C (the addon's isoScan), as openCamera on a real device uses. */
   isoScan?: IsoScan;
   /**
-   * The same over runs of transfers in the slots they live in (SyntheticStreamSpec.slots; the addon's slotMemory,
+   * The same over runs of transfers in the slots they live in (SyntheticStreamSpec.slotMemory; the addon's slotMemory,
    * as a native stream's scanSlots), with the transfers handed over a frame at a time.
    */
   slotScan?: SlotScan;
@@ -66,7 +66,7 @@ export class AssemblyRig {
       copyRuns: options.copyRuns ?? null,
       isoScan: options.isoScan ?? null,
       slotScan: options.slotScan ?? null,
-      slotMemory: stream.spec.slots?.[0]?.buffer.buffer ?? null,
+      slotMemory: stream.slots?.[0]?.buffer.buffer ?? null,
     };
     this.copier = copier;
     this.assembler = new FrameAssembler(queue, {

@@ -31,11 +31,11 @@ export interface SyntheticStreamSpec {
   /** Seed of the frame contents. */
   seed?: number;
   /**
-   * Where the transfers live: transfer t in slots[t] (a stream's memory, as the addon's slotMemory lays it out,
-   * at least as many slots as a cycle has transfers, each of packetsPerTransfer × packetSize). Default: memory of
-   * their own.
+   * Where the transfers live: called once with the number of transfers of a cycle, it gives a slot per transfer
+   * (transfer t in slots[t]: a stream's memory, as the addon's slotMemory lays it out, each slot at least
+   * packetsPerTransfer × packetSize). Default: memory of their own.
    */
-  slots?: readonly TransferSlot[];
+  slotMemory?: (transfers: number) => readonly TransferSlot[];
 }
 
 /** A transfer slot's memory: its data and packet tables. */
@@ -88,6 +88,8 @@ export interface SyntheticStream {
   readonly spec: SyntheticStreamSpec;
   readonly frames: readonly SyntheticFrame[];
   readonly transfers: readonly SyntheticTransfer[];
+  /** The slots the transfers live in (SyntheticStreamSpec.slotMemory), or null. */
+  readonly slots: readonly TransferSlot[] | null;
   readonly slices: readonly PayloadSlice[];
   /** Packets per cycle, idle and padding included. */
   readonly packets: number;
@@ -179,9 +181,10 @@ export function buildSyntheticStream(spec: SyntheticStreamSpec): SyntheticStream
   const slices: PayloadSlice[] = [];
   const perTransfer = spec.packetsPerTransfer;
   const stride = spec.packetSize;
+  const slots = spec.slotMemory?.(Math.ceil(plan.length / perTransfer)) ?? null;
   for (let t = 0; t * perTransfer < plan.length; t++) {
-    const slot = spec.slots?.[t];
-    if (spec.slots !== undefined && (slot === undefined || slot.buffer.length < perTransfer * stride || slot.packetLength.length < perTransfer)) {
+    const slot = slots?.[t];
+    if (slots !== null && (slot === undefined || slot.buffer.length < perTransfer * stride || slot.packetLength.length < perTransfer)) {
       throw new RangeError(`transfer ${t} has no slot to fit it`);
     }
     const buffer = slot === undefined ? new Uint8Array(perTransfer * stride) : slot.buffer.subarray(0, perTransfer * stride);
@@ -227,6 +230,7 @@ export function buildSyntheticStream(spec: SyntheticStreamSpec): SyntheticStream
     spec,
     frames,
     transfers,
+    slots,
     slices,
     packets: plan.length,
     dataPackets,

@@ -307,10 +307,6 @@ export class VideoStream implements QueueDriver {
   /** onTransfer for transfers[start, end), all completed with nothing lost before them: one assembler call. */
   private processRun(transfers: readonly CompletedTransfer[], start: number, end: number): void {
     if (start >= end) return;
-    if (end - start === 1) {
-      this.onTransfer(transfers[start]!);
-      return;
-    }
     this.disconnectFallback?.refresh();
     // A failed stream keeps what comes back (see onTransfer).
     if (this.failed) return;

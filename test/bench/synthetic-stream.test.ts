@@ -172,8 +172,10 @@ describe('the checks the benchmarks rely on', () => {
     // Frames of about 3 transfers each (40 data packets).
     const size = 40 * (512 - HEADER_LENGTH);
     const spec = yuyvSpec({ idlePacketsPerFrame: 2, frameSizes: [size, size, size, size] });
-    const memory = addon.slotMemory(buildSyntheticStream(spec).transfers.length, spec.packetsPerTransfer, spec.packetSize);
-    const stream = buildSyntheticStream({ ...spec, slots: memory.slots });
+    let made = 0;
+    const memory = addon.slotMemory(64, spec.packetsPerTransfer, spec.packetSize);
+    const stream = buildSyntheticStream({ ...spec, slotMemory: (transfers) => ((made = transfers), memory.slots) });
+    expect(made).toBe(stream.transfers.length);
     expect(stream.transfers.every((t, i) => t.slot === i && t.buffer.buffer === memory.slots[0]!.buffer.buffer)).toBe(true);
     let calls = 0;
     let crossed = 0;

@@ -216,7 +216,10 @@ export class NativeStream implements UsbStream {
         together[gathered++] = transfer;
         continue;
       }
-      if (gathered > 0) gathered = this.handOver(together!, gathered);
+      if (gathered > 0) {
+        this.handOver(together!, gathered);
+        gathered = 0;
+      }
       this.deliver(transfer);
       // The engine stopped itself; stop() settles once its transfers are back.
       if (final) this.stop().catch(() => undefined);
@@ -238,8 +241,8 @@ export class NativeStream implements UsbStream {
     }
   }
 
-  /** Gives the first `count` gathered completions to onTransfers; returns 0 (none gathered any more). */
-  private handOver(together: (NativeCompletedTransfer | undefined)[], count: number): number {
+  /** Gives the first `count` gathered completions to onTransfers, then empties their places. */
+  private handOver(together: (NativeCompletedTransfer | undefined)[], count: number): void {
     try {
       this.onTransfers!(together as readonly CompletedTransfer[], count);
     } catch (error) {
@@ -249,6 +252,5 @@ export class NativeStream implements UsbStream {
     } finally {
       together.fill(undefined, 0, count);
     }
-    return 0;
   }
 }
