@@ -154,22 +154,25 @@ function humanReport(report: BenchReport): string {
     out.push('', '1. Frame assembly: synthetic iso transfers → FrameAssembler → BufferQueue (dqbuf/qbuf), vs memcpy of the same bytes');
     out.push(
       table(
-        ['case', 'MB/s', 'µs/frame', 'µs/packet', 'memcpy MB/s', '× memcpy', 'big-copy MB/s', '× big copy', 'copies/byte'],
+        ['case', 'MB/s', 'µs/frame', 'C memcpy MB/s', '× C memcpy', '× C, first rounds', 'memcpy MB/s', '× memcpy', '× big copy', 'rounds', 'copies/byte'],
         Object.entries(report.assembly).map(([name, r]) => [
           name,
           r.mbps,
           r.usPerFrame,
-          r.usPerPacket,
+          r.cMemcpyMbps ?? '-',
+          r.ratioCMemcpy ?? '-',
+          r.startRatioCMemcpy ?? '-',
           r.memcpyMbps,
           r.ratio,
-          r.bigCopyMbps,
           r.ratioToBigCopy,
+          r.rounds,
           r.verified.copiesPerPayloadByte,
         ]),
       ),
-      'memcpy: Uint8Array.prototype.set of the same payload slices into the same queue buffers; big copy: one set per',
-      'frame. Ratios are medians of per-round ratios (each round runs all three back to back). copies/byte: payload',
-      'bytes copied out of transfer memory ÷ payload bytes, counted by wrapping every TypedArray copy (1 = copied once).',
+      'C memcpy: the addon\'s memcpy of the same payload slices into the same queue buffers; memcpy: Uint8Array.prototype.set',
+      'of them; big copy: one set per frame. Ratios are medians of per-round ratios (each round runs all four back to back,',
+      'the assembler timed for 2.5 s); first rounds: the median over the first 400 (a stream\'s first seconds). copies/byte:',
+      'payload bytes copied out of transfer memory ÷ payload bytes, counted by wrapping every copy (1 = copied once).',
     );
   }
   if (report.endToEnd) {
