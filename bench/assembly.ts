@@ -86,6 +86,10 @@ export interface AssemblyResult {
   framesPerCycle: number;
   meanFrameBytes: number;
   rounds: number;
+  /** The assembler's timed time, ms (at least minTimeMs unless maxRounds ended the timing: see `cappedByRounds`). */
+  timedMs: number;
+  /** maxRounds ended the timing before minTimeMs: the figures are those of the stream's first rounds only. */
+  cappedByRounds: boolean;
   framesTimed: number;
   verified: AssemblyVerification;
 }
@@ -288,6 +292,8 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
       framesPerCycle: stream.frames.length,
       meanFrameBytes: Math.round(stream.payloadBytes / stream.frames.length),
       rounds,
+      timedMs: round(timedMs),
+      cappedByRounds: timedMs < options.minTimeMs,
       framesTimed,
       verified: {
         framesChecksummed: checksummed,
@@ -346,6 +352,7 @@ export async function benchAssembly(options: AssemblyOptions = DEFAULT_ASSEMBLY_
     progress(`assembly ${c.name}: ${c.description}`);
     const result = await benchAssemblyCase(c, options);
     progress(`  ${result.mbps} MB/s, ${result.ratio}× Uint8Array.set (${result.memcpyMbps} MB/s), ${result.ratioCMemcpy ?? '-'}× C memcpy (${result.cMemcpyMbps ?? '-'} MB/s; ${result.startRatioCMemcpy ?? '-'}× over the first ${Math.min(START_ROUNDS, result.rounds)} rounds), ${result.rounds} rounds`);
+    if (result.cappedByRounds) progress(`  note: maxRounds (${options.maxRounds}) ended the timing after ${result.timedMs} ms, before minTimeMs (${options.minTimeMs} ms)`);
     results[c.name] = result;
     await collectGarbage();
   }
