@@ -131,7 +131,12 @@ export const DEFAULT_ASSEMBLY_OPTIONS: AssemblyOptions = { minTimeMs: 2500, minR
 /** The timed rounds `startRatioCMemcpy` is the median of: as many as the whole timing had before 2026-12-07. */
 const START_ROUNDS = 400;
 
-export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOptions = DEFAULT_ASSEMBLY_OPTIONS): Promise<AssemblyResult> {
+/**
+ * A case's synthetic stream and the assembler rig fed by it, as the benchmark times them: transfers sized as
+ * openCamera sizes them, and with the addon laid out in slot memory as a native stream's and scanned as one
+ * (scanSlots). Also what bench/assembly-ab.ts builds once per tree.
+ */
+export async function createAssemblyRig(c: AssemblyCase): Promise<{ plan: ReturnType<typeof planTransfers>; stream: SyntheticStream; rig: AssemblyRig; addon: NativeAddon | null }> {
   const plan = planTransfers({
     transferType: 'iso',
     speed: c.speed,
@@ -165,6 +170,11 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
     expectedFrameSize: c.expectedFrameSize,
     frameIntervalNs: 33_333_300,
   });
+  return { plan, stream, rig, addon };
+}
+
+export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOptions = DEFAULT_ASSEMBLY_OPTIONS): Promise<AssemblyResult> {
+  const { plan, stream, rig, addon } = await createAssemblyRig(c);
   try {
     // Verification: two cycles, every frame checksummed, every copy counted.
     const sources = stream.transfers.map((t) => t.buffer.buffer);
