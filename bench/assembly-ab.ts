@@ -16,11 +16,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AssemblyCase, createAssemblyRig } from './assembly.js';
+import { cpuSince, cpuStart, median } from './lib/measure.js';
 
 interface Side {
   tree: string;
   setup: Awaited<ReturnType<typeof createAssemblyRig>>;
-  cpuNs: number[];
+  cpuMs: number[];
 }
 
 async function sideOf(tree: string, caseName: string): Promise<Side> {
@@ -32,17 +33,7 @@ async function sideOf(tree: string, caseName: string): Promise<Side> {
   if (c === undefined) throw new Error(`no case ${caseName} in ${tree} (cases: ${bench.assemblyCases().map((x) => x.name).join(', ')})`);
   const setup = await bench.createAssemblyRig(c);
   if (setup.addon === null) throw new Error(`${tree}: its addon did not load (npm run build:prebuilt there)`);
-  return { tree, setup, cpuNs: [] };
-}
-
-function cpuNs(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) * 1000;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1]!;
+  return { tree, setup, cpuMs: [] };
 }
 
 async function main(): Promise<void> {
@@ -58,18 +49,18 @@ async function main(): Promise<void> {
     for (let j = 0; j < 2; j++) {
       const side = sides[(j + k) % 2]!;
       side.setup.stream.advanceClock();
-      const t0 = cpuNs();
+      const start = cpuStart();
       await side.setup.rig.runCycle('spot');
-      side.cpuNs.push(cpuNs() - t0);
+      side.cpuMs.push(cpuSince(start).cpuMs);
     }
   }
-  const cycles = Math.min(sides[0]!.cpuNs.length, sides[1]!.cpuNs.length);
+  const cycles = Math.min(sides[0]!.cpuMs.length, sides[1]!.cpuMs.length);
   const from = cycles >> 1; // the first half warms up (JIT, the clock's windows)
   const ratios: number[] = [];
-  for (let i = from; i < cycles; i++) ratios.push(sides[1]!.cpuNs[i]! / sides[0]!.cpuNs[i]!);
+  for (let i = from; i < cycles; i++) ratios.push(sides[1]!.cpuMs[i]! / sides[0]!.cpuMs[i]!);
   for (const [name, side] of [['A', sides[0]!], ['B', sides[1]!]] as const) {
     const frames = side.setup.stream.frames.length;
-    process.stdout.write(`${name} ${side.tree}: ${(median(side.cpuNs.slice(from, cycles)) / frames / 1e3).toFixed(2)} µs CPU per frame\n`);
+    process.stdout.write(`${name} ${side.tree}: ${((median(side.cpuMs.slice(from, cycles)) * 1e3) / frames).toFixed(2)} µs CPU per frame\n`);
   }
   process.stdout.write(`${caseName}: B ÷ A ${median(ratios).toFixed(3)} (median of ${ratios.length} paired cycles)\n`);
   await Promise.all(sides.map((side) => side.setup.rig.close()));

@@ -38,6 +38,14 @@ function openState(memory: ScanMemory, count: number, fields: Partial<Record<key
   return s;
 }
 
+/** A call refused as misuse: it throws EINVAL, and neither the state block nor the output memory was written. */
+function expectRefused(block: Float64Array, out: Uint8Array, call: () => unknown): void {
+  const before = Float64Array.from(block);
+  expect(call).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  expect([...block]).toEqual([...before]);
+  expect(out.every((b) => b === 0)).toBe(true);
+}
+
 describe('isoScan (the assembler\'s iso short path in C)', () => {
   const { isoScan } = loadNativeAddon();
 
@@ -188,18 +196,15 @@ describe('isoScan (the assembler\'s iso short path in C)', () => {
     const memory = out.subarray(0, 1000);
     const call = (fields: Partial<Record<keyof typeof ScanField, number>>, args: Partial<{ source: unknown; lengths: unknown; statuses: unknown; memory: unknown; block: unknown }> = {}) => {
       const s = openState(scan, 2, fields);
-      const before = Float64Array.from(s);
-      const run = () =>
+      expectRefused(s, out, () =>
         (isoScan as (...a: unknown[]) => number)(
           'source' in args ? args.source : transfer.buffer,
           'lengths' in args ? args.lengths : transfer.packetLength,
           'statuses' in args ? args.statuses : transfer.packetStatus,
           'memory' in args ? args.memory : memory,
           'block' in args ? args.block : s,
-        );
-      expect(run).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-      expect([...s]).toEqual([...before]);
-      expect(out.every((b) => b === 0)).toBe(true);
+        ),
+      );
     };
     call({ COUNT: 3 }); // more packets than the tables hold
     call({ COUNT: -1 });
@@ -318,17 +323,14 @@ describe('scanSlots (the same over a run of transfers in a stream\'s slots)', ()
     type Args = { slots: unknown; counts: unknown; memory: unknown; block: unknown };
     const call = (fields: Partial<Record<keyof typeof ScanField, number>>, args: Partial<Args> = {}) => {
       const s = openState(scan, 3, { RUN_LENGTH: 3, ...fields });
-      const before = Float64Array.from(s);
-      const run = () =>
+      expectRefused(s, out, () =>
         (good.pool.scanSlots as (...a: unknown[]) => number)(
           'slots' in args ? args.slots : good.slots,
           'counts' in args ? args.counts : good.counts,
           'memory' in args ? args.memory : memory,
           'block' in args ? args.block : s,
-        );
-      expect(run).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-      expect([...s]).toEqual([...before]);
-      expect(out.every((b) => b === 0)).toBe(true);
+        ),
+      );
     };
     call({ RUN_LENGTH: 0 });
     call({ RUN_LENGTH: 4 }); // more than slots and counts hold
