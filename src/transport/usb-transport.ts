@@ -195,6 +195,17 @@ export function streamFailureLimit(transfers: number): number {
 export type TransferCallback = (transfer: CompletedTransfer) => void;
 
 /**
+ * What a transport does with an exception thrown by its user's code (onTransfer, onTransfers, a 'disconnect'
+ * listener): it becomes the program's own uncaught exception on the next tick, as one in any event listener
+ * does, while the transport finishes its bookkeeping uncorrupted.
+ */
+export function surfaceUncaught(error: unknown): void {
+  process.nextTick(() => {
+    throw error;
+  });
+}
+
+/**
  * Completions handed over together, in order: the first `count` of `transfers` (the transport's array, reused:
  * read it during the call only). Each is released by its holder, as with TransferCallback.
  */

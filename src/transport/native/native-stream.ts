@@ -22,7 +22,7 @@ import type {
   TransferStatusCode,
   UsbStream,
 } from '../usb-transport.js';
-import { TRANSFER_STATUS_ERROR, TransferStatus, streamFailureLimit } from '../usb-transport.js';
+import { TRANSFER_STATUS_ERROR, TransferStatus, streamFailureLimit, surfaceUncaught } from '../usb-transport.js';
 import { RecordField, type AddonDevice, type AddonStream, type AddonStreamSlot } from './addon-types.js';
 import { nativeCall, nativeCallSync } from './native-errors.js';
 
@@ -235,9 +235,7 @@ export class NativeStream implements UsbStream {
       this.onTransfer(transfer);
     } catch (error) {
       // Like an exception in any event listener: it surfaces as uncaught, and the stream is not corrupted.
-      process.nextTick(() => {
-        throw error;
-      });
+      surfaceUncaught(error);
     }
   }
 
@@ -246,9 +244,7 @@ export class NativeStream implements UsbStream {
     try {
       this.onTransfers!(together as readonly CompletedTransfer[], count);
     } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
+      surfaceUncaught(error);
     } finally {
       together.fill(undefined, 0, count);
     }

@@ -17,6 +17,7 @@ import type {
   UsbStream,
   UsbTransport,
 } from '../usb-transport.js';
+import { surfaceUncaught } from '../usb-transport.js';
 import type { AddonDevice } from './addon-types.js';
 import { loadNativeAddon } from './load-addon.js';
 import { nativeCall, toUvcError } from './native-errors.js';
@@ -273,9 +274,7 @@ export class NativeTransport implements UsbTransport, StreamHost {
     try {
       this.events.emit('disconnect');
     } catch (error) {
-      process.nextTick(() => {
-        throw error;
-      });
+      surfaceUncaught(error);
     }
   }
 

@@ -18,6 +18,7 @@
  * model, even if a new device has been plugged in meanwhile (usbfs and the addon do the same).
  */
 import {
+  surfaceUncaught,
   TransferStatus,
   type CompletedTransfer,
   type StreamOptions,
@@ -266,9 +267,7 @@ export class VirtualStream implements UsbStream {
       this.onTransfer(slot);
     } catch (error) {
       // As with the addon, an exception in the callback is the program's own uncaught exception.
-      process.nextTick(() => {
-        throw error;
-      });
+      surfaceUncaught(error);
     }
   }
 
