@@ -143,8 +143,6 @@ export class ClockRecovery {
   private sofRefSof = -1;
 
   private samplesTaken = 0;
-  /** addSample's numbers, for addSampleAt. */
-  private readonly sample = new Float64Array(3);
   private rejected = 0;
   private resetCount = 0;
 
@@ -230,22 +228,8 @@ export class ClockRecovery {
    * packet that was on the bus at `hostNs` (CLOCK_MONOTONIC; an estimate that may be late, never early).
    */
   addSample(stc: number, sof: number, hostNs: number): void {
-    const sample = this.sample;
-    sample[0] = hostNs;
-    sample[1] = stc;
-    sample[2] = sof;
-    this.addSampleAt(sample, 0);
-  }
-
-  /**
-   * addSample of the numbers at `at` in `numbers`: [hostNs, stc, sof]. The hot path, one sample per bus frame:
-   * read from an array (no heap number per argument) and written out here (rather than through helpers that take
-   * and return doubles) so that it compiles as one piece without boxing a number. The rare branches are calls.
-   */
-  addSampleAt(numbers: Float64Array, at: number): void {
-    const hostNs = numbers[at]!;
-    const stc = numbers[at + 1]! >>> 0;
-    const sof = numbers[at + 2]! & (SOF_MODULO - 1);
+    stc >>>= 0;
+    sof &= SOF_MODULO - 1;
     if (stc === this.previousStc && sof === this.previousSof) return; // a repeated SCR
     this.previousStc = stc;
     this.previousSof = sof;
@@ -254,6 +238,8 @@ export class ClockRecovery {
       this.start(stc, sof, hostNs);
       return;
     }
+    // The hot path, one sample per bus frame: written out here (rather than through helpers that take and return
+    // doubles) so that it compiles as one piece without boxing a number. The rare branches are calls.
     const stcExt = this.unwrap(stc, hostNs, this.lastStcRaw, this.lastStcExt, this.lastHostNs);
     const u = (stcExt - this.baseStc) * this.nsPerTick;
     const y = hostNs - this.baseHostNs - u;

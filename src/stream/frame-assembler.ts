@@ -985,10 +985,10 @@ export class FrameAssembler {
         entryCount = next.packetCount;
         entryLast = timing.transfer(entryCount, 0, next.completedAtNs);
       }
-      // The row's packet index becomes its date: the samples go to the clock together, after the loop.
-      if (row < rowsEnd) state[row] = entryLast - (entryCount - 1 - (packet - entryFirst)) * interval;
+      if (row < rowsEnd) {
+        timing.scr(state[row + 1]!, state[row + 2]!, state[row + 3] !== 0, state[row + 4]!, entryLast - (entryCount - 1 - (packet - entryFirst)) * interval);
+      }
     }
-    if (rows > 0) timing.scrRows(state, SCAN_FIELDS, rows);
     if (entry > 0) this.runs.memory = null;
     this.run.stoppedIn = index + entry;
     this.run.stoppedInDate = entryLast;

@@ -14,7 +14,6 @@ import { PayloadHeader } from '../spec/uvc.js';
 import { BusTimeline } from './bus-timeline.js';
 import { ClockRecovery, type ClockRecoveryStats } from './clock-recovery.js';
 import { FrameTimestamps, type FrameTimestampStats } from './frame-timestamps.js';
-import { SCAN_ROW } from './iso-scan.js';
 import { readU16, readU32 } from './payload-header.js';
 
 const PTS = PayloadHeader.PTS;
@@ -59,8 +58,6 @@ export class FrameTiming {
   hasPts = false;
   /** The last timestamp() came from the device clock. */
   fromDevice = false;
-  /** One sample row, for scr. */
-  private readonly row = new Float64Array(SCAN_ROW);
 
   constructor(options: FrameTimingOptions) {
     this.intervalNs = options.intervalNs;
@@ -138,38 +135,18 @@ export class FrameTiming {
     this.scr(readU32(bytes, at), readU16(bytes, at + 4) & 0x7ff, hasData, frameBytes, packetNs);
   }
 
-  /** `sample` with the SCR already read: its STC and 11-bit SOF. */
+  /** `sample` with the SCR already read: its STC and 11-bit SOF (the native scan's sample rows carry them). */
   scr(stc: number, sof: number, hasData: boolean, frameBytes: number, packetNs: number): void {
-    const row = this.row;
-    row[0] = packetNs;
-    row[1] = stc;
-    row[2] = sof;
-    row[3] = hasData ? 1 : 0;
-    row[4] = frameBytes;
-    this.scrRows(row, 0, 1);
-  }
-
-  /**
-   * The native scan's sample rows (iso-scan.ts), `count` of them from `offset` in `rows`, each [packet date, STC,
-   * SOF, has data (0/1), frame bytes before the packet]: `scr` for each, in order. The rows are rewritten (each
-   * taken one's date becomes its interval's start, as the clock takes it). Numbers stay in the array from the
-   * scan to the clock: passed one by one across calls, each STC and date would be a heap number per sample.
-   */
-  scrRows(rows: Float64Array, offset: number, count: number): void {
+    // Most packets repeat the previous SOF (8 microframes per frame, or UVC 1.5's one SOF per video frame),
+    // unless the camera's SOF is known not to count bus frames.
+    if (sof === this.lastSof && !this.everyScr) return;
+    // SunplusIT cameras send all-zero SCRs in header-only packets while no frame data is buffered.
+    if (stc === 0 && sof === 0 && !hasData && frameBytes === 0) return;
+    this.lastSof = sof;
     const clock = this.clock!;
-    for (let at = offset, end = offset + count * SCAN_ROW; at < end; at += SCAN_ROW) {
-      const sof = rows[at + 2]!;
-      // Most packets repeat the previous SOF (8 microframes per frame, or UVC 1.5's one SOF per video frame),
-      // unless the camera's SOF is known not to count bus frames.
-      if (sof === this.lastSof && !this.everyScr) continue;
-      // SunplusIT cameras send all-zero SCRs in header-only packets while no frame data is buffered.
-      if (rows[at + 1] === 0 && sof === 0 && rows[at + 3] === 0 && rows[at + 4] === 0) continue;
-      this.lastSof = sof;
-      // Iso: the packet's interval began one interval before its date, and its SCR was sampled no later.
-      rows[at] -= this.intervalNs;
-      clock.addSampleAt(rows, at);
-      this.everyScr = clock.deviceSofInvalid;
-    }
+    // Iso: the packet's interval began one interval before its date, and its SCR was sampled no later.
+    clock.addSample(stc, sof, packetNs - this.intervalNs);
+    this.everyScr = clock.deviceSofInvalid;
   }
 
   /** The completed frame's timestamp (host clock, ns): see frame-timestamps.ts. */
