@@ -288,6 +288,7 @@ Napi::Value DeviceWrap::StartStream(const Napi::CallbackInfo& info) {
     ThrowError(env, "EINVAL", "wakeOn must be 'transfer' or 'uvc-frame'");
   }
   config.wake_after_ns = int64_t{1000000} * IntegerProp(options, "wakeAfterMs", 1, 1000, 20, false);
+  config.zero_copy_slots = IntegerProp(options, "zeroCopyTransfers", 0, config.slots(), config.slots(), false);
   int64_t total = static_cast<int64_t>(config.data_bytes()) * config.transfers;
   if (total > kMaxStreamBytes) {
     ThrowError(env, "EINVAL",

@@ -144,8 +144,9 @@ bool StreamState::Allocate() {
   page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
 #endif
   size_t mapped_size = (data_bytes + page - 1) / page * page;
-  std::vector<uint8_t*> mapped = MapSlotBuffers(count, mapped_size);
-  meta_base_ = mapped.empty() ? data_stride_ * count : 0;
+  int zero_copy = config_.zero_copy_slots < 0 ? count : std::min(config_.zero_copy_slots, count);
+  std::vector<uint8_t*> mapped = MapSlotBuffers(zero_copy, mapped_size);
+  meta_base_ = data_stride_ * (count - mapped.size());
   size_t meta = config_.iso() ? 8 * static_cast<size_t>(config_.packets) : 0;
   records_base_ = (meta_base_ + meta * count + 7) & ~size_t{7};
   batch_base_ = records_base_ + static_cast<size_t>(count) * kRecordFields * 8;
@@ -155,7 +156,6 @@ bool StreamState::Allocate() {
   if (block_->data == nullptr) return false;
 
   slots_.resize(count);  // never resized again: transfers point at their slot
-  free_.reserve(count);
   ready_.assign(count, 0);
   for (int i = 0; i < count; i++) {
     Slot& slot = slots_[i];
@@ -181,8 +181,8 @@ bool StreamState::Allocate() {
         break;
     }
   }
-  // Slot 0 on top: the first submits take 0, 1, 2 … in order.
-  for (int i = count - 1; i >= 0; i--) free_.push_back(i);
+  // Slot 0 first: the first submits take 0, 1, 2 … in order.
+  free_.Reset(count, static_cast<int>(block_->mapped.size()));
   free_low_ = count - config_.transfers;
   return true;
 }
@@ -212,6 +212,7 @@ int StreamState::SubmitLocked(Slot& slot, int64_t now) {
     return r;
   }
   slot.lost_at_submit = lost;
+  if (!zero_copy_slot(slot.index)) copied_ += 1;
   lost_total_ += lost;
   empty_since_ns_ = 0;
   starved_now_ = false;
@@ -223,8 +224,7 @@ bool StreamState::RefillLocked(int64_t now, bool* gone) {
   while (!stopping_ && in_flight_ < config_.transfers && !free_.empty() && !device_->gone()) {
     if (retry_at_ns_ != 0) break;  // backing off: RetryDue refills
     if (now == 0) now = MonotonicNs();
-    int index = free_.back();
-    free_.pop_back();
+    int index = free_.Pop();
     Slot& slot = slots_[index];
     int r = SubmitLocked(slot, now);
     if (r == LIBUSB_SUCCESS) continue;
@@ -438,11 +438,10 @@ OpResult StreamState::Start() {
     if (stopping_) return OpResult::Fail("EBADF", "cannot start the stream: the device was closed");
     int64_t now = MonotonicNs();
     for (int i = 0; i < config_.transfers; i++) {
-      int index = free_.back();
-      free_.pop_back();
+      int index = free_.Pop();
       failure = SubmitLocked(slots_[index], now);
       if (failure != LIBUSB_SUCCESS) {
-        free_.push_back(index);
+        free_.Push(index);
         break;
       }
     }
@@ -475,7 +474,7 @@ void LIBUSB_CALL StreamState::OnTransfer(libusb_transfer* transfer) {
     self->in_flight_--;
     slot->state = SlotState::kFree;  // neither in flight nor on the free list until decided below
     if (self->stopping_) {
-      self->free_.push_back(slot->index);
+      self->free_.Push(slot->index);
       drained = self->DrainedLocked();
     } else {
       const StreamConfig& config = self->config_;
@@ -543,7 +542,7 @@ bool StreamState::ReleaseLocked(int index) {
   if (slot.state != SlotState::kHeld) return false;  // released twice, or the stream stopped meanwhile
   held_--;
   slot.state = SlotState::kFree;
-  free_.push_back(index);
+  free_.Push(index);
   return true;
 }
 
@@ -629,7 +628,7 @@ int StreamState::TakeReady(int max, bool* more) {
 void StreamState::StopLocked() {
   stopping_ = true;
   if (gone_slot_ >= 0) {
-    free_.push_back(gone_slot_);  // its unplug notice is moot: the stream is stopping
+    free_.Push(gone_slot_);  // its unplug notice is moot: the stream is stopping
     gone_slot_ = -1;
   }
   for (Slot& slot : slots_) {
@@ -640,14 +639,14 @@ void StreamState::StopLocked() {
       case SlotState::kHeld:
         held_--;
         slot.state = SlotState::kFree;
-        free_.push_back(slot.index);
+        free_.Push(slot.index);
         break;
       case SlotState::kReady:
         // The failure that stopped the stream is still told, and when the engine gave up, so are the completions
         // that came before it and wait for JavaScript: it learns of every failure, in order, then of the last.
         if (slot.final || gave_up_) break;
         slot.state = SlotState::kFree;  // its entry in ready_ is skipped
-        free_.push_back(slot.index);
+        free_.Push(slot.index);
         break;
       case SlotState::kFree:
         break;
@@ -703,6 +702,8 @@ StreamStats StreamState::Stats() {
   stats.gone_deferred = gone_deferred_;
   stats.notices = notices_;
   stats.zero_copy = !block_->mapped.empty();
+  stats.zero_copy_slots = static_cast<int>(block_->mapped.size());
+  stats.copied = copied_;
   return stats;
 }
 

@@ -21,15 +21,18 @@
 //   reference back to the state, so there is no cycle. Core code never touches JavaScript: it only tells the
 //   observer, from any thread, that completions are ready, that the stream drained.
 //
-// Zero copy (Linux): each slot's data buffer is usbfs memory (libusb_dev_mem_alloc, an mmap of the device file),
-// so the kernel hands the device's bytes to the host controller driver in our memory: usbfs neither allocates a
-// bounce buffer per submit (zeroed, then cleared again for iso) nor copies it out at reap. In the kernel rig's
-// guest that was two thirds of the bare C reader's CPU (perf: copy_user, clear_page, memset per URB). Used when
-// every slot gets its buffer; otherwise (usbfs_memory_mb reached, not Linux, not x86 unless UVC_USBFS_ZERO_COPY=1:
-// usbfs memory may be uncached there, see MapSlotBuffers; UVC_USBFS_ZERO_COPY=0) the slots' data lives in the
-// block and usbfs copies, as before. Stats say which (zeroCopy).
+// Zero copy (Linux): the first `zero_copy_slots` slots' data buffers are usbfs memory (libusb_dev_mem_alloc, an
+// mmap of the device file), so the kernel hands the device's bytes to the host controller driver in our memory:
+// usbfs neither allocates a bounce buffer per submit (zeroed, then cleared again for iso) nor copies it out at
+// reap. In the kernel rig's guest that was two thirds of the bare C reader's CPU (perf: copy_user, clear_page,
+// memset per URB). Those slots go out first (FreeSlots), so they carry the steady stream, and the rest (spares for
+// a stall, in plain memory) only what a stall needs: the mappings count against usbfs_memory_mb (16 MiB for the
+// whole machine) for as long as they exist, and mapping every spare left a second camera none. Used when each of
+// those slots gets its buffer; otherwise (usbfs_memory_mb reached, not Linux, not x86 unless
+// UVC_USBFS_ZERO_COPY=1: usbfs memory may be uncached there, see MapSlotBuffers; UVC_USBFS_ZERO_COPY=0) every
+// slot's data lives in the block and usbfs copies, as before. Stats say which (zeroCopy, zeroCopySlots, copied).
 //
-// Memory layout of the block: every slot's data (64-byte aligned stride; none with zero copy), then for iso each slot's packet status
+// Memory layout of the block: the data of every slot without usbfs memory (64-byte aligned stride), then for iso each slot's packet status
 // and length arrays (int32 × packets each), then each slot's completion record (kRecordFields doubles), then
 // the batch list (int32 per slot) that tells JavaScript which slots one dispatch carries, in order, then the release
 // list (int32 per slot) in which JavaScript names the slots one ReleaseList call hands back.
@@ -44,6 +47,7 @@
 #include <vector>
 
 #include "device.h"
+#include "free_slots.h"
 
 namespace uvc {
 
@@ -54,7 +58,7 @@ struct Block {
   ~Block();
   uint8_t* data = nullptr;
   size_t size = 0;
-  std::vector<uint8_t*> mapped;  // one per slot, each `mapped_size` bytes; empty: the slots' data is in `data`
+  std::vector<uint8_t*> mapped;  // one per zero-copy slot (the first ones), each `mapped_size` bytes
   size_t mapped_size = 0;
   // Replaces each usbfs mapping with anonymous zeroed memory at the same address (one atomic mmap MAP_FIXED each):
   // usbfs gets its memory and its hold on the device file back now, while a view JavaScript still keeps reads
@@ -87,6 +91,7 @@ struct StreamConfig {
   int64_t interval_ns = 125000;
   WakeOn wake_on = WakeOn::kTransfer;
   int64_t wake_after_ns = 20000000;  // kUvcFrame: the longest a completion waits untold
+  int zero_copy_slots = -1;          // slots, the first ones, given usbfs memory when zero copy is on (-1: all)
 
   bool iso() const { return transfer_type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS; }
   int slots() const { return transfers + spares; }
@@ -106,7 +111,9 @@ struct StreamStats {
   double failures = 0;         // failed completions and submits
   double gone_deferred = 0;    // unplug notices from a refused resubmit, held behind transfers still in flight
   double notices = 0;          // times JavaScript was woken for ready completions
-  bool zero_copy = false;      // the slots' buffers are usbfs memory (see "Zero copy")
+  bool zero_copy = false;      // the first slots' buffers are usbfs memory (see "Zero copy")
+  int zero_copy_slots = 0;     // how many
+  double copied = 0;           // submits of a slot in plain memory (usbfs copied its data)
 };
 
 // A completion record, as JavaScript reads it (doubles, in this order).
@@ -149,11 +156,13 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   const StreamConfig& config() const { return config_; }
   const std::shared_ptr<Block>& block() const { return block_; }
-  // The slot's data: in the block, or its own usbfs buffer (zero copy).
+  // Whether the slot's data is its own usbfs buffer (zero copy: the first slots), else its place in the block.
+  bool zero_copy_slot(int slot) const { return static_cast<size_t>(slot) < block_->mapped.size(); }
   uint8_t* slot_data(int slot) const {
-    return block_->mapped.empty() ? block_->data + static_cast<size_t>(slot) * data_stride_ : block_->mapped[slot];
+    return zero_copy_slot(slot) ? block_->mapped[slot] : block_->data + data_offset(slot);
   }
-  size_t data_offset(int slot) const { return static_cast<size_t>(slot) * data_stride_; }  // in the block (no zero copy)
+  // In the block, for a slot without usbfs memory (the block holds only theirs).
+  size_t data_offset(int slot) const { return (static_cast<size_t>(slot) - block_->mapped.size()) * data_stride_; }
   size_t status_offset(int slot) const;
   size_t length_offset(int slot) const;
   size_t record_offset(int slot) const { return records_base_ + static_cast<size_t>(slot) * kRecordFields * 8; }
@@ -249,7 +258,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
 
   std::mutex mu_;
   std::vector<Slot> slots_;
-  std::vector<int> free_;   // stack of free slot indexes (capacity reserved: never allocates after Allocate)
+  FreeSlots free_;          // free slot indexes, those with usbfs memory first (never allocates after Allocate)
   std::vector<int> ready_;  // ring of slot indexes waiting for JavaScript, in completion order
   size_t ready_head_ = 0;
   size_t ready_count_ = 0;
@@ -270,6 +279,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   double starved_ = 0;
   double failures_total_ = 0;
   int free_low_ = 0;
+  double copied_ = 0;
   int64_t empty_since_ns_ = 0;  // when in_flight_ last dropped to 0 (0: never)
   bool starved_now_ = false;    // nothing in flight because no slot was free
   int consecutive_failures_ = 0;

@@ -111,7 +111,7 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
   for (int i = 0; i < count; i++) {
     Napi::Object slot = Napi::Object::New(env);
     slot.Set("record", Napi::Float64Array::New(env, kRecordFields, memory, state_->record_offset(i)));
-    if (block->mapped.empty()) {
+    if (!state_->zero_copy_slot(i)) {
       slot.Set("buffer", Napi::Uint8Array::New(env, config.data_bytes(), memory, state_->data_offset(i)));
     } else {
       Napi::ArrayBuffer own = Napi::ArrayBuffer::New(env, block->mapped[i], block->mapped_size, FreeBlockRef,
@@ -121,7 +121,7 @@ StreamWrap::StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream
     if (config.iso()) {
       slot.Set("packetStatus", Napi::Int32Array::New(env, config.packets, memory, state_->status_offset(i)));
       slot.Set("packetLength", Napi::Int32Array::New(env, config.packets, memory, state_->length_offset(i)));
-      scan_slots_.data.push_back(block->mapped.empty() ? block->data + state_->data_offset(i) : block->mapped[i]);
+      scan_slots_.data.push_back(state_->slot_data(i));
       scan_slots_.statuses.push_back(reinterpret_cast<const int32_t*>(block->data + state_->status_offset(i)));
       scan_slots_.lengths.push_back(reinterpret_cast<const int32_t*>(block->data + state_->length_offset(i)));
     } else {
@@ -207,6 +207,8 @@ Napi::Value StreamWrap::Stats(const Napi::CallbackInfo& info) {
   result.Set("goneDeferred", stats.gone_deferred);
   result.Set("notices", stats.notices);
   result.Set("zeroCopy", stats.zero_copy);
+  result.Set("zeroCopySlots", stats.zero_copy_slots);
+  result.Set("copied", stats.copied);
   return result;
 }
 

@@ -17,10 +17,12 @@ async function main(): Promise<void> {
     let cpu0 = process.cpuUsage();
     let t0 = performance.now();
     let th0 = threadTicks();
+    let copied0: number | undefined;
     while (count < frames) {
       const buffer = await queue.dqbuf({ timeoutMs: 60_000 });
       if (count === -1) {
         th0 = threadTicks();
+        copied0 = camera.stats.transfers?.copiedTransfers;
         cpu0 = process.cpuUsage();
         t0 = performance.now();
       } else if (buffer.flags.error) {
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
     const stats = camera.stats.transfers;
     await queue.streamoff();
     queue.reqbufs(0);
-    console.log(JSON.stringify({ root, frames: count, flagged, processS: (cpu.user + cpu.system) / 1e6, seconds, threads, wakes: stats?.wakes }));
+    console.log(JSON.stringify({ root, frames: count, flagged, processS: (cpu.user + cpu.system) / 1e6, seconds, threads, wakes: stats?.wakes, copied: copied0 === undefined ? null : stats!.copiedTransfers! - copied0 }));
   } finally {
     await camera.close();
   }

@@ -231,12 +231,28 @@ export function wakeAfterMsFor(frameIntervalNs: number | undefined): number {
 }
 
 /**
+ * How many of a plan's transfer buffers get usbfs memory when the native transport has zero copy
+ * (StreamOptions.zeroCopyTransfers): those in flight, plus twice what JavaScript may hold between two wakes (at
+ * most `wakeAfterMs` of completions, and two more while it processes them), so that a pause of the JavaScript
+ * thread as long again (a garbage collection, a busy moment) costs no copy either. The spares beyond are for a
+ * longer stall and stay plain memory: usbfs counts every mapping against one budget for the whole machine
+ * (16 MiB), and mapping them all (8.25 MiB for 640×480 iso with openCamera's defaults, 12.5 MiB for 320×240 bulk)
+ * left a second camera none.
+ */
+export function zeroCopyTransfersFor(plan: TransferPlan, wakeAfterMs: number): number {
+  const transferNs = plan.inFlightNs / plan.transfers;
+  const held = Math.ceil((wakeAfterMs * 1_000_000) / transferNs) + 2;
+  return Math.min(plan.transfers + plan.spareTransfers, plan.transfers + 2 * held);
+}
+
+/**
  * The transport's stream options for a plan. A UVC video stream: the native transport wakes JavaScript once per
  * frame rather than once per transfer ('uvc-frame', a large share of the CPU a frame costs: issue 15.3).
  */
 export function streamOptionsFor(endpoint: number, plan: TransferPlan, frameIntervalNs?: number): StreamOptions {
-  const spares = plan.spareTransfers > 0 ? { spareTransfers: plan.spareTransfers } : {};
-  const wake = { wakeOn: 'uvc-frame', wakeAfterMs: wakeAfterMsFor(frameIntervalNs) } as const;
+  const wakeAfterMs = wakeAfterMsFor(frameIntervalNs);
+  const spares = plan.spareTransfers > 0 ? { spareTransfers: plan.spareTransfers, zeroCopyTransfers: zeroCopyTransfersFor(plan, wakeAfterMs) } : {};
+  const wake = { wakeOn: 'uvc-frame', wakeAfterMs } as const;
   if (plan.transferType === 'iso') {
     return {
       endpoint,

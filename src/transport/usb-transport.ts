@@ -108,6 +108,15 @@ export interface StreamOptions {
   wakeOn?: 'transfer' | 'uvc-frame';
   /** 'uvc-frame': the longest a completion waits for a frame edge, in ms (1–1000, default 20). */
   wakeAfterMs?: number;
+  /**
+   * Native transport, with zero copy (see StreamStats.zeroCopy): how many slots, the first ones, get usbfs memory
+   * (0 … transfers + spareTransfers; default all). The engine hands those out first, so enough of them for what
+   * circulates (those in flight and those JavaScript holds between two wakes) carry the steady stream without a
+   * copy, and the others, spares for a stall, are used (and copied by usbfs) only while JavaScript holds more.
+   * usbfs memory counts against a budget for the whole machine (usbfs_memory_mb, 16 MiB by default): fewer
+   * leave room for other cameras. The virtual transport ignores it.
+   */
+  zeroCopyTransfers?: number;
 }
 
 /**
@@ -163,6 +172,13 @@ export interface StreamStats {
    * when the usbfs budget, usbfs_memory_mb, was short).
    */
   zeroCopy?: boolean;
+  /** Native transport: slots with usbfs memory (see StreamOptions.zeroCopyTransfers; 0 without zero copy). */
+  zeroCopyTransfers?: number;
+  /**
+   * Native transport on Linux: transfers submitted in plain memory, whose data usbfs bounced and copied (all of them
+   * without zero copy; with it, those JavaScript's holding pushed past the usbfs buffers).
+   */
+  copiedTransfers?: number;
 }
 
 export interface UsbStream {

@@ -84,7 +84,7 @@ export class FakeAddonStream implements AddonStream {
   }
 
   stats(): AddonStreamStats {
-    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0, starved: 0, failures: 0, goneDeferred: 0, notices: this.batches, zeroCopy: false };
+    return { completed: this.sequence, inFlight: 0, held: 0, lostIntervals: 0, sparesFree: 0, sparesLow: 0, starved: 0, failures: 0, goneDeferred: 0, notices: this.batches, zeroCopy: false, zeroCopySlots: 0, copied: 0 };
   }
 }
 

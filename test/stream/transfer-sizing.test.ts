@@ -7,6 +7,7 @@ import {
   planTransfers,
   streamOptionsFor,
   wakeAfterMsFor,
+  zeroCopyTransfersFor,
 } from '../../src/stream/transfer-sizing.js';
 import { MAX_SPARE_BYTES } from '../../src/transport/usb-transport.js';
 
@@ -133,10 +134,34 @@ describe('spare transfers (stallToleranceMs)', () => {
     // 4 ms transfers: 63 spares cover 252 ms; 25 stay in flight (100 ms), within MAX_STREAM_BYTES as before.
     expect(plan).toMatchObject({ transfers: 25, packetsPerTransfer: 32, spareTransfers: 63, spareNs: 252_000_000 });
     expect(plan.spareTransfers * plan.transferSize).toBe(63 * 98_304);
-    expect(streamOptionsFor(0x81, plan, 33_333_300)).toEqual({ endpoint: 0x81, type: 'iso', transfers: 25, spareTransfers: 63, packetsPerTransfer: 32, packetSize: 3072, wakeOn: 'uvc-frame', wakeAfterMs: 50 });
+    // usbfs memory (zero copy) for the 25 in flight and twice what a wake may hold (50 ms: 13 transfers, and 2 more).
+    expect(streamOptionsFor(0x81, plan, 33_333_300)).toEqual({
+      endpoint: 0x81,
+      type: 'iso',
+      transfers: 25,
+      spareTransfers: 63,
+      zeroCopyTransfers: 55,
+      packetsPerTransfer: 32,
+      packetSize: 3072,
+      wakeOn: 'uvc-frame',
+      wakeAfterMs: 50,
+    });
     const bulk = planTransfers({ transferType: 'bulk', speed: 'high', dwMaxPayloadTransferSize: 1280 * 720 * 2, dwMaxVideoFrameSize: 1280 * 720 * 2, stallToleranceMs: 250 });
     expect(bulk.spareNs).toBeGreaterThanOrEqual(250_000_000);
     expect(streamOptionsFor(0x83, bulk)).toMatchObject({ spareTransfers: bulk.spareTransfers });
+  });
+
+  it('gives usbfs memory to what circulates and a pause as long, not to the spares; to all when spares are few', () => {
+    const plan = planTransfers({ ...HS_720P, targetInFlightMs: 20, stallToleranceMs: 250 });
+    expect(plan).toMatchObject({ transfers: 5, spareTransfers: 63 });
+    // 30 fps: wakes at most 50 ms apart, 13 transfers of 4 ms (and 2 in hand), twice.
+    expect(zeroCopyTransfersFor(plan, wakeAfterMsFor(33_333_300))).toBe(5 + 2 * (13 + 2));
+    expect(streamOptionsFor(0x81, plan, 33_333_300).zeroCopyTransfers).toBe(35);
+    // 15 fps: 100 ms, 25 transfers: 5 + 54 of the 68 slots.
+    expect(streamOptionsFor(0x81, plan, 66_666_600).zeroCopyTransfers).toBe(59);
+    const few = planTransfers({ ...HS_720P, targetInFlightMs: 20, stallToleranceMs: 20 });
+    expect(zeroCopyTransfersFor(few, 50)).toBe(few.transfers + few.spareTransfers);
+    expect(streamOptionsFor(0x81, planTransfers(HS_720P)).zeroCopyTransfers).toBeUndefined(); // no spares: all slots
   });
 
   it('caps spares at MAX_SPARE_BYTES: a SuperSpeed stream gets less tolerance than asked, and says how much', () => {

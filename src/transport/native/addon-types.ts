@@ -53,6 +53,7 @@ export interface AddonStreamOptions {
   timeoutMs?: number;
   wakeOn?: 'transfer' | 'uvc-frame';
   wakeAfterMs?: number;
+  zeroCopyTransfers?: number;
 }
 
 /**
@@ -78,6 +79,10 @@ export interface AddonStreamStats {
   notices: number;
   /** The slots' buffers are usbfs memory: the kernel neither bounces nor copies the data (native/stream.h, "Zero copy"). */
   zeroCopy: boolean;
+  /** How many slots (the first ones) have usbfs memory. */
+  zeroCopySlots: number;
+  /** Submits of a slot in plain memory (usbfs bounced and copied its data). */
+  copied: number;
 }
 
 export interface AddonStream {

@@ -87,10 +87,11 @@ export class NativeStream implements UsbStream {
     private readonly onTransfers?: TransfersCallback,
   ) {
     this.options = Object.freeze({ ...options });
-    const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs } = options;
+    const { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs, zeroCopyTransfers } =
+      options;
     this.raw = nativeCallSync(() =>
       device.startStream(
-        { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs },
+        { endpoint, type, transfers, spareTransfers, packetsPerTransfer, packetSize, transferSize, timeoutMs, wakeOn, wakeAfterMs, zeroCopyTransfers },
         (count) => this.dispatch(count),
       ),
     );
@@ -104,16 +105,18 @@ export class NativeStream implements UsbStream {
     this.packetStride = type === 'iso' ? (packetSize ?? 0) : 0;
     this.heldSequence = new Float64Array(this.slots.length).fill(-1);
     if (trace.enabled) {
-      const copy = this.raw.stats().zeroCopy
-        ? 'zero copy (usbfs buffers)'
+      const { zeroCopy, zeroCopySlots } = this.raw.stats();
+      const copy = zeroCopy
+        ? `zero copy (usbfs buffers for ${zeroCopySlots} of them, handed out first)`
         : 'usbfs copies each transfer (zero copy: off by UVC_USBFS_ZERO_COPY=0, not x86 without =1, or the usbfs budget was short)';
       trace(`endpoint 0x${endpoint.toString(16)}: ${this.slots.length} transfer buffers, ${copy}`);
     }
   }
 
   get stats(): Readonly<StreamStats> {
-    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, notices, zeroCopy } = this.raw.stats();
-    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, wakes: notices, zeroCopy };
+    const raw = this.raw.stats();
+    const { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, zeroCopy } = raw;
+    return { completed, inFlight, held, lostIntervals, sparesFree, sparesLow, wakes: raw.notices, zeroCopy, zeroCopyTransfers: raw.zeroCopySlots, copiedTransfers: raw.copied };
   }
 
   get stopped(): boolean {

@@ -392,6 +392,10 @@ function checkStreamOptions(options: StreamOptions, endpoint: EndpointLayout): v
   if (wakeAfterMs !== undefined && !(Number.isInteger(wakeAfterMs) && wakeAfterMs >= 1 && wakeAfterMs <= 1000)) {
     throw new UvcError('EINVAL', 'wakeAfterMs must be an integer from 1 to 1000');
   }
+  const zeroCopy = options.zeroCopyTransfers;
+  if (zeroCopy !== undefined && !(Number.isInteger(zeroCopy) && zeroCopy >= 0 && zeroCopy <= options.transfers + spares)) {
+    throw new UvcError('EINVAL', 'zeroCopyTransfers must be an integer from 0 to transfers + spareTransfers');
+  }
   const spareBytes = (bytes / options.transfers) * spares;
   if (spareBytes > MAX_SPARE_BYTES) {
     throw new UvcError('EINVAL', `the stream's spare transfers would hold ${spareBytes} bytes; the limit is ${MAX_SPARE_BYTES}`);
