@@ -188,6 +188,11 @@ export function describeTransportConformance(name: string, harness: ConformanceH
       await transport.setAltSetting(0, 1);
       // 16 spares of 32 KiB: 512 KiB, under MAX_SPARE_BYTES; 64 MiB + 1 transfer's worth is over it.
       await expectCode(async () => transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 2, spareTransfers: 2731, packetsPerTransfer: 8, packetSize: 3072 }, () => {}), 'EINVAL');
+      // Usbfs memory for at most every slot, none fewer than 0.
+      for (const zeroCopyTransfers of [-1, 19, 1.5]) {
+        const options = { endpoint: 0x81, type: 'iso', transfers: 2, spareTransfers: 16, zeroCopyTransfers, packetsPerTransfer: 8, packetSize: 3072 } as const;
+        await expectCode(async () => transport.startStream(options, () => {}), 'EINVAL');
+      }
       const held: CompletedTransfer[] = [];
       const stream = transport.startStream({ endpoint: 0x81, type: 'iso', transfers: 2, spareTransfers: 16, packetsPerTransfer: 8, packetSize: 3072 }, (t) => {
         held.push(t);
