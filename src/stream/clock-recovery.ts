@@ -115,21 +115,28 @@ export class ClockRecovery {
   private readonly arrivalUncertaintyNs: () => number;
   private readonly lockUncertaintyNs: number;
 
+  // The fields that hold an STC (a u32) or a host time start as -0 (the same as 0 to every comparison and sum here,
+  // but no small integer), and "no STC" is NaN (unequal to any): V8 stores a field that has only held small
+  // integers as one, and the first STC at 2^31 or above (where half of all device clocks start, and where a 48 MHz
+  // clock gets within 45 s from below) then changed the object's layout, which discarded the code compiled for it
+  // mid-stream (on the host: addSample, unwrap, plausible, the frame timing's scr and transfer and the assembler's
+  // scanTransfers deoptimized and compiled again, about a tenth of a stream's compiling).
+
   // The base of the current run (since the last reset).
   private running = false;
-  private baseStc = 0;
-  private baseHostNs = 0;
+  private baseStc = -0;
+  private baseHostNs = -0;
   /** The latest accepted sample. */
-  private lastStcRaw = 0;
-  private lastStcExt = 0;
-  private lastHostNs = 0;
-  /** The previous SCR, accepted or not (repeats are ignored). */
-  private previousStc = -1;
+  private lastStcRaw = -0;
+  private lastStcExt = -0;
+  private lastHostNs = -0;
+  /** The previous SCR, accepted or not (repeats are ignored; NaN: none). */
+  private previousStc = Number.NaN;
   private previousSof = -1;
 
   // Rejected samples that may be the start of a new run.
-  private candidateStc = 0;
-  private candidateHostNs = 0;
+  private candidateStc = -0;
+  private candidateHostNs = -0;
   private candidateCount = 0;
 
   // SOF judgement.
@@ -139,7 +146,7 @@ export class ClockRecovery {
   private sofMismatches = 0;
   private sofVerdict: ClockRecoveryStats['deviceSof'] = 'unknown';
   /** The sample the next SOF check measures from (sofRefSof -1: none). */
-  private sofRefStc = 0;
+  private sofRefStc = -0;
   private sofRefSof = -1;
 
   private samplesTaken = 0;
@@ -172,7 +179,7 @@ export class ClockRecovery {
   reset(): void {
     this.running = false;
     this.window.clear();
-    this.previousStc = -1;
+    this.previousStc = Number.NaN;
     this.previousSof = -1;
     this.candidateCount = 0;
     this.sofRefSof = -1;

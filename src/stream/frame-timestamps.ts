@@ -52,7 +52,8 @@ export class FrameTimestamps {
   private previous = Number.NaN;
   /** The previous frame's recovered time, before any hold. */
   private previousRecovered = Number.NaN;
-  private previousPts = -1;
+  /** The previous frame's PTS (NaN: none; not -1, as a field for a u32 starts no small integer: see clock-recovery.ts). */
+  private previousPts = Number.NaN;
   /** The device clock jumps the recovery had seen at the previous PTS (another jump: the PTS do not compare). */
   private previousJumps = -1;
   private previousArrival = Number.NaN;
@@ -85,7 +86,7 @@ export class FrameTimestamps {
     Object.assign(this.stats, { deviceTimestamps: 0, hostTimestamps: 0, clampedTimestamps: 0, heldTimestamps: 0, implausibleTimestamps: 0, heldUs: 0 });
     this.previous = Number.NaN;
     this.previousRecovered = Number.NaN;
-    this.previousPts = -1;
+    this.previousPts = Number.NaN;
     this.previousJumps = -1;
     this.previousArrival = Number.NaN;
     this.previousEnd = Number.NaN;
@@ -153,7 +154,7 @@ export class FrameTimestamps {
     if (!Number.isNaN(this.previous) && result <= this.previous) result = this.previous + 1;
     this.previous = result;
     this.previousRecovered = recovered;
-    this.previousPts = pts >= 0 && !gapImplausible ? pts >>> 0 : -1;
+    this.previousPts = pts >= 0 && !gapImplausible ? pts >>> 0 : Number.NaN;
     this.previousJumps = this.clock?.jumps ?? -1;
     this.previousArrival = arrivalNs;
     this.previousEnd = endNs;

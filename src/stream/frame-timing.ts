@@ -53,8 +53,8 @@ export class FrameTiming {
   startNs = 0;
   /** Iso: when the latest transfer completed (host clock, as it reached JavaScript): none of its packets came later. */
   private completedNs = Number.NEGATIVE_INFINITY;
-  /** The current frame's PTS, once a payload with data carried one. */
-  pts = 0;
+  /** The current frame's PTS, once a payload with data carried one (a u32: -0, no small integer, as clock-recovery.ts says why). */
+  pts = -0;
   hasPts = false;
   /** The last timestamp() came from the device clock. */
   fromDevice = false;
