@@ -33,6 +33,11 @@ export interface AssemblyCase {
   frameSizes: number[];
   bufferSize: number;
   expectedFrameSize?: number;
+  /**
+   * false: frames are stamped from the host's clock only (openCamera's `hardwareTimestamps: false`), so no SCR
+   * sample goes to a device-clock recovery. Default true, as openCamera's.
+   */
+  hardwareTimestamps?: boolean;
 }
 
 export function assemblyCases(): AssemblyCase[] {
@@ -44,6 +49,10 @@ export function assemblyCases(): AssemblyCase[] {
     { name: '720p-yuyv-3072', description: '1280×720 YUYV, 3072-byte packets (high speed, 3×1024)', kind: 'uncompressed', speed: 'high', packetSize: 3072, frameSizes: yuyv(1280, 720), bufferSize: 1280 * 720 * 2, expectedFrameSize: 1280 * 720 * 2 },
     { name: '1080p-yuyv-49152', description: '1920×1080 YUYV, 49152-byte packets (SuperSpeed, 16 bursts × 3)', kind: 'uncompressed', speed: 'super', packetSize: 49152, frameSizes: yuyv(1920, 1080), bufferSize: 1920 * 1080 * 2, expectedFrameSize: 1920 * 1080 * 2 },
     { name: '1080p-mjpeg-3072', description: '1920×1080 MJPEG, 200–400 KB frames, 3072-byte packets (high speed)', kind: 'mjpeg', speed: 'high', packetSize: 3072, frameSizes: mjpegSizes, bufferSize: (1920 * 1080) / 4 },
+    // The two cases above again with the device clock left out: what recovering it costs (one SCR sample per bus
+    // millisecond, 76 a frame at 480p, 12 in MJPEG), beside what the assembler itself costs.
+    { name: '480p-yuyv-1024-host-timestamps', description: '640×480 YUYV, 1024-byte packets, hardwareTimestamps: false', kind: 'uncompressed', speed: 'high', packetSize: 1024, frameSizes: yuyv(640, 480), bufferSize: 640 * 480 * 2, expectedFrameSize: 640 * 480 * 2, hardwareTimestamps: false },
+    { name: '1080p-mjpeg-3072-host-timestamps', description: '1920×1080 MJPEG, 3072-byte packets, hardwareTimestamps: false', kind: 'mjpeg', speed: 'high', packetSize: 3072, frameSizes: mjpegSizes, bufferSize: (1920 * 1080) / 4, hardwareTimestamps: false },
   ];
 }
 
@@ -169,6 +178,7 @@ export async function createAssemblyRig(c: AssemblyCase): Promise<{ plan: Return
     bufferSize: c.bufferSize,
     expectedFrameSize: c.expectedFrameSize,
     frameIntervalNs: 33_333_300,
+    hardwareTimestamps: c.hardwareTimestamps,
   });
   return { plan, stream, rig, addon };
 }
@@ -277,7 +287,9 @@ export async function benchAssemblyCase(c: AssemblyCase, options: AssemblyOption
     if (stats.erroredFrames !== 0 || stats.droppedFrames !== 0 || stats.invalidHeaders !== 0) {
       throw new Error(`${c.name}: assembly reported trouble: ${JSON.stringify(stats)}`);
     }
-    if (stats.deviceTimestamps === 0) throw new Error(`${c.name}: the clock recovery never locked`);
+    if ((c.hardwareTimestamps ?? true) !== stats.deviceTimestamps > 0) {
+      throw new Error(`${c.name}: ${stats.deviceTimestamps} frames stamped from the device clock (hardwareTimestamps ${c.hardwareTimestamps ?? true})`);
+    }
 
     const medianNs = median(assemblerNs);
     return {

@@ -23,6 +23,8 @@ export interface AssemblyRigOptions {
   /** Uncompressed: the exact frame size the assembler checks. */
   expectedFrameSize?: number;
   frameIntervalNs?: number;
+  /** openCamera's option of that name (default true): false stamps frames from the host's clock only. */
+  hardwareTimestamps?: boolean;
   /** The native transport's batched copy (the addon's copyRuns), as openCamera on a real device uses; none: TypedArray.set. */
   copyRuns?: CopyRuns;
   /** The native transport's iso short path in C (the addon's isoScan), as openCamera on a real device uses. */
@@ -80,6 +82,7 @@ export class AssemblyRig {
       expectedFrameSize: options.expectedFrameSize,
       intervalNs: spec.intervalNs,
       clockFrequency: spec.clockFrequency,
+      hardwareTimestamps: options.hardwareTimestamps,
       frameIntervalNs: options.frameIntervalNs,
     });
     this.memories = queue.buffers().map((buffer) => buffer.memory);
