@@ -14,7 +14,8 @@
  * the hot path during the first frames, a one-time cost the C reader has no counterpart of (its CPU is logged
  * apart as `warm-up`). Under TCG that takes long: after 60 frames TurboFan still compiled 17 functions in the next
  * 300 (--trace-opt; 2.4 s of its worker threads' CPU, and a first major GC), after 600 frames 2 small ones (workers
- * 0.10 s) (native-cpu-probe). v4l2-ctl cannot be timed inside, so it runs twice (SHORT and SHORT + FRAMES frames) and the
+ * 0.10 s) (native-cpu-probe); on 2026-12-08, in some runs, still the clock's fit and 3-4 smaller functions (workers
+ * 0.26-0.44 s of a window's 2.2-2.9 s; bench/RESULTS.md). v4l2-ctl cannot be timed inside, so it runs twice (SHORT and SHORT + FRAMES frames) and the
  * difference is taken: setup and teardown cancel out.
  *
  * The check fails if a run fails; the goal (ours ≤ 1.5 × the reader, process CPU) is reported, not asserted:
