@@ -2,7 +2,8 @@
  * The live preview in a real browser (headless Chromium driven by playwright-core; see chromium.ts for which one),
  * on the virtual camera: the page shows moving frames (the stamp in the picture advances, the moving box moves), the
  * brightness slider changes the picture, errors from the camera appear on the page, a control an automatic mode
- * owns is disabled with its owner named; at 1920×1080 a 1080p picture and every control fit without scrolling.
+ * owns is disabled with its owner named, a switch keeps what the user set while its change is on the way; at
+ * 1920×1080 a 1080p picture and every control fit without scrolling.
  * Saves screenshots under test/preview/artifacts/. Without a browser these are skipped, saying so in one line.
  */
 import { mkdirSync } from 'node:fs';
@@ -200,6 +201,34 @@ describe.skipIf(BROWSER.path === null)('uvc-capture preview in headless Chromium
     const response = await fetch(new URL('/api/controls/white_balance_temperature', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 4000 }) });
     expect(response.status).toBe(409);
     expect(((await response.json()) as { error: { message: string } }).error.message).toBe('white_balance_temperature_auto owns white_balance_temperature while it is on: turn white_balance_temperature_auto off first');
+  });
+
+  it('keeps a switch as the user set it while its change is on the way (a refresh meanwhile has the old state)', async () => {
+    const auto = page.locator('input[name="white_balance_temperature_auto"]');
+    const slider = page.locator('input[name="white_balance_temperature"]');
+    await expect.poll(() => auto.isChecked(), { timeout: 30_000 }).toBe(true);
+    // The change's POST is held until two refreshes (every 500 ms) have been shown, each with the state from
+    // before it (a refresh sets #sequence and the controls in one go).
+    const route = '**/api/controls/white_balance_temperature_auto';
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let continued: Promise<void> | undefined;
+    await page.route(route, (r) => (continued = held.then(() => r.continue())));
+    try {
+      await auto.uncheck();
+      for (let i = 0; i < 2; i++) {
+        const before = await page.locator('#sequence').textContent();
+        await expect.poll(() => page.locator('#sequence').textContent(), { timeout: 30_000 }).not.toBe(before);
+      }
+      expect(await auto.isChecked()).toBe(false);
+    } finally {
+      release();
+      await continued;
+      await page.unroute(route);
+    }
+    await expect.poll(() => slider.isDisabled(), { timeout: 30_000 }).toBe(false);
+    await auto.check();
+    await expect.poll(() => slider.isDisabled(), { timeout: 30_000 }).toBe(true);
   });
 
   it('pan/tilt: one number box per field, and what is typed is what the camera gets', async () => {

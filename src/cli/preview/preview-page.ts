@@ -43,6 +43,8 @@ const SCRIPT = `
 const $ = (id) => document.getElementById(id);
 const rows = new Map();
 const inflight = new Map();
+/** User changes so far (each entry keeps the count at its last one, changedAt). */
+let changes = 0;
 let modesShown = '';
 
 function show(control, value) {
@@ -63,6 +65,7 @@ async function post(url, body) {
 // Latest value wins: while one change is on its way, a newer one waits and replaces older waiting ones.
 function change(control, value) {
   const row = rows.get(control.name);
+  row.changedAt = ++changes;
   const state = inflight.get(control.name);
   if (state) { state.next = value; return; }
   inflight.set(control.name, { next: undefined });
@@ -158,7 +161,10 @@ function build(control) {
   return entry;
 }
 
-function update(controls) {
+// A refresh answers with the state as the server read it. A control the user changed after the refresh asked, or
+// whose change the server has not answered yet, keeps what the user set: shown the older value, a switch would
+// flip back under the pointer until the next refresh.
+function update(controls, askedAt = Infinity) {
   for (const control of controls) {
     const entry = rows.get(control.name) || build(control);
     entry.control = control;
@@ -175,6 +181,7 @@ function update(controls) {
     if (owned) entry.error.textContent = '';
     // Never move what the user is holding.
     if (document.activeElement === entry.input && entry.input.type === 'range' && inflight.has(control.name)) continue;
+    if (askedAt !== Infinity && (inflight.has(control.name) || entry.changedAt > askedAt)) continue;
     if (entry.inputs.length) {
       for (const [name, box] of entry.inputs) if (document.activeElement !== box && control.value) box.value = control.value[name];
     } else if (entry.input.type === 'range') entry.input.value = control.value;
@@ -205,6 +212,7 @@ function showModes(state) {
 }
 
 async function refresh() {
+  const askedAt = changes;
   let state;
   try {
     const response = await fetch('/api/state', { cache: 'no-store' });
@@ -222,7 +230,7 @@ async function refresh() {
   $('counts').textContent = state.frames + ' received, ' + state.errors + ' errored, ' + state.lost + ' lost';
   $('status').textContent = state.disconnected ? 'The camera went away (unplugged?).' : state.lastError || '';
   showModes(state);
-  update(state.controls);
+  update(state.controls, askedAt);
 }
 
 $('mode-select').addEventListener('change', (event) => {
